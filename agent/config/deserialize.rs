@@ -1,0 +1,513 @@
+//! serde_yaml → typed model, collecting *every* structural error instead of stopping at the
+//! first: after an error we drop the offending entry from the YAML value and deserialize again,
+//! so one run reports every unknown field and every wrong type of a unit.
+
+use super::position::{FieldPath, Segment};
+use super::suggest::{did_you_mean, one_of};
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+/// A structural error, before it is pinned to a line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub path: FieldPath,
+    /// Point at the key (unknown / missing field) rather than at the value.
+    pub at_key: bool,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Upper bound on retries per unit: every round removes one entry, so this only matters for
+/// pathological inputs.
+const MAX_ROUNDS: usize = 64;
+
+/// Deserialize `value` (found at `base` in its file) as `T`, pushing every error to `errors`.
+/// Returns the value only when the unit had no error at all.
+pub fn deserialize_all<T: DeserializeOwned>(
+    mut value: Value,
+    base: &FieldPath,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let mut failed = false;
+    // Fields we removed after reporting a wrong type: their "missing field" is not news.
+    let mut removed: Vec<FieldPath> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(t) => return (!failed).then_some(t),
+            Err(err) => err,
+        };
+        failed = true;
+        let relative = convert_path(err.path());
+        let message = err.inner().to_string();
+        match classify(&message) {
+            Problem::UnknownField { field, expected } => {
+                // The path may stop at the parent mapping or include the key; normalise.
+                let rel = if relative.last_key() == Some(field.as_str()) {
+                    relative
+                } else {
+                    relative.key(&field)
+                };
+                let path = base.join(&rel);
+                errors.push(unknown_field(&path, &field, &expected));
+                if !remove(&mut value, &rel) {
+                    return None;
+                }
+            }
+            Problem::MissingField { field } => {
+                let path = base.join(&relative).key(&field);
+                if !removed.contains(&path) {
+                    errors.push(missing_field(&path, &field));
+                }
+                // Nothing to put in its place: stop this unit here.
+                return None;
+            }
+            Problem::DuplicateField { field } => {
+                let path = base.join(&relative).key(&field);
+                errors.push(FieldError {
+                    path,
+                    at_key: true,
+                    message: format!("field `{field}` is given twice"),
+                    hint: Some("keep one of them".into()),
+                });
+                return None;
+            }
+            Problem::Invalid {
+                found,
+                expected,
+                variants,
+            } => {
+                let path = base.join(&relative);
+                errors.push(invalid(&path, found, &expected, &variants));
+                if !remove(&mut value, &relative) {
+                    return None;
+                }
+                removed.push(path);
+            }
+            Problem::Other(text) => {
+                errors.push(FieldError {
+                    path: base.join(&relative),
+                    at_key: false,
+                    message: text,
+                    hint: None,
+                });
+                return None;
+            }
+        }
+    }
+    None
+}
+
+fn convert_path(path: &serde_path_to_error::Path) -> FieldPath {
+    use serde_path_to_error::Segment as S;
+    FieldPath(
+        path.iter()
+            .filter_map(|s| match s {
+                S::Seq { index } => Some(Segment::Index(*index)),
+                S::Map { key } => Some(Segment::Key(key.clone())),
+                S::Enum { variant } => Some(Segment::Key(variant.clone())),
+                S::Unknown => None,
+            })
+            .collect(),
+    )
+}
+
+/// Remove the entry at `path` (relative to `value`). False when it cannot be removed, e.g. the
+/// root itself or an item of a list (removing would shift the indexes we report).
+fn remove(value: &mut Value, path: &FieldPath) -> bool {
+    let Some((last, parents)) = path.0.split_last() else {
+        return false;
+    };
+    let mut current = value;
+    for seg in parents {
+        current = match (seg, current) {
+            (Segment::Key(k), Value::Mapping(m)) => match m.get_mut(k.as_str()) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Index(i), Value::Sequence(s)) => match s.get_mut(*i) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, current) {
+        (Segment::Key(k), Value::Mapping(m)) => m.remove(k.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+/// What kind of value was found, in words (never the value itself: it may be a secret).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    Text,
+    Number,
+    Bool,
+    List,
+    Mapping,
+    Nothing,
+    Unknown,
+}
+
+impl Found {
+    fn parse(unexpected: &str) -> Found {
+        let u = unexpected.trim_start();
+        if u.starts_with("string") || u.starts_with("char") {
+            Found::Text
+        } else if u.starts_with("integer") || u.starts_with("floating point") {
+            Found::Number
+        } else if u.starts_with("boolean") {
+            Found::Bool
+        } else if u.starts_with("sequence") {
+            Found::List
+        } else if u.starts_with("map") {
+            Found::Mapping
+        } else if u.starts_with("unit") || u.starts_with("null") || u.starts_with("none") {
+            Found::Nothing
+        } else {
+            Found::Unknown
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Found::Text => "text",
+            Found::Number => "a number",
+            Found::Bool => "true/false",
+            Found::List => "a list",
+            Found::Mapping => "a mapping",
+            Found::Nothing => "nothing",
+            Found::Unknown => "a value of another type",
+        }
+    }
+}
+
+enum Problem {
+    UnknownField {
+        field: String,
+        expected: Vec<String>,
+    },
+    MissingField {
+        field: String,
+    },
+    DuplicateField {
+        field: String,
+    },
+    Invalid {
+        found: Found,
+        expected: String,
+        /// For unknown enum variants: the allowed names.
+        variants: Option<(String, Vec<String>)>,
+    },
+    Other(String),
+}
+
+/// Backquoted names in a serde message, in order.
+fn backquoted(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn classify(message: &str) -> Problem {
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let mut names = backquoted(rest);
+        if names.is_empty() {
+            return Problem::Other(message.into());
+        }
+        let field = names.remove(0);
+        return Problem::UnknownField {
+            field,
+            expected: names,
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let mut names = backquoted(rest);
+        if names.is_empty() {
+            return Problem::Other(message.into());
+        }
+        let given = names.remove(0);
+        return Problem::Invalid {
+            found: Found::Text,
+            expected: String::new(),
+            variants: Some((given, names)),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        if let Some(field) = backquoted(rest).into_iter().next() {
+            return Problem::MissingField { field };
+        }
+    }
+    if let Some(rest) = message.strip_prefix("duplicate field ") {
+        if let Some(field) = backquoted(rest).into_iter().next() {
+            return Problem::DuplicateField { field };
+        }
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((unexpected, expected)) = rest.rsplit_once(", expected ") {
+                let mut found = Found::parse(unexpected);
+                if prefix == "invalid value: " && found == Found::Number {
+                    // A number of the right type but out of range.
+                    return Problem::Invalid {
+                        found: Found::Unknown,
+                        expected: format!("out-of-range:{expected}"),
+                        variants: None,
+                    };
+                }
+                if found == Found::Unknown && prefix == "invalid value: " {
+                    found = Found::Unknown;
+                }
+                return Problem::Invalid {
+                    found,
+                    expected: expected.to_string(),
+                    variants: None,
+                };
+            }
+        }
+    }
+    Problem::Other(message.to_string())
+}
+
+fn where_in(path: &FieldPath) -> String {
+    match path.parent() {
+        Some(p) if !p.is_root() => format!(" in `{p}`"),
+        _ => " at the top level".into(),
+    }
+}
+
+fn unknown_field(path: &FieldPath, field: &str, expected: &[String]) -> FieldError {
+    let candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let hint = match did_you_mean(field, &candidates) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None if candidates.is_empty() => "remove it".into(),
+        None => format!("expected one of {}", one_of(&candidates)),
+    };
+    FieldError {
+        path: path.clone(),
+        at_key: true,
+        message: format!("unknown field `{field}`{}", where_in(path)),
+        hint: Some(hint),
+    }
+}
+
+fn missing_field(path: &FieldPath, field: &str) -> FieldError {
+    let top_level = path.parent().is_some_and(|p| p.is_root());
+    let example = example_for(field, top_level)
+        .map(|e| format!("add `{e}`"))
+        .unwrap_or_else(|| format!("add `{field}: …`"));
+    FieldError {
+        path: path.clone(),
+        at_key: true,
+        message: format!("missing required field `{field}`{}", where_in(path)),
+        hint: Some(example),
+    }
+}
+
+fn invalid(
+    path: &FieldPath,
+    found: Found,
+    expected: &str,
+    variants: &Option<(String, Vec<String>)>,
+) -> FieldError {
+    let field = path.last_key().unwrap_or("value");
+    if let Some((given, names)) = variants {
+        let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+        let hint = match did_you_mean(given, &candidates) {
+            Some(s) => format!("did you mean `{s}`? (one of {})", one_of(&candidates)),
+            None => format!("write one of {}", one_of(&candidates)),
+        };
+        return FieldError {
+            path: path.clone(),
+            at_key: false,
+            message: format!("`{path}` has an unknown value `{given}`"),
+            hint: Some(hint),
+        };
+    }
+    if let Some(ty) = expected.strip_prefix("out-of-range:") {
+        let range = match ty {
+            "u16" => "0 to 65535",
+            "u8" => "0 to 255",
+            _ => "0 to 4294967295",
+        };
+        return FieldError {
+            path: path.clone(),
+            at_key: false,
+            message: format!("`{path}` is out of range"),
+            hint: Some(format!("write a whole number from {range}")),
+        };
+    }
+    let (wanted, hint) = if is_integer_type(expected) {
+        (
+            "a whole number",
+            format!("write a number without quotes, e.g. `{field}: {}`", number_example(field)),
+        )
+    } else if expected.starts_with("a string") || expected == "string" {
+        (
+            "text",
+            format!("quote the value: `{field}: \"…\"`"),
+        )
+    } else if expected.starts_with("a boolean") {
+        ("true or false", format!("write `{field}: true` or `{field}: false`"))
+    } else if expected.starts_with("a sequence") {
+        (
+            "a list",
+            format!("write a list, e.g. `{field}: [a, b]` or one `- item` per line"),
+        )
+    } else if expected.starts_with("struct") || expected.starts_with("a map") {
+        let hint = example_for(field, path.parent().is_some_and(|p| p.is_root()))
+            .map(|e| format!("write nested fields, e.g. `{e}`"))
+            .unwrap_or_else(|| format!("write nested `key: value` lines under `{field}:`"));
+        ("a mapping", hint)
+    } else {
+        ("another type", format!("expected {expected}"))
+    };
+    if path.is_root() {
+        return FieldError {
+            path: path.clone(),
+            at_key: false,
+            message: match found {
+                Found::Nothing => "the file is empty".into(),
+                _ => format!("the file must be a mapping of fields, found {}", found.words()),
+            },
+            hint: Some("start with `apiVersion: amagent/v1`".into()),
+        };
+    }
+    FieldError {
+        path: path.clone(),
+        at_key: false,
+        message: format!("`{path}` must be {wanted}, found {}", found.words()),
+        hint: Some(hint),
+    }
+}
+
+fn is_integer_type(expected: &str) -> bool {
+    matches!(
+        expected,
+        "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "usize"
+    )
+}
+
+fn number_example(field: &str) -> &'static str {
+    match field {
+        "cpu" => "256",
+        "memory" => "512",
+        "containerPort" => "3000",
+        "minimumHealthyPercent" => "100",
+        "maximumPercent" => "200",
+        "bakeSeconds" => "120",
+        "timeoutSeconds" => "900",
+        "keepLastTagged" => "10",
+        "expireUntaggedAfterDays" => "1",
+        _ => "1",
+    }
+}
+
+/// An example line for a field, used in "add …" hints.
+fn example_for(field: &str, top_level: bool) -> Option<&'static str> {
+    Some(match (field, top_level) {
+        ("apiVersion", _) => "apiVersion: amagent/v1",
+        ("kind", _) => "kind: Environment",
+        ("name", true) => "name: staging",
+        ("name", false) => "name: api",
+        ("aws", _) => "aws: {region: ap-southeast-2, accountId: \"123456789012\"}",
+        ("region", _) => "region: ap-southeast-2",
+        ("accountId", _) => "accountId: \"123456789012\"",
+        ("ecs", true) => "ecs: {cluster: my-cluster}",
+        ("ecs", false) => "ecs: {service: my-service, taskFamily: my-task, container: app}",
+        ("cluster", _) => "cluster: my-cluster",
+        ("ecr", _) => "ecr: {lifecycle: {keepLastTagged: 10, expireUntaggedAfterDays: 1}}",
+        ("lifecycle", _) => "lifecycle: {keepLastTagged: 10, expireUntaggedAfterDays: 1}",
+        ("keepLastTagged", _) => "keepLastTagged: 10",
+        ("expireUntaggedAfterDays", _) => "expireUntaggedAfterDays: 1",
+        ("ssm", _) => "ssm: {naming: \"/my-app/{env}/{service}/{secret}\"}",
+        ("naming", _) => "naming: \"/my-app/{env}/{service}/{secret}\"",
+        ("database", _) => "database: {instanceId: my-db, snapshots: {policy: major}}",
+        ("instanceId", _) => "instanceId: my-db",
+        ("snapshots", _) => "snapshots: {policy: major, retain: 10}",
+        ("policy", _) => "policy: major",
+        ("from", _) => "from: staging",
+        ("tagPattern", _) => "tagPattern: \"v*\"",
+        ("pipeline", _) => "pipeline: api",
+        ("service", _) => "service: my-service",
+        ("taskFamily", _) => "taskFamily: my-task",
+        ("container", _) => "container: app",
+        ("image", _) => "image: {repository: my-app/api}",
+        ("repository", _) => "repository: my-app/api",
+        ("source", _) => "source: {url: https://github.com/org/repo.git, ref: v1.0.0}",
+        ("url", _) => "url: https://github.com/org/repo.git",
+        ("ref", _) => "ref: v1.0.0",
+        ("cpu", _) => "cpu: 256",
+        ("memory", _) => "memory: 512",
+        ("targetGroup", _) => "targetGroup: my-target-group",
+        ("containerPort", _) => "containerPort: 3000",
+        ("healthCheckPath", _) => "healthCheckPath: /health",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        cluster: String,
+        port: u16,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+    }
+
+    fn run(text: &str) -> (Option<Outer>, Vec<FieldError>) {
+        let value: Value = serde_yaml::from_str(text).unwrap();
+        let mut errors = Vec::new();
+        let out = deserialize_all::<Outer>(value, &FieldPath::root(), &mut errors);
+        (out, errors)
+    }
+
+    #[test]
+    fn reports_every_unknown_field_and_wrong_type() {
+        let (out, errors) = run("name: x\nnmae: y\ninner:\n  clustr: c\n  cluster: c\n  port: \"80\"\n");
+        assert!(out.is_none());
+        let paths: Vec<String> = errors.iter().map(|e| e.path.to_string()).collect();
+        assert_eq!(paths, ["nmae", "inner.clustr", "inner.port"]);
+        assert_eq!(errors[0].hint.as_deref(), Some("did you mean `name`?"));
+        assert_eq!(errors[2].message, "`inner.port` must be a whole number, found text");
+    }
+
+    #[test]
+    fn wrong_type_does_not_also_report_missing() {
+        let (_, errors) = run("name: x\ninner:\n  cluster: c\n  port: [1]\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+    }
+
+    #[test]
+    fn out_of_range_port() {
+        let (_, errors) = run("name: x\ninner:\n  cluster: c\n  port: 70000\n");
+        assert_eq!(errors[0].message, "`inner.port` is out of range");
+    }
+
+    #[test]
+    fn valid_input_deserializes() {
+        let (out, errors) = run("name: x\ninner:\n  cluster: c\n  port: 80\n");
+        assert!(errors.is_empty());
+        assert_eq!(out.unwrap().inner.port, 80);
+    }
+
+    #[test]
+    fn never_echoes_values() {
+        let (_, errors) = run("name: x\ninner:\n  cluster: c\n  port: \"hunter2\"\n");
+        assert!(!format!("{errors:?}").contains("hunter2"));
+    }
+}

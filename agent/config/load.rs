@@ -1,0 +1,304 @@
+//! Text → typed model: YAML syntax, structure (via serde) and then the semantic rules in
+//! `validate`. Every problem of every file is collected before returning.
+
+use super::deserialize::{FieldError, deserialize_all};
+use super::diagnostic::{Diagnostic, Diagnostics};
+use super::model::{EnvironmentSpec, Model, Pipeline, Service};
+use super::position::{FieldPath, Position, PositionIndex};
+use super::validate;
+use serde_yaml::Value;
+use std::path::Path;
+
+/// One configuration file: its path relative to the repo root and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// Directory for environment specs, relative to the repo root.
+pub const ENVIRONMENTS_DIR: &str = "environments";
+/// Directory for pipeline recipes, relative to the repo root.
+pub const PIPELINES_DIR: &str = "pipelines";
+
+/// What kind of file a path is, by its directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Environment,
+    Pipeline,
+}
+
+impl FileKind {
+    /// `environments/x.yaml` → Environment; anything else → None (not ours to read).
+    pub fn of(path: &str) -> Option<FileKind> {
+        let (dir, file) = path.rsplit_once('/')?;
+        if !(file.ends_with(".yaml") || file.ends_with(".yml")) || file.starts_with('.') {
+            return None;
+        }
+        match dir {
+            ENVIRONMENTS_DIR => Some(FileKind::Environment),
+            PIPELINES_DIR => Some(FileKind::Pipeline),
+            _ => None,
+        }
+    }
+}
+
+/// A file with its position index, for diagnostics.
+#[derive(Clone, Debug)]
+pub struct Located {
+    pub file: String,
+    pub index: PositionIndex,
+}
+
+impl Located {
+    pub fn stem(&self) -> &str {
+        let name = self.file.rsplit('/').next().unwrap_or(&self.file);
+        name.strip_suffix(".yaml")
+            .or_else(|| name.strip_suffix(".yml"))
+            .unwrap_or(name)
+    }
+
+    fn diagnostic(&self, pos: Position, message: String, hint: Option<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            line: pos.line,
+            column: pos.column,
+            message,
+            hint,
+        }
+    }
+
+    /// A diagnostic pointing at the value of `path`.
+    pub fn at_value(&self, path: &FieldPath, message: String, hint: Option<String>) -> Diagnostic {
+        self.diagnostic(self.index.value_position(path), message, hint)
+    }
+
+    /// A diagnostic pointing at the key of `path`.
+    pub fn at_key(&self, path: &FieldPath, message: String, hint: Option<String>) -> Diagnostic {
+        self.diagnostic(self.index.key_position(path), message, hint)
+    }
+}
+
+/// An environment file as far as it could be read: the header (everything but services) when
+/// it was valid, and each service that was valid, with its index in the file.
+#[derive(Clone, Debug)]
+pub struct PartialEnvironment {
+    pub at: Located,
+    pub header: Option<EnvironmentSpec<Value>>,
+    pub services: Vec<(usize, Service)>,
+    /// Number of entries under `services:` in the file, valid or not.
+    pub service_count: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct PartialPipeline {
+    pub at: Located,
+    pub pipeline: Option<Pipeline>,
+}
+
+/// Load every environment and pipeline among `files` (other paths are ignored).
+pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
+    let mut diagnostics = Vec::new();
+    let mut environments = Vec::new();
+    let mut pipelines = Vec::new();
+    for file in files {
+        match FileKind::of(&file.path) {
+            Some(FileKind::Environment) => {
+                if let Some(env) = read_environment(file, &mut diagnostics) {
+                    environments.push(env);
+                }
+            }
+            Some(FileKind::Pipeline) => {
+                if let Some(p) = read_pipeline(file, &mut diagnostics) {
+                    pipelines.push(p);
+                }
+            }
+            None => {}
+        }
+    }
+    validate::check(&environments, &pipelines, &mut diagnostics);
+    if !diagnostics.is_empty() {
+        let mut d = Diagnostics(diagnostics);
+        d.sort();
+        return Err(d);
+    }
+    let mut model = Model::default();
+    for env in environments {
+        let header = env.header.expect("no diagnostics implies a valid header");
+        let services = env.services.into_iter().map(|(_, s)| s).collect();
+        let environment = EnvironmentSpec {
+            api_version: header.api_version,
+            kind: header.kind,
+            name: header.name,
+            aws: header.aws,
+            ecs: header.ecs,
+            database: header.database,
+            ecr: header.ecr,
+            ssm: header.ssm,
+            promotion: header.promotion,
+            services,
+        };
+        model
+            .environments
+            .insert(environment.name.clone(), environment);
+    }
+    for p in pipelines {
+        let pipeline = p.pipeline.expect("no diagnostics implies a valid pipeline");
+        model.pipelines.insert(pipeline.name.clone(), pipeline);
+    }
+    Ok(model)
+}
+
+/// Problems reading the directory itself (not the configuration in it).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadDirError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+/// Read `root/environments/*.yaml` and `root/pipelines/*.yaml` from disk and load them.
+pub fn load_dir(root: &Path) -> Result<Model, LoadDirError> {
+    let files = read_dir_sources(root)?;
+    load_sources(&files).map_err(LoadDirError::Invalid)
+}
+
+/// The configuration files under `root`, sorted by path.
+pub fn read_dir_sources(root: &Path) -> Result<Vec<SourceFile>, LoadDirError> {
+    let mut files = Vec::new();
+    for dir in [ENVIRONMENTS_DIR, PIPELINES_DIR] {
+        let full = root.join(dir);
+        let entries = match std::fs::read_dir(&full) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(LoadDirError::Io {
+                    path: full.display().to_string(),
+                    source,
+                });
+            }
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| LoadDirError::Io {
+                path: full.display().to_string(),
+                source,
+            })?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = format!("{dir}/{name}");
+            if FileKind::of(&rel).is_none() || !entry.path().is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).map_err(|source| LoadDirError::Io {
+                path: entry.path().display().to_string(),
+                source,
+            })?;
+            files.push(SourceFile { path: rel, text });
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// YAML text → value, or a syntax diagnostic with serde_yaml's own position.
+fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Located)> {
+    let located = Located {
+        file: file.path.clone(),
+        index: PositionIndex::build(&file.text),
+    };
+    match serde_yaml::from_str::<Value>(&file.text) {
+        Ok(value) => Some((value, located)),
+        Err(err) => {
+            let pos = err
+                .location()
+                .map(|l| Position {
+                    line: l.line(),
+                    column: l.column(),
+                })
+                .unwrap_or(Position::START);
+            out.push(Diagnostic {
+                file: file.path.clone(),
+                line: pos.line,
+                column: pos.column,
+                message: format!("invalid YAML: {}", syntax_message(&err)),
+                hint: Some(syntax_hint(&err)),
+            });
+            None
+        }
+    }
+}
+
+/// serde_yaml's message without its trailing "at line N column M" (we print that in front).
+fn syntax_message(err: &serde_yaml::Error) -> String {
+    let text = err.to_string();
+    match text.find(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+fn syntax_hint(err: &serde_yaml::Error) -> String {
+    let text = err.to_string();
+    if text.contains("duplicate entry") {
+        "each key may appear once per mapping: remove or rename the second one".into()
+    } else if text.contains("tab") {
+        "indent with spaces, not tabs".into()
+    } else if text.contains("more than one document") {
+        "keep one document per file: remove the `---` separator".into()
+    } else {
+        "check the indentation and quoting on this line and the one before".into()
+    }
+}
+
+fn push_field_errors(at: &Located, errors: Vec<FieldError>, out: &mut Vec<Diagnostic>) {
+    for e in errors {
+        out.push(if e.at_key {
+            at.at_key(&e.path, e.message, e.hint)
+        } else {
+            at.at_value(&e.path, e.message, e.hint)
+        });
+    }
+}
+
+fn read_environment(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<PartialEnvironment> {
+    let (mut value, at) = parse_yaml(file, out)?;
+    let mut errors = Vec::new();
+    // Services are read one by one, so a broken service hides nothing in the others.
+    let raw_services = match &mut value {
+        Value::Mapping(m) => match m.get_mut("services") {
+            Some(Value::Sequence(seq)) => std::mem::take(seq),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let header =
+        deserialize_all::<EnvironmentSpec<Value>>(value, &FieldPath::root(), &mut errors);
+    let service_count = raw_services.len();
+    let services_path = FieldPath::root().key("services");
+    let services = raw_services
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, raw)| {
+            deserialize_all::<Service>(raw, &services_path.index(i), &mut errors).map(|s| (i, s))
+        })
+        .collect();
+    push_field_errors(&at, errors, out);
+    Some(PartialEnvironment {
+        at,
+        header,
+        services,
+        service_count,
+    })
+}
+
+fn read_pipeline(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<PartialPipeline> {
+    let (value, at) = parse_yaml(file, out)?;
+    let mut errors = Vec::new();
+    let pipeline = deserialize_all::<Pipeline>(value, &FieldPath::root(), &mut errors);
+    push_field_errors(&at, errors, out);
+    Some(PartialPipeline { at, pipeline })
+}

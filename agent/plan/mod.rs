@@ -1,0 +1,358 @@
+//! PURE: (model at A, model at B) → [`Plan`]: per environment, per service, the stages to run and
+//! why. No I/O, no clock: every rule is a unit test below.
+
+use crate::config::{Environment, Model, Pipeline, Service, SnapshotPolicy, StageKind};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub environments: Vec<EnvironmentPlan>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.environments.is_empty()
+    }
+
+    /// Total number of stages across all environments and services.
+    pub fn stage_count(&self) -> usize {
+        self.environments
+            .iter()
+            .flat_map(|e| &e.services)
+            .map(|s| s.stages.len())
+            .sum()
+    }
+
+    pub fn environment(&self, name: &str) -> Option<&EnvironmentPlan> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EnvironmentPlan {
+    pub name: String,
+    pub change: Change,
+    /// How this environment's changes are applied: on merge, or on a promotion tag.
+    pub trigger: Trigger,
+    pub services: Vec<ServicePlan>,
+}
+
+impl EnvironmentPlan {
+    pub fn service(&self, name: &str) -> Option<&ServicePlan> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "on")]
+pub enum Trigger {
+    Merge,
+    /// Applied when a tag matching `pattern` is pushed; receives `from`'s verified digests.
+    Tag { pattern: String, from: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    Added,
+    Modified,
+    /// Gone from the spec. The agent never deletes AWS resources: that is left to a person.
+    Removed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    pub change: Change,
+    pub stages: Vec<PlannedStage>,
+}
+
+impl ServicePlan {
+    pub fn stage_kinds(&self) -> Vec<StageKind> {
+        self.stages.iter().map(|s| s.stage).collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlannedStage {
+    pub stage: StageKind,
+    pub reason: String,
+}
+
+/// What changed between the old and new model, and what to run for it.
+pub fn plan(old: &Model, new: &Model) -> Plan {
+    let mut environments = Vec::new();
+    for (name, env) in &new.environments {
+        let ep = match old.environments.get(name) {
+            Some(before) => plan_environment(before, env, old, new, Change::Modified),
+            None => plan_environment(&empty_like(env), env, old, new, Change::Added),
+        };
+        if !ep.services.is_empty() {
+            environments.push(ep);
+        }
+    }
+    for (name, env) in &old.environments {
+        if !new.environments.contains_key(name) {
+            environments.push(EnvironmentPlan {
+                name: name.clone(),
+                change: Change::Removed,
+                trigger: trigger(env),
+                services: env.services.iter().map(removed_service).collect(),
+            });
+        }
+    }
+    Plan { environments }
+}
+
+fn empty_like(env: &Environment) -> Environment {
+    Environment {
+        services: Vec::new(),
+        ..env.clone()
+    }
+}
+
+fn trigger(env: &Environment) -> Trigger {
+    match &env.promotion {
+        Some(p) => Trigger::Tag {
+            pattern: p.tag_pattern.clone(),
+            from: p.from.clone(),
+        },
+        None => Trigger::Merge,
+    }
+}
+
+fn removed_service(s: &Service) -> ServicePlan {
+    ServicePlan {
+        name: s.name.clone(),
+        change: Change::Removed,
+        stages: Vec::new(),
+    }
+}
+
+fn plan_environment(
+    before: &Environment,
+    after: &Environment,
+    old: &Model,
+    new: &Model,
+    change: Change,
+) -> EnvironmentPlan {
+    let lifecycle_change = describe_lifecycle_change(before, after);
+    let mut services = Vec::new();
+    for s in &after.services {
+        let prev = before.service(&s.name);
+        let sp = plan_service(
+            prev,
+            s,
+            prev.and_then(|p| old.pipelines.get(&p.pipeline)),
+            new.pipelines.get(&s.pipeline),
+            after,
+            lifecycle_change.as_deref(),
+        );
+        if !sp.stages.is_empty() {
+            services.push(sp);
+        }
+    }
+    for s in &before.services {
+        if after.service(&s.name).is_none() {
+            services.push(removed_service(s));
+        }
+    }
+    EnvironmentPlan {
+        name: after.name.clone(),
+        change,
+        trigger: trigger(after),
+        services,
+    }
+}
+
+fn describe_lifecycle_change(before: &Environment, after: &Environment) -> Option<String> {
+    let (b, a) = (&before.ecr.lifecycle, &after.ecr.lifecycle);
+    if before.services.is_empty() || b == a {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if b.keep_last_tagged != a.keep_last_tagged {
+        parts.push(format!(
+            "keep last {} → {} tagged images",
+            b.keep_last_tagged, a.keep_last_tagged
+        ));
+    }
+    if b.expire_untagged_after_days != a.expire_untagged_after_days {
+        parts.push(format!(
+            "expire untagged after {} → {} days",
+            b.expire_untagged_after_days, a.expire_untagged_after_days
+        ));
+    }
+    Some(format!("lifecycle rules changed: {}", parts.join(", ")))
+}
+
+/// The stages for one service. `prev` is None for a new service.
+fn plan_service(
+    prev: Option<&Service>,
+    s: &Service,
+    prev_pipeline: Option<&Pipeline>,
+    pipeline: Option<&Pipeline>,
+    env: &Environment,
+    lifecycle_change: Option<&str>,
+) -> ServicePlan {
+    let runs = |stage| pipeline.is_none_or(|p| p.runs(stage));
+    let build_reason = build_reason(prev, s, prev_pipeline, pipeline);
+    let deploy_reason = deploy_reason(prev, s, build_reason.is_some());
+    let mut stages = Vec::new();
+    if let Some(reason) = &build_reason {
+        if runs(StageKind::Build) {
+            stages.push(PlannedStage {
+                stage: StageKind::Build,
+                reason: reason.clone(),
+            });
+        }
+    }
+    if let Some(reason) = &deploy_reason {
+        if runs(StageKind::Snapshot) {
+            if let Some(why) = snapshot_reason(prev, s, env) {
+                stages.push(PlannedStage {
+                    stage: StageKind::Snapshot,
+                    reason: why,
+                });
+            }
+        }
+        if runs(StageKind::Deploy) {
+            stages.push(PlannedStage {
+                stage: StageKind::Deploy,
+                reason: reason.clone(),
+            });
+        }
+    }
+    let lifecycle = match (lifecycle_change, &deploy_reason) {
+        (Some(why), _) => Some(why.to_string()),
+        (None, Some(_)) if runs(StageKind::Deploy) => Some("after deploy".to_string()),
+        _ => None,
+    };
+    if let Some(reason) = lifecycle {
+        if runs(StageKind::Lifecycle) {
+            stages.push(PlannedStage {
+                stage: StageKind::Lifecycle,
+                reason,
+            });
+        }
+    }
+    ServicePlan {
+        name: s.name.clone(),
+        change: if prev.is_some() {
+            Change::Modified
+        } else {
+            Change::Added
+        },
+        stages,
+    }
+}
+
+/// A new image is needed when the source or the recipe that builds it changed.
+fn build_reason(
+    prev: Option<&Service>,
+    s: &Service,
+    prev_pipeline: Option<&Pipeline>,
+    pipeline: Option<&Pipeline>,
+) -> Option<String> {
+    let Some(prev) = prev else {
+        return Some(format!("new service at {}", s.source.reference));
+    };
+    if prev.source.url != s.source.url {
+        return Some(format!("source repository changed to {}", s.source.url));
+    }
+    if prev.source.reference != s.source.reference {
+        return Some(format!(
+            "source ref {} → {}",
+            prev.source.reference, s.source.reference
+        ));
+    }
+    if prev.pipeline != s.pipeline {
+        return Some(format!("pipeline {} → {}", prev.pipeline, s.pipeline));
+    }
+    match (prev_pipeline, pipeline) {
+        (Some(a), Some(b)) if a.build != b.build => {
+            Some(format!("pipeline {} build settings changed", b.name))
+        }
+        _ => None,
+    }
+}
+
+/// A deploy is needed when anything the task definition or the service is rendered from changed.
+fn deploy_reason(prev: Option<&Service>, s: &Service, new_image: bool) -> Option<String> {
+    let Some(prev) = prev else {
+        return Some("new service".into());
+    };
+    let mut parts = Vec::new();
+    if new_image {
+        parts.push("new image".to_string());
+    }
+    let mut changed = |what: &str, differs: bool| {
+        if differs {
+            parts.push(format!("{what} changed"));
+        }
+    };
+    changed("cpu", prev.cpu != s.cpu);
+    changed("memory", prev.memory != s.memory);
+    changed("desired count", prev.desired_count != s.desired_count);
+    changed("env", prev.env != s.env);
+    changed("secrets", prev.secrets != s.secrets);
+    changed("ECS names", prev.ecs != s.ecs);
+    changed("image repository", prev.image != s.image);
+    changed("load balancer", prev.load_balancer != s.load_balancer);
+    changed("deploy settings", prev.deploy != s.deploy);
+    if parts.is_empty() {
+        return None;
+    }
+    // Name the variables that changed, never their values.
+    if prev.env != s.env {
+        let names = changed_keys(&prev.env, &s.env);
+        let i = parts.iter().position(|p| p == "env changed").expect("pushed above");
+        parts[i] = format!("env changed ({names})");
+    }
+    if prev.secrets != s.secrets {
+        let names = changed_keys(&prev.secrets, &s.secrets);
+        let i = parts
+            .iter()
+            .position(|p| p == "secrets changed")
+            .expect("pushed above");
+        parts[i] = format!("secrets changed ({names})");
+    }
+    Some(parts.join(", "))
+}
+
+fn changed_keys(
+    a: &std::collections::BTreeMap<String, String>,
+    b: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut keys: Vec<&str> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys.join(", ")
+}
+
+/// Snapshot policy, applied only when a deploy happens.
+fn snapshot_reason(prev: Option<&Service>, s: &Service, env: &Environment) -> Option<String> {
+    match env.snapshot_policy() {
+        SnapshotPolicy::Never => None,
+        SnapshotPolicy::Always => Some("policy: before every deploy".into()),
+        SnapshotPolicy::Major => {
+            let old = prev.and_then(|p| p.source.version());
+            let new = s.source.version();
+            match (old, new) {
+                (Some(o), Some(n)) if n.major > o.major => {
+                    Some(format!("major version {} → {}", o.major, n.major))
+                }
+                _ if s.migrations => Some("service runs migrations".into()),
+                _ => None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

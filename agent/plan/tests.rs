@@ -1,0 +1,238 @@
+use super::*;
+use crate::config::{SourceFile, load_sources};
+
+/// The repo's own worked example, as the base every rule is tested against.
+fn example() -> Model {
+    let files = [
+        ("environments/staging.yaml", include_str!("../../environments/staging.yaml")),
+        ("environments/production.yaml", include_str!("../../environments/production.yaml")),
+        ("pipelines/api.yaml", include_str!("../../pipelines/api.yaml")),
+    ];
+    let files: Vec<SourceFile> = files
+        .iter()
+        .map(|(p, t)| SourceFile {
+            path: p.to_string(),
+            text: t.to_string(),
+        })
+        .collect();
+    load_sources(&files).expect("the worked example is valid")
+}
+
+fn staging_api(model: &mut Model) -> &mut Service {
+    &mut model.environments.get_mut("staging").unwrap().services[0]
+}
+
+fn stages(plan: &Plan, env: &str, service: &str) -> Vec<StageKind> {
+    plan.environment(env)
+        .and_then(|e| e.service(service))
+        .map(|s| s.stage_kinds())
+        .unwrap_or_default()
+}
+
+fn reason(plan: &Plan, env: &str, service: &str, stage: StageKind) -> String {
+    plan.environment(env)
+        .unwrap()
+        .service(service)
+        .unwrap()
+        .stages
+        .iter()
+        .find(|s| s.stage == stage)
+        .unwrap()
+        .reason
+        .clone()
+}
+
+use StageKind::*;
+
+#[test]
+fn no_change_no_plan() {
+    let m = example();
+    assert!(plan(&m, &m).is_empty());
+}
+
+#[test]
+fn source_ref_bump_builds_deploys_and_applies_lifecycle() {
+    let old = example();
+    let mut new = old.clone();
+    staging_api(&mut new).source.reference = "v1.3.1".into();
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "staging", "api"), [Build, Deploy, Lifecycle]);
+    assert_eq!(reason(&p, "staging", "api", Build), "source ref v1.3.0 → v1.3.1");
+    assert_eq!(reason(&p, "staging", "api", Deploy), "new image");
+    assert_eq!(reason(&p, "staging", "api", Lifecycle), "after deploy");
+    assert!(p.environment("production").is_none());
+}
+
+#[test]
+fn major_bump_snapshots_under_major_policy() {
+    let old = example();
+    let mut new = old.clone();
+    staging_api(&mut new).source.reference = "v2.0.0".into();
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "staging", "api"), [Build, Snapshot, Deploy, Lifecycle]);
+    assert_eq!(reason(&p, "staging", "api", Snapshot), "major version 1 → 2");
+}
+
+#[test]
+fn minor_bump_does_not_snapshot_under_major_policy() {
+    let old = example();
+    let mut new = old.clone();
+    staging_api(&mut new).source.reference = "v1.9.0".into();
+    assert!(!stages(&plan(&old, &new), "staging", "api").contains(&Snapshot));
+}
+
+#[test]
+fn migrations_flag_snapshots_under_major_policy() {
+    let mut old = example();
+    staging_api(&mut old).migrations = true;
+    let mut new = old.clone();
+    staging_api(&mut new).source.reference = "v1.3.1".into();
+    let p = plan(&old, &new);
+    assert_eq!(reason(&p, "staging", "api", Snapshot), "service runs migrations");
+}
+
+#[test]
+fn commit_sha_refs_never_count_as_major() {
+    let old = example();
+    let mut new = old.clone();
+    staging_api(&mut new).source.reference = "0123456789abcdef0123456789abcdef01234567".into();
+    assert_eq!(stages(&plan(&old, &new), "staging", "api"), [Build, Deploy, Lifecycle]);
+}
+
+#[test]
+fn always_policy_snapshots_every_deploy() {
+    let old = example();
+    let mut new = old.clone();
+    new.environments.get_mut("production").unwrap().services[0].cpu = 2048;
+    new.environments.get_mut("production").unwrap().services[0].memory = 4096;
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "production", "api"), [Snapshot, Deploy, Lifecycle]);
+    assert_eq!(reason(&p, "production", "api", Snapshot), "policy: before every deploy");
+    assert_eq!(reason(&p, "production", "api", Deploy), "cpu changed, memory changed");
+}
+
+#[test]
+fn never_policy_and_no_database_skip_snapshots() {
+    let mut old = example();
+    old.environments.get_mut("production").unwrap().database = None;
+    let mut new = old.clone();
+    new.environments.get_mut("production").unwrap().services[0].desired_count = 3;
+    assert_eq!(stages(&plan(&old, &new), "production", "api"), [Deploy, Lifecycle]);
+}
+
+#[test]
+fn env_var_change_deploys_without_build_and_names_only_the_variable() {
+    let old = example();
+    let mut new = old.clone();
+    staging_api(&mut new)
+        .env
+        .insert("FEATURE_FLAGS".into(), "fast-checkout".into());
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "staging", "api"), [Deploy, Lifecycle]);
+    let why = reason(&p, "staging", "api", Deploy);
+    assert_eq!(why, "env changed (FEATURE_FLAGS)");
+    assert!(!why.contains("fast-checkout"));
+}
+
+#[test]
+fn secret_reference_change_deploys() {
+    let old = example();
+    let mut new = old.clone();
+    staging_api(&mut new).secrets.insert(
+        "STRIPE_KEY".into(),
+        "/aussie-markets/staging/api/stripe-key".into(),
+    );
+    let p = plan(&old, &new);
+    assert_eq!(reason(&p, "staging", "api", Deploy), "secrets changed (STRIPE_KEY)");
+}
+
+#[test]
+fn lifecycle_rule_change_alone_runs_only_lifecycle() {
+    let old = example();
+    let mut new = old.clone();
+    new.environments.get_mut("staging").unwrap().ecr.lifecycle.keep_last_tagged = 15;
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "staging", "api"), [Lifecycle]);
+    assert_eq!(
+        reason(&p, "staging", "api", Lifecycle),
+        "lifecycle rules changed: keep last 10 → 15 tagged images"
+    );
+}
+
+#[test]
+fn pipeline_build_change_rebuilds() {
+    let old = example();
+    let mut new = old.clone();
+    new.pipelines
+        .get_mut("api")
+        .unwrap()
+        .build
+        .args
+        .insert("NODE_VERSION".into(), "22".into());
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "staging", "api"), [Build, Deploy, Lifecycle]);
+    assert_eq!(stages(&p, "production", "api"), [Build, Snapshot, Deploy, Lifecycle]);
+    assert_eq!(reason(&p, "staging", "api", Build), "pipeline api build settings changed");
+}
+
+#[test]
+fn pipeline_stage_list_limits_stages() {
+    let old = example();
+    let mut new = old.clone();
+    new.pipelines.get_mut("api").unwrap().stages = vec![Build, Deploy];
+    staging_api(&mut new).source.reference = "v2.0.0".into();
+    assert_eq!(stages(&plan(&old, &new), "staging", "api"), [Build, Deploy]);
+}
+
+#[test]
+fn new_environment_deploys_everything() {
+    let new = example();
+    let p = plan(&Model::default(), &new);
+    let staging = p.environment("staging").unwrap();
+    assert_eq!(staging.change, Change::Added);
+    assert_eq!(staging.trigger, Trigger::Merge);
+    assert_eq!(stages(&p, "staging", "api"), [Build, Deploy, Lifecycle]);
+    // production snapshots always, and is applied by tag.
+    assert_eq!(stages(&p, "production", "api"), [Build, Snapshot, Deploy, Lifecycle]);
+    assert_eq!(
+        p.environment("production").unwrap().trigger,
+        Trigger::Tag {
+            pattern: "v*".into(),
+            from: "staging".into()
+        }
+    );
+}
+
+#[test]
+fn removed_service_is_reported_without_stages() {
+    let old = example();
+    let mut new = old.clone();
+    new.environments.get_mut("staging").unwrap().services.clear();
+    let p = plan(&old, &new);
+    let s = p.environment("staging").unwrap().service("api").unwrap();
+    assert_eq!(s.change, Change::Removed);
+    assert!(s.stages.is_empty());
+}
+
+#[test]
+fn removed_environment_is_reported() {
+    let old = example();
+    let mut new = old.clone();
+    new.environments.remove("production");
+    let p = plan(&old, &new);
+    assert_eq!(p.environment("production").unwrap().change, Change::Removed);
+}
+
+#[test]
+fn added_service_in_existing_environment() {
+    let old = example();
+    let mut new = old.clone();
+    let mut worker = staging_api(&mut new).clone();
+    worker.name = "worker".into();
+    new.environments.get_mut("staging").unwrap().services.push(worker);
+    let p = plan(&old, &new);
+    let s = p.environment("staging").unwrap().service("worker").unwrap();
+    assert_eq!(s.change, Change::Added);
+    assert_eq!(s.stage_kinds(), [Build, Deploy, Lifecycle]);
+    assert!(p.environment("staging").unwrap().service("api").is_none());
+}
