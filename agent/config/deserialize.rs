@@ -55,11 +55,21 @@ pub fn deserialize_all<T: DeserializeOwned>(
             }
             Problem::MissingField { field } => {
                 let path = base.join(&relative).key(&field);
-                if !removed.contains(&path) {
+                // Not news if we removed it after a wrong type, or if an unknown field
+                // already said "did you mean `field`?".
+                let misspelt = errors.iter().any(|e| {
+                    e.path.parent() == path.parent()
+                        && e.hint.as_deref() == Some(&format!("did you mean `{field}`?"))
+                });
+                if !removed.contains(&path) && !misspelt {
                     errors.push(missing_field(&path, &field));
                 }
-                // Nothing to put in its place: stop this unit here.
-                return None;
+                // Nothing to put in its place: drop the whole enclosing section and go on, so
+                // the other sections are still checked.
+                if !remove(&mut value, &relative) {
+                    return None;
+                }
+                removed.push(base.join(&relative));
             }
             Problem::DuplicateField { field } => {
                 let path = base.join(&relative).key(&field);
@@ -342,15 +352,18 @@ fn invalid(
     let (wanted, hint) = if is_integer_type(expected) {
         (
             "a whole number",
-            format!("write a number without quotes, e.g. `{field}: {}`", number_example(field)),
+            format!(
+                "write a number without quotes, e.g. `{field}: {}`",
+                number_example(field)
+            ),
         )
     } else if expected.starts_with("a string") || expected == "string" {
-        (
-            "text",
-            format!("quote the value: `{field}: \"…\"`"),
-        )
+        ("text", format!("quote the value: `{field}: \"…\"`"))
     } else if expected.starts_with("a boolean") {
-        ("true or false", format!("write `{field}: true` or `{field}: false`"))
+        (
+            "true or false",
+            format!("write `{field}: true` or `{field}: false`"),
+        )
     } else if expected.starts_with("a sequence") {
         (
             "a list",
@@ -370,7 +383,10 @@ fn invalid(
             at_key: false,
             message: match found {
                 Found::Nothing => "the file is empty".into(),
-                _ => format!("the file must be a mapping of fields, found {}", found.words()),
+                _ => format!(
+                    "the file must be a mapping of fields, found {}",
+                    found.words()
+                ),
             },
             hint: Some("start with `apiVersion: amagent/v1`".into()),
         };
@@ -478,12 +494,16 @@ mod tests {
 
     #[test]
     fn reports_every_unknown_field_and_wrong_type() {
-        let (out, errors) = run("name: x\nnmae: y\ninner:\n  clustr: c\n  cluster: c\n  port: \"80\"\n");
+        let (out, errors) =
+            run("name: x\nnmae: y\ninner:\n  clustr: c\n  cluster: c\n  port: \"80\"\n");
         assert!(out.is_none());
         let paths: Vec<String> = errors.iter().map(|e| e.path.to_string()).collect();
         assert_eq!(paths, ["nmae", "inner.clustr", "inner.port"]);
         assert_eq!(errors[0].hint.as_deref(), Some("did you mean `name`?"));
-        assert_eq!(errors[2].message, "`inner.port` must be a whole number, found text");
+        assert_eq!(
+            errors[2].message,
+            "`inner.port` must be a whole number, found text"
+        );
     }
 
     #[test]

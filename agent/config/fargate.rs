@@ -51,7 +51,10 @@ mod tests {
 
     #[test]
     fn describes_lists() {
-        assert_eq!(describe_memory_options(&[512, 1024, 2048]), "512, 1024 or 2048");
+        assert_eq!(
+            describe_memory_options(&[512, 1024, 2048]),
+            "512, 1024 or 2048"
+        );
         assert_eq!(
             describe_memory_options(&memory_options(512).unwrap()),
             "1024 to 4096 in steps of 1024"

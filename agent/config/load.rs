@@ -193,10 +193,11 @@ pub fn read_dir_sources(root: &Path) -> Result<Vec<SourceFile>, LoadDirError> {
             if FileKind::of(&rel).is_none() || !entry.path().is_file() {
                 continue;
             }
-            let text = std::fs::read_to_string(entry.path()).map_err(|source| LoadDirError::Io {
-                path: entry.path().display().to_string(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(entry.path()).map_err(|source| LoadDirError::Io {
+                    path: entry.path().display().to_string(),
+                    source,
+                })?;
             files.push(SourceFile { path: rel, text });
         }
     }
@@ -275,8 +276,7 @@ fn read_environment(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<Part
         },
         _ => Vec::new(),
     };
-    let header =
-        deserialize_all::<EnvironmentSpec<Value>>(value, &FieldPath::root(), &mut errors);
+    let header = deserialize_all::<EnvironmentSpec<Value>>(value, &FieldPath::root(), &mut errors);
     let service_count = raw_services.len();
     let services_path = FieldPath::root().key("services");
     let services = raw_services

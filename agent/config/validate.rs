@@ -12,10 +12,15 @@ use std::collections::{BTreeMap, HashMap};
 
 type Header = EnvironmentSpec<Value>;
 
-pub fn check(envs: &[PartialEnvironment], pipelines: &[PartialPipeline], out: &mut Vec<Diagnostic>) {
+pub fn check(
+    envs: &[PartialEnvironment],
+    pipelines: &[PartialPipeline],
+    out: &mut Vec<Diagnostic>,
+) {
     // A pipeline file that exists counts as existing even when it has errors of its own:
     // those are reported there, not as "unknown pipeline" on every service.
-    let mut pipeline_names: Vec<String> = pipelines.iter().map(|p| p.at.stem().to_string()).collect();
+    let mut pipeline_names: Vec<String> =
+        pipelines.iter().map(|p| p.at.stem().to_string()).collect();
     pipeline_names.sort();
     pipeline_names.dedup();
     for p in pipelines {
@@ -23,10 +28,8 @@ pub fn check(envs: &[PartialEnvironment], pipelines: &[PartialPipeline], out: &m
             check_pipeline(&p.at, pipeline, out);
         }
     }
-    let env_names: Vec<&str> = envs
-        .iter()
-        .filter_map(|e| e.header.as_ref().map(|h| h.name.as_str()))
-        .collect();
+    // Likewise an environment file that exists is an environment, errors or not.
+    let env_names: Vec<&str> = envs.iter().map(|e| e.at.stem()).collect();
     for env in envs {
         if let Some(header) = &env.header {
             check_environment_header(&env.at, header, &env_names, out);
@@ -34,7 +37,14 @@ pub fn check(envs: &[PartialEnvironment], pipelines: &[PartialPipeline], out: &m
         check_duplicates(env, out);
         for (i, service) in &env.services {
             let path = FieldPath::root().key("services").index(*i);
-            check_service(&env.at, env.header.as_ref(), &path, service, &pipeline_names, out);
+            check_service(
+                &env.at,
+                env.header.as_ref(),
+                &path,
+                service,
+                &pipeline_names,
+                out,
+            );
         }
     }
     check_shared_resources(envs, out);
@@ -73,13 +83,23 @@ fn check_header_common(
         out.push(at.at_value(
             &root().key("name"),
             format!("name `{name}` does not match the file name `{file_name}`"),
-            Some(format!("write `name: {stem}`, or rename the file to `{name}.yaml`")),
+            Some(format!(
+                "write `name: {stem}`, or rename the file to `{name}.yaml`"
+            )),
         ));
     }
 }
 
 fn check_pipeline(at: &Located, p: &super::model::Pipeline, out: &mut Vec<Diagnostic>) {
-    check_header_common(at, &p.api_version, &p.kind, &p.name, "Pipeline", "pipelines", out);
+    check_header_common(
+        at,
+        &p.api_version,
+        &p.kind,
+        &p.name,
+        "Pipeline",
+        "pipelines",
+        out,
+    );
     const PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
     if !PLATFORMS.contains(&p.build.platform.as_str()) {
         let hint = match did_you_mean(&p.build.platform, &PLATFORMS) {
@@ -110,7 +130,10 @@ fn check_pipeline(at: &Located, p: &super::model::Pipeline, out: &mut Vec<Diagno
         out.push(at.at_value(
             &root().key("stages"),
             "`stages` is empty: this pipeline would do nothing".into(),
-            Some(format!("list the stages to run, from {}", one_of(&StageKind::NAMES))),
+            Some(format!(
+                "list the stages to run, from {}",
+                one_of(&StageKind::NAMES)
+            )),
         ));
     }
     let mut seen = Vec::new();
@@ -140,7 +163,10 @@ fn is_region(s: &str) -> bool {
 
 /// ECS cluster, service, task family and container names: letters, digits, `-`, `_`.
 fn is_ecs_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// RDS DB instance identifier rules.
@@ -159,7 +185,9 @@ fn is_ecr_repository(s: &str) -> bool {
         && s.len() <= 256
         && s.split('/').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                 && part.starts_with(|c: char| c.is_ascii_alphanumeric())
                 && part.ends_with(|c: char| c.is_ascii_alphanumeric())
         })
@@ -183,8 +211,21 @@ fn name_rule(
     }
 }
 
-fn check_environment_header(at: &Located, h: &Header, env_names: &[&str], out: &mut Vec<Diagnostic>) {
-    check_header_common(at, &h.api_version, &h.kind, &h.name, "Environment", "environments", out);
+fn check_environment_header(
+    at: &Located,
+    h: &Header,
+    env_names: &[&str],
+    out: &mut Vec<Diagnostic>,
+) {
+    check_header_common(
+        at,
+        &h.api_version,
+        &h.kind,
+        &h.name,
+        "Environment",
+        "environments",
+        out,
+    );
     if !is_region(&h.aws.region) {
         out.push(at.at_value(
             &root().key("aws").key("region"),
@@ -239,7 +280,9 @@ fn check_environment_header(at: &Located, h: &Header, env_names: &[&str], out: &
         out.push(at.at_value(
             &lifecycle.key("keepLastTagged"),
             "`keepLastTagged: 0` would leave no image to roll back to".into(),
-            Some("keep at least 1 (images in use are always kept), e.g. `keepLastTagged: 10`".into()),
+            Some(
+                "keep at least 1 (images in use are always kept), e.g. `keepLastTagged: 10`".into(),
+            ),
         ));
     }
     if h.ecr.lifecycle.expire_untagged_after_days == 0 {
@@ -262,26 +305,46 @@ fn check_environment_header(at: &Located, h: &Header, env_names: &[&str], out: &
             let others: Vec<&str> = env_names.iter().copied().filter(|n| *n != h.name).collect();
             let hint = match did_you_mean(&p.from, &others) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None if others.is_empty() => "add environments/<name>.yaml for the source environment".into(),
+                None if others.is_empty() => {
+                    "add environments/<name>.yaml for the source environment".into()
+                }
                 None => format!("environments here: {}", one_of(&others)),
             };
-            out.push(at.at_value(&path.key("from"), format!("promotion source `{}` is not an environment", p.from), Some(hint)));
+            out.push(at.at_value(
+                &path.key("from"),
+                format!("promotion source `{}` is not an environment", p.from),
+                Some(hint),
+            ));
         }
-        check_tag_pattern(at, &path, &p.tag_pattern, p.version_requirement.as_deref(), out);
+        check_tag_pattern(
+            at,
+            &path,
+            &p.tag_pattern,
+            p.version_requirement.as_deref(),
+            out,
+        );
     }
 }
 
 fn check_ssm_naming(at: &Located, naming: &str, out: &mut Vec<Diagnostic>) {
     let path = root().key("ssm").key("naming");
-    let hint = Some("write a parameter path template such as `/my-app/{env}/{service}/{secret}`".to_string());
+    let hint = Some(
+        "write a parameter path template such as `/my-app/{env}/{service}/{secret}`".to_string(),
+    );
     let problem = if !naming.starts_with('/') {
         Some("`ssm.naming` must start with `/`".to_string())
     } else if !naming.contains("{service}") || !naming.contains("{secret}") {
         Some("`ssm.naming` must contain `{service}` and `{secret}`".to_string())
     } else {
-        let stripped = naming.replace("{env}", "").replace("{service}", "").replace("{secret}", "");
+        let stripped = naming
+            .replace("{env}", "")
+            .replace("{service}", "")
+            .replace("{secret}", "");
         if stripped.contains('{') || stripped.contains('}') {
-            Some("`ssm.naming` may only use the placeholders `{env}`, `{service}` and `{secret}`".to_string())
+            Some(
+                "`ssm.naming` may only use the placeholders `{env}`, `{service}` and `{secret}`"
+                    .to_string(),
+            )
         } else {
             None
         }
@@ -291,10 +354,18 @@ fn check_ssm_naming(at: &Located, naming: &str, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_tag_pattern(at: &Located, path: &FieldPath, pattern: &str, requirement: Option<&str>, out: &mut Vec<Diagnostic>) {
-    let valid = pattern
-        .strip_suffix('*')
-        .is_some_and(|prefix| prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b)));
+fn check_tag_pattern(
+    at: &Located,
+    path: &FieldPath,
+    pattern: &str,
+    requirement: Option<&str>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let valid = pattern.strip_suffix('*').is_some_and(|prefix| {
+        prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+    });
     if !valid {
         out.push(at.at_value(
             &path.key("tagPattern"),
@@ -321,13 +392,15 @@ fn check_duplicates(env: &PartialEnvironment, out: &mut Vec<Diagnostic>) {
         let keys = [
             ("name", s.name.as_str(), "service name"),
             ("ecs.service", s.ecs.service.as_str(), "ECS service"),
-            ("ecs.taskFamily", s.ecs.task_family.as_str(), "task definition family"),
+            (
+                "ecs.taskFamily",
+                s.ecs.task_family.as_str(),
+                "task definition family",
+            ),
         ];
         for (field, value, what) in keys {
             if let Some(prev) = first.get(&(field, value)) {
-                let path = field
-                    .split('.')
-                    .fold(services.index(*i), |p, k| p.key(k));
+                let path = field.split('.').fold(services.index(*i), |p, k| p.key(k));
                 let line = at.index.key_position(&services.index(*prev)).line;
                 out.push(at.at_value(
                     &path,
@@ -353,15 +426,38 @@ fn check_service(
         let names: Vec<&str> = pipelines.iter().map(String::as_str).collect();
         let hint = match did_you_mean(&s.pipeline, &names) {
             Some(n) => format!("did you mean `{n}`?"),
-            None => format!("create pipelines/{}.yaml, or use one of the existing pipelines{}", s.pipeline,
-                if names.is_empty() { String::new() } else { format!(": {}", one_of(&names)) }),
+            None => format!(
+                "create pipelines/{}.yaml, or use one of the existing pipelines{}",
+                s.pipeline,
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", one_of(&names))
+                }
+            ),
         };
-        out.push(at.at_value(&path.key("pipeline"), format!("pipeline `{}` does not exist", s.pipeline), Some(hint)));
+        out.push(at.at_value(
+            &path.key("pipeline"),
+            format!("pipeline `{}` does not exist", s.pipeline),
+            Some(hint),
+        ));
     }
     check_fargate_size(at, path, s, out);
     check_source(at, path, s, out);
-    for (field, value) in [("service", &s.ecs.service), ("taskFamily", &s.ecs.task_family), ("container", &s.ecs.container)] {
-        name_rule(at, path.key("ecs").key(field), value, is_ecs_name(value), "ECS name", "use letters, digits, `-` and `_` (at most 255)", out);
+    for (field, value) in [
+        ("service", &s.ecs.service),
+        ("taskFamily", &s.ecs.task_family),
+        ("container", &s.ecs.container),
+    ] {
+        name_rule(
+            at,
+            path.key("ecs").key(field),
+            value,
+            is_ecs_name(value),
+            "ECS name",
+            "use letters, digits, `-` and `_` (at most 255)",
+            out,
+        );
     }
     name_rule(
         at,
@@ -376,17 +472,28 @@ fn check_service(
     if let Some(lb) = &s.load_balancer {
         let lbp = path.key("loadBalancer");
         if lb.container_port == 0 {
-            out.push(at.at_value(&lbp.key("containerPort"), "`containerPort` must be 1 to 65535".into(), Some("write the port the container listens on, e.g. `containerPort: 3000`".into())));
+            out.push(at.at_value(
+                &lbp.key("containerPort"),
+                "`containerPort` must be 1 to 65535".into(),
+                Some("write the port the container listens on, e.g. `containerPort: 3000`".into()),
+            ));
         }
         if !lb.health_check_path.starts_with('/') {
             out.push(at.at_value(
                 &lbp.key("healthCheckPath"),
                 "`healthCheckPath` must start with `/`".into(),
-                Some(format!("write `healthCheckPath: /{}`", lb.health_check_path.trim_start_matches('/'))),
+                Some(format!(
+                    "write `healthCheckPath: /{}`",
+                    lb.health_check_path.trim_start_matches('/')
+                )),
             ));
         }
         if lb.target_group.trim().is_empty() {
-            out.push(at.at_value(&lbp.key("targetGroup"), "`targetGroup` is empty".into(), Some("write the target group's name or ARN".into())));
+            out.push(at.at_value(
+                &lbp.key("targetGroup"),
+                "`targetGroup` is empty".into(),
+                Some("write the target group's name or ARN".into()),
+            ));
         }
     }
     check_variables(at, header, path, s, out);
@@ -399,14 +506,24 @@ fn check_fargate_size(at: &Located, path: &FieldPath, s: &Service, out: &mut Vec
             out.push(at.at_value(
                 &path.key("cpu"),
                 format!("`cpu: {}` is not a Fargate CPU size", s.cpu),
-                Some(format!("write one of {} (256 = 0.25 vCPU)", units.join(", "))),
+                Some(format!(
+                    "write one of {} (256 = 0.25 vCPU)",
+                    units.join(", ")
+                )),
             ));
         }
         Some(options) if !options.contains(&s.memory) => {
             out.push(at.at_value(
                 &path.key("memory"),
-                format!("`memory: {}` is not valid with `cpu: {}` on Fargate", s.memory, s.cpu),
-                Some(format!("with cpu {} write memory {}", s.cpu, fargate::describe_memory_options(&options))),
+                format!(
+                    "`memory: {}` is not valid with `cpu: {}` on Fargate",
+                    s.memory, s.cpu
+                ),
+                Some(format!(
+                    "with cpu {} write memory {}",
+                    s.cpu,
+                    fargate::describe_memory_options(&options)
+                )),
             ));
         }
         Some(_) => {}
@@ -420,22 +537,40 @@ fn check_source(at: &Located, path: &FieldPath, s: &Service, out: &mut Vec<Diagn
     let rp = path.key("source").key("ref");
     let r = s.source.reference.as_str();
     let pin_hint = "pin a tag (e.g. `ref: v1.4.0`) or a full 40-character commit SHA";
-    let looks_hex = !r.is_empty() && r.bytes().all(|b| b.is_ascii_hexdigit()) && r.bytes().any(|b| b.is_ascii_digit());
+    let looks_hex = !r.is_empty()
+        && r.bytes().all(|b| b.is_ascii_hexdigit())
+        && r.bytes().any(|b| b.is_ascii_digit());
     if r.is_empty() {
         out.push(at.at_value(&rp, "`source.ref` is empty".into(), Some(pin_hint.into())));
     } else if looks_hex && r.len() >= 7 && r.len() < 40 {
         out.push(at.at_value(&rp, format!("`{r}` is an abbreviated commit SHA"), Some("write the full 40-character SHA (`git rev-parse` prints it), so the build is reproducible".into())));
     } else if looks_hex && r.len() > 40 {
-        out.push(at.at_value(&rp, format!("`{r}` is longer than a commit SHA"), Some(pin_hint.into())));
+        out.push(at.at_value(
+            &rp,
+            format!("`{r}` is longer than a commit SHA"),
+            Some(pin_hint.into()),
+        ));
     } else if BRANCH_NAMES.contains(&r) || r.starts_with("refs/heads/") {
-        out.push(at.at_value(&rp, format!("`{r}` is a branch, and branches move"), Some(pin_hint.into())));
+        out.push(at.at_value(
+            &rp,
+            format!("`{r}` is a branch, and branches move"),
+            Some(pin_hint.into()),
+        ));
     } else if !is_full_sha(r) && !is_tag_name(r) {
-        out.push(at.at_value(&rp, format!("`{r}` is not a valid tag name"), Some(pin_hint.into())));
+        out.push(at.at_value(
+            &rp,
+            format!("`{r}` is not a valid tag name"),
+            Some(pin_hint.into()),
+        ));
     }
     let up = path.key("source").key("url");
     let url = s.source.url.as_str();
     if url.trim().is_empty() || url.chars().any(char::is_whitespace) {
-        out.push(at.at_value(&up, "`source.url` must be a git URL without spaces".into(), Some("write e.g. `url: https://github.com/org/repo.git`".into())));
+        out.push(at.at_value(
+            &up,
+            "`source.url` must be a git URL without spaces".into(),
+            Some("write e.g. `url: https://github.com/org/repo.git`".into()),
+        ));
     } else if url_has_password(url) {
         // Never echo the URL: it carries a credential.
         out.push(at.at_value(&up, "`source.url` contains credentials".into(), Some("remove the `user:password@` part; amagent reads git credentials from AMAGENT_GIT_TOKEN or an SSH key".into())));
@@ -452,7 +587,8 @@ fn is_tag_name(r: &str) -> bool {
         && !r.contains("..")
         && !r.contains("@{")
         && !r.contains("//")
-        && r.chars().all(|c| !c.is_control() && !c.is_whitespace() && !"~^:?*[\\".contains(c))
+        && r.chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && !"~^:?*[\\".contains(c))
 }
 
 /// `scheme://user:password@host` — the password part is what must not be in config.
@@ -471,10 +607,18 @@ fn check_deploy_settings(at: &Located, path: &FieldPath, s: &Service, out: &mut 
     let d = &s.deploy;
     let dp = path.key("deploy");
     if d.minimum_healthy_percent > 100 {
-        out.push(at.at_value(&dp.key("minimumHealthyPercent"), "`minimumHealthyPercent` must be 0 to 100".into(), Some("write e.g. `minimumHealthyPercent: 100`".into())));
+        out.push(at.at_value(
+            &dp.key("minimumHealthyPercent"),
+            "`minimumHealthyPercent` must be 0 to 100".into(),
+            Some("write e.g. `minimumHealthyPercent: 100`".into()),
+        ));
     }
     if d.maximum_percent < 100 {
-        out.push(at.at_value(&dp.key("maximumPercent"), "`maximumPercent` must be at least 100".into(), Some("write e.g. `maximumPercent: 200`".into())));
+        out.push(at.at_value(
+            &dp.key("maximumPercent"),
+            "`maximumPercent` must be at least 100".into(),
+            Some("write e.g. `maximumPercent: 200`".into()),
+        ));
     }
     if d.minimum_healthy_percent <= 100 && d.maximum_percent >= 100 && s.desired_count > 0 {
         // ECS rounds the lower bound up and the upper bound down (aws-behaviour.md).
@@ -493,29 +637,45 @@ fn check_deploy_settings(at: &Located, path: &FieldPath, s: &Service, out: &mut 
         }
     }
     if d.timeout_seconds == 0 {
-        out.push(at.at_value(&dp.key("timeoutSeconds"), "`timeoutSeconds` must be more than 0".into(), Some("write e.g. `timeoutSeconds: 900`".into())));
+        out.push(at.at_value(
+            &dp.key("timeoutSeconds"),
+            "`timeoutSeconds` must be more than 0".into(),
+            Some("write e.g. `timeoutSeconds: 900`".into()),
+        ));
     } else if d.timeout_seconds <= d.bake_seconds {
         out.push(at.at_value(
             &dp.key("timeoutSeconds"),
-            format!("`timeoutSeconds: {}` leaves no time for the rollout before the {}-second bake", d.timeout_seconds, d.bake_seconds),
-            Some(format!("make timeoutSeconds longer than bakeSeconds, e.g. `timeoutSeconds: {}`", d.bake_seconds + 600)),
+            format!(
+                "`timeoutSeconds: {}` leaves no time for the rollout before the {}-second bake",
+                d.timeout_seconds, d.bake_seconds
+            ),
+            Some(format!(
+                "make timeoutSeconds longer than bakeSeconds, e.g. `timeoutSeconds: {}`",
+                d.bake_seconds + 600
+            )),
         ));
     }
 }
 
 fn is_env_var_name(s: &str) -> bool {
-    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn looks_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"].iter().any(|w| upper.ends_with(w))
+    ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
+        .iter()
+        .any(|w| upper.ends_with(w))
 }
 
 /// The SSM parameter name the convention gives for `variable` of `service`.
 fn conventional_ssm_name(naming: &str, env: &str, service: &str, variable: &str) -> String {
     let secret = variable.to_ascii_lowercase().replace('_', "-");
-    naming.replace("{env}", env).replace("{service}", service).replace("{secret}", &secret)
+    naming
+        .replace("{env}", env)
+        .replace("{service}", service)
+        .replace("{secret}", &secret)
 }
 
 fn follows_convention(naming: &str, env: &str, service: &str, parameter: &str) -> bool {
@@ -530,7 +690,13 @@ fn follows_convention(naming: &str, env: &str, service: &str, parameter: &str) -
         .is_some_and(|middle| !middle.is_empty() && !middle.contains('/'))
 }
 
-fn check_variables(at: &Located, header: Option<&Header>, path: &FieldPath, s: &Service, out: &mut Vec<Diagnostic>) {
+fn check_variables(
+    at: &Located,
+    header: Option<&Header>,
+    path: &FieldPath,
+    s: &Service,
+    out: &mut Vec<Diagnostic>,
+) {
     let naming = header.map(|h| (h.ssm.naming.as_str(), h.name.as_str()));
     let suggest = |var: &str| match naming {
         Some((n, env)) => format!("`{var}: {}`", conventional_ssm_name(n, env, &s.name, var)),
@@ -539,23 +705,38 @@ fn check_variables(at: &Located, header: Option<&Header>, path: &FieldPath, s: &
     for (name, value) in &s.env {
         let p = path.key("env").key(name);
         if !is_env_var_name(name) {
-            out.push(at.at_key(&p, format!("`{name}` is not a valid environment variable name"), Some("use letters, digits and `_`, not starting with a digit".into())));
+            out.push(at.at_key(
+                &p,
+                format!("`{name}` is not a valid environment variable name"),
+                Some("use letters, digits and `_`, not starting with a digit".into()),
+            ));
         }
         if s.secrets.contains_key(name) {
-            out.push(at.at_key(&p, format!("`{name}` is set both in `env` and in `secrets`"), Some("keep it in `secrets` only".into())));
+            out.push(at.at_key(
+                &p,
+                format!("`{name}` is set both in `env` and in `secrets`"),
+                Some("keep it in `secrets` only".into()),
+            ));
         } else if url_has_password(value) || (looks_secret_name(name) && !value.is_empty()) {
             // The value is never printed: it is (or may be) a credential.
             out.push(at.at_key(
                 &p,
                 format!("`env.{name}` holds a credential in plain text"),
-                Some(format!("store it in SSM Parameter Store and reference it under `secrets:`, e.g. {}", suggest(name))),
+                Some(format!(
+                    "store it in SSM Parameter Store and reference it under `secrets:`, e.g. {}",
+                    suggest(name)
+                )),
             ));
         }
     }
     for (name, parameter) in &s.secrets {
         let p = path.key("secrets").key(name);
         if !is_env_var_name(name) {
-            out.push(at.at_key(&p, format!("`{name}` is not a valid environment variable name"), Some("use letters, digits and `_`, not starting with a digit".into())));
+            out.push(at.at_key(
+                &p,
+                format!("`{name}` is not a valid environment variable name"),
+                Some("use letters, digits and `_`, not starting with a digit".into()),
+            ));
         }
         if let Some((n, env)) = naming {
             if !follows_convention(n, env, &s.name, parameter) {
@@ -579,21 +760,49 @@ struct Claim<'a> {
 fn claims(env: &PartialEnvironment) -> Vec<Claim<'_>> {
     let mut out = Vec::new();
     if let Some(h) = &env.header {
-        out.push(Claim { what: "ECS cluster", name: &h.ecs.cluster, path: root().key("ecs").key("cluster") });
+        out.push(Claim {
+            what: "ECS cluster",
+            name: &h.ecs.cluster,
+            path: root().key("ecs").key("cluster"),
+        });
         if let Some(db) = &h.database {
-            out.push(Claim { what: "RDS instance", name: &db.instance_id, path: root().key("database").key("instanceId") });
+            out.push(Claim {
+                what: "RDS instance",
+                name: &db.instance_id,
+                path: root().key("database").key("instanceId"),
+            });
         }
     }
     for (i, s) in &env.services {
         let p = root().key("services").index(*i);
-        out.push(Claim { what: "ECS service", name: &s.ecs.service, path: p.key("ecs").key("service") });
-        out.push(Claim { what: "task definition family", name: &s.ecs.task_family, path: p.key("ecs").key("taskFamily") });
-        out.push(Claim { what: "ECR repository", name: &s.image.repository, path: p.key("image").key("repository") });
+        out.push(Claim {
+            what: "ECS service",
+            name: &s.ecs.service,
+            path: p.key("ecs").key("service"),
+        });
+        out.push(Claim {
+            what: "task definition family",
+            name: &s.ecs.task_family,
+            path: p.key("ecs").key("taskFamily"),
+        });
+        out.push(Claim {
+            what: "ECR repository",
+            name: &s.image.repository,
+            path: p.key("image").key("repository"),
+        });
         if let Some(lb) = &s.load_balancer {
-            out.push(Claim { what: "target group", name: &lb.target_group, path: p.key("loadBalancer").key("targetGroup") });
+            out.push(Claim {
+                what: "target group",
+                name: &lb.target_group,
+                path: p.key("loadBalancer").key("targetGroup"),
+            });
         }
         for (var, parameter) in &s.secrets {
-            out.push(Claim { what: "SSM parameter", name: parameter, path: p.key("secrets").key(var) });
+            out.push(Claim {
+                what: "SSM parameter",
+                name: parameter,
+                path: p.key("secrets").key(var),
+            });
         }
     }
     out
@@ -602,26 +811,46 @@ fn claims(env: &PartialEnvironment) -> Vec<Claim<'_>> {
 /// Two environments in one account and region must not share resources: a deploy or an ECR
 /// lifecycle run in one would change the other (e.g. staging expiring production's images).
 fn check_shared_resources(envs: &[PartialEnvironment], out: &mut Vec<Diagnostic>) {
-    let placed: Vec<(&PartialEnvironment, &Header)> = envs.iter().filter_map(|e| e.header.as_ref().map(|h| (e, h))).collect();
+    let placed: Vec<(&PartialEnvironment, &Header)> = envs
+        .iter()
+        .filter_map(|e| e.header.as_ref().map(|h| (e, h)))
+        .collect();
     for (a, ha) in &placed {
         for (b, hb) in &placed {
             // Report in the environment that promotes from the other; otherwise in the later name.
             let b_is_source = ha.promotion.as_ref().is_some_and(|p| p.from == hb.name);
             let a_is_source = hb.promotion.as_ref().is_some_and(|p| p.from == ha.name);
             let report_in_a = b_is_source || (!a_is_source && ha.name > hb.name);
-            if ha.name == hb.name || !report_in_a || ha.aws.account_id != hb.aws.account_id || ha.aws.region != hb.aws.region {
+            if ha.name == hb.name
+                || !report_in_a
+                || ha.aws.account_id != hb.aws.account_id
+                || ha.aws.region != hb.aws.region
+            {
                 continue;
             }
-            let theirs: BTreeMap<(&str, &str), ()> = claims(b).into_iter().map(|c| ((c.what, c.name), ())).collect();
+            let theirs: BTreeMap<(&str, &str), ()> = claims(b)
+                .into_iter()
+                .map(|c| ((c.what, c.name), ()))
+                .collect();
             for claim in claims(a) {
                 if theirs.contains_key(&(claim.what, claim.name)) {
                     out.push(a.at.at_value(
                         &claim.path,
                         format!(
                             "{} uses the {} `{}`, which {} uses too (same account {}, {})",
-                            ha.name, claim.what, claim.name, hb.name, ha.aws.account_id, ha.aws.region
+                            ha.name,
+                            claim.what,
+                            claim.name,
+                            hb.name,
+                            ha.aws.account_id,
+                            ha.aws.region
                         ),
-                        Some(format!("give {} its own {}, e.g. `{}`", ha.name, claim.what, own_name(claim.name, &hb.name, &ha.name))),
+                        Some(format!(
+                            "give {} its own {}, e.g. `{}`",
+                            ha.name,
+                            claim.what,
+                            own_name(claim.name, &hb.name, &ha.name)
+                        )),
                     ));
                 }
             }
@@ -667,11 +896,34 @@ mod tests {
     #[test]
     fn ssm_convention() {
         let n = "/aussie-markets/{env}/{service}/{secret}";
-        assert!(follows_convention(n, "staging", "api", "/aussie-markets/staging/api/database-url"));
-        assert!(!follows_convention(n, "staging", "api", "/aussie-markets/production/api/database-url"));
-        assert!(!follows_convention(n, "staging", "api", "/aussie-markets/staging/api/"));
-        assert!(!follows_convention(n, "staging", "api", "/aussie-markets/staging/api/a/b"));
-        assert_eq!(conventional_ssm_name(n, "staging", "api", "DATABASE_URL"), "/aussie-markets/staging/api/database-url");
+        assert!(follows_convention(
+            n,
+            "staging",
+            "api",
+            "/aussie-markets/staging/api/database-url"
+        ));
+        assert!(!follows_convention(
+            n,
+            "staging",
+            "api",
+            "/aussie-markets/production/api/database-url"
+        ));
+        assert!(!follows_convention(
+            n,
+            "staging",
+            "api",
+            "/aussie-markets/staging/api/"
+        ));
+        assert!(!follows_convention(
+            n,
+            "staging",
+            "api",
+            "/aussie-markets/staging/api/a/b"
+        ));
+        assert_eq!(
+            conventional_ssm_name(n, "staging", "api", "DATABASE_URL"),
+            "/aussie-markets/staging/api/database-url"
+        );
     }
 
     #[test]

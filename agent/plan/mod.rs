@@ -48,7 +48,10 @@ impl EnvironmentPlan {
 pub enum Trigger {
     Merge,
     /// Applied when a tag matching `pattern` is pushed; receives `from`'s verified digests.
-    Tag { pattern: String, from: String },
+    Tag {
+        pattern: String,
+        from: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -82,7 +85,10 @@ pub struct PlannedStage {
 /// What changed between the old and new model, and what to run for it.
 pub fn plan(old: &Model, new: &Model) -> Plan {
     let mut environments = Vec::new();
-    for (name, env) in &new.environments {
+    // Environments that others promote from come first: that is the order changes flow in.
+    let mut ordered: Vec<(&String, &Environment)> = new.environments.iter().collect();
+    ordered.sort_by_key(|(name, env)| (env.promotion.is_some(), *name));
+    for (name, env) in ordered {
         let ep = match old.environments.get(name) {
             Some(before) => plan_environment(before, env, old, new, Change::Modified),
             None => plan_environment(&empty_like(env), env, old, new, Change::Added),
@@ -197,10 +203,16 @@ fn plan_service(
 ) -> ServicePlan {
     let runs = |stage| pipeline.is_none_or(|p| p.runs(stage));
     let build_reason = build_reason(prev, s, prev_pipeline, pipeline);
-    let deploy_reason = deploy_reason(prev, s, build_reason.is_some());
+    let deploy_reason =
+        deploy_reason(prev, s, build_reason.is_some()).map(|r| match &env.promotion {
+            Some(p) => r.replacen("new image", &format!("{}'s verified image", p.from), 1),
+            _ => r,
+        });
     let mut stages = Vec::new();
+    // A promoted environment never builds: it receives the digests its source verified.
+    let promoted = env.promotion.as_ref();
     if let Some(reason) = &build_reason {
-        if runs(StageKind::Build) {
+        if runs(StageKind::Build) && promoted.is_none() {
             stages.push(PlannedStage {
                 stage: StageKind::Build,
                 reason: reason.clone(),
@@ -306,7 +318,10 @@ fn deploy_reason(prev: Option<&Service>, s: &Service, new_image: bool) -> Option
     // Name the variables that changed, never their values.
     if prev.env != s.env {
         let names = changed_keys(&prev.env, &s.env);
-        let i = parts.iter().position(|p| p == "env changed").expect("pushed above");
+        let i = parts
+            .iter()
+            .position(|p| p == "env changed")
+            .expect("pushed above");
         parts[i] = format!("env changed ({names})");
     }
     if prev.secrets != s.secrets {

@@ -4,9 +4,18 @@ use crate::config::{SourceFile, load_sources};
 /// The repo's own worked example, as the base every rule is tested against.
 fn example() -> Model {
     let files = [
-        ("environments/staging.yaml", include_str!("../../environments/staging.yaml")),
-        ("environments/production.yaml", include_str!("../../environments/production.yaml")),
-        ("pipelines/api.yaml", include_str!("../../pipelines/api.yaml")),
+        (
+            "environments/staging.yaml",
+            include_str!("../../environments/staging.yaml"),
+        ),
+        (
+            "environments/production.yaml",
+            include_str!("../../environments/production.yaml"),
+        ),
+        (
+            "pipelines/api.yaml",
+            include_str!("../../pipelines/api.yaml"),
+        ),
     ];
     let files: Vec<SourceFile> = files
         .iter()
@@ -57,7 +66,10 @@ fn source_ref_bump_builds_deploys_and_applies_lifecycle() {
     staging_api(&mut new).source.reference = "v1.3.1".into();
     let p = plan(&old, &new);
     assert_eq!(stages(&p, "staging", "api"), [Build, Deploy, Lifecycle]);
-    assert_eq!(reason(&p, "staging", "api", Build), "source ref v1.3.0 → v1.3.1");
+    assert_eq!(
+        reason(&p, "staging", "api", Build),
+        "source ref v1.3.0 → v1.3.1"
+    );
     assert_eq!(reason(&p, "staging", "api", Deploy), "new image");
     assert_eq!(reason(&p, "staging", "api", Lifecycle), "after deploy");
     assert!(p.environment("production").is_none());
@@ -69,8 +81,14 @@ fn major_bump_snapshots_under_major_policy() {
     let mut new = old.clone();
     staging_api(&mut new).source.reference = "v2.0.0".into();
     let p = plan(&old, &new);
-    assert_eq!(stages(&p, "staging", "api"), [Build, Snapshot, Deploy, Lifecycle]);
-    assert_eq!(reason(&p, "staging", "api", Snapshot), "major version 1 → 2");
+    assert_eq!(
+        stages(&p, "staging", "api"),
+        [Build, Snapshot, Deploy, Lifecycle]
+    );
+    assert_eq!(
+        reason(&p, "staging", "api", Snapshot),
+        "major version 1 → 2"
+    );
 }
 
 #[test]
@@ -88,7 +106,10 @@ fn migrations_flag_snapshots_under_major_policy() {
     let mut new = old.clone();
     staging_api(&mut new).source.reference = "v1.3.1".into();
     let p = plan(&old, &new);
-    assert_eq!(reason(&p, "staging", "api", Snapshot), "service runs migrations");
+    assert_eq!(
+        reason(&p, "staging", "api", Snapshot),
+        "service runs migrations"
+    );
 }
 
 #[test]
@@ -96,7 +117,10 @@ fn commit_sha_refs_never_count_as_major() {
     let old = example();
     let mut new = old.clone();
     staging_api(&mut new).source.reference = "0123456789abcdef0123456789abcdef01234567".into();
-    assert_eq!(stages(&plan(&old, &new), "staging", "api"), [Build, Deploy, Lifecycle]);
+    assert_eq!(
+        stages(&plan(&old, &new), "staging", "api"),
+        [Build, Deploy, Lifecycle]
+    );
 }
 
 #[test]
@@ -106,9 +130,18 @@ fn always_policy_snapshots_every_deploy() {
     new.environments.get_mut("production").unwrap().services[0].cpu = 2048;
     new.environments.get_mut("production").unwrap().services[0].memory = 4096;
     let p = plan(&old, &new);
-    assert_eq!(stages(&p, "production", "api"), [Snapshot, Deploy, Lifecycle]);
-    assert_eq!(reason(&p, "production", "api", Snapshot), "policy: before every deploy");
-    assert_eq!(reason(&p, "production", "api", Deploy), "cpu changed, memory changed");
+    assert_eq!(
+        stages(&p, "production", "api"),
+        [Snapshot, Deploy, Lifecycle]
+    );
+    assert_eq!(
+        reason(&p, "production", "api", Snapshot),
+        "policy: before every deploy"
+    );
+    assert_eq!(
+        reason(&p, "production", "api", Deploy),
+        "cpu changed, memory changed"
+    );
 }
 
 #[test]
@@ -117,7 +150,10 @@ fn never_policy_and_no_database_skip_snapshots() {
     old.environments.get_mut("production").unwrap().database = None;
     let mut new = old.clone();
     new.environments.get_mut("production").unwrap().services[0].desired_count = 3;
-    assert_eq!(stages(&plan(&old, &new), "production", "api"), [Deploy, Lifecycle]);
+    assert_eq!(
+        stages(&plan(&old, &new), "production", "api"),
+        [Deploy, Lifecycle]
+    );
 }
 
 #[test]
@@ -143,14 +179,22 @@ fn secret_reference_change_deploys() {
         "/aussie-markets/staging/api/stripe-key".into(),
     );
     let p = plan(&old, &new);
-    assert_eq!(reason(&p, "staging", "api", Deploy), "secrets changed (STRIPE_KEY)");
+    assert_eq!(
+        reason(&p, "staging", "api", Deploy),
+        "secrets changed (STRIPE_KEY)"
+    );
 }
 
 #[test]
 fn lifecycle_rule_change_alone_runs_only_lifecycle() {
     let old = example();
     let mut new = old.clone();
-    new.environments.get_mut("staging").unwrap().ecr.lifecycle.keep_last_tagged = 15;
+    new.environments
+        .get_mut("staging")
+        .unwrap()
+        .ecr
+        .lifecycle
+        .keep_last_tagged = 15;
     let p = plan(&old, &new);
     assert_eq!(stages(&p, "staging", "api"), [Lifecycle]);
     assert_eq!(
@@ -171,8 +215,19 @@ fn pipeline_build_change_rebuilds() {
         .insert("NODE_VERSION".into(), "22".into());
     let p = plan(&old, &new);
     assert_eq!(stages(&p, "staging", "api"), [Build, Deploy, Lifecycle]);
-    assert_eq!(stages(&p, "production", "api"), [Build, Snapshot, Deploy, Lifecycle]);
-    assert_eq!(reason(&p, "staging", "api", Build), "pipeline api build settings changed");
+    // production receives staging's digests instead of building.
+    assert_eq!(
+        stages(&p, "production", "api"),
+        [Snapshot, Deploy, Lifecycle]
+    );
+    assert_eq!(
+        reason(&p, "production", "api", Deploy),
+        "staging's verified image"
+    );
+    assert_eq!(
+        reason(&p, "staging", "api", Build),
+        "pipeline api build settings changed"
+    );
 }
 
 #[test]
@@ -192,8 +247,13 @@ fn new_environment_deploys_everything() {
     assert_eq!(staging.change, Change::Added);
     assert_eq!(staging.trigger, Trigger::Merge);
     assert_eq!(stages(&p, "staging", "api"), [Build, Deploy, Lifecycle]);
-    // production snapshots always, and is applied by tag.
-    assert_eq!(stages(&p, "production", "api"), [Build, Snapshot, Deploy, Lifecycle]);
+    // production snapshots always, never builds, and is applied by tag, after staging.
+    assert_eq!(
+        stages(&p, "production", "api"),
+        [Snapshot, Deploy, Lifecycle]
+    );
+    let order: Vec<&str> = p.environments.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(order, ["staging", "production"]);
     assert_eq!(
         p.environment("production").unwrap().trigger,
         Trigger::Tag {
@@ -207,7 +267,11 @@ fn new_environment_deploys_everything() {
 fn removed_service_is_reported_without_stages() {
     let old = example();
     let mut new = old.clone();
-    new.environments.get_mut("staging").unwrap().services.clear();
+    new.environments
+        .get_mut("staging")
+        .unwrap()
+        .services
+        .clear();
     let p = plan(&old, &new);
     let s = p.environment("staging").unwrap().service("api").unwrap();
     assert_eq!(s.change, Change::Removed);
@@ -229,7 +293,11 @@ fn added_service_in_existing_environment() {
     let mut new = old.clone();
     let mut worker = staging_api(&mut new).clone();
     worker.name = "worker".into();
-    new.environments.get_mut("staging").unwrap().services.push(worker);
+    new.environments
+        .get_mut("staging")
+        .unwrap()
+        .services
+        .push(worker);
     let p = plan(&old, &new);
     let s = p.environment("staging").unwrap().service("worker").unwrap();
     assert_eq!(s.change, Change::Added);

@@ -1,0 +1,115 @@
+//! The command line: clap definitions, dispatch, and output in text or JSON. Commands are thin:
+//! they call `config`, `repo` and `plan` and print what those return.
+
+mod exit;
+mod plan_cmd;
+mod validate_cmd;
+
+pub use exit::Exit;
+
+use crate::logging::{self, LogFormat};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON document on stdout, for scripts.
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "amagent",
+    version,
+    about = "GitOps deployment agent for AWS ECS",
+    long_about = "GitOps deployment agent for AWS ECS.\n\n\
+        Keep environments/<env>.yaml (which source revision of each service runs where, and how)\n\
+        and pipelines/<name>.yaml (how to build it) in a git repository. amagent validates them,\n\
+        plans what a change means (build, RDS snapshot, deploy, ECR lifecycle) and runs it.",
+    after_help = "Examples:\n  \
+        amagent validate                      check ./environments and ./pipelines\n  \
+        amagent validate path/to/envrepo      check another checkout\n  \
+        amagent plan                          what the last commit changes\n  \
+        amagent plan --from v1.2.0 --to main  what main changes since a tag\n  \
+        amagent --output json plan            the same, for scripts\n\n\
+        Exit codes: 0 ok, 1 invalid configuration, 2 bad usage, 3 repository error, 4 file error\n\
+        (docs/operations.md)."
+)]
+pub struct Cli {
+    /// Output format for results (logs always go to stderr).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// More logging: -v info, -vv debug, -vvv trace. RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check environments/*.yaml and pipelines/*.yaml; print every problem as file:line:col.
+    #[command(after_help = "Exit codes: 0 valid, 1 problems found, 4 directory unreadable.")]
+    Validate {
+        /// The environments repo checkout (the directory holding environments/ and pipelines/),
+        /// or its environments/ directory itself.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Show what a change to the environments repo would do: per environment and service, the
+    /// stages to run (build, snapshot, deploy, lifecycle) and why.
+    #[command(
+        after_help = "Exit codes: 0 planned, 1 a revision's configuration is invalid, \
+        3 repository or revision not found."
+    )]
+    Plan {
+        /// The revision to compare from (commit, branch, tag, HEAD~3). Default: the parent of
+        /// --to (nothing, if --to is the first commit).
+        #[arg(long)]
+        from: Option<String>,
+        /// The revision to compare to.
+        #[arg(long, default_value = "HEAD")]
+        to: String,
+        /// The environments repository (work tree or bare).
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+/// Parse the command line, run the command, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.log_format);
+    run(cli).into()
+}
+
+pub fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Validate { dir } => validate_cmd::run(&dir, cli.output),
+        Command::Plan { from, to, repo } => plan_cmd::run(&repo, from.as_deref(), &to, cli.output),
+    }
+}
+
+/// Print `value` as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("plain data serializes")
+    );
+}
+
+/// An error for a person, on stderr, in the chosen format.
+fn print_error(output: OutputFormat, kind: &str, message: &str) {
+    match output {
+        OutputFormat::Text => eprintln!("error: {message}"),
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "error": { "kind": kind, "message": message }
+        })),
+    }
+}

@@ -1,0 +1,143 @@
+//! `amagent plan [--from A] [--to B] [--repo DIR]`.
+
+use super::{Exit, OutputFormat, print_error, print_json};
+use crate::config::Model;
+use crate::plan::{self, Change, Plan, Trigger};
+use crate::repo::{EnvRepo, RepoError};
+use std::path::Path;
+
+pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) -> Exit {
+    match compute(repo_dir, from, to) {
+        Ok(result) => {
+            match output {
+                OutputFormat::Json => print_json(&result),
+                OutputFormat::Text => print!("{}", render(&result)),
+            }
+            Exit::Ok
+        }
+        Err(e) => {
+            let (kind, code) = match &e {
+                RepoError::InvalidConfig { .. } => ("invalid-config", Exit::InvalidConfig),
+                _ => ("repository", Exit::Repository),
+            };
+            match (&e, output) {
+                (RepoError::InvalidConfig { diagnostics, .. }, OutputFormat::Json) => {
+                    print_json(&serde_json::json!({
+                        "error": { "kind": kind, "message": e.to_string(), "diagnostics": diagnostics }
+                    }))
+                }
+                _ => print_error(output, kind, &e.to_string()),
+            }
+            code
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct PlanResult {
+    /// None when planning from nothing (the first commit).
+    from: Option<String>,
+    to: String,
+    commits: Vec<crate::repo::CommitInfo>,
+    plan: Plan,
+}
+
+fn compute(repo_dir: &Path, from: Option<&str>, to: &str) -> Result<PlanResult, RepoError> {
+    let repo = EnvRepo::open(repo_dir)?;
+    let to_id = repo.resolve(to)?.to_string();
+    let from_id = match from {
+        Some(rev) => Some(repo.resolve(rev)?.to_string()),
+        // Default: the parent of --to; none for a first commit.
+        None => repo
+            .resolve(&format!("{to_id}~1"))
+            .ok()
+            .map(|o| o.to_string()),
+    };
+    let old = match &from_id {
+        Some(id) => repo.model_at(id)?,
+        None => Model::default(),
+    };
+    let new = repo.model_at(&to_id)?;
+    let commits = match &from_id {
+        Some(id) => repo.commits_between(id, &to_id)?,
+        None => Vec::new(),
+    };
+    tracing::info!(from = ?from_id, to = %to_id, commits = commits.len(), "planning");
+    Ok(PlanResult {
+        plan: plan::plan(&old, &new),
+        from: from_id,
+        to: to_id,
+        commits,
+    })
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+fn render(r: &PlanResult) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let from = r.from.as_deref().map(short).unwrap_or("(nothing)");
+    let _ = writeln!(out, "Plan {from} → {}", short(&r.to));
+    for c in &r.commits {
+        let pr = c
+            .pull_request
+            .map(|n| format!(" (PR #{n})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {} {}{pr}", &c.id[..7], c.summary);
+    }
+    if r.plan.is_empty() {
+        let _ = writeln!(out, "\nNo changes: nothing to build or deploy.");
+        return out;
+    }
+    for env in &r.plan.environments {
+        let trigger = match &env.trigger {
+            Trigger::Merge => "applied on merge".to_string(),
+            Trigger::Tag { pattern, from } => {
+                format!("applied when a tag matching {pattern} promotes {from}'s images")
+            }
+        };
+        let change = match env.change {
+            Change::Added => " [new]",
+            Change::Removed => " [removed]",
+            Change::Modified => "",
+        };
+        let _ = writeln!(out, "\n{}{change} ({trigger})", env.name);
+        let width = env
+            .services
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let _ = writeln!(out, "  {:width$}  {:9}  REASON", "SERVICE", "STAGE");
+        for s in &env.services {
+            if s.change == Change::Removed {
+                let _ = writeln!(
+                    out,
+                    "  {:width$}  {:9}  removed from the spec; its AWS resources are left as they are",
+                    s.name, "-"
+                );
+                continue;
+            }
+            for (i, stage) in s.stages.iter().enumerate() {
+                let name = if i == 0 { s.name.as_str() } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  {name:width$}  {:9}  {}",
+                    stage.stage.name(),
+                    stage.reason
+                );
+            }
+        }
+    }
+    let services: usize = r.plan.environments.iter().map(|e| e.services.len()).sum();
+    let _ = writeln!(
+        out,
+        "\n{} stage(s) for {services} service(s) in {} environment(s).",
+        r.plan.stage_count(),
+        r.plan.environments.len()
+    );
+    out
+}

@@ -1,0 +1,259 @@
+//! The environments repository, through git2: open or clone, fetch, read the model at any
+//! commit, semver tags, and the commits (with their PR numbers) between two revisions.
+//! Knows nothing of AWS or of how a plan is executed.
+
+pub mod credentials;
+mod pr;
+
+pub use credentials::{GitCredentials, redact_url};
+pub use pr::pr_number_from_message;
+
+use crate::config::{self, Diagnostics, Model, SourceFile};
+use git2::{Oid, Repository};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("cannot open a git repository at {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("cannot clone {url}: {message}")]
+    Clone { url: String, message: String },
+    #[error("cannot fetch from {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("revision `{rev}` not found: {message}")]
+    RevisionNotFound { rev: String, message: String },
+    #[error("cannot read {what}: {message}")]
+    Read { what: String, message: String },
+    #[error("the configuration at {rev} is invalid ({} problem(s)):\n{diagnostics}", diagnostics.len())]
+    InvalidConfig {
+        rev: String,
+        diagnostics: Diagnostics,
+    },
+}
+
+/// A commit with what the agent needs to report on it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CommitInfo {
+    pub id: String,
+    pub summary: String,
+    pub message: String,
+    pub author: String,
+    /// The pull request this commit merged, read from its message (fallback for the API).
+    pub pull_request: Option<u64>,
+}
+
+/// A tag whose name is `<prefix><semver>`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SemverTag {
+    pub name: String,
+    pub version: semver::Version,
+    pub commit: String,
+}
+
+pub struct EnvRepo {
+    repo: Repository,
+}
+
+impl EnvRepo {
+    /// Open a repository (work tree or bare) at `path` or any parent of it.
+    pub fn open(path: &Path) -> Result<Self, RepoError> {
+        Repository::discover(path)
+            .map(|repo| EnvRepo { repo })
+            .map_err(|e| RepoError::Open {
+                path: path.display().to_string(),
+                message: e.message().to_string(),
+            })
+    }
+
+    /// Clone `url` (local path, file://, https:// or ssh) as a bare mirror into `dest`, or open
+    /// and fetch it if `dest` already holds a clone.
+    pub fn open_or_clone(
+        url: &str,
+        dest: &Path,
+        creds: &GitCredentials,
+    ) -> Result<Self, RepoError> {
+        if dest.join("HEAD").exists() || dest.join(".git").exists() {
+            let repo = Self::open(dest)?;
+            repo.fetch(url, creds)?;
+            return Ok(repo);
+        }
+        let mut fetch = git2::FetchOptions::new();
+        fetch.remote_callbacks(creds.callbacks());
+        fetch.download_tags(git2::AutotagOption::All);
+        tracing::info!(url = %redact_url(url), dest = %dest.display(), "cloning environments repo");
+        git2::build::RepoBuilder::new()
+            .bare(true)
+            .fetch_options(fetch)
+            .remote_create(|repo, name, url| {
+                repo.remote_with_fetch(name, url, "+refs/heads/*:refs/heads/*")
+            })
+            .clone(url, dest)
+            .map(|repo| EnvRepo { repo })
+            .map_err(|e| RepoError::Clone {
+                url: redact_url(url),
+                message: e.message().to_string(),
+            })
+    }
+
+    /// Fetch every branch and tag from `url` into this repository (branches as local heads, as
+    /// in a mirror), pruning what the remote deleted.
+    pub fn fetch(&self, url: &str, creds: &GitCredentials) -> Result<(), RepoError> {
+        let err = |e: git2::Error| RepoError::Fetch {
+            url: redact_url(url),
+            message: e.message().to_string(),
+        };
+        let mut remote = self.repo.remote_anonymous(url).map_err(err)?;
+        let mut opts = git2::FetchOptions::new();
+        opts.remote_callbacks(creds.callbacks());
+        opts.prune(git2::FetchPrune::On);
+        opts.download_tags(git2::AutotagOption::All);
+        // In a work tree the checked-out branch cannot be overwritten: fetch to remote-tracking refs.
+        let heads = if self.repo.is_bare() {
+            "+refs/heads/*:refs/heads/*"
+        } else {
+            "+refs/heads/*:refs/remotes/origin/*"
+        };
+        remote
+            .fetch(&[heads, "+refs/tags/*:refs/tags/*"], Some(&mut opts), None)
+            .map_err(err)?;
+        tracing::debug!(url = %redact_url(url), "fetched environments repo");
+        Ok(())
+    }
+
+    /// The commit a revision (SHA, branch, tag, `HEAD~2`, …) names.
+    pub fn resolve(&self, rev: &str) -> Result<Oid, RepoError> {
+        self.repo
+            .revparse_single(rev)
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.id())
+            .map_err(|e| RepoError::RevisionNotFound {
+                rev: rev.to_string(),
+                message: e.message().to_string(),
+            })
+    }
+
+    /// The configuration files (environments/*.yaml, pipelines/*.yaml) at a revision. A
+    /// revision without those directories has none.
+    pub fn sources_at(&self, rev: &str) -> Result<Vec<SourceFile>, RepoError> {
+        let oid = self.resolve(rev)?;
+        let read_err = |what: String| {
+            move |e: git2::Error| RepoError::Read {
+                what,
+                message: e.message().to_string(),
+            }
+        };
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(read_err(format!("the tree of {rev}")))?;
+        let mut files = Vec::new();
+        for dir in [config::load::ENVIRONMENTS_DIR, config::load::PIPELINES_DIR] {
+            let Ok(entry) = tree.get_path(Path::new(dir)) else {
+                continue;
+            };
+            let Ok(subtree) = entry.to_object(&self.repo).and_then(|o| o.peel_to_tree()) else {
+                continue;
+            };
+            for item in subtree.iter() {
+                let Ok(name) = item.name() else { continue };
+                let path = format!("{dir}/{name}");
+                if config::load::FileKind::of(&path).is_none()
+                    || item.kind() != Some(git2::ObjectType::Blob)
+                {
+                    continue;
+                }
+                let blob = self
+                    .repo
+                    .find_blob(item.id())
+                    .map_err(read_err(format!("{path} at {rev}")))?;
+                let text =
+                    String::from_utf8(blob.content().to_vec()).map_err(|_| RepoError::Read {
+                        what: format!("{path} at {rev}"),
+                        message: "the file is not UTF-8 text".into(),
+                    })?;
+                files.push(SourceFile { path, text });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// The validated model at a revision.
+    pub fn model_at(&self, rev: &str) -> Result<Model, RepoError> {
+        let files = self.sources_at(rev)?;
+        config::load_sources(&files).map_err(|diagnostics| RepoError::InvalidConfig {
+            rev: rev.to_string(),
+            diagnostics,
+        })
+    }
+
+    /// Tags named `<prefix><semver>`, oldest version first.
+    pub fn semver_tags(&self, prefix: &str) -> Result<Vec<SemverTag>, RepoError> {
+        let names = self.repo.tag_names(None).map_err(|e| RepoError::Read {
+            what: "tags".into(),
+            message: e.message().to_string(),
+        })?;
+        let mut tags: Vec<SemverTag> = names
+            .iter()
+            .filter_map(|name| {
+                let name = name.ok().flatten()?;
+                let version = semver::Version::parse(name.strip_prefix(prefix)?).ok()?;
+                let commit = self.resolve(&format!("refs/tags/{name}")).ok()?;
+                Some(SemverTag {
+                    name: name.to_string(),
+                    version,
+                    commit: commit.to_string(),
+                })
+            })
+            .collect();
+        tags.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(tags)
+    }
+
+    /// Commits reachable from `to` but not from `from`, oldest first.
+    pub fn commits_between(&self, from: &str, to: &str) -> Result<Vec<CommitInfo>, RepoError> {
+        let (from, to) = (self.resolve(from)?, self.resolve(to)?);
+        let err = |e: git2::Error| RepoError::Read {
+            what: "history".into(),
+            message: e.message().to_string(),
+        };
+        let mut walk = self.repo.revwalk().map_err(err)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+            .map_err(err)?;
+        walk.push(to).map_err(err)?;
+        walk.hide(from).map_err(err)?;
+        walk.map(|oid| {
+            let commit = self.repo.find_commit(oid.map_err(err)?).map_err(err)?;
+            let message = commit.message().unwrap_or_default().to_string();
+            Ok(CommitInfo {
+                id: commit.id().to_string(),
+                summary: commit
+                    .summary()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .to_string(),
+                pull_request: pr_number_from_message(&message),
+                message,
+                author: commit.author().name().unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+    }
+
+    /// The first commit of the history leading to `rev` (for "plan everything since the start").
+    pub fn root_commit(&self, rev: &str) -> Result<Oid, RepoError> {
+        let mut commit =
+            self.repo
+                .find_commit(self.resolve(rev)?)
+                .map_err(|e| RepoError::Read {
+                    what: "history".into(),
+                    message: e.message().to_string(),
+                })?;
+        while let Ok(parent) = commit.parent(0) {
+            commit = parent;
+        }
+        Ok(commit.id())
+    }
+}

@@ -1,0 +1,39 @@
+# Shared by scripts/test and scripts/demo. Installs what a fresh Debian machine lacks, loudly.
+
+# Keep the (large) build cache outside the clone so fresh clones and CI reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/amagent-target}"
+
+die() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+# apt_install PKG... : install Debian packages, or fail saying what to install.
+apt_install() {
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+    die "missing Debian packages: $*; install them with: apt-get install -y $*"
+  fi
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing Debian packages: $*" >&2
+  $sudo apt-get update -qq >/dev/null || die "apt-get update failed; install by hand: $*"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null \
+    || die "apt-get install $* failed"
+}
+
+# What building amagent needs: a Rust toolchain with rustfmt and clippy, a C compiler,
+# pkg-config and OpenSSL headers (git2's https transport).
+ensure_build_deps() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+  local missing=()
+  command -v cc >/dev/null || missing+=(gcc libc6-dev)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  if ! pkg-config --exists openssl 2>/dev/null; then missing+=(libssl-dev); fi
+  command -v git >/dev/null || missing+=(git)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+ensure_lint_tools() {
+  cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing: rustup component add rustfmt"
+  cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
+}
