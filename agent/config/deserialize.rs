@@ -245,37 +245,37 @@ fn classify(message: &str) -> Problem {
             variants: Some((given, names)),
         };
     }
-    if let Some(rest) = message.strip_prefix("missing field ") {
-        if let Some(field) = backquoted(rest).into_iter().next() {
-            return Problem::MissingField { field };
-        }
+    if let Some(rest) = message.strip_prefix("missing field ")
+        && let Some(field) = backquoted(rest).into_iter().next()
+    {
+        return Problem::MissingField { field };
     }
-    if let Some(rest) = message.strip_prefix("duplicate field ") {
-        if let Some(field) = backquoted(rest).into_iter().next() {
-            return Problem::DuplicateField { field };
-        }
+    if let Some(rest) = message.strip_prefix("duplicate field ")
+        && let Some(field) = backquoted(rest).into_iter().next()
+    {
+        return Problem::DuplicateField { field };
     }
     for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            if let Some((unexpected, expected)) = rest.rsplit_once(", expected ") {
-                let mut found = Found::parse(unexpected);
-                if prefix == "invalid value: " && found == Found::Number {
-                    // A number of the right type but out of range.
-                    return Problem::Invalid {
-                        found: Found::Unknown,
-                        expected: format!("out-of-range:{expected}"),
-                        variants: None,
-                    };
-                }
-                if found == Found::Unknown && prefix == "invalid value: " {
-                    found = Found::Unknown;
-                }
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((unexpected, expected)) = rest.rsplit_once(", expected ")
+        {
+            let mut found = Found::parse(unexpected);
+            if prefix == "invalid value: " && found == Found::Number {
+                // A number of the right type but out of range.
                 return Problem::Invalid {
-                    found,
-                    expected: expected.to_string(),
+                    found: Found::Unknown,
+                    expected: format!("out-of-range:{expected}"),
                     variants: None,
                 };
             }
+            if found == Found::Unknown && prefix == "invalid value: " {
+                found = Found::Unknown;
+            }
+            return Problem::Invalid {
+                found,
+                expected: expected.to_string(),
+                variants: None,
+            };
         }
     }
     Problem::Other(message.to_string())
@@ -290,7 +290,11 @@ fn where_in(path: &FieldPath) -> String {
 
 fn unknown_field(path: &FieldPath, field: &str, expected: &[String]) -> FieldError {
     let candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
-    let hint = match did_you_mean(field, &candidates) {
+    let alias = ALIASES
+        .iter()
+        .find(|(other, ours)| *other == field && candidates.contains(ours))
+        .map(|(_, ours)| *ours);
+    let hint = match alias.or_else(|| did_you_mean(field, &candidates)) {
         Some(s) => format!("did you mean `{s}`?"),
         None if candidates.is_empty() => "remove it".into(),
         None => format!("expected one of {}", one_of(&candidates)),
@@ -302,6 +306,19 @@ fn unknown_field(path: &FieldPath, field: &str, expected: &[String]) -> FieldErr
         hint: Some(hint),
     }
 }
+
+/// Names other deploy tools use (ECS API, ecspresso, Copilot, Kubernetes) → ours.
+const ALIASES: [(&str, &str); 9] = [
+    ("replicas", "desiredCount"),
+    ("count", "desiredCount"),
+    ("port", "containerPort"),
+    ("healthCheck", "healthCheckPath"),
+    ("taskDefinition", "taskFamily"),
+    ("family", "taskFamily"),
+    ("environment", "env"),
+    ("variables", "env"),
+    ("tag", "ref"),
+];
 
 fn missing_field(path: &FieldPath, field: &str) -> FieldError {
     let top_level = path.parent().is_some_and(|p| p.is_root());
@@ -338,6 +355,7 @@ fn invalid(
     }
     if let Some(ty) = expected.strip_prefix("out-of-range:") {
         let range = match ty {
+            "u16" if field == "containerPort" => "1 to 65535",
             "u16" => "0 to 65535",
             "u8" => "0 to 255",
             _ => "0 to 4294967295",
@@ -357,6 +375,10 @@ fn invalid(
                 number_example(field)
             ),
         )
+    } else if (expected.starts_with("a string") || expected == "string")
+        && matches!(found, Found::List | Found::Mapping)
+    {
+        ("text", format!("write a single value: `{field}: …`"))
     } else if expected.starts_with("a string") || expected == "string" {
         ("text", format!("quote the value: `{field}: \"…\"`"))
     } else if expected.starts_with("a boolean") {

@@ -4,7 +4,7 @@
 use super::deserialize::{FieldError, deserialize_all};
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::{EnvironmentSpec, Model, Pipeline, Service};
-use super::position::{FieldPath, Position, PositionIndex};
+use super::position::{FieldPath, Position, PositionIndex, duplicate_key};
 use super::validate;
 use serde_yaml::Value;
 use std::path::Path;
@@ -43,6 +43,14 @@ impl FileKind {
     }
 }
 
+/// `environments/staging.yaml` → `staging`.
+pub fn file_stem(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.strip_suffix(".yaml")
+        .or_else(|| name.strip_suffix(".yml"))
+        .unwrap_or(name)
+}
+
 /// A file with its position index, for diagnostics.
 #[derive(Clone, Debug)]
 pub struct Located {
@@ -52,10 +60,7 @@ pub struct Located {
 
 impl Located {
     pub fn stem(&self) -> &str {
-        let name = self.file.rsplit('/').next().unwrap_or(&self.file);
-        name.strip_suffix(".yaml")
-            .or_else(|| name.strip_suffix(".yml"))
-            .unwrap_or(name)
+        file_stem(&self.file)
     }
 
     fn diagnostic(&self, pos: Position, message: String, hint: Option<String>) -> Diagnostic {
@@ -116,7 +121,23 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
             None => {}
         }
     }
-    validate::check(&environments, &pipelines, &mut diagnostics);
+    let stems = |kind: FileKind| -> Vec<&str> {
+        let mut names: Vec<&str> = files
+            .iter()
+            .filter(|f| FileKind::of(&f.path) == Some(kind))
+            .map(|f| file_stem(&f.path))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    validate::check(
+        &environments,
+        &pipelines,
+        &stems(FileKind::Environment),
+        &stems(FileKind::Pipeline),
+        &mut diagnostics,
+    );
     if !diagnostics.is_empty() {
         let mut d = Diagnostics(diagnostics);
         d.sort();
@@ -211,9 +232,36 @@ fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Lo
         file: file.path.clone(),
         index: PositionIndex::build(&file.text),
     };
+    let diagnostic = |pos: Position, message: String, hint: &str| Diagnostic {
+        file: file.path.clone(),
+        line: pos.line,
+        column: pos.column,
+        message,
+        hint: Some(hint.to_string()),
+    };
     match serde_yaml::from_str::<Value>(&file.text) {
+        Ok(Value::Null) => {
+            out.push(diagnostic(
+                Position::START,
+                "the file is empty".into(),
+                "start with `apiVersion: amagent/v1` and `kind:`, as in docs/configuration.md",
+            ));
+            None
+        }
         Ok(value) => Some((value, located)),
         Err(err) => {
+            // serde_yaml points a duplicate key at its mapping; marked-yaml finds the key itself.
+            if let Some(dup) = duplicate_key(&file.text) {
+                out.push(diagnostic(
+                    dup.second,
+                    format!(
+                        "invalid YAML: key `{}` appears twice in one mapping (first at line {})",
+                        dup.key, dup.first.line
+                    ),
+                    "each key may appear once per mapping: remove or rename one of them",
+                ));
+                return None;
+            }
             let pos = err
                 .location()
                 .map(|l| Position {
@@ -221,13 +269,23 @@ fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Lo
                     column: l.column(),
                 })
                 .unwrap_or(Position::START);
-            out.push(Diagnostic {
-                file: file.path.clone(),
-                line: pos.line,
-                column: pos.column,
-                message: format!("invalid YAML: {}", syntax_message(&err)),
-                hint: Some(syntax_hint(&err)),
-            });
+            let line_text = file
+                .text
+                .lines()
+                .nth(pos.line.saturating_sub(1))
+                .unwrap_or("");
+            let hint = if line_text.contains('\t') {
+                "indent with spaces, not tabs"
+            } else if err.to_string().contains("more than one document") {
+                "keep one document per file: remove the `---` separator"
+            } else {
+                "check the indentation and quoting on this line and the one before"
+            };
+            out.push(diagnostic(
+                pos,
+                format!("invalid YAML: {}", syntax_message(&err)),
+                hint,
+            ));
             None
         }
     }
@@ -239,19 +297,6 @@ fn syntax_message(err: &serde_yaml::Error) -> String {
     match text.find(" at line ") {
         Some(i) => text[..i].to_string(),
         None => text,
-    }
-}
-
-fn syntax_hint(err: &serde_yaml::Error) -> String {
-    let text = err.to_string();
-    if text.contains("duplicate entry") {
-        "each key may appear once per mapping: remove or rename the second one".into()
-    } else if text.contains("tab") {
-        "indent with spaces, not tabs".into()
-    } else if text.contains("more than one document") {
-        "keep one document per file: remove the `---` separator".into()
-    } else {
-        "check the indentation and quoting on this line and the one before".into()
     }
 }
 

@@ -114,7 +114,17 @@ impl PositionIndex {
     }
 
     fn visit(&mut self, node: &marked_yaml::Node, path: FieldPath, key: Option<Position>) {
-        let value = marker_position(node.span()).unwrap_or(Position::START);
+        // A mapping's own marker sits at its first `:`; people read it as starting at its
+        // first key.
+        let first_key = match node {
+            marked_yaml::Node::Mapping(map) => {
+                map.keys().next().and_then(|k| marker_position(k.span()))
+            }
+            _ => None,
+        };
+        let value = first_key
+            .or_else(|| marker_position(node.span()))
+            .unwrap_or(Position::START);
         self.entries.insert(path.clone(), Entry { key, value });
         match node {
             marked_yaml::Node::Mapping(map) => {
@@ -159,6 +169,26 @@ impl PositionIndex {
 
     pub fn contains(&self, path: &FieldPath) -> bool {
         self.entries.contains_key(path)
+    }
+}
+
+/// A key given twice in one mapping.
+pub struct DuplicateKey {
+    pub key: String,
+    pub first: Position,
+    pub second: Position,
+}
+
+/// The first duplicate key in `text`, if any (serde_yaml only names the enclosing mapping).
+pub fn duplicate_key(text: &str) -> Option<DuplicateKey> {
+    let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
+    match marked_yaml::parse_yaml_with_options(0, text, options) {
+        Err(marked_yaml::LoadError::DuplicateKey(inner)) => Some(DuplicateKey {
+            key: inner.key.as_str().to_string(),
+            first: marker_position(inner.prev_key.span())?,
+            second: marker_position(inner.key.span())?,
+        }),
+        _ => None,
     }
 }
 

@@ -12,39 +12,32 @@ use std::collections::{BTreeMap, HashMap};
 
 type Header = EnvironmentSpec<Value>;
 
+/// `env_names` and `pipeline_names` are the stems of every such file, readable or not: a file
+/// that exists counts as existing even when it has errors of its own (those are reported there,
+/// not again as "unknown pipeline" on every service).
 pub fn check(
     envs: &[PartialEnvironment],
     pipelines: &[PartialPipeline],
+    env_names: &[&str],
+    pipeline_names: &[&str],
     out: &mut Vec<Diagnostic>,
 ) {
-    // A pipeline file that exists counts as existing even when it has errors of its own:
-    // those are reported there, not as "unknown pipeline" on every service.
-    let mut pipeline_names: Vec<String> =
-        pipelines.iter().map(|p| p.at.stem().to_string()).collect();
-    pipeline_names.sort();
-    pipeline_names.dedup();
     for p in pipelines {
         if let Some(pipeline) = &p.pipeline {
             check_pipeline(&p.at, pipeline, out);
         }
     }
-    // Likewise an environment file that exists is an environment, errors or not.
-    let env_names: Vec<&str> = envs.iter().map(|e| e.at.stem()).collect();
     for env in envs {
         if let Some(header) = &env.header {
-            check_environment_header(&env.at, header, &env_names, out);
+            check_environment_header(&env.at, header, env_names, out);
         }
         check_duplicates(env, out);
+        // With a name that disagrees with the file, per-environment names (SSM) are ambiguous:
+        // report the name alone.
+        let header = env.header.as_ref().filter(|h| h.name == env.at.stem());
         for (i, service) in &env.services {
             let path = FieldPath::root().key("services").index(*i);
-            check_service(
-                &env.at,
-                env.header.as_ref(),
-                &path,
-                service,
-                &pipeline_names,
-                out,
-            );
+            check_service(&env.at, header, &path, service, pipeline_names, out);
         }
     }
     check_shared_resources(envs, out);
@@ -373,14 +366,14 @@ fn check_tag_pattern(
             Some("write a literal prefix followed by `*`, where `*` stands for a whole semver version: `v*` matches v1.4.0".into()),
         ));
     }
-    if let Some(req) = requirement {
-        if let Err(e) = semver::VersionReq::parse(req) {
-            out.push(at.at_value(
-                &path.key("versionRequirement"),
-                format!("`{req}` is not a semver requirement: {e}"),
-                Some("write a requirement such as `>=1.0.0` or `^2`".into()),
-            ));
-        }
+    if let Some(req) = requirement
+        && let Err(e) = semver::VersionReq::parse(req)
+    {
+        out.push(at.at_value(
+            &path.key("versionRequirement"),
+            format!("`{req}` is not a semver requirement: {e}"),
+            Some("write a requirement such as `>=1.0.0` or `^2`".into()),
+        ));
     }
 }
 
@@ -419,12 +412,12 @@ fn check_service(
     header: Option<&Header>,
     path: &FieldPath,
     s: &Service,
-    pipelines: &[String],
+    pipelines: &[&str],
     out: &mut Vec<Diagnostic>,
 ) {
-    if !pipelines.iter().any(|p| *p == s.pipeline) {
-        let names: Vec<&str> = pipelines.iter().map(String::as_str).collect();
-        let hint = match did_you_mean(&s.pipeline, &names) {
+    if !pipelines.contains(&s.pipeline.as_str()) {
+        let names = pipelines;
+        let hint = match did_you_mean(&s.pipeline, names) {
             Some(n) => format!("did you mean `{n}`?"),
             None => format!(
                 "create pipelines/{}.yaml, or use one of the existing pipelines{}",
@@ -432,7 +425,7 @@ fn check_service(
                 if names.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", one_of(&names))
+                    format!(": {}", one_of(names))
                 }
             ),
         };
@@ -738,14 +731,14 @@ fn check_variables(
                 Some("use letters, digits and `_`, not starting with a digit".into()),
             ));
         }
-        if let Some((n, env)) = naming {
-            if !follows_convention(n, env, &s.name, parameter) {
-                out.push(at.at_value(
+        if let Some((n, env)) = naming
+            && !follows_convention(n, env, &s.name, parameter)
+        {
+            out.push(at.at_value(
                     &p,
                     format!("SSM parameter `{parameter}` does not follow this environment's naming convention `{n}`"),
                     Some(format!("write {}", suggest(name))),
                 ));
-            }
         }
     }
 }

@@ -211,22 +211,23 @@ fn plan_service(
     let mut stages = Vec::new();
     // A promoted environment never builds: it receives the digests its source verified.
     let promoted = env.promotion.as_ref();
-    if let Some(reason) = &build_reason {
-        if runs(StageKind::Build) && promoted.is_none() {
-            stages.push(PlannedStage {
-                stage: StageKind::Build,
-                reason: reason.clone(),
-            });
-        }
+    if let Some(reason) = &build_reason
+        && runs(StageKind::Build)
+        && promoted.is_none()
+    {
+        stages.push(PlannedStage {
+            stage: StageKind::Build,
+            reason: reason.clone(),
+        });
     }
     if let Some(reason) = &deploy_reason {
-        if runs(StageKind::Snapshot) {
-            if let Some(why) = snapshot_reason(prev, s, env) {
-                stages.push(PlannedStage {
-                    stage: StageKind::Snapshot,
-                    reason: why,
-                });
-            }
+        if runs(StageKind::Snapshot)
+            && let Some(why) = snapshot_reason(prev, s, env)
+        {
+            stages.push(PlannedStage {
+                stage: StageKind::Snapshot,
+                reason: why,
+            });
         }
         if runs(StageKind::Deploy) {
             stages.push(PlannedStage {
@@ -240,13 +241,13 @@ fn plan_service(
         (None, Some(_)) if runs(StageKind::Deploy) => Some("after deploy".to_string()),
         _ => None,
     };
-    if let Some(reason) = lifecycle {
-        if runs(StageKind::Lifecycle) {
-            stages.push(PlannedStage {
-                stage: StageKind::Lifecycle,
-                reason,
-            });
-        }
+    if let Some(reason) = lifecycle
+        && runs(StageKind::Lifecycle)
+    {
+        stages.push(PlannedStage {
+            stage: StageKind::Lifecycle,
+            reason,
+        });
     }
     ServicePlan {
         name: s.name.clone(),
