@@ -81,8 +81,10 @@ fn render(r: &PlanResult) -> String {
     let from = r.from.as_deref().map(short).unwrap_or("(nothing)");
     let _ = writeln!(out, "Plan {from} → {}", short(&r.to));
     for c in &r.commits {
+        // Squash titles already end in "(#N)"; merge commits name the PR differently.
         let pr = c
             .pull_request
+            .filter(|n| !c.summary.contains(&format!("(#{n})")))
             .map(|n| format!(" (PR #{n})"))
             .unwrap_or_default();
         let _ = writeln!(out, "  {} {}{pr}", &c.id[..7], c.summary);
