@@ -17,20 +17,25 @@ pub struct FieldError {
     pub hint: Option<String>,
 }
 
-/// Upper bound on retries per unit: every round removes one entry, so this only matters for
-/// pathological inputs.
-const MAX_ROUNDS: usize = 64;
+/// Upper bound on retries per unit: every round repairs or removes one entry (a missing
+/// section takes about two rounds per field in it), so this only matters for odd inputs.
+const MAX_ROUNDS: usize = 256;
 
 /// Deserialize `value` (found at `base` in its file) as `T`, pushing every error to `errors`.
 /// Returns the value only when the unit had no error at all.
+///
+/// After each error the value is repaired so that deserialization can go on: an unknown field
+/// is removed; a wrong value or a missing field is replaced by a placeholder of the expected
+/// type. Placeholders are "poisoned": errors at or under them are consequences, not news.
 pub fn deserialize_all<T: DeserializeOwned>(
     mut value: Value,
     base: &FieldPath,
     errors: &mut Vec<FieldError>,
 ) -> Option<T> {
     let mut failed = false;
-    // Fields we removed after reporting a wrong type: their "missing field" is not news.
-    let mut removed: Vec<FieldPath> = Vec::new();
+    let mut poisoned: Vec<FieldPath> = Vec::new();
+    let is_poisoned =
+        |poisoned: &[FieldPath], p: &FieldPath| poisoned.iter().any(|q| p.0.starts_with(&q.0));
     for _ in 0..MAX_ROUNDS {
         let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(t) => return (!failed).then_some(t),
@@ -47,34 +52,33 @@ pub fn deserialize_all<T: DeserializeOwned>(
                 } else {
                     relative.key(&field)
                 };
-                let path = base.join(&rel);
-                errors.push(unknown_field(&path, &field, &expected));
+                errors.push(unknown_field(&base.join(&rel), &field, &expected));
                 if !remove(&mut value, &rel) {
                     return None;
                 }
             }
             Problem::MissingField { field } => {
-                let path = base.join(&relative).key(&field);
-                // Not news if we removed it after a wrong type, or if an unknown field
-                // already said "did you mean `field`?".
+                let rel = relative.key(&field);
+                let path = base.join(&rel);
+                // Not news under a placeholder, or if an unknown field already said
+                // "did you mean `field`?".
                 let misspelt = errors.iter().any(|e| {
                     e.path.parent() == path.parent()
                         && e.hint.as_deref() == Some(&format!("did you mean `{field}`?"))
                 });
-                if !removed.contains(&path) && !misspelt {
+                if !is_poisoned(&poisoned, &rel) && !misspelt {
                     errors.push(missing_field(&path, &field));
                 }
-                // Nothing to put in its place: drop the whole enclosing section and go on, so
-                // the other sections are still checked.
-                if !remove(&mut value, &relative) {
+                // Null reads as an empty mapping for a struct, and is repaired further if the
+                // field wants something else.
+                if !set(&mut value, &rel, Value::Null) {
                     return None;
                 }
-                removed.push(base.join(&relative));
+                poisoned.push(rel);
             }
             Problem::DuplicateField { field } => {
-                let path = base.join(&relative).key(&field);
                 errors.push(FieldError {
-                    path,
+                    path: base.join(&relative).key(&field),
                     at_key: true,
                     message: format!("field `{field}` is given twice"),
                     hint: Some("keep one of them".into()),
@@ -86,25 +90,76 @@ pub fn deserialize_all<T: DeserializeOwned>(
                 expected,
                 variants,
             } => {
-                let path = base.join(&relative);
-                errors.push(invalid(&path, found, &expected, &variants));
-                if !remove(&mut value, &relative) {
+                if !is_poisoned(&poisoned, &relative) {
+                    errors.push(invalid(&base.join(&relative), found, &expected, &variants));
+                }
+                let repaired = match placeholder(&expected, &variants) {
+                    Some(v) => set(&mut value, &relative, v),
+                    None => remove(&mut value, &relative),
+                };
+                if !repaired {
                     return None;
                 }
-                removed.push(path);
+                poisoned.push(relative);
             }
             Problem::Other(text) => {
-                errors.push(FieldError {
-                    path: base.join(&relative),
-                    at_key: false,
-                    message: text,
-                    hint: None,
-                });
+                if !is_poisoned(&poisoned, &relative) {
+                    errors.push(FieldError {
+                        path: base.join(&relative),
+                        at_key: false,
+                        message: text,
+                        hint: None,
+                    });
+                }
                 return None;
             }
         }
     }
     None
+}
+
+/// A value of the type serde expected, to stand in for a wrong or missing one.
+fn placeholder(expected: &str, variants: &Option<(String, Vec<String>)>) -> Option<Value> {
+    if let Some((_, names)) = variants {
+        return names.first().map(|n| Value::String(n.clone()));
+    }
+    let expected = expected.strip_prefix("out-of-range:").unwrap_or(expected);
+    Some(if is_integer_type(expected) {
+        Value::Number(0.into())
+    } else if expected.contains("string") {
+        Value::String(String::new())
+    } else if expected.starts_with("a boolean") {
+        Value::Bool(false)
+    } else if expected.starts_with("a sequence") {
+        Value::Sequence(Vec::new())
+    } else if expected.starts_with("struct") || expected.starts_with("a map") {
+        Value::Mapping(Default::default())
+    } else {
+        return None;
+    })
+}
+
+/// Put `new` at `path`, turning nulls on the way into mappings. False if the path runs through
+/// something else (a scalar, or a list index that does not exist).
+fn set(value: &mut Value, path: &FieldPath, new: Value) -> bool {
+    let mut current = value;
+    for seg in &path.0 {
+        if current.is_null() {
+            *current = Value::Mapping(Default::default());
+        }
+        current = match (seg, current) {
+            (Segment::Key(k), Value::Mapping(m)) => {
+                m.entry(Value::String(k.clone())).or_insert(Value::Null)
+            }
+            (Segment::Index(i), Value::Sequence(s)) => match s.get_mut(*i) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    *current = new;
+    true
 }
 
 fn convert_path(path: &serde_path_to_error::Path) -> FieldPath {

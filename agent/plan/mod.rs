@@ -3,6 +3,7 @@
 
 use crate::config::{Environment, Model, Pipeline, Service, SnapshotPolicy, StageKind};
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -144,8 +145,15 @@ fn plan_environment(
 ) -> EnvironmentPlan {
     let lifecycle_change = describe_lifecycle_change(before, after);
     let mut services = Vec::new();
+    // By name: environments with hundreds of services would otherwise plan in quadratic time.
+    let previous: HashMap<&str, &Service> = before
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    let current: HashSet<&str> = after.services.iter().map(|s| s.name.as_str()).collect();
     for s in &after.services {
-        let prev = before.service(&s.name);
+        let prev = previous.get(s.name.as_str()).copied();
         let sp = plan_service(
             prev,
             s,
@@ -159,7 +167,7 @@ fn plan_environment(
         }
     }
     for s in &before.services {
-        if after.service(&s.name).is_none() {
+        if !current.contains(s.name.as_str()) {
             services.push(removed_service(s));
         }
     }
