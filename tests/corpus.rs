@@ -130,7 +130,7 @@ fn validate_command_prints_file_line_col_and_exits_1_for_every_case() {
         let mut parts = first.splitn(4, ':');
         let (file, line, col) = (parts.next(), parts.next(), parts.next());
         assert!(
-            file.is_some_and(|f| f.ends_with(".yaml")),
+            file.is_some_and(|f| f.ends_with(".yaml") || f.ends_with(".yml")),
             "{}: {first}",
             case.name
         );

@@ -314,7 +314,7 @@ fn classify(message: &str) -> Problem {
         if let Some(rest) = message.strip_prefix(prefix)
             && let Some((unexpected, expected)) = rest.rsplit_once(", expected ")
         {
-            let mut found = Found::parse(unexpected);
+            let found = Found::parse(unexpected);
             if prefix == "invalid value: " && found == Found::Number {
                 // A number of the right type but out of range.
                 return Problem::Invalid {
@@ -322,9 +322,6 @@ fn classify(message: &str) -> Problem {
                     expected: format!("out-of-range:{expected}"),
                     variants: None,
                 };
-            }
-            if found == Found::Unknown && prefix == "invalid value: " {
-                found = Found::Unknown;
             }
             return Problem::Invalid {
                 found,
@@ -458,13 +455,10 @@ fn invalid(
         return FieldError {
             path: path.clone(),
             at_key: false,
-            message: match found {
-                Found::Nothing => "the file is empty".into(),
-                _ => format!(
-                    "the file must be a mapping of fields, found {}",
-                    found.words()
-                ),
-            },
+            message: format!(
+                "the file must be a mapping of fields, found {}",
+                found.words()
+            ),
             hint: Some("start with `apiVersion: amagent/v1`".into()),
         };
     }

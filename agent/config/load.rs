@@ -22,7 +22,7 @@ pub const ENVIRONMENTS_DIR: &str = "environments";
 pub const PIPELINES_DIR: &str = "pipelines";
 
 /// What kind of file a path is, by its directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileKind {
     Environment,
     Pipeline,
@@ -119,6 +119,26 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
                 }
             }
             None => {}
+        }
+    }
+    // `staging.yaml` and `staging.yml` side by side would silently shadow each other.
+    let mut seen: std::collections::HashMap<(FileKind, &str), &str> = Default::default();
+    for f in files {
+        let Some(kind) = FileKind::of(&f.path) else {
+            continue;
+        };
+        if let Some(first) = seen.insert((kind, file_stem(&f.path)), &f.path) {
+            diagnostics.push(Diagnostic {
+                file: f.path.clone(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "{} and {first} both define `{}`",
+                    f.path,
+                    file_stem(&f.path)
+                ),
+                hint: Some("keep one of the two files".into()),
+            });
         }
     }
     let stems = |kind: FileKind| -> Vec<&str> {
@@ -300,8 +320,21 @@ fn syntax_message(err: &serde_yaml::Error) -> String {
     }
 }
 
-fn push_field_errors(at: &Located, errors: Vec<FieldError>, out: &mut Vec<Diagnostic>) {
-    for e in errors {
+fn push_field_errors(
+    at: &Located,
+    kind: FileKind,
+    errors: Vec<FieldError>,
+    out: &mut Vec<Diagnostic>,
+) {
+    for mut e in errors {
+        // Hints for the header fields depend on the file: say exactly what to write here.
+        if e.path.parent().is_some_and(|p| p.is_root()) && e.message.starts_with("missing") {
+            match e.path.last_key() {
+                Some("kind") => e.hint = Some(format!("add `kind: {kind:?}`")),
+                Some("name") => e.hint = Some(format!("add `name: {}`", at.stem())),
+                _ => {}
+            }
+        }
         out.push(if e.at_key {
             at.at_key(&e.path, e.message, e.hint)
         } else {
@@ -331,7 +364,7 @@ fn read_environment(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<Part
             deserialize_all::<Service>(raw, &services_path.index(i), &mut errors).map(|s| (i, s))
         })
         .collect();
-    push_field_errors(&at, errors, out);
+    push_field_errors(&at, FileKind::Environment, errors, out);
     Some(PartialEnvironment {
         at,
         header,
@@ -344,6 +377,6 @@ fn read_pipeline(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<Partial
     let (value, at) = parse_yaml(file, out)?;
     let mut errors = Vec::new();
     let pipeline = deserialize_all::<Pipeline>(value, &FieldPath::root(), &mut errors);
-    push_field_errors(&at, errors, out);
+    push_field_errors(&at, FileKind::Pipeline, errors, out);
     Some(PartialPipeline { at, pipeline })
 }

@@ -272,7 +272,8 @@ pub struct Pipeline {
     pub name: String,
     #[serde(default)]
     pub build: Build,
-    /// Stages this pipeline runs, in order. Default: all four.
+    /// Which stages this pipeline runs (they always run in the order build, snapshot, deploy,
+    /// lifecycle). Default: all four.
     #[serde(default = "StageKind::all")]
     pub stages: Vec<StageKind>,
 }

@@ -41,6 +41,45 @@ pub fn check(
         }
     }
     check_shared_resources(envs, out);
+    check_promotion_cycles(envs, out);
+}
+
+/// `staging` from `production` and `production` from `staging`: nothing would ever be built.
+fn check_promotion_cycles(envs: &[PartialEnvironment], out: &mut Vec<Diagnostic>) {
+    let from: HashMap<&str, &str> = envs
+        .iter()
+        .filter_map(|e| e.header.as_ref())
+        .filter_map(|h| {
+            h.promotion
+                .as_ref()
+                .map(|p| (h.name.as_str(), p.from.as_str()))
+        })
+        .collect();
+    for env in envs {
+        let Some(h) = &env.header else { continue };
+        if h.promotion.as_ref().is_none_or(|p| p.from == h.name) {
+            continue; // promoting from itself is reported on its own
+        }
+        let mut chain = vec![h.name.as_str()];
+        let mut current = h.name.as_str();
+        while let Some(next) = from.get(current).copied() {
+            chain.push(next);
+            if next == h.name {
+                out.push(env.at.at_value(
+                    &root().key("promotion").key("from"),
+                    format!("promotion cycle: {}", chain.join(" → ")),
+                    Some(
+                        "one environment must build from source: remove `promotion` from it".into(),
+                    ),
+                ));
+                break;
+            }
+            if chain.len() > from.len() + 1 {
+                break; // a cycle that does not pass through this environment
+            }
+            current = next;
+        }
+    }
 }
 
 fn root() -> FieldPath {
@@ -326,8 +365,8 @@ fn check_ssm_naming(at: &Located, naming: &str, out: &mut Vec<Diagnostic>) {
     );
     let problem = if !naming.starts_with('/') {
         Some("`ssm.naming` must start with `/`".to_string())
-    } else if !naming.contains("{service}") || !naming.contains("{secret}") {
-        Some("`ssm.naming` must contain `{service}` and `{secret}`".to_string())
+    } else if !naming.contains("{service}") || naming.matches("{secret}").count() != 1 {
+        Some("`ssm.naming` must contain `{service}` and `{secret}` once".to_string())
     } else {
         let stripped = naming
             .replace("{env}", "")
@@ -382,7 +421,7 @@ fn check_duplicates(env: &PartialEnvironment, out: &mut Vec<Diagnostic>) {
     let services = root().key("services");
     let mut first: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, s) in &env.services {
-        let keys = [
+        let mut keys = vec![
             ("name", s.name.as_str(), "service name"),
             ("ecs.service", s.ecs.service.as_str(), "ECS service"),
             (
@@ -391,6 +430,14 @@ fn check_duplicates(env: &PartialEnvironment, out: &mut Vec<Diagnostic>) {
                 "task definition family",
             ),
         ];
+        // Two services behind one target group would gate on each other's tasks.
+        if let Some(lb) = &s.load_balancer {
+            keys.push((
+                "loadBalancer.targetGroup",
+                lb.target_group.as_str(),
+                "target group",
+            ));
+        }
         for (field, value, what) in keys {
             if let Some(prev) = first.get(&(field, value)) {
                 let path = field.split('.').fold(services.index(*i), |p, k| p.key(k));
@@ -564,9 +611,9 @@ fn check_source(at: &Located, path: &FieldPath, s: &Service, out: &mut Vec<Diagn
             "`source.url` must be a git URL without spaces".into(),
             Some("write e.g. `url: https://github.com/org/repo.git`".into()),
         ));
-    } else if url_has_password(url) {
+    } else if url_has_credentials(url) {
         // Never echo the URL: it carries a credential.
-        out.push(at.at_value(&up, "`source.url` contains credentials".into(), Some("remove the `user:password@` part; amagent reads git credentials from AMAGENT_GIT_TOKEN or an SSH key".into())));
+        out.push(at.at_value(&up, "`source.url` contains credentials".into(), Some("remove the credentials before `@`; amagent reads git credentials from AMAGENT_GIT_TOKEN or an SSH key".into())));
     }
 }
 
@@ -582,6 +629,18 @@ fn is_tag_name(r: &str) -> bool {
         && !r.contains("//")
         && r.chars()
             .all(|c| !c.is_control() && !c.is_whitespace() && !"~^:?*[\\".contains(c))
+}
+
+/// A git URL over http(s) that names a user (a token is often passed as the user name) or
+/// any URL with a password. `ssh://git@host` is fine: that user is not a secret.
+fn url_has_credentials(url: &str) -> bool {
+    let http = url.starts_with("https://") || url.starts_with("http://");
+    url_has_password(url)
+        || (http
+            && url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split('/').next())
+                .is_some_and(|authority| authority.contains('@')))
 }
 
 /// `scheme://user:password@host` — the password part is what must not be in config.
@@ -629,7 +688,13 @@ fn check_deploy_settings(at: &Located, path: &FieldPath, s: &Service, out: &mut 
             ));
         }
     }
-    if d.timeout_seconds == 0 {
+    if d.bake_seconds > 86_400 {
+        out.push(at.at_value(
+            &dp.key("bakeSeconds"),
+            format!("`bakeSeconds: {}` is more than a day", d.bake_seconds),
+            Some("bake for minutes, e.g. `bakeSeconds: 120`".into()),
+        ));
+    } else if d.timeout_seconds == 0 {
         out.push(at.at_value(
             &dp.key("timeoutSeconds"),
             "`timeoutSeconds` must be more than 0".into(),
@@ -644,7 +709,7 @@ fn check_deploy_settings(at: &Located, path: &FieldPath, s: &Service, out: &mut 
             ),
             Some(format!(
                 "make timeoutSeconds longer than bakeSeconds, e.g. `timeoutSeconds: {}`",
-                d.bake_seconds + 600
+                d.bake_seconds.saturating_add(600)
             )),
         ));
     }
@@ -768,11 +833,7 @@ fn claims(env: &PartialEnvironment) -> Vec<Claim<'_>> {
     }
     for (i, s) in &env.services {
         let p = root().key("services").index(*i);
-        out.push(Claim {
-            what: "ECS service",
-            name: &s.ecs.service,
-            path: p.key("ecs").key("service"),
-        });
+        // ECS service names are scoped by cluster, and a shared cluster is reported already.
         out.push(Claim {
             what: "task definition family",
             name: &s.ecs.task_family,

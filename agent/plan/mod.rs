@@ -88,7 +88,7 @@ pub fn plan(old: &Model, new: &Model) -> Plan {
     let mut environments = Vec::new();
     // Environments that others promote from come first: that is the order changes flow in.
     let mut ordered: Vec<(&String, &Environment)> = new.environments.iter().collect();
-    ordered.sort_by_key(|(name, env)| (env.promotion.is_some(), *name));
+    ordered.sort_by_key(|(name, _)| (promotion_depth(new, name), *name));
     for (name, env) in ordered {
         let ep = match old.environments.get(name) {
             Some(before) => plan_environment(before, env, old, new, Change::Modified),
@@ -109,6 +109,25 @@ pub fn plan(old: &Model, new: &Model) -> Plan {
         }
     }
     Plan { environments }
+}
+
+/// 0 for an environment that builds from source, 1 for one promoted from it, and so on.
+fn promotion_depth(model: &Model, name: &str) -> usize {
+    let mut depth = 0;
+    let mut current = name;
+    while let Some(from) = model
+        .environments
+        .get(current)
+        .and_then(|e| e.promotion.as_ref())
+        .map(|p| p.from.as_str())
+    {
+        depth += 1;
+        current = from;
+        if depth > model.environments.len() {
+            break; // a cycle; validation rejects those
+        }
+    }
+    depth
 }
 
 fn empty_like(env: &Environment) -> Environment {
@@ -144,6 +163,7 @@ fn plan_environment(
     change: Change,
 ) -> EnvironmentPlan {
     let lifecycle_change = describe_lifecycle_change(before, after);
+    let moved = describe_move(before, after);
     let mut services = Vec::new();
     // By name: environments with hundreds of services would otherwise plan in quadratic time.
     let previous: HashMap<&str, &Service> = before
@@ -161,6 +181,7 @@ fn plan_environment(
             new.pipelines.get(&s.pipeline),
             after,
             lifecycle_change.as_deref(),
+            &moved,
         );
         if !sp.stages.is_empty() {
             services.push(sp);
@@ -177,6 +198,33 @@ fn plan_environment(
         trigger: trigger(after),
         services,
     }
+}
+
+/// An environment whose account, region or cluster changed must be deployed anew; a new
+/// account or region is also a new registry, which needs the image pushed to it.
+#[derive(Default)]
+struct Move {
+    registry: Option<String>,
+    cluster: Option<String>,
+}
+
+fn describe_move(before: &Environment, after: &Environment) -> Move {
+    if before.services.is_empty() {
+        return Move::default();
+    }
+    let registry = if before.aws != after.aws {
+        Some(format!(
+            "environment moved to account {} in {}",
+            after.aws.account_id, after.aws.region
+        ))
+    } else {
+        None
+    };
+    let cluster = registry.clone().or_else(|| {
+        (before.ecs.cluster != after.ecs.cluster)
+            .then(|| format!("ECS cluster changed to {}", after.ecs.cluster))
+    });
+    Move { registry, cluster }
 }
 
 fn describe_lifecycle_change(before: &Environment, after: &Environment) -> Option<String> {
@@ -208,11 +256,13 @@ fn plan_service(
     pipeline: Option<&Pipeline>,
     env: &Environment,
     lifecycle_change: Option<&str>,
+    moved: &Move,
 ) -> ServicePlan {
     let runs = |stage| pipeline.is_none_or(|p| p.runs(stage));
-    let build_reason = build_reason(prev, s, prev_pipeline, pipeline);
-    let deploy_reason =
-        deploy_reason(prev, s, build_reason.is_some()).map(|r| match &env.promotion {
+    let build_reason = build_reason(prev, s, prev_pipeline, pipeline).or(moved.registry.clone());
+    let deploy_reason = deploy_reason(prev, s, build_reason.is_some())
+        .or(moved.cluster.clone())
+        .map(|r| match &env.promotion {
             Some(p) => r.replacen("new image", &format!("{}'s verified image", p.from), 1),
             _ => r,
         });
@@ -229,7 +279,9 @@ fn plan_service(
         });
     }
     if let Some(reason) = &deploy_reason {
+        // A snapshot protects a deploy: without the deploy stage there is nothing to protect.
         if runs(StageKind::Snapshot)
+            && runs(StageKind::Deploy)
             && let Some(why) = snapshot_reason(prev, s, env)
         {
             stages.push(PlannedStage {
@@ -289,6 +341,12 @@ fn build_reason(
     }
     if prev.pipeline != s.pipeline {
         return Some(format!("pipeline {} → {}", prev.pipeline, s.pipeline));
+    }
+    if prev.image != s.image {
+        return Some(format!(
+            "image repository changed to {}",
+            s.image.repository
+        ));
     }
     match (prev_pipeline, pipeline) {
         (Some(a), Some(b)) if a.build != b.build => {

@@ -304,3 +304,65 @@ fn added_service_in_existing_environment() {
     assert_eq!(s.stage_kinds(), [Build, Deploy, Lifecycle]);
     assert!(p.environment("staging").unwrap().service("api").is_none());
 }
+
+#[test]
+fn moving_the_cluster_redeploys_every_service() {
+    let old = example();
+    let mut new = old.clone();
+    new.environments.get_mut("staging").unwrap().ecs.cluster = "aussie-markets-staging-v2".into();
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "staging", "api"), [Deploy, Lifecycle]);
+    assert_eq!(
+        reason(&p, "staging", "api", Deploy),
+        "ECS cluster changed to aussie-markets-staging-v2"
+    );
+}
+
+#[test]
+fn moving_account_or_region_rebuilds_into_the_new_registry() {
+    let old = example();
+    let mut new = old.clone();
+    new.environments.get_mut("staging").unwrap().aws.region = "us-west-2".into();
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "staging", "api"), [Build, Deploy, Lifecycle]);
+    assert_eq!(
+        reason(&p, "staging", "api", Build),
+        "environment moved to account 123456789012 in us-west-2"
+    );
+}
+
+#[test]
+fn new_image_repository_needs_a_build() {
+    let old = example();
+    let mut new = old.clone();
+    staging_api(&mut new).image.repository = "aussie-markets/api-v2".into();
+    let p = plan(&old, &new);
+    assert_eq!(stages(&p, "staging", "api"), [Build, Deploy, Lifecycle]);
+    assert_eq!(
+        reason(&p, "staging", "api", Build),
+        "image repository changed to aussie-markets/api-v2"
+    );
+}
+
+#[test]
+fn no_snapshot_without_a_deploy_stage() {
+    let old = example();
+    let mut new = old.clone();
+    new.pipelines.get_mut("api").unwrap().stages = vec![Build, Snapshot];
+    new.environments.get_mut("production").unwrap().services[0].cpu = 2048;
+    new.environments.get_mut("production").unwrap().services[0].memory = 4096;
+    assert!(stages(&plan(&old, &new), "production", "api").is_empty());
+}
+
+#[test]
+fn promotion_chains_are_planned_in_order() {
+    let old = Model::default();
+    let mut new = example();
+    let mut dr = new.environments["production"].clone();
+    dr.name = "dr".into();
+    dr.promotion.as_mut().unwrap().from = "production".into();
+    new.environments.insert("dr".into(), dr);
+    let p = plan(&old, &new);
+    let order: Vec<&str> = p.environments.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(order, ["staging", "production", "dr"]);
+}
