@@ -79,7 +79,7 @@ fn validate_json_on_success_and_failure() {
 fn validate_without_environments_says_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) = amagent(&["validate", dir.path().to_str().unwrap()]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert!(stderr.contains("no environments/*.yaml under"), "{stderr}");
 }
 
@@ -88,7 +88,7 @@ fn help_teaches_with_examples_and_exit_codes() {
     let (code, stdout, _) = amagent(&["--help"]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("amagent plan --from v1.2.0 --to main"));
-    assert!(stdout.contains("Exit codes: 0 ok, 1 invalid configuration"));
+    assert!(stdout.contains("Exit codes: 0 ok, 1 failed"));
     let (code, stdout, _) = amagent(&["--version"]);
     assert_eq!(code, Some(0));
     assert!(stdout.starts_with("amagent "));

@@ -331,7 +331,7 @@ fn plan_command_exit_codes() {
     );
     let bad = commit(&h.repo, "Break the pipeline");
     let (code, _, stderr) = amagent(&["plan", "--to", &bad, "--repo", repo]);
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("pipelines/api.yaml:10:13: unsupported build platform"),
         "{stderr}"

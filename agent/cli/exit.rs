@@ -1,17 +1,20 @@
-//! Exit codes. docs/operations.md lists them; scripts rely on them, so never renumber.
+//! Exit codes, shared by every command. docs/operations.md lists them; scripts rely on them, so
+//! never renumber.
 
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// Everything worked.
+    /// Everything worked (a deploy: deployed and verified).
     Ok = 0,
-    /// The configuration is invalid (validate found problems, or a revision to plan is invalid).
-    InvalidConfig = 1,
-    /// Bad command line (clap's own code).
+    /// The command ran and its subject failed: `validate` found problems; a deploy failed (and
+    /// was rolled back or not: the output says which).
+    Failed = 1,
+    /// Bad command line or configuration that keeps the command from running at all.
     Usage = 2,
-    /// The environments repo could not be opened, fetched or read, or a revision is unknown.
-    Repository = 3,
+    /// Something outside refused: the git repository (unknown revision, clone failed) or the
+    /// cloud (access denied, not found).
+    Refused = 3,
     /// A local file or directory could not be read or written.
     Io = 4,
 }

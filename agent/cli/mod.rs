@@ -35,7 +35,8 @@ pub enum OutputFormat {
         amagent plan                          what the last commit changes\n  \
         amagent plan --from v1.2.0 --to main  what main changes since a tag\n  \
         amagent --output json plan            the same, for scripts\n\n\
-        Exit codes: 0 ok, 1 invalid configuration, 2 bad usage, 3 repository error, 4 file error\n\
+        Exit codes: 0 ok, 1 failed (invalid configuration found, deploy failed), 2 usage or\n\
+        configuration error, 3 refused (git repository, cloud), 4 file error\n\
         (docs/operations.md)."
 )]
 pub struct Cli {
@@ -55,7 +56,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check environments/*.yaml and pipelines/*.yaml; print every problem as file:line:col.
-    #[command(after_help = "Exit codes: 0 valid, 1 problems found, 4 directory unreadable.")]
+    #[command(
+        after_help = "Exit codes: 0 valid, 1 problems found, 2 no environments/ there, 4 directory unreadable."
+    )]
     Validate {
         /// The environments repo checkout (the directory holding environments/ and pipelines/),
         /// or its environments/ directory itself.
@@ -65,7 +68,7 @@ pub enum Command {
     /// Show what a change to the environments repo would do: per environment and service, the
     /// stages to run (build, snapshot, deploy, lifecycle) and why.
     #[command(
-        after_help = "Exit codes: 0 planned, 1 a revision's configuration is invalid, \
+        after_help = "Exit codes: 0 planned, 2 a revision's configuration is invalid, \
         3 repository or revision not found."
     )]
     Plan {

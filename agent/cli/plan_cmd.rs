@@ -17,8 +17,8 @@ pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) 
         }
         Err(e) => {
             let (kind, code) = match &e {
-                RepoError::InvalidConfig { .. } => ("invalid-config", Exit::InvalidConfig),
-                _ => ("repository", Exit::Repository),
+                RepoError::InvalidConfig { .. } => ("invalid-config", Exit::Usage),
+                _ => ("repository", Exit::Refused),
             };
             match (&e, output) {
                 (RepoError::InvalidConfig { diagnostics, .. }, OutputFormat::Json) => {

@@ -35,7 +35,7 @@ pub fn run(dir: &Path, output: OutputFormat) -> Exit {
                 root.display()
             ),
         );
-        return Exit::InvalidConfig;
+        return Exit::Usage;
     }
     match config::load_sources(&files) {
         Ok(model) => {
@@ -80,7 +80,7 @@ pub fn run(dir: &Path, output: OutputFormat) -> Exit {
                     );
                 }
             }
-            Exit::InvalidConfig
+            Exit::Failed
         }
     }
 }
