@@ -1,0 +1,106 @@
+//! One trait per AWS service, holding only the calls the agent makes. Adapters: `sim` (the
+//! in-process simulator) and, later, the aws-sdk ones. Every method is one API call, so call
+//! counts are comparable between them.
+
+use super::error::CloudError;
+use super::types::*;
+use async_trait::async_trait;
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// ECS allows at most 10 services per DescribeServices call.
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+/// ECS allows at most 100 tasks per DescribeTasks call.
+pub const DESCRIBE_TASKS_BATCH: usize = 100;
+/// ECR allows at most 100 image ids per BatchDeleteImage call.
+pub const BATCH_DELETE_IMAGES: usize = 100;
+
+#[async_trait]
+pub trait Ecs: Send + Sync {
+    /// DescribeServices; `services.len()` ≤ [`DESCRIBE_SERVICES_BATCH`].
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> CloudResult<Vec<EcsService>>;
+    /// DescribeTaskDefinition by family (latest ACTIVE), `family:revision` or ARN.
+    async fn describe_task_definition(&self, task_definition: &str) -> CloudResult<TaskDefinition>;
+    /// RegisterTaskDefinition; returns it with its new ARN and revision.
+    async fn register_task_definition(&self, td: &TaskDefinition) -> CloudResult<TaskDefinition>;
+    async fn update_service(&self, request: &UpdateService) -> CloudResult<EcsService>;
+    /// ListTasks of a service (the adapter follows pagination).
+    async fn list_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: DesiredStatus,
+    ) -> CloudResult<Vec<String>>;
+    /// DescribeTasks; `tasks.len()` ≤ [`DESCRIBE_TASKS_BATCH`].
+    async fn describe_tasks(&self, cluster: &str, tasks: &[String]) -> CloudResult<Vec<Task>>;
+}
+
+#[async_trait]
+pub trait LoadBalancing: Send + Sync {
+    /// DescribeTargetGroups by name.
+    async fn describe_target_groups(&self, names: &[String]) -> CloudResult<Vec<TargetGroup>>;
+    /// DescribeTargetHealth of every target in one group.
+    async fn describe_target_health(
+        &self,
+        target_group_arn: &str,
+    ) -> CloudResult<Vec<TargetHealth>>;
+}
+
+#[async_trait]
+pub trait Rds: Send + Sync {
+    async fn describe_db_instance(&self, instance_id: &str) -> CloudResult<DbInstance>;
+    async fn create_db_snapshot(
+        &self,
+        instance_id: &str,
+        snapshot_id: &str,
+        tags: &[(String, String)],
+    ) -> CloudResult<DbSnapshot>;
+    /// Manual snapshots of an instance (the adapter follows pagination).
+    async fn describe_db_snapshots(&self, instance_id: &str) -> CloudResult<Vec<DbSnapshot>>;
+    async fn delete_db_snapshot(&self, snapshot_id: &str) -> CloudResult<()>;
+}
+
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// DescribeImages of a repository (the adapter follows pagination).
+    async fn describe_images(&self, repository: &str) -> CloudResult<Vec<ImageDetail>>;
+    /// BatchDeleteImage by digest; ≤ [`BATCH_DELETE_IMAGES`] per call.
+    async fn batch_delete_image(
+        &self,
+        repository: &str,
+        digests: &[String],
+    ) -> CloudResult<BatchDeleteResult>;
+    async fn get_lifecycle_policy(&self, repository: &str) -> CloudResult<Option<String>>;
+    async fn put_lifecycle_policy(&self, repository: &str, policy_json: &str) -> CloudResult<()>;
+    async fn get_authorization_token(&self) -> CloudResult<RegistryAuth>;
+    /// The registry host images are referenced by, e.g.
+    /// `123456789012.dkr.ecr.ap-southeast-2.amazonaws.com`.
+    fn registry_host(&self) -> String;
+}
+
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    async fn get(&self, bucket: &str, key: &str) -> CloudResult<Option<StoredObject>>;
+    /// Returns the new ETag; a failed condition is `InvalidRequest` with "PreconditionFailed".
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &[u8],
+        condition: PutCondition,
+    ) -> CloudResult<String>;
+    async fn list(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>>;
+}
+
+#[async_trait]
+pub trait Parameters: Send + Sync {
+    /// The names among `names` that do not exist (GetParameters without decryption: values
+    /// are never fetched).
+    async fn missing(&self, names: &[String]) -> CloudResult<Vec<String>>;
+    /// `arn:aws:ssm:<region>:<account>:parameter/<name>` for a parameter name.
+    fn arn(&self, name: &str) -> String;
+}

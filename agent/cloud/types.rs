@@ -1,0 +1,327 @@
+//! The shapes the ports exchange: only what the agent reads or writes, named as in the AWS APIs
+//! (camelCase JSON, so `../shared/fixtures` payloads deserialize directly).
+
+use crate::secret::Secret;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+// ---------------------------------------------------------------- ECS: task definitions
+
+/// A registered task definition (DescribeTaskDefinition) or one to register (then `arn` and
+/// `revision` are ignored). Fields amagent does not manage are kept verbatim in `extra`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDefinition {
+    #[serde(
+        default,
+        rename = "taskDefinitionArn",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub arn: String,
+    pub family: String,
+    #[serde(default)]
+    pub revision: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires_compatibilities: Vec<String>,
+    /// CPU units as ECS returns them (a string, e.g. "256").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// MiB as a string, e.g. "512".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatform>,
+    pub container_definitions: Vec<ContainerDefinition>,
+    /// Everything else (volumes, placementConstraints, tags, ephemeralStorage, …), kept as is.
+    /// Read-only fields (status, registeredAt, …) are dropped by the render before registering.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl TaskDefinition {
+    pub fn container(&self, name: &str) -> Option<&ContainerDefinition> {
+        self.container_definitions.iter().find(|c| c.name == name)
+    }
+
+    /// `family:revision`, the short form people read.
+    pub fn family_revision(&self) -> String {
+        format!("{}:{}", self.family, self.revision)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimePlatform {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_system_family: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDefinition {
+    pub name: String,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<KeyValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_mappings: Vec<PortMapping>,
+    /// logConfiguration, healthCheck, ulimits, essential, stopTimeout, …: kept as is.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// A secret environment variable: ECS resolves `valueFrom` (an SSM parameter ARN) at task
+/// start. The agent never sees the value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    pub name: String,
+    pub value_from: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortMapping {
+    pub container_port: u16,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+// ---------------------------------------------------------------- ECS: services and tasks
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcsService {
+    pub service_name: String,
+    pub cluster: String,
+    pub status: String,
+    pub desired_count: u32,
+    pub running_count: u32,
+    pub pending_count: u32,
+    /// ARN of the PRIMARY deployment's task definition.
+    pub task_definition: String,
+    pub deployments: Vec<Deployment>,
+    pub deployment_configuration: DeploymentConfiguration,
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// Newest first, as ECS returns them.
+    pub events: Vec<ServiceEvent>,
+}
+
+impl EcsService {
+    pub fn primary(&self) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub desired_count: u32,
+    pub pending_count: u32,
+    pub running_count: u32,
+    /// Consecutive failed tasks (the circuit breaker's count).
+    pub failed_tasks: u32,
+    pub rollout_state: RolloutState,
+    pub rollout_state_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RolloutState {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentConfiguration {
+    pub minimum_healthy_percent: u32,
+    pub maximum_percent: u32,
+    pub circuit_breaker: Option<CircuitBreaker>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircuitBreaker {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLoadBalancer {
+    pub target_group_arn: String,
+    pub container_name: String,
+    pub container_port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEvent {
+    pub created_at: DateTime<Utc>,
+    pub message: String,
+}
+
+/// UpdateService: only what the agent changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateService {
+    pub cluster: String,
+    pub service: String,
+    /// family:revision or ARN.
+    pub task_definition: String,
+    pub desired_count: Option<u32>,
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DesiredStatus {
+    Running,
+    Stopped,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub task_arn: String,
+    pub task_definition_arn: String,
+    /// The deployment that started it (ECS sets `startedBy` to the deployment id).
+    pub started_by: String,
+    /// PROVISIONING, PENDING, ACTIVATING, RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING,
+    /// STOPPED.
+    pub last_status: String,
+    pub desired_status: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    pub stopped_reason: Option<String>,
+    /// The task's ENI address: the target id in an `ip` target group.
+    pub private_ip: String,
+}
+
+// ---------------------------------------------------------------- Elastic Load Balancing v2
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub port: u16,
+    pub health_check_path: String,
+    pub health_check_interval_seconds: u32,
+    pub healthy_threshold_count: u32,
+    pub unhealthy_threshold_count: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetHealth {
+    /// IP address (ip targets) of the task.
+    pub target_id: String,
+    pub port: u16,
+    pub state: TargetState,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetState {
+    Initial,
+    Healthy,
+    Unhealthy,
+    Unused,
+    Draining,
+    Unavailable,
+}
+
+// ---------------------------------------------------------------- RDS
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DbInstance {
+    pub id: String,
+    /// available, backing-up, modifying, …
+    pub status: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DbSnapshot {
+    pub id: String,
+    pub instance_id: String,
+    /// creating, available, failed, deleting.
+    pub status: String,
+    /// manual or automated.
+    pub snapshot_type: String,
+    pub created_at: DateTime<Utc>,
+    pub tags: BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------- ECR
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageDetail {
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub pushed_at: DateTime<Utc>,
+    pub size_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize)]
+pub struct BatchDeleteResult {
+    pub deleted: Vec<String>,
+    /// (digest, reason)
+    pub failures: Vec<(String, String)>,
+}
+
+/// GetAuthorizationToken, decoded: basic auth for the registry endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryAuth {
+    /// e.g. `https://123456789012.dkr.ecr.ap-southeast-2.amazonaws.com`
+    pub endpoint: String,
+    pub username: String,
+    pub password: Secret,
+    pub expires_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------- S3
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
+/// Conditional write: what must hold for a put to happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutCondition {
+    Always,
+    /// `If-None-Match: *`: only if the key does not exist.
+    IfAbsent,
+    /// `If-Match: etag`: only if the object is unchanged since it was read.
+    IfMatch(String),
+}
