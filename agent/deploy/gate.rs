@@ -1,0 +1,259 @@
+//! The health gate: the decision whether a rollout succeeded, as a pure state machine.
+//!
+//! Fed one [`Observation`] per poll (the ECS deployment, the tasks it started, the target
+//! health of those **new** tasks only, and the time), it answers with the next [`Decision`]:
+//! wait a little longer, or the verdict. It never sleeps and never calls AWS, so every rule is a
+//! unit test below.
+//!
+//! Success: the new deployment runs its desired count, every new task's target is healthy,
+//! then a bake period passes with no new task exiting and no new target turning unhealthy, and
+//! the old tasks are gone. Failure: a new task exits, a new target turns unhealthy, the ECS
+//! circuit breaker fails the rollout, ECS cannot make progress, someone else's deployment
+//! replaced ours, or the timeout passes.
+
+use crate::cloud::types::{RolloutState, TargetState};
+use serde::Serialize;
+use std::time::Duration;
+
+/// The longest the gate waits between two observations: it decides within one tick of the
+/// observation that settles the outcome.
+pub const MAX_POLL: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GateConfig {
+    pub bake: Duration,
+    pub timeout: Duration,
+    /// Whether the service sits behind a target group (else "healthy" = RUNNING).
+    pub load_balanced: bool,
+}
+
+/// What one poll saw. Times are measured from the gate's start (the UpdateService call).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub elapsed: Duration,
+    /// Our deployment, if ECS still lists it.
+    pub deployment: Option<DeploymentView>,
+    /// Tasks of other deployments that have not stopped yet (old ones draining).
+    pub old_tasks_remaining: u32,
+    /// Tasks started by our deployment, with their target's health.
+    pub new_tasks: Vec<NewTask>,
+    /// ECS's "unable to stop or start tasks … because of the service deployment configuration"
+    /// event, if it appeared after our deployment started.
+    pub stuck_event: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentView {
+    pub is_primary: bool,
+    pub rollout_state: RolloutState,
+    pub rollout_state_reason: Option<String>,
+    pub desired_count: u32,
+    pub failed_tasks: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewTask {
+    pub task_arn: String,
+    /// ECS lastStatus: PENDING, RUNNING, STOPPED, …
+    pub last_status: String,
+    pub stopped_reason: Option<String>,
+    /// None until the task is registered in the target group.
+    pub target: Option<TargetState>,
+    pub target_reason: Option<String>,
+}
+
+impl NewTask {
+    fn is_stopped(&self) -> bool {
+        matches!(
+            self.last_status.as_str(),
+            "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" | "STOPPED"
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Failure {
+    /// A new task stopped; `reason` is ECS's stoppedReason.
+    TaskExited {
+        task: String,
+        reason: String,
+    },
+    /// A new task's target turned unhealthy in the target group.
+    TargetUnhealthy {
+        task: String,
+        reason: String,
+    },
+    /// The ECS deployment circuit breaker failed the rollout.
+    CircuitBreaker {
+        reason: String,
+    },
+    /// ECS cannot start or stop tasks within minimumHealthyPercent/maximumPercent.
+    NoRoom {
+        event: String,
+    },
+    /// Our deployment is no longer the PRIMARY one (ECS rolled back, or another deploy began).
+    Replaced,
+    Timeout {
+        waiting_for: String,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::TaskExited { task, reason } => {
+                write!(f, "new task {} stopped: {reason}", short_task(task))
+            }
+            Failure::TargetUnhealthy { task, reason } => write!(
+                f,
+                "new task {} failed its load balancer health checks ({reason})",
+                short_task(task)
+            ),
+            Failure::CircuitBreaker { reason } => write!(f, "{reason}"),
+            Failure::NoRoom { event } => write!(f, "ECS cannot roll: {event}"),
+            Failure::Replaced => write!(
+                f,
+                "the deployment was replaced (ECS rolled it back, or another deploy started)"
+            ),
+            Failure::Timeout { waiting_for } => write!(f, "timed out waiting for {waiting_for}"),
+        }
+    }
+}
+
+fn short_task(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Observe again after this long.
+    Wait(Duration),
+    Succeeded,
+    Failed(Failure),
+}
+
+#[derive(Clone, Debug)]
+pub struct Gate {
+    config: GateConfig,
+    /// When every new task was first seen healthy (the bake started).
+    healthy_since: Option<Duration>,
+}
+
+impl Gate {
+    pub fn new(config: GateConfig) -> Self {
+        Gate {
+            config,
+            healthy_since: None,
+        }
+    }
+
+    /// When the bake started, if it has.
+    pub fn healthy_since(&self) -> Option<Duration> {
+        self.healthy_since
+    }
+
+    pub fn observe(&mut self, obs: &Observation) -> Decision {
+        let Some(deployment) = &obs.deployment else {
+            return Decision::Failed(Failure::Replaced);
+        };
+        if !deployment.is_primary {
+            return Decision::Failed(Failure::Replaced);
+        }
+        // Failures first: the earliest sign of a bad rollout wins over a timeout.
+        if let Some(t) = obs.new_tasks.iter().find(|t| t.is_stopped()) {
+            let reason = t
+                .stopped_reason
+                .clone()
+                .unwrap_or_else(|| "stopped without a reason".into());
+            return Decision::Failed(if reason.contains("ELB health checks") {
+                Failure::TargetUnhealthy {
+                    task: t.task_arn.clone(),
+                    reason,
+                }
+            } else {
+                Failure::TaskExited {
+                    task: t.task_arn.clone(),
+                    reason,
+                }
+            });
+        }
+        if let Some(t) = obs
+            .new_tasks
+            .iter()
+            .find(|t| t.target == Some(TargetState::Unhealthy))
+        {
+            return Decision::Failed(Failure::TargetUnhealthy {
+                task: t.task_arn.clone(),
+                reason: t
+                    .target_reason
+                    .clone()
+                    .unwrap_or_else(|| "Target.FailedHealthChecks".into()),
+            });
+        }
+        if deployment.rollout_state == RolloutState::Failed {
+            return Decision::Failed(Failure::CircuitBreaker {
+                reason: deployment
+                    .rollout_state_reason
+                    .clone()
+                    .unwrap_or_else(|| "ECS deployment circuit breaker: rollout failed".into()),
+            });
+        }
+        if let Some(event) = &obs.stuck_event {
+            return Decision::Failed(Failure::NoRoom {
+                event: event.clone(),
+            });
+        }
+
+        let desired = deployment.desired_count as usize;
+        let healthy = obs
+            .new_tasks
+            .iter()
+            .filter(|t| {
+                t.last_status == "RUNNING"
+                    && (!self.config.load_balanced || t.target == Some(TargetState::Healthy))
+            })
+            .count();
+        let all_healthy = healthy >= desired;
+        if all_healthy {
+            self.healthy_since.get_or_insert(obs.elapsed);
+        } else {
+            // A task replaced or a target back to initial: the bake starts over.
+            self.healthy_since = None;
+        }
+        let old_gone =
+            obs.old_tasks_remaining == 0 || deployment.rollout_state == RolloutState::Completed;
+        let bake_end = self.healthy_since.map(|since| since + self.config.bake);
+        if let Some(end) = bake_end
+            && obs.elapsed >= end
+            && old_gone
+        {
+            return Decision::Succeeded;
+        }
+
+        if obs.elapsed >= self.config.timeout {
+            let waiting_for = match bake_end {
+                None => format!(
+                    "{} of {desired} new task(s) to be healthy ({healthy} are)",
+                    desired
+                ),
+                Some(end) if obs.elapsed < end => "the bake period to pass".to_string(),
+                Some(_) => format!("{} old task(s) to drain", obs.old_tasks_remaining),
+            };
+            return Decision::Failed(Failure::Timeout { waiting_for });
+        }
+
+        // Poll again no later than MAX_POLL, at the bake's end, or at the timeout.
+        let mut wait = MAX_POLL;
+        if let Some(end) = bake_end
+            && end > obs.elapsed
+        {
+            wait = wait.min(end - obs.elapsed);
+        }
+        wait = wait.min(self.config.timeout - obs.elapsed);
+        Decision::Wait(wait.max(Duration::from_millis(100)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

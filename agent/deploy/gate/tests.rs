@@ -1,0 +1,272 @@
+use super::*;
+
+const BAKE: Duration = Duration::from_secs(120);
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+fn gate() -> Gate {
+    Gate::new(GateConfig {
+        bake: BAKE,
+        timeout: TIMEOUT,
+        load_balanced: true,
+    })
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn deployment(state: RolloutState) -> DeploymentView {
+    DeploymentView {
+        is_primary: true,
+        rollout_state: state,
+        rollout_state_reason: None,
+        desired_count: 2,
+        failed_tasks: 0,
+    }
+}
+
+fn task(n: u32, status: &str, target: Option<TargetState>) -> NewTask {
+    NewTask {
+        task_arn: format!("arn:aws:ecs:ap-southeast-2:123456789012:task/c/t{n}"),
+        last_status: status.into(),
+        stopped_reason: None,
+        target,
+        target_reason: None,
+    }
+}
+
+fn obs(at: u64, tasks: Vec<NewTask>, old: u32) -> Observation {
+    Observation {
+        elapsed: secs(at),
+        deployment: Some(deployment(RolloutState::InProgress)),
+        old_tasks_remaining: old,
+        new_tasks: tasks,
+        stuck_event: None,
+    }
+}
+
+fn healthy(n: u32) -> NewTask {
+    task(n, "RUNNING", Some(TargetState::Healthy))
+}
+
+#[test]
+fn waits_while_tasks_start() {
+    let mut g = gate();
+    let d = g.observe(&obs(
+        5,
+        vec![task(1, "PENDING", None), task(2, "PENDING", None)],
+        2,
+    ));
+    assert_eq!(d, Decision::Wait(MAX_POLL));
+}
+
+#[test]
+fn initial_targets_are_not_yet_healthy() {
+    let mut g = gate();
+    let d = g.observe(&obs(
+        40,
+        vec![task(1, "RUNNING", Some(TargetState::Initial)), healthy(2)],
+        2,
+    ));
+    assert_eq!(d, Decision::Wait(MAX_POLL));
+    assert_eq!(g.healthy_since(), None);
+}
+
+#[test]
+fn succeeds_after_all_healthy_bake_and_drain() {
+    let mut g = gate();
+    assert_eq!(
+        g.observe(&obs(60, vec![healthy(1), healthy(2)], 2)),
+        Decision::Wait(MAX_POLL)
+    );
+    assert_eq!(g.healthy_since(), Some(secs(60)));
+    // Baking: no verdict before 60 + 120 even with the old tasks gone.
+    assert!(matches!(
+        g.observe(&obs(100, vec![healthy(1), healthy(2)], 0)),
+        Decision::Wait(_)
+    ));
+    assert_eq!(
+        g.observe(&obs(180, vec![healthy(1), healthy(2)], 0)),
+        Decision::Succeeded
+    );
+}
+
+#[test]
+fn waits_exactly_until_the_bake_ends() {
+    let mut g = gate();
+    g.observe(&obs(60, vec![healthy(1), healthy(2)], 0));
+    assert_eq!(
+        g.observe(&obs(179, vec![healthy(1), healthy(2)], 0)),
+        Decision::Wait(secs(1))
+    );
+}
+
+#[test]
+fn bake_done_but_old_tasks_draining_keeps_waiting() {
+    let mut g = gate();
+    g.observe(&obs(60, vec![healthy(1), healthy(2)], 2));
+    assert_eq!(
+        g.observe(&obs(200, vec![healthy(1), healthy(2)], 1)),
+        Decision::Wait(MAX_POLL)
+    );
+    assert_eq!(
+        g.observe(&obs(362, vec![healthy(1), healthy(2)], 0)),
+        Decision::Succeeded
+    );
+}
+
+#[test]
+fn completed_rollout_counts_as_drained() {
+    let mut g = gate();
+    g.observe(&obs(60, vec![healthy(1), healthy(2)], 1));
+    let mut o = obs(181, vec![healthy(1), healthy(2)], 1);
+    o.deployment = Some(deployment(RolloutState::Completed));
+    assert_eq!(g.observe(&o), Decision::Succeeded);
+}
+
+#[test]
+fn new_task_exit_fails_with_its_reason() {
+    let mut g = gate();
+    let mut t = task(1, "STOPPED", None);
+    t.stopped_reason = Some("Essential container in task exited".into());
+    let d = g.observe(&obs(
+        30,
+        vec![t, task(2, "RUNNING", Some(TargetState::Initial))],
+        2,
+    ));
+    assert_eq!(
+        d,
+        Decision::Failed(Failure::TaskExited {
+            task: "arn:aws:ecs:ap-southeast-2:123456789012:task/c/t1".into(),
+            reason: "Essential container in task exited".into()
+        })
+    );
+    if let Decision::Failed(f) = d {
+        assert_eq!(
+            f.to_string(),
+            "new task t1 stopped: Essential container in task exited"
+        );
+    }
+}
+
+#[test]
+fn task_stopped_by_elb_is_a_health_failure() {
+    let mut g = gate();
+    let mut t = task(1, "DEACTIVATING", Some(TargetState::Draining));
+    t.stopped_reason = Some("Task failed ELB health checks in (target-group arn:tg)".into());
+    assert!(matches!(
+        g.observe(&obs(90, vec![t], 2)),
+        Decision::Failed(Failure::TargetUnhealthy { .. })
+    ));
+}
+
+#[test]
+fn unhealthy_target_during_bake_fails() {
+    let mut g = gate();
+    g.observe(&obs(60, vec![healthy(1), healthy(2)], 0));
+    let mut sick = task(2, "RUNNING", Some(TargetState::Unhealthy));
+    sick.target_reason = Some("Target.ResponseCodeMismatch".into());
+    assert_eq!(
+        g.observe(&obs(150, vec![healthy(1), sick], 0)),
+        Decision::Failed(Failure::TargetUnhealthy {
+            task: "arn:aws:ecs:ap-southeast-2:123456789012:task/c/t2".into(),
+            reason: "Target.ResponseCodeMismatch".into()
+        })
+    );
+}
+
+#[test]
+fn circuit_breaker_failure() {
+    let mut g = gate();
+    let mut o = obs(120, vec![task(1, "PENDING", None)], 1);
+    let mut d = deployment(RolloutState::Failed);
+    d.rollout_state_reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+    o.deployment = Some(d);
+    assert_eq!(
+        g.observe(&o),
+        Decision::Failed(Failure::CircuitBreaker {
+            reason: "ECS deployment circuit breaker: tasks failed to start.".into()
+        })
+    );
+}
+
+#[test]
+fn replaced_when_not_primary_or_gone() {
+    let mut g = gate();
+    let mut o = obs(10, vec![], 1);
+    o.deployment.as_mut().unwrap().is_primary = false;
+    assert_eq!(g.observe(&o), Decision::Failed(Failure::Replaced));
+    o.deployment = None;
+    assert_eq!(g.observe(&o), Decision::Failed(Failure::Replaced));
+}
+
+#[test]
+fn no_room_event_fails_at_once() {
+    let mut g = gate();
+    let mut o = obs(10, vec![], 1);
+    o.stuck_event = Some("(service s) was unable to stop or start tasks during a deployment because of the service deployment configuration.".into());
+    assert!(matches!(
+        g.observe(&o),
+        Decision::Failed(Failure::NoRoom { .. })
+    ));
+}
+
+#[test]
+fn timeout_says_what_it_waited_for() {
+    let mut g = gate();
+    let d = g.observe(&obs(900, vec![task(1, "PENDING", None), healthy(2)], 2));
+    assert_eq!(
+        d,
+        Decision::Failed(Failure::Timeout {
+            waiting_for: "2 of 2 new task(s) to be healthy (1 are)".into()
+        })
+    );
+}
+
+#[test]
+fn never_waits_past_the_timeout() {
+    let mut g = gate();
+    assert_eq!(
+        g.observe(&obs(899, vec![task(1, "PENDING", None)], 1)),
+        Decision::Wait(secs(1))
+    );
+}
+
+#[test]
+fn a_replaced_task_restarts_the_bake() {
+    let mut g = gate();
+    g.observe(&obs(60, vec![healthy(1), healthy(2)], 0));
+    g.observe(&obs(
+        70,
+        vec![healthy(1), task(3, "RUNNING", Some(TargetState::Initial))],
+        0,
+    ));
+    assert_eq!(g.healthy_since(), None);
+    g.observe(&obs(100, vec![healthy(1), healthy(3)], 0));
+    assert_eq!(g.healthy_since(), Some(secs(100)));
+    assert!(matches!(
+        g.observe(&obs(181, vec![healthy(1), healthy(3)], 0)),
+        Decision::Wait(_)
+    ));
+    assert_eq!(
+        g.observe(&obs(220, vec![healthy(1), healthy(3)], 0)),
+        Decision::Succeeded
+    );
+}
+
+#[test]
+fn without_a_load_balancer_running_is_healthy() {
+    let mut g = Gate::new(GateConfig {
+        bake: secs(0),
+        timeout: TIMEOUT,
+        load_balanced: false,
+    });
+    assert_eq!(
+        g.observe(&obs(
+            30,
+            vec![task(1, "RUNNING", None), task(2, "RUNNING", None)],
+            0
+        )),
+        Decision::Succeeded
+    );
+}
