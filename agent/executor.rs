@@ -1,0 +1,456 @@
+//! The pipeline executor: runs one environment's part of a [`Plan`] — preflight, snapshot,
+//! deploys (several services at once, bounded), lifecycle — journalling each step. One
+//! environment at a time: the caller loops over environments in plan order.
+//!
+//! A deploy here takes an image already in the registry (a digest, or the running one when only
+//! configuration changed); building and pushing arrive with the images stage.
+
+use crate::clock::Clock;
+use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{Cloud, CloudError};
+use crate::config::{Environment, Service, StageKind};
+use crate::deploy::{DeployResult, FailureKind, Outcome, Progress, Rollout, Target};
+use crate::journal::{Journal, Phase, Record, last_verified};
+use crate::lifecycle::{self, ImageVerdict, Rules};
+use crate::plan::EnvironmentPlan;
+use crate::snapshot::{self, SnapshotReport, SnapshotRequest};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// What the executor needs from the outside world.
+pub struct Context<'a> {
+    pub cloud: &'a Cloud,
+    pub clock: &'a Clock,
+    pub journal: &'a dyn Journal,
+    pub progress: &'a dyn Progress,
+    pub retry: RetryPolicy,
+    /// Services rolling at once within an environment.
+    pub concurrency: usize,
+    pub snapshot_timeout: Duration,
+}
+
+/// One environment's share of a plan.
+pub struct EnvRun<'a> {
+    pub env: &'a Environment,
+    pub plan: &'a EnvironmentPlan,
+    /// Image reference per service to deploy; services absent here keep their current image.
+    pub images: BTreeMap<String, String>,
+    /// The environments-repo commit being applied.
+    pub commit: Option<String>,
+    /// Show what lifecycle would delete without deleting.
+    pub lifecycle_dry_run: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LifecycleReport {
+    pub repository: String,
+    pub services: Vec<String>,
+    pub expire: Vec<ImageVerdict>,
+    pub keep: Vec<ImageVerdict>,
+    pub deleted: Vec<String>,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvReport {
+    pub env: String,
+    pub run: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_error: Option<String>,
+    pub deploys: Vec<DeployResult>,
+    pub lifecycle: Vec<LifecycleReport>,
+}
+
+impl EnvReport {
+    /// The deploy failure that matters most for an exit code: a refusal beats a rollout failure.
+    pub fn worst_failure(&self) -> Option<FailureKind> {
+        let kinds: Vec<FailureKind> = self.deploys.iter().filter_map(|d| d.failure_kind).collect();
+        [
+            FailureKind::Config,
+            FailureKind::Refused,
+            FailureKind::Rollout,
+        ]
+        .into_iter()
+        .find(|k| kinds.contains(k))
+        .or(self.snapshot_error.as_ref().map(|_| FailureKind::Rollout))
+    }
+}
+
+fn run_id(env: &str, clock: &Clock, commit: Option<&str>) -> String {
+    let commit = commit.map(|c| &c[..c.len().min(7)]).unwrap_or("manual");
+    format!("{env}-{}-{commit}", clock.now().format("%Y%m%dT%H%M%SZ"))
+}
+
+pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
+    let env = run.env;
+    let id = run_id(&env.name, ctx.clock, run.commit.as_deref());
+    let journal = |step: &str, phase: Phase, outcome: Option<&str>, detail: serde_json::Value| {
+        let record = Record {
+            at: ctx.clock.now(),
+            run: id.clone(),
+            env: env.name.clone(),
+            service: None,
+            step: step.into(),
+            phase,
+            outcome: outcome.map(String::from),
+            detail,
+        };
+        if let Err(e) = ctx.journal.append(&record) {
+            tracing::error!(error = %e, "cannot write the journal");
+        }
+    };
+    journal(
+        "run",
+        Phase::Started,
+        None,
+        serde_json::json!({ "commit": run.commit, "plan": run.plan }),
+    );
+
+    let wants = |stage: StageKind| -> Vec<&Service> {
+        run.plan
+            .services
+            .iter()
+            .filter(|s| s.stages.iter().any(|st| st.stage == stage))
+            .filter_map(|s| env.service(&s.name))
+            .collect()
+    };
+    let deploying = wants(StageKind::Deploy);
+    let mut report = EnvReport {
+        env: env.name.clone(),
+        run: id.clone(),
+        outcome: Outcome::Succeeded,
+        snapshot: None,
+        snapshot_error: None,
+        deploys: Vec::new(),
+        lifecycle: Vec::new(),
+    };
+
+    // Preflight: every secret the new task definitions reference must exist in SSM.
+    let mut targets = Vec::new();
+    for spec in &deploying {
+        let names: Vec<String> = spec.secrets.values().cloned().collect();
+        let missing = match ctx
+            .retry
+            .run("GetParameters", || ctx.cloud.ssm.missing(&names))
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                report.deploys.push(refused(env, spec, &e));
+                continue;
+            }
+        };
+        if !missing.is_empty() {
+            report.deploys.push(failed(
+                env,
+                spec,
+                FailureKind::Config,
+                format!(
+                    "SSM parameter(s) missing: {} — create them, or fix `secrets` in environments/{}.yaml",
+                    missing.join(", "),
+                    env.name
+                ),
+            ));
+            continue;
+        }
+        match image_for(ctx, env, spec, &run.images).await {
+            Ok(image) => targets.push(Target {
+                env: env.name.clone(),
+                cluster: env.ecs.cluster.clone(),
+                spec: (*spec).clone(),
+                image,
+            }),
+            Err(e) => report.deploys.push(refused(env, spec, &e)),
+        }
+    }
+
+    // One snapshot protects every deploy of this run that the policy asks one for.
+    let snapshotting: Vec<String> = wants(StageKind::Snapshot)
+        .iter()
+        .filter(|s| targets.iter().any(|t| t.spec.name == s.name))
+        .map(|s| s.name.clone())
+        .collect();
+    if let (false, Some(db)) = (snapshotting.is_empty(), &env.database) {
+        let request = SnapshotRequest {
+            env: env.name.clone(),
+            instance_id: db.instance_id.clone(),
+            services: snapshotting.clone(),
+            commit: run.commit.clone(),
+            run_id: id.clone(),
+            retain: db.snapshots.retain,
+            timeout: ctx.snapshot_timeout,
+        };
+        for s in &snapshotting {
+            ctx.progress.step(
+                &env.name,
+                s,
+                &format!("snapshotting RDS {}", db.instance_id),
+            );
+        }
+        journal(
+            "snapshot",
+            Phase::Started,
+            None,
+            serde_json::json!({ "instance": db.instance_id, "services": snapshotting }),
+        );
+        match snapshot::take_snapshot(ctx.cloud, ctx.clock, ctx.retry, &request).await {
+            Ok(snap) => {
+                journal(
+                    "snapshot",
+                    Phase::Finished,
+                    Some("succeeded"),
+                    serde_json::to_value(&snap).unwrap_or_default(),
+                );
+                report.snapshot = Some(snap);
+            }
+            Err(e) => {
+                let why = e.to_string();
+                journal(
+                    "snapshot",
+                    Phase::Finished,
+                    Some("failed"),
+                    serde_json::json!({ "error": why }),
+                );
+                // No deploy without the snapshot the policy requires: nothing was changed.
+                for t in targets.drain(..) {
+                    let result = failed(
+                        env,
+                        &t.spec,
+                        FailureKind::Rollout,
+                        format!("not deployed: {why}"),
+                    );
+                    ctx.progress.done(
+                        &env.name,
+                        &t.spec.name,
+                        false,
+                        result.reason.as_deref().unwrap_or_default(),
+                    );
+                    report.deploys.push(result);
+                }
+                report.snapshot_error = Some(why);
+            }
+        }
+    }
+
+    let rollout = Rollout {
+        cloud: ctx.cloud,
+        clock: ctx.clock,
+        journal: ctx.journal,
+        progress: ctx.progress,
+        run_id: &id,
+        retry: ctx.retry,
+        concurrency: ctx.concurrency,
+    };
+    report.deploys.extend(rollout.run(targets).await);
+
+    // Lifecycle after the deploys, for services whose deploy (if any) did not fail.
+    let failed_services: BTreeSet<&str> = report
+        .deploys
+        .iter()
+        .filter(|d| d.outcome == Outcome::Failed)
+        .map(|d| d.service.as_str())
+        .collect();
+    let lifecycle_services: Vec<&Service> = wants(StageKind::Lifecycle)
+        .into_iter()
+        .filter(|s| !failed_services.contains(s.name.as_str()))
+        .collect();
+    if !lifecycle_services.is_empty() {
+        journal(
+            "lifecycle",
+            Phase::Started,
+            None,
+            serde_json::json!({ "services": lifecycle_services.iter().map(|s| &s.name).collect::<Vec<_>>() }),
+        );
+        report.lifecycle =
+            run_lifecycle(ctx, env, &lifecycle_services, run.lifecycle_dry_run).await;
+        let ok = report.lifecycle.iter().all(|l| l.error.is_none());
+        journal(
+            "lifecycle",
+            Phase::Finished,
+            Some(if ok { "succeeded" } else { "failed" }),
+            serde_json::to_value(&report.lifecycle).unwrap_or_default(),
+        );
+    }
+
+    if report.deploys.iter().any(|d| d.outcome == Outcome::Failed)
+        || report.snapshot_error.is_some()
+    {
+        report.outcome = Outcome::Failed;
+    }
+    journal(
+        "run",
+        Phase::Finished,
+        Some(match report.outcome {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+        }),
+        serde_json::json!({ "deploys": report.deploys.len() }),
+    );
+    report
+}
+
+fn failed(env: &Environment, spec: &Service, kind: FailureKind, reason: String) -> DeployResult {
+    DeployResult {
+        env: env.name.clone(),
+        service: spec.name.clone(),
+        outcome: Outcome::Failed,
+        rolled_back: false,
+        failure_kind: Some(kind),
+        reason: Some(reason),
+        task_definition: None,
+        image: String::new(),
+        previous_task_definition: None,
+        new_task_definition: None,
+        seconds: 0.0,
+    }
+}
+
+fn refused(env: &Environment, spec: &Service, e: &CloudError) -> DeployResult {
+    failed(env, spec, FailureKind::Refused, e.to_string())
+}
+
+/// The image to deploy: the one given, or (configuration-only change) the one running now.
+async fn image_for(
+    ctx: &Context<'_>,
+    env: &Environment,
+    spec: &Service,
+    images: &BTreeMap<String, String>,
+) -> Result<String, CloudError> {
+    if let Some(image) = images.get(&spec.name) {
+        return Ok(image.clone());
+    }
+    let (td, _) = running_task_definitions(ctx, env, spec).await?;
+    let current = ctx
+        .retry
+        .run("DescribeTaskDefinition", || {
+            ctx.cloud.ecs.describe_task_definition(&td)
+        })
+        .await?;
+    Ok(crate::deploy::render::image_of(&current, &spec.ecs.container).unwrap_or_default())
+}
+
+/// The PRIMARY task definition, and every task definition the service's deployments run.
+async fn running_task_definitions(
+    ctx: &Context<'_>,
+    env: &Environment,
+    spec: &Service,
+) -> Result<(String, Vec<String>), CloudError> {
+    let services = ctx
+        .retry
+        .run("DescribeServices", || {
+            ctx.cloud
+                .ecs
+                .describe_services(&env.ecs.cluster, std::slice::from_ref(&spec.ecs.service))
+        })
+        .await?;
+    let service = services.into_iter().next().ok_or_else(|| {
+        CloudError::not_found(crate::cloud::ResourceKind::Service, &spec.ecs.service)
+    })?;
+    let all = service
+        .deployments
+        .iter()
+        .map(|d| d.task_definition.clone())
+        .collect();
+    Ok((service.task_definition, all))
+}
+
+/// Evaluate (and unless `dry_run`, apply) the environment's lifecycle rules to the ECR
+/// repositories of `services`, protecting every image running or kept as a rollback target by
+/// any service of the environment that uses the same repository.
+pub async fn run_lifecycle(
+    ctx: &Context<'_>,
+    env: &Environment,
+    services: &[&Service],
+    dry_run: bool,
+) -> Vec<LifecycleReport> {
+    let rules = Rules::from(&env.ecr.lifecycle);
+    let repositories: BTreeSet<&str> = services
+        .iter()
+        .map(|s| s.image.repository.as_str())
+        .collect();
+    let records = ctx.journal.read(Some(&env.name)).unwrap_or_default();
+    let mut reports = Vec::new();
+    for repository in repositories {
+        let users: Vec<&Service> = env
+            .services
+            .iter()
+            .filter(|s| s.image.repository == repository)
+            .collect();
+        let mut report = LifecycleReport {
+            repository: repository.to_string(),
+            services: users.iter().map(|s| s.name.clone()).collect(),
+            expire: Vec::new(),
+            keep: Vec::new(),
+            deleted: Vec::new(),
+            dry_run,
+            error: None,
+        };
+        let outcome: Result<(), CloudError> = async {
+            let images = ctx
+                .retry
+                .run("DescribeImages", || {
+                    ctx.cloud.ecr.describe_images(repository)
+                })
+                .await?;
+            let mut protected: BTreeMap<String, String> = BTreeMap::new();
+            for spec in &users {
+                let (_, running) = running_task_definitions(ctx, env, spec).await?;
+                let rollback = last_verified(&records, &env.name, &spec.name);
+                let reasons = running
+                    .into_iter()
+                    .map(|td| (td, "running"))
+                    .chain(rollback.map(|td| (td, "rollback target")));
+                for (td, why) in reasons {
+                    let definition = ctx
+                        .retry
+                        .run("DescribeTaskDefinition", || {
+                            ctx.cloud.ecs.describe_task_definition(&td)
+                        })
+                        .await?;
+                    if let Some(digest) =
+                        crate::deploy::render::image_of(&definition, &spec.ecs.container)
+                            .and_then(|image| lifecycle::digest_of(&image, &images))
+                    {
+                        protected.entry(digest).or_insert_with(|| {
+                            format!("{why} in {}", crate::deploy::rollout::short_td(&td))
+                        });
+                    }
+                }
+            }
+            let evaluation = lifecycle::evaluate(&images, rules, &protected, ctx.clock.now());
+            if !dry_run && !evaluation.expire.is_empty() {
+                report.deleted =
+                    lifecycle::apply(ctx.cloud, ctx.retry, repository, &evaluation).await?;
+            }
+            report.expire = evaluation.expire;
+            report.keep = evaluation.keep;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            report.error = Some(e.to_string());
+        }
+        for s in &report.services {
+            let msg = match (&report.error, dry_run) {
+                (Some(e), _) => format!("lifecycle failed: {e}"),
+                (None, true) => format!(
+                    "lifecycle (dry run): would expire {} image(s) in {repository}",
+                    report.expire.len()
+                ),
+                (None, false) => format!(
+                    "lifecycle: expired {} image(s) in {repository}",
+                    report.deleted.len()
+                ),
+            };
+            ctx.progress.step(&env.name, s, &msg);
+        }
+        reports.push(report);
+    }
+    reports
+}
