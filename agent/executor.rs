@@ -219,12 +219,17 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
                 );
                 // No deploy without the snapshot the policy requires: nothing was changed.
                 for t in targets.drain(..) {
-                    let result = failed(
+                    let mut result = failed(
                         env,
                         &t.spec,
                         FailureKind::Rollout,
                         format!("not deployed: {why}"),
                     );
+                    result.image = t.image.clone();
+                    result.task_definition = running_task_definitions(ctx, env, &t.spec)
+                        .await
+                        .ok()
+                        .map(|(td, _)| td);
                     ctx.progress.done(
                         &env.name,
                         &t.spec.name,

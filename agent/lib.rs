@@ -13,3 +13,4 @@ pub mod plan;
 pub mod repo;
 pub mod secret;
 pub mod snapshot;
+pub mod sandbox;

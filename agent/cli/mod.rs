@@ -1,10 +1,16 @@
 //! The command line: clap definitions, dispatch, and output in text or JSON. Commands are thin:
 //! they call `config`, `repo` and `plan` and print what those return.
 
+mod deploy_cmd;
 mod exit;
+mod history_cmd;
+mod lifecycle_cmd;
 mod plan_cmd;
+mod progress;
+mod sim_cmd;
 mod validate_cmd;
 
+pub use deploy_cmd::exit_for as deploy_exit;
 pub use exit::Exit;
 
 use crate::logging::{self, LogFormat};
@@ -34,7 +40,9 @@ pub enum OutputFormat {
         amagent validate path/to/envrepo      check another checkout\n  \
         amagent plan                          what the last commit changes\n  \
         amagent plan --from v1.2.0 --to main  what main changes since a tag\n  \
-        amagent --output json plan            the same, for scripts\n\n\
+        amagent --output json plan            the same, for scripts\n  \
+        amagent deploy --env staging --service api --image v1.4.0 --sim healthy\n  \
+        amagent history --env staging         what was deployed, and how it went\n\n\
         Exit codes: 0 ok, 1 failed (invalid configuration found, deploy failed), 2 usage or\n\
         configuration error, 3 refused (git repository, cloud), 4 file error\n\
         (docs/operations.md)."
@@ -83,6 +91,62 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         repo: PathBuf,
     },
+    /// Deploy one service: RDS snapshot if the policy asks, a rolling ECS update gated on the
+    /// new tasks' target health, automatic rollback to the last verified revision, then ECR
+    /// lifecycle.
+    #[command(after_help = "Examples:\n  \
+        amagent deploy --env staging --service api --image v1.4.0 --sim healthy\n  \
+        amagent deploy --env staging --service api --image v1.4.0 --sim crash --output json\n\n\
+        Scenarios (--sim): healthy, crash, unhealthy-during-bake, slow-start, timeout, throttled,\n\
+        access-denied, snapshot-fails, or a fault-script file (docs/operations.md).\n\n\
+        Exit codes: 0 deployed and verified, 1 deploy failed (the output says whether it was\n\
+        rolled back), 2 usage or configuration error, 3 AWS refused (access denied, not found).")]
+    Deploy {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        service: String,
+        /// What to deploy: a tag or digest in the service's ECR repository, or a full image
+        /// reference. Deploys always pin the digest.
+        #[arg(long)]
+        image: String,
+        /// Run against the in-process AWS simulator with this scenario.
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        /// The environments repo checkout.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Where the journal of deployment steps is kept.
+        #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
+        journal: PathBuf,
+    },
+    /// Apply the environment's ECR lifecycle rules, never expiring an image a service runs or
+    /// would roll back to; prints the equivalent standing ECR policy.
+    Lifecycle {
+        #[arg(long)]
+        env: String,
+        /// Show what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
+        journal: PathBuf,
+    },
+    /// What the journal recorded: runs, deploys, outcomes, rollbacks.
+    History {
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+        /// Show at most this many runs (newest first).
+        #[arg(long, default_value = "20")]
+        limit: usize,
+        #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
+        journal: PathBuf,
+    },
 }
 
 /// Parse the command line, run the command, and map the outcome to an exit code.
@@ -96,6 +160,37 @@ pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate { dir } => validate_cmd::run(&dir, cli.output),
         Command::Plan { from, to, repo } => plan_cmd::run(&repo, from.as_deref(), &to, cli.output),
+        Command::Deploy {
+            env,
+            service,
+            image,
+            sim,
+            dir,
+            journal,
+        } => deploy_cmd::run(
+            deploy_cmd::DeployArgs {
+                dir: &dir,
+                env: &env,
+                service: &service,
+                image: &image,
+                sim: sim.as_deref(),
+                journal: &journal,
+            },
+            cli.output,
+        ),
+        Command::Lifecycle {
+            env,
+            dry_run,
+            sim,
+            dir,
+            journal,
+        } => lifecycle_cmd::run(&dir, &env, dry_run, sim.as_deref(), &journal, cli.output),
+        Command::History {
+            env,
+            service,
+            limit,
+            journal,
+        } => history_cmd::run(&journal, env.as_deref(), service.as_deref(), limit, cli.output),
     }
 }
 

@@ -322,7 +322,15 @@ impl Rollout<'_> {
         let (deployment_id, updated_at) = self
             .update_service(&target, &new_td, "update-service")
             .await
-            .map_err(refused)?;
+            .map_err(|e| {
+                // Refused before anything rolled: the service still runs what it ran.
+                let mut result = DeployResult::failed(&target, FailureKind::Refused, e.to_string());
+                result.task_definition = Some(current.arn.clone());
+                result.previous_task_definition = Some(current.arn.clone());
+                result.new_task_definition = Some(new_td.clone());
+                self.finish_failed(&target, &result);
+                Box::new(result)
+            })?;
         self.progress.step(
             env,
             name,

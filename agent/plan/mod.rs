@@ -5,6 +5,9 @@ use crate::config::{Environment, Model, Pipeline, Service, SnapshotPolicy, Stage
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
+mod manual;
+pub use manual::manual_deploy;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub environments: Vec<EnvironmentPlan>,

@@ -1,0 +1,152 @@
+//! `amagent deploy --env E --service S --image REF --sim SCENARIO`: snapshot (per policy),
+//! deploy gated on health with automatic rollback, lifecycle — for one service.
+
+use super::progress::ConsoleProgress;
+use super::sim_cmd::{load_environment, scenario, simulated_runtime};
+use super::{Exit, OutputFormat, print_error, print_json};
+use crate::cloud::retry::RetryPolicy;
+use crate::deploy::{FailureKind, Outcome, rollout::short_td};
+use crate::executor::{self, Context, EnvReport, EnvRun};
+use crate::journal::LocalJournal;
+use crate::sandbox::Sandbox;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+pub struct DeployArgs<'a> {
+    pub dir: &'a Path,
+    pub env: &'a str,
+    pub service: &'a str,
+    pub image: &'a str,
+    pub sim: Option<&'a str>,
+    pub journal: &'a Path,
+}
+
+pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
+    let (model, env) = match load_environment(args.dir, args.env, output) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let _ = model;
+    let Some(spec) = env.service(args.service).cloned() else {
+        let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
+        print_error(output, "usage", &format!("environment {} has no service `{}` (services: {})", env.name, args.service, names.join(", ")));
+        return Exit::Usage;
+    };
+    let faults = match scenario(args.sim, "deploy", output) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let runtime = simulated_runtime();
+    runtime.block_on(async {
+        let sandbox = Sandbox::for_environment(&env, faults);
+        let image = match sandbox.resolve_image(&spec, args.image) {
+            Ok(i) => i,
+            Err(e) => {
+                print_error(output, "usage", &e);
+                return Exit::Usage;
+            }
+        };
+        let cloud = sandbox.sim.cloud();
+        let journal = LocalJournal::new(args.journal);
+        let progress = ConsoleProgress::new(sandbox.clock.clone());
+        let ctx = Context {
+            cloud: &cloud,
+            clock: &sandbox.clock,
+            journal: &journal,
+            progress: &progress,
+            retry: RetryPolicy::default(),
+            concurrency: 4,
+            snapshot_timeout: Duration::from_secs(1800),
+        };
+        let plan = crate::plan::manual_deploy(&env, &spec, args.image);
+        sandbox.sim.reset_calls();
+        let report = executor::execute(&ctx, EnvRun {
+            env: &env,
+            plan: &plan,
+            images: BTreeMap::from([(spec.name.clone(), image)]),
+            commit: None,
+            lifecycle_dry_run: false,
+        })
+        .await;
+        let calls = sandbox.sim.calls();
+        print_report(&report, &spec.name, output, &calls);
+        exit_for(&report)
+    })
+}
+
+/// The exit code a deploy report means (docs/operations.md).
+pub fn exit_for(report: &EnvReport) -> Exit {
+    match (report.outcome, report.worst_failure()) {
+        (Outcome::Succeeded, _) => Exit::Ok,
+        (Outcome::Failed, Some(FailureKind::Refused)) => Exit::Refused,
+        (Outcome::Failed, Some(FailureKind::Config)) => Exit::Usage,
+        (Outcome::Failed, _) => Exit::Failed,
+    }
+}
+
+fn print_report(report: &EnvReport, service: &str, output: OutputFormat, calls: &BTreeMap<String, u64>) {
+    let deploy = report.deploys.iter().find(|d| d.service == service);
+    match output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "outcome": report.outcome,
+            "rolled_back": deploy.map(|d| d.rolled_back).unwrap_or(false),
+            "reason": deploy.and_then(|d| d.reason.clone()).or(report.snapshot_error.clone()),
+            "task_definition": deploy.and_then(|d| d.task_definition.clone()),
+            "image": deploy.map(|d| d.image.clone()),
+            "env": report.env,
+            "service": service,
+            "run": report.run,
+            "deploy": deploy,
+            "snapshot": report.snapshot,
+            "lifecycle": report.lifecycle,
+            "aws_calls": calls,
+        })),
+        OutputFormat::Text => {
+            println!("{} — run {}", report.env, report.run);
+            if let Some(s) = &report.snapshot {
+                println!("  snapshot   {} (available after {:.0} s)", s.snapshot_id, s.seconds);
+            }
+            if let Some(e) = &report.snapshot_error {
+                println!("  snapshot   FAILED: {e}");
+            }
+            for d in &report.deploys {
+                let running = d.task_definition.as_deref().map(short_td).unwrap_or("?");
+                match (d.outcome, d.rolled_back) {
+                    (Outcome::Succeeded, _) => println!(
+                        "  {:<10} deployed and verified: {running} ({})",
+                        d.service,
+                        minutes(d.seconds)
+                    ),
+                    (Outcome::Failed, true) => println!(
+                        "  {:<10} FAILED, rolled back to {running}: {}",
+                        d.service,
+                        d.reason.as_deref().unwrap_or("")
+                    ),
+                    (Outcome::Failed, false) => println!(
+                        "  {:<10} FAILED (not rolled back; running {running}): {}",
+                        d.service,
+                        d.reason.as_deref().unwrap_or("")
+                    ),
+                }
+            }
+            for l in &report.lifecycle {
+                let protected = l.keep.iter().filter(|k| k.reason.starts_with("protected")).count();
+                match &l.error {
+                    Some(e) => println!("  lifecycle  {}: FAILED: {e}", l.repository),
+                    None => println!(
+                        "  lifecycle  {}: expired {} image(s), kept {} ({protected} protected: running or rollback target)",
+                        l.repository,
+                        l.deleted.len(),
+                        l.keep.len()
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn minutes(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    format!("{}m{:02}s", s / 60, s % 60)
+}

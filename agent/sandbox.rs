@@ -1,0 +1,229 @@
+//! A simulated AWS account shaped like an environment spec: the cluster, services running a
+//! current revision, target groups, the RDS instance, ECR repositories with a history of
+//! images, and the SSM parameter names. `--sim` commands and the demo run against it.
+//! Knows config (to shape the world) and the simulator; nothing else depends on it.
+
+use crate::clock::Clock;
+use crate::cloud::sim::{FaultScript, ServiceSpec, Simulator, TargetGroupSpec};
+use crate::cloud::types::{
+    CircuitBreaker, ContainerDefinition, KeyValue, PortMapping, RuntimePlatform, SecretRef,
+    TaskDefinition,
+};
+use crate::config::{Environment, Service};
+use chrono::{DateTime, TimeZone, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Calendar time the simulated world starts at (fixed: runs are reproducible).
+pub fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap()
+}
+
+pub struct Sandbox {
+    pub sim: Simulator,
+    pub clock: Clock,
+    registry_host: String,
+}
+
+/// `sha256:<hex>` derived from a name, so the same tag always has the same digest.
+pub fn fake_digest(seed: &str) -> String {
+    let hash = Sha256::digest(seed.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Older releases in each repository, newest last, with their age in days.
+const HISTORY: [(&str, i64); 12] = [
+    ("v1.0.0", 60),
+    ("v1.0.1", 55),
+    ("v1.1.0", 50),
+    ("v1.1.1", 45),
+    ("v1.2.0", 40),
+    ("v1.2.1", 35),
+    ("v1.2.2", 30),
+    ("v1.2.3", 25),
+    ("v1.2.4", 20),
+    ("v1.2.5", 15),
+    ("v1.2.6", 10),
+    ("v1.2.7", 5),
+];
+
+impl Sandbox {
+    /// Must be called inside a tokio runtime (the clock reads tokio time).
+    pub fn for_environment(env: &Environment, faults: FaultScript) -> Sandbox {
+        let clock = Clock::starting_at(epoch());
+        let sim = Simulator::new(clock.clone(), faults);
+        let registry_host = sim.cloud().ecr.registry_host();
+        let sandbox = Sandbox {
+            sim,
+            clock,
+            registry_host,
+        };
+        sandbox.populate(env);
+        sandbox
+    }
+
+    fn populate(&self, env: &Environment) {
+        let now = self.clock.now();
+        if let Some(db) = &env.database {
+            self.sim.add_db_instance(&db.instance_id);
+        }
+        let mut repositories = BTreeMap::new();
+        for s in &env.services {
+            repositories.entry(s.image.repository.clone()).or_insert(s);
+        }
+        for repository in repositories.keys() {
+            self.sim.add_repository(repository);
+            for (tag, days) in HISTORY {
+                self.sim.push_image(
+                    repository,
+                    &fake_digest(&format!("{repository}:{tag}")),
+                    &[tag],
+                    now - chrono::Duration::days(days),
+                );
+            }
+            // Untagged leftovers of re-tagged builds.
+            for (n, days) in [(1, 3), (2, 2)] {
+                self.sim.push_image(
+                    repository,
+                    &fake_digest(&format!("{repository}:untagged-{n}")),
+                    &[],
+                    now - chrono::Duration::days(days),
+                );
+            }
+        }
+        for s in &env.services {
+            let tag = &s.source.reference;
+            let digest = fake_digest(&format!("{}:{tag}", s.image.repository));
+            if !self.sim.images(&s.image.repository).iter().any(|i| i.digest == digest) {
+                // The running release: pushed three weeks ago, older than the keep-last window.
+                self.sim.push_image(&s.image.repository, &digest, &[tag], now - chrono::Duration::days(21));
+            }
+            for parameter in s.secrets.values() {
+                self.sim.add_parameter(parameter);
+            }
+            if let Some(lb) = &s.load_balancer {
+                self.sim.add_target_group(TargetGroupSpec::new(
+                    &lb.target_group,
+                    lb.container_port,
+                    &lb.health_check_path,
+                ));
+            }
+            self.sim.add_service(ServiceSpec {
+                cluster: env.ecs.cluster.clone(),
+                name: s.ecs.service.clone(),
+                task_definition: self.initial_task_definition(env, s, &self.image_ref(&s.image.repository, &digest)),
+                desired_count: s.desired_count,
+                minimum_healthy_percent: s.deploy.minimum_healthy_percent,
+                maximum_percent: s.deploy.maximum_percent,
+                circuit_breaker: Some(CircuitBreaker {
+                    enable: true,
+                    rollback: false,
+                }),
+                target_group: s.load_balancer.as_ref().map(|lb| lb.target_group.clone()),
+                container_name: s.ecs.container.clone(),
+                container_port: s.load_balancer.as_ref().map(|lb| lb.container_port).unwrap_or(3000),
+            });
+        }
+    }
+
+    /// `host/repository@digest`.
+    pub fn image_ref(&self, repository: &str, digest: &str) -> String {
+        format!("{}/{repository}@{digest}", self.registry_host)
+    }
+
+    /// The full reference for what a user passed to `--image`: a digest in the repository, a
+    /// full reference, or a tag. A tag the repository does not have is taken as a freshly
+    /// pushed build (the simulator stands in for the build stage).
+    pub fn resolve_image(&self, service: &Service, image: &str) -> Result<String, String> {
+        let repository = &service.image.repository;
+        if image.contains('/') {
+            return Ok(image.to_string());
+        }
+        let images = self.sim.images(repository);
+        if image.starts_with("sha256:") {
+            return images
+                .iter()
+                .find(|i| i.digest == image)
+                .map(|i| self.image_ref(repository, &i.digest))
+                .ok_or_else(|| format!("ECR repository {repository} has no image {image}"));
+        }
+        if let Some(found) = images.iter().find(|i| i.tags.iter().any(|t| t == image)) {
+            return Ok(self.image_ref(repository, &found.digest));
+        }
+        let digest = fake_digest(&format!("{repository}:{image}"));
+        self.sim.push_image(repository, &digest, &[image], self.clock.now());
+        Ok(self.image_ref(repository, &digest))
+    }
+
+    /// A task definition like the customer's (fixture): awsvpc/Fargate, roles, awslogs, SSM
+    /// secrets, a container health check — so that renders keep something real.
+    fn initial_task_definition(&self, env: &Environment, s: &Service, image: &str) -> TaskDefinition {
+        let account = &env.aws.account_id;
+        let region = &env.aws.region;
+        let json = |v: serde_json::Value| v;
+        let mut container_extra = BTreeMap::new();
+        container_extra.insert("essential".into(), json(serde_json::json!(true)));
+        container_extra.insert(
+            "logConfiguration".into(),
+            json(serde_json::json!({
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": format!("/aws/ecs/{}", s.ecs.service),
+                    "awslogs-region": region,
+                    "awslogs-stream-prefix": s.ecs.container,
+                }
+            })),
+        );
+        if let Some(lb) = &s.load_balancer {
+            container_extra.insert(
+                "healthCheck".into(),
+                json(serde_json::json!({
+                    "command": ["CMD-SHELL", format!("wget -qO- http://localhost:{}{} || exit 1", lb.container_port, lb.health_check_path)],
+                    "interval": 30, "timeout": 5, "retries": 3, "startPeriod": 10
+                })),
+            );
+        }
+        let port = s.load_balancer.as_ref().map(|lb| lb.container_port).unwrap_or(3000);
+        let mut port_extra = BTreeMap::new();
+        port_extra.insert("protocol".into(), json(serde_json::json!("tcp")));
+        TaskDefinition {
+            arn: String::new(),
+            family: s.ecs.task_family.clone(),
+            revision: 42,
+            task_role_arn: Some(format!("arn:aws:iam::{account}:role/{}-task", s.ecs.service)),
+            execution_role_arn: Some(format!("arn:aws:iam::{account}:role/{}-execution", s.ecs.service)),
+            network_mode: Some("awsvpc".into()),
+            requires_compatibilities: vec!["FARGATE".into()],
+            cpu: Some(s.cpu.to_string()),
+            memory: Some(s.memory.to_string()),
+            runtime_platform: Some(RuntimePlatform {
+                cpu_architecture: Some("X86_64".into()),
+                operating_system_family: Some("LINUX".into()),
+            }),
+            container_definitions: vec![ContainerDefinition {
+                name: s.ecs.container.clone(),
+                image: image.to_string(),
+                environment: s
+                    .env
+                    .iter()
+                    .map(|(k, v)| KeyValue { name: k.clone(), value: v.clone() })
+                    .collect(),
+                secrets: s
+                    .secrets
+                    .iter()
+                    .map(|(k, p)| SecretRef {
+                        name: k.clone(),
+                        value_from: self.sim.cloud().ssm.arn(p),
+                    })
+                    .collect(),
+                port_mappings: vec![PortMapping {
+                    container_port: port,
+                    extra: port_extra,
+                }],
+                extra: container_extra,
+            }],
+            extra: BTreeMap::new(),
+        }
+    }
+}
