@@ -364,11 +364,11 @@ impl World {
                         .get_mut(&cluster)
                         .and_then(|s| s.get_mut(&service))
                         .and_then(|s| s.deployment_mut(&deployment))
+                        && d.rollout != RolloutState::Failed
+                        && d.failed_tasks > 0
                     {
-                        if d.rollout != RolloutState::Failed && d.failed_tasks > 0 {
-                            d.failed_tasks = 0;
-                            d.updated = t;
-                        }
+                        d.failed_tasks = 0;
+                        d.updated = t;
                     }
                 }
                 Outcome::Failed => self.task_failed(&cluster, &service, &deployment),
@@ -823,13 +823,13 @@ impl Ecs for SimEcs {
                             )
                         })?
                 };
-                if let Some(c) = &request.deployment_configuration {
-                    if c.minimum_healthy_percent > 100 {
-                        return Err(CloudError::invalid(
-                            "UpdateService",
-                            "minimumHealthyPercent must be at most 100",
-                        ));
-                    }
+                if let Some(c) = &request.deployment_configuration
+                    && c.minimum_healthy_percent > 100
+                {
+                    return Err(CloudError::invalid(
+                        "UpdateService",
+                        "minimumHealthyPercent must be at most 100",
+                    ));
                 }
                 let id = (td != current).then(|| w.deployment_id());
                 let t = w.t;

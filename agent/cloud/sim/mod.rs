@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use world::{Service, SimDeployment, SimRepository, SimTargetGroup, World};
+use world::{Service, SimDeployment, SimTargetGroup, World};
 
 /// A simulated AWS account. Cheap to clone: clones share one world.
 #[derive(Clone)]
@@ -246,10 +246,7 @@ impl Simulator {
     }
 
     pub fn add_repository(&self, name: &str) {
-        self.world()
-            .repositories
-            .entry(name.into())
-            .or_insert_with(SimRepository::default);
+        self.world().repositories.entry(name.into()).or_default();
     }
 
     /// An image pushed to `repository` (created if missing). Tags move to it from other

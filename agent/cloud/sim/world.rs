@@ -287,10 +287,10 @@ impl World {
                 TaskStatus::Pending => due[0] = Some(task.running_at),
                 TaskStatus::Running => {
                     due[0] = task.crash_at();
-                    if let Some(target) = &task.target {
-                        if target.drain_end.is_none() {
-                            due[1] = Some(target.next_check);
-                        }
+                    if let Some(target) = &task.target
+                        && target.drain_end.is_none()
+                    {
+                        due[1] = Some(target.next_check);
                     }
                 }
                 TaskStatus::Deactivating => {
