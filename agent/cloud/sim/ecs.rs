@@ -9,7 +9,7 @@ use crate::cloud::types::*;
 use crate::cloud::{CloudError, ResourceKind};
 use async_trait::async_trait;
 use rand::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) const CIRCUIT_BREAKER_REASON: &str =
     "ECS deployment circuit breaker: tasks failed to start.";
@@ -168,7 +168,7 @@ impl World {
 
     /// Start a task for a deployment: PENDING now, RUNNING after its start latency; or, with
     /// `steady`, RUNNING and healthy already (world set-up).
-    pub fn start_task(&mut self, cluster: &str, service: &str, steady: bool) -> u64 {
+    pub fn start_task(&mut self, cluster: &str, service: &str, steady: bool) -> TaskKey {
         let svc = &self.clusters[cluster][service];
         let deployment = svc.primary().id.clone();
         let task_definition = svc.primary().task_definition.clone();
@@ -223,17 +223,66 @@ impl World {
                 });
             }
         }
-        self.tasks.insert(seq, task);
-        seq
+        let key = (cluster.to_string(), service.to_string(), seq);
+        self.tasks.insert(key.clone(), task);
+        key
     }
 
     /// Tasks and targets move on to `self.t`; failures and recoveries reach their deployments.
-    pub(super) fn step_tasks(&mut self) {
+    /// Returns the services whose tasks changed.
+    pub(super) fn step_tasks(&mut self) -> BTreeSet<(String, String)> {
+        let mut touched = BTreeSet::new();
         let t = self.t;
         let tgs = &self.target_groups;
         let mut outcomes: Vec<(String, String, String, Outcome)> = Vec::new();
         let mut events: Vec<(String, String, String)> = Vec::new();
         for task in self.tasks.values_mut() {
+            let before = (task.status, task.target.as_ref().map(|x| x.state));
+            self::step_task(task, t, tgs, &mut outcomes, &mut events);
+            if before != (task.status, task.target.as_ref().map(|x| x.state)) {
+                touched.insert((task.cluster.clone(), task.service.clone()));
+            }
+        }
+        self.tasks.retain(|_, task| {
+            task.status != TaskStatus::Stopped
+                || task.stopped.is_none_or(|s| s + STOPPED_TASK_RETENTION > t)
+        });
+        for (cluster, service, message) in events {
+            self.push_event(&cluster, &service, message);
+        }
+        for (cluster, service, deployment, outcome) in outcomes {
+            touched.insert((cluster.clone(), service.clone()));
+            match outcome {
+                Outcome::Healthy => {
+                    if let Some(d) = self
+                        .clusters
+                        .get_mut(&cluster)
+                        .and_then(|s| s.get_mut(&service))
+                        .and_then(|s| s.deployment_mut(&deployment))
+                        && d.rollout != RolloutState::Failed
+                        && d.failed_tasks > 0
+                    {
+                        d.failed_tasks = 0;
+                        d.updated = t;
+                    }
+                }
+                Outcome::Failed => self.task_failed(&cluster, &service, &deployment),
+            }
+        }
+        touched
+    }
+}
+
+/// One task at time `t`: start, crash, health check, end of draining.
+fn step_task(
+    task: &mut SimTask,
+    t: u64,
+    tgs: &BTreeMap<String, SimTargetGroup>,
+    outcomes: &mut Vec<(String, String, String, Outcome)>,
+    events: &mut Vec<(String, String, String)>,
+) {
+    {
+        {
             match task.status {
                 TaskStatus::Pending if task.live && task.running_at <= t => {
                     task.status = TaskStatus::Running;
@@ -271,17 +320,17 @@ impl World {
                             .unwrap_or_else(|| CRASH_REASON.into());
                         outcomes.push(key(task, Outcome::Failed));
                         stop_task(task, t, reason, tgs);
-                        continue;
+                        return;
                     }
                     let Some(tg) = task.target_group.as_ref().and_then(|a| tgs.get(a)) else {
-                        continue;
+                        return;
                     };
                     let passes = task.behaviour.passes(t - started);
                     let Some(target) = task.target.as_mut() else {
-                        continue;
+                        return;
                     };
                     if target.drain_end.is_some() || target.next_check > t {
-                        continue;
+                        return;
                     }
                     target.next_check = t + u64::from(tg.interval.max(1));
                     let before = target.state;
@@ -349,33 +398,10 @@ impl World {
                 _ => {}
             }
         }
-        self.tasks.retain(|_, task| {
-            task.status != TaskStatus::Stopped
-                || task.stopped.is_none_or(|s| s + STOPPED_TASK_RETENTION > t)
-        });
-        for (cluster, service, message) in events {
-            self.push_event(&cluster, &service, message);
-        }
-        for (cluster, service, deployment, outcome) in outcomes {
-            match outcome {
-                Outcome::Healthy => {
-                    if let Some(d) = self
-                        .clusters
-                        .get_mut(&cluster)
-                        .and_then(|s| s.get_mut(&service))
-                        .and_then(|s| s.deployment_mut(&deployment))
-                        && d.rollout != RolloutState::Failed
-                        && d.failed_tasks > 0
-                    {
-                        d.failed_tasks = 0;
-                        d.updated = t;
-                    }
-                }
-                Outcome::Failed => self.task_failed(&cluster, &service, &deployment),
-            }
-        }
     }
+}
 
+impl World {
     /// A task of `deployment` failed: count it, and trip the circuit breaker at its threshold.
     fn task_failed(&mut self, cluster: &str, service: &str, deployment: &str) {
         let t = self.t;
@@ -449,25 +475,25 @@ impl World {
         let primary_in_progress = svc.primary().rollout == RolloutState::InProgress;
         let stalled_reported = svc.primary().stalled_reported;
 
-        let mine: Vec<u64> = self
-            .tasks
-            .iter()
-            .filter(|(_, x)| x.cluster == cluster && x.service == service && x.live)
-            .map(|(k, _)| *k)
+        let mine: Vec<TaskKey> = self
+            .service_tasks(cluster, service)
+            .filter(|(_, x)| x.live)
+            .map(|(k, _)| k.clone())
             .collect();
-        let (new, old): (Vec<u64>, Vec<u64>) = mine
+        let (new, old): (Vec<TaskKey>, Vec<TaskKey>) = mine
             .iter()
-            .partition(|k| self.tasks[*k].deployment == primary);
-        let healthy = |k: &u64| self.tasks[k].healthy();
+            .cloned()
+            .partition(|k| self.tasks[k].deployment == primary);
+        let healthy = |k: &TaskKey| self.tasks[k].healthy();
         let mut healthy_count = mine.iter().filter(|k| healthy(k)).count() as u64;
-        let mut to_stop: Vec<u64> = Vec::new();
+        let mut to_stop: Vec<TaskKey> = Vec::new();
 
         if !primary_failed {
             // Old tasks that are not (yet) healthy go first: they count for nothing.
-            to_stop.extend(old.iter().filter(|k| !healthy(k)));
+            to_stop.extend(old.iter().filter(|k| !healthy(k)).cloned());
             for k in old.iter().filter(|k| healthy(k)) {
                 if healthy_count > min_healthy {
-                    to_stop.push(*k);
+                    to_stop.push(k.clone());
                     healthy_count -= 1;
                 }
             }
@@ -475,8 +501,8 @@ impl World {
         // Scale in: more new tasks than desired (the desired count went down).
         let excess = (new.len() as u64).saturating_sub(desired) as usize;
         if excess > 0 {
-            let mut by_preference: Vec<u64> = new.clone();
-            by_preference.sort_by_key(|k| (healthy(k), std::cmp::Reverse(*k)));
+            let mut by_preference: Vec<TaskKey> = new.clone();
+            by_preference.sort_by_key(|k| (healthy(k), std::cmp::Reverse(k.2)));
             to_stop.extend(by_preference.into_iter().take(excess));
         }
 
@@ -550,21 +576,13 @@ impl World {
         }
 
         if primary_in_progress {
-            let old_remaining = self.tasks.values().any(|x| {
-                x.cluster == cluster
-                    && x.service == service
-                    && x.deployment != primary
-                    && x.status != TaskStatus::Stopped
-            });
+            let old_remaining = self
+                .service_tasks(cluster, service)
+                .any(|(_, x)| x.deployment != primary && x.status != TaskStatus::Stopped);
             let new_tasks: Vec<&SimTask> = self
-                .tasks
-                .values()
-                .filter(|x| {
-                    x.cluster == cluster
-                        && x.service == service
-                        && x.deployment == primary
-                        && x.live
-                })
+                .service_tasks(cluster, service)
+                .map(|(_, x)| x)
+                .filter(|x| x.deployment == primary && x.live)
                 .collect();
             let complete = !old_remaining
                 && new_tasks.len() as u64 == desired
@@ -594,15 +612,8 @@ impl World {
 
     pub fn service_view(&self, svc: &Service) -> EcsService {
         let count = |d: &str, status: TaskStatus| {
-            self.tasks
-                .values()
-                .filter(|x| {
-                    x.cluster == svc.cluster
-                        && x.service == svc.name
-                        && x.deployment == d
-                        && x.live
-                        && x.status == status
-                })
+            self.service_tasks(&svc.cluster, &svc.name)
+                .filter(|(_, x)| x.deployment == d && x.live && x.status == status)
                 .count() as u32
         };
         let deployments: Vec<Deployment> = svc
@@ -882,10 +893,9 @@ impl Ecs for SimEcs {
             |w| {
                 w.service_ref(cluster, service)?;
                 let want_live = desired == DesiredStatus::Running;
-                Ok(w.tasks
-                    .values()
-                    .filter(|x| x.cluster == cluster && x.service == service && x.live == want_live)
-                    .map(|x| x.arn.clone())
+                Ok(w.service_tasks(cluster, service)
+                    .filter(|(_, x)| x.live == want_live)
+                    .map(|(_, x)| x.arn.clone())
                     .collect())
             },
         )
@@ -909,13 +919,15 @@ impl Ecs for SimEcs {
                 if !w.clusters.contains_key(cluster) {
                     return Err(CloudError::not_found(ResourceKind::Cluster, cluster));
                 }
+                let by_id: std::collections::HashMap<&str, &SimTask> = w
+                    .tasks
+                    .values()
+                    .filter(|x| x.cluster == cluster)
+                    .map(|x| (x.id(), x))
+                    .collect();
                 Ok(tasks
                     .iter()
-                    .filter_map(|wanted| {
-                        w.tasks.values().find(|x| {
-                            x.cluster == cluster && (x.arn == *wanted || x.id() == wanted)
-                        })
-                    })
+                    .filter_map(|wanted| by_id.get(wanted.rsplit('/').next().unwrap_or(wanted)))
                     .map(|x| w.task_view(x))
                     .collect())
             },

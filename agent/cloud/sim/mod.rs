@@ -198,7 +198,7 @@ impl Simulator {
         let id = w.deployment_id();
         let t = w.t;
         w.tasks
-            .retain(|_, x| !(x.cluster == spec.cluster && x.service == spec.name));
+            .retain(|(c, s, _), _| !(*c == spec.cluster && *s == spec.name));
         let service = Service {
             name: spec.name.clone(),
             cluster: spec.cluster.clone(),
@@ -334,10 +334,8 @@ impl Simulator {
     /// Every visible task of a service, running or stopped (not counted).
     pub fn tasks(&self, cluster: &str, service: &str) -> Vec<Task> {
         let w = self.world();
-        w.tasks
-            .values()
-            .filter(|x| x.cluster == cluster && x.service == service)
-            .map(|x| w.task_view(x))
+        w.service_tasks(cluster, service)
+            .map(|(_, x)| w.task_view(x))
             .collect()
     }
 

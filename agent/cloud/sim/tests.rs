@@ -1174,3 +1174,69 @@ async fn same_seed_same_world() {
     assert_eq!(a, run(5).await);
     assert_ne!(a, run(6).await);
 }
+
+#[tokio::test(start_paused = true)]
+async fn many_services_roll_out_together_quickly() {
+    let wall = std::time::Instant::now();
+    let sim = Simulator::new(Clock::starting_at(epoch()), FaultScript::new());
+    let cloud = sim.cloud();
+    let mut names = Vec::new();
+    for i in 0..100 {
+        let tg = format!("tg-{i}");
+        sim.add_target_group(TargetGroupSpec::new(&tg, 3000, "/health"));
+        let mut td = fixture_td();
+        td.family = format!("family-{i}");
+        let name = format!("svc-{i}");
+        sim.add_service(ServiceSpec {
+            cluster: CLUSTER.into(),
+            name: name.clone(),
+            task_definition: td,
+            desired_count: 4,
+            minimum_healthy_percent: 50,
+            maximum_percent: 200,
+            circuit_breaker: BREAKER,
+            target_group: Some(tg),
+            container_name: "api".into(),
+            container_port: 3000,
+        });
+        names.push(name);
+    }
+    for (i, name) in names.iter().enumerate() {
+        let mut td = cloud
+            .ecs
+            .describe_task_definition(&format!("family-{i}"))
+            .await
+            .unwrap();
+        td.container_definitions[0].image.push_str("-next");
+        let arn = cloud.ecs.register_task_definition(&td).await.unwrap().arn;
+        cloud
+            .ecs
+            .update_service(&UpdateService {
+                service: name.clone(),
+                ..update_request(&arn)
+            })
+            .await
+            .unwrap();
+    }
+    let mut done = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let mut all = true;
+        for chunk in names.chunks(10) {
+            for svc in cloud.ecs.describe_services(CLUSTER, chunk).await.unwrap() {
+                all &= rollout(&svc) == RolloutState::Completed;
+            }
+        }
+        if all {
+            done = true;
+            break;
+        }
+    }
+    assert!(done);
+    assert!(sim.elapsed_seconds() < 400, "{}", sim.elapsed_seconds());
+    assert!(
+        wall.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        wall.elapsed()
+    );
+}

@@ -36,8 +36,8 @@ pub(super) struct World {
     pub clusters: BTreeMap<String, BTreeMap<String, Service>>,
     /// family → revision → task definition.
     pub task_defs: BTreeMap<String, BTreeMap<u32, TaskDefinition>>,
-    /// By creation order.
-    pub tasks: BTreeMap<u64, SimTask>,
+    /// By service, then creation order.
+    pub tasks: BTreeMap<TaskKey, SimTask>,
     /// By ARN.
     pub target_groups: BTreeMap<String, SimTargetGroup>,
     /// Images of the services set up with `add_service`: everything else is "new".
@@ -49,6 +49,9 @@ pub(super) struct World {
     pub buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     pub parameters: BTreeSet<String>,
 }
+
+/// (cluster, service, creation sequence number): a service's tasks are one range.
+pub(super) type TaskKey = (String, String, u64);
 
 pub(super) struct Service {
     pub name: String,
@@ -310,15 +313,10 @@ impl World {
         tasks.chain(snapshots).min()
     }
 
-    /// One moment of the world at `self.t`: tasks and targets move, then ECS schedules.
+    /// One moment of the world at `self.t`: tasks and targets move, then ECS schedules the
+    /// services where something changed (scheduling an unchanged service does nothing).
     fn step(&mut self) {
-        self.step_tasks();
-        let keys: Vec<(String, String)> = self
-            .clusters
-            .iter()
-            .flat_map(|(c, services)| services.keys().map(|s| (c.clone(), s.clone())))
-            .collect();
-        for (cluster, service) in keys {
+        for (cluster, service) in self.step_tasks() {
             self.schedule(&cluster, &service);
         }
         let t = self.t;
@@ -397,6 +395,17 @@ impl World {
     }
     pub fn registry_host(&self) -> String {
         format!("{}.dkr.ecr.{}.amazonaws.com", self.account, self.region)
+    }
+
+    /// The tasks of one service, oldest first.
+    pub fn service_tasks<'a>(
+        &'a self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Iterator<Item = (&'a TaskKey, &'a SimTask)> + 'a {
+        let from = (cluster.to_string(), service.to_string(), 0);
+        let to = (cluster.to_string(), service.to_string(), u64::MAX);
+        self.tasks.range(from..=to)
     }
 
     pub fn push_event(&mut self, cluster: &str, service: &str, message: String) {
