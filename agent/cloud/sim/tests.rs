@@ -1240,3 +1240,68 @@ async fn many_services_roll_out_together_quickly() {
         wall.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_a_target_group_running_counts_as_healthy() {
+    let sim = Simulator::new(
+        Clock::starting_at(epoch()),
+        FaultScript::new().start_jitter_percent(0),
+    );
+    sim.add_service(ServiceSpec {
+        cluster: CLUSTER.into(),
+        name: "worker".into(),
+        task_definition: fixture_td(),
+        desired_count: 2,
+        minimum_healthy_percent: 50,
+        maximum_percent: 100,
+        circuit_breaker: None,
+        target_group: None,
+        container_name: "api".into(),
+        container_port: 3000,
+    });
+    let cloud = sim.cloud();
+    let mut td = fixture_td();
+    td.container_definitions[0].image.push_str("-worker-2");
+    let arn = cloud.ecs.register_task_definition(&td).await.unwrap().arn;
+    let svc = cloud
+        .ecs
+        .update_service(&UpdateService {
+            service: "worker".into(),
+            ..update_request(&arn)
+        })
+        .await
+        .unwrap();
+    // 50/100 of 2: one old task stops at once (no draining without a target), one new starts.
+    assert_eq!(svc.deployments[0].pending_count, 1);
+    assert_eq!(svc.deployments[1].running_count, 1);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    // The first new task is RUNNING (healthy): the second old one stops, the second new starts.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let svc = sim.service(CLUSTER, "worker").unwrap();
+    assert_eq!(rollout(&svc), RolloutState::Completed);
+    assert_eq!(svc.running_count, 2);
+    assert_eq!(svc.task_definition, arn);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_deployment_supersedes_one_in_progress() {
+    let env = setup(FaultScript::builtin("timeout").unwrap(), 1, 100, 200);
+    let stuck = deploy(&env).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // Deploy the old revision again: the stuck task is stopped, the old one keeps serving.
+    let old = format!("{FAMILY}:42");
+    let svc = env
+        .cloud
+        .ecs
+        .update_service(&update_request(&old))
+        .await
+        .unwrap();
+    assert_eq!(svc.deployments.len(), 3);
+    assert_eq!(svc.deployments[1].task_definition, stuck);
+    assert_eq!(svc.deployments[1].pending_count, 0, "stuck task stopped");
+    watch(&env, 3600, Some((1, 2)), not_in_progress).await;
+    let svc = service(&env);
+    assert_eq!(rollout(&svc), RolloutState::Completed);
+    assert_eq!(svc.deployments.len(), 1);
+    assert!(svc.task_definition.ends_with(":42"));
+}
