@@ -281,89 +281,87 @@ fn step_task(
     outcomes: &mut Vec<(String, String, String, Outcome)>,
     events: &mut Vec<(String, String, String)>,
 ) {
-    {
-        {
-            match task.status {
-                TaskStatus::Pending if task.live && task.running_at <= t => {
-                    task.status = TaskStatus::Running;
-                    task.started = Some(t);
-                    match task.target_group.as_ref().and_then(|a| tgs.get(a)) {
-                        Some(tg) => {
-                            task.target = Some(SimTarget {
-                                state: TargetState::Initial,
-                                reason: Some("Elb.RegistrationInProgress".into()),
-                                description: Some("Target registration is in progress".into()),
-                                next_check: t + u64::from(tg.interval.max(1)),
-                                passes: 0,
-                                failures: 0,
-                                drain_end: None,
-                            });
-                            events.push((
-                                task.cluster.clone(),
-                                task.service.clone(),
-                                format!(
-                                    "(service {}) registered 1 targets in (target-group {})",
-                                    task.service, tg.arn
-                                ),
-                            ));
-                        }
-                        None => outcomes.push(key(task, Outcome::Healthy)),
-                    }
+    match task.status {
+        TaskStatus::Pending if task.live && task.running_at <= t => {
+            task.status = TaskStatus::Running;
+            task.started = Some(t);
+            match task.target_group.as_ref().and_then(|a| tgs.get(a)) {
+                Some(tg) => {
+                    task.target = Some(SimTarget {
+                        state: TargetState::Initial,
+                        reason: Some("Elb.RegistrationInProgress".into()),
+                        description: Some("Target registration is in progress".into()),
+                        next_check: t + u64::from(tg.interval.max(1)),
+                        passes: 0,
+                        failures: 0,
+                        drain_end: None,
+                    });
+                    events.push((
+                        task.cluster.clone(),
+                        task.service.clone(),
+                        format!(
+                            "(service {}) registered 1 targets in (target-group {})",
+                            task.service, tg.arn
+                        ),
+                    ));
                 }
-                TaskStatus::Running if task.live => {
-                    let started = task.started.unwrap_or(t);
-                    if task.crash_at().is_some_and(|c| c <= t) {
-                        let reason = task
-                            .behaviour
-                            .stopped_reason
-                            .clone()
-                            .unwrap_or_else(|| CRASH_REASON.into());
-                        outcomes.push(key(task, Outcome::Failed));
-                        stop_task(task, t, reason, tgs);
-                        return;
-                    }
-                    let Some(tg) = task.target_group.as_ref().and_then(|a| tgs.get(a)) else {
-                        return;
-                    };
-                    let passes = task.behaviour.passes(t - started);
-                    let Some(target) = task.target.as_mut() else {
-                        return;
-                    };
-                    if target.drain_end.is_some() || target.next_check > t {
-                        return;
-                    }
-                    target.next_check = t + u64::from(tg.interval.max(1));
-                    let before = target.state;
-                    if passes {
-                        target.failures = 0;
-                        target.passes += 1;
-                        let enough = match before {
-                            TargetState::Unhealthy => target.passes >= tg.healthy_threshold,
-                            _ => true,
-                        };
-                        if enough {
-                            target.state = TargetState::Healthy;
-                            target.reason = None;
-                            target.description = None;
-                        }
-                    } else {
-                        target.passes = 0;
-                        target.failures += 1;
-                        if target.failures >= tg.unhealthy_threshold.max(1) {
-                            target.state = TargetState::Unhealthy;
-                            target.reason = Some("Target.ResponseCodeMismatch".into());
-                            target.description =
-                                Some("Health checks failed with these codes: [503]".into());
-                        } else if before == TargetState::Initial {
-                            target.reason = Some("Elb.InitialHealthChecking".into());
-                            target.description = Some("Initial health checks in progress".into());
-                        }
-                    }
-                    match (before, target.state) {
-                        (TargetState::Healthy, TargetState::Healthy) => {}
-                        (_, TargetState::Healthy) => outcomes.push(key(task, Outcome::Healthy)),
-                        (_, TargetState::Unhealthy) => {
-                            events.push((
+                None => outcomes.push(key(task, Outcome::Healthy)),
+            }
+        }
+        TaskStatus::Running if task.live => {
+            let started = task.started.unwrap_or(t);
+            if task.crash_at().is_some_and(|c| c <= t) {
+                let reason = task
+                    .behaviour
+                    .stopped_reason
+                    .clone()
+                    .unwrap_or_else(|| CRASH_REASON.into());
+                outcomes.push(key(task, Outcome::Failed));
+                stop_task(task, t, reason, tgs);
+                return;
+            }
+            let Some(tg) = task.target_group.as_ref().and_then(|a| tgs.get(a)) else {
+                return;
+            };
+            let passes = task.behaviour.passes(t - started);
+            let Some(target) = task.target.as_mut() else {
+                return;
+            };
+            if target.drain_end.is_some() || target.next_check > t {
+                return;
+            }
+            target.next_check = t + u64::from(tg.interval.max(1));
+            let before = target.state;
+            if passes {
+                target.failures = 0;
+                target.passes += 1;
+                let enough = match before {
+                    TargetState::Unhealthy => target.passes >= tg.healthy_threshold,
+                    _ => true,
+                };
+                if enough {
+                    target.state = TargetState::Healthy;
+                    target.reason = None;
+                    target.description = None;
+                }
+            } else {
+                target.passes = 0;
+                target.failures += 1;
+                if target.failures >= tg.unhealthy_threshold.max(1) {
+                    target.state = TargetState::Unhealthy;
+                    target.reason = Some("Target.ResponseCodeMismatch".into());
+                    target.description =
+                        Some("Health checks failed with these codes: [503]".into());
+                } else if before == TargetState::Initial {
+                    target.reason = Some("Elb.InitialHealthChecking".into());
+                    target.description = Some("Initial health checks in progress".into());
+                }
+            }
+            match (before, target.state) {
+                (TargetState::Healthy, TargetState::Healthy) => {}
+                (_, TargetState::Healthy) => outcomes.push(key(task, Outcome::Healthy)),
+                (_, TargetState::Unhealthy) => {
+                    events.push((
                                 task.cluster.clone(),
                                 task.service.clone(),
                                 format!(
@@ -374,30 +372,26 @@ fn step_task(
                                     tg.arn
                                 ),
                             ));
-                            outcomes.push(key(task, Outcome::Failed));
-                            let reason = format!(
-                                "Task failed ELB health checks in (target-group {})",
-                                tg.arn
-                            );
-                            stop_task(task, t, reason, tgs);
-                        }
-                        _ => {}
-                    }
-                }
-                TaskStatus::Deactivating
-                    if task
-                        .target
-                        .as_ref()
-                        .and_then(|x| x.drain_end)
-                        .is_none_or(|end| end <= t) =>
-                {
-                    task.status = TaskStatus::Stopped;
-                    task.stopped = Some(t);
-                    task.target = None;
+                    outcomes.push(key(task, Outcome::Failed));
+                    let reason =
+                        format!("Task failed ELB health checks in (target-group {})", tg.arn);
+                    stop_task(task, t, reason, tgs);
                 }
                 _ => {}
             }
         }
+        TaskStatus::Deactivating
+            if task
+                .target
+                .as_ref()
+                .and_then(|x| x.drain_end)
+                .is_none_or(|end| end <= t) =>
+        {
+            task.status = TaskStatus::Stopped;
+            task.stopped = Some(t);
+            task.target = None;
+        }
+        _ => {}
     }
 }
 
@@ -406,7 +400,6 @@ impl World {
     fn task_failed(&mut self, cluster: &str, service: &str, deployment: &str) {
         let t = self.t;
         let minimum = self.faults.circuit_breaker_minimum;
-        let rollback_id = self.deployment_id();
         let Some(svc) = self
             .clusters
             .get_mut(cluster)
@@ -431,13 +424,28 @@ impl World {
         d.reason = Some(CIRCUIT_BREAKER_REASON.into());
         let may_roll_back = breaker.rollback && !d.is_rollback;
         let failed_td = d.task_definition.clone();
-        let mut messages = vec![format!(
-            "(service {service}) (deployment {deployment}) deployment failed: tasks failed to start."
-        )];
+        self.push_event(
+            cluster,
+            service,
+            format!(
+                "(service {service}) (deployment {deployment}) deployment failed: tasks failed to start."
+            ),
+        );
+        // With no COMPLETED deployment to go back to, the rollback stalls (AWS does the same).
         if let Some(td) = last_completed.filter(|td| may_roll_back && *td != failed_td) {
-            messages.push(format!(
-                "(service {service}) rolling back to task definition {td} (deployment {rollback_id})."
-            ));
+            let rollback_id = self.deployment_id();
+            self.push_event(
+                cluster,
+                service,
+                format!(
+                    "(service {service}) rolling back to task definition {td} (deployment {rollback_id})."
+                ),
+            );
+            let svc = self
+                .clusters
+                .get_mut(cluster)
+                .and_then(|s| s.get_mut(service))
+                .expect("service exists");
             svc.deployments.insert(
                 0,
                 SimDeployment {
@@ -452,9 +460,6 @@ impl World {
                     stalled_reported: false,
                 },
             );
-        }
-        for m in messages {
-            self.push_event(cluster, service, m);
         }
     }
 
