@@ -6,6 +6,7 @@
 pub mod error;
 pub mod ports;
 pub mod retry;
+pub mod sim;
 pub mod types;
 
 pub use error::{CloudError, ResourceKind};

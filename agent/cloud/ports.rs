@@ -14,6 +14,8 @@ pub const DESCRIBE_SERVICES_BATCH: usize = 10;
 pub const DESCRIBE_TASKS_BATCH: usize = 100;
 /// ECR allows at most 100 image ids per BatchDeleteImage call.
 pub const BATCH_DELETE_IMAGES: usize = 100;
+/// SSM allows at most 10 names per GetParameters call.
+pub const GET_PARAMETERS_BATCH: usize = 10;
 
 #[async_trait]
 pub trait Ecs: Send + Sync {
@@ -99,7 +101,7 @@ pub trait ObjectStore: Send + Sync {
 #[async_trait]
 pub trait Parameters: Send + Sync {
     /// The names among `names` that do not exist (GetParameters without decryption: values
-    /// are never fetched).
+    /// are never fetched); `names.len()` ≤ [`GET_PARAMETERS_BATCH`].
     async fn missing(&self, names: &[String]) -> CloudResult<Vec<String>>;
     /// `arn:aws:ssm:<region>:<account>:parameter/<name>` for a parameter name.
     fn arn(&self, name: &str) -> String;

@@ -1,0 +1,44 @@
+//! SSM Parameter Store: names only. Values never exist in the simulator, so nothing can leak.
+
+use super::Simulator;
+use crate::cloud::CloudError;
+use crate::cloud::ports::{CloudResult, GET_PARAMETERS_BATCH, Parameters};
+use async_trait::async_trait;
+
+/// The parameters port of the simulator.
+pub struct SimSsm(pub(super) Simulator);
+
+#[async_trait]
+impl Parameters for SimSsm {
+    async fn missing(&self, names: &[String]) -> CloudResult<Vec<String>> {
+        self.0.call(
+            "GetParameters",
+            |w| {
+                names
+                    .first()
+                    .map(|n| w.parameter_arn(n))
+                    .unwrap_or_default()
+            },
+            |w| {
+                if names.len() > GET_PARAMETERS_BATCH {
+                    return Err(CloudError::invalid(
+                        "GetParameters",
+                        format!(
+                            "at most {GET_PARAMETERS_BATCH} names per call, got {}",
+                            names.len()
+                        ),
+                    ));
+                }
+                Ok(names
+                    .iter()
+                    .filter(|n| !w.parameters.contains(n.as_str()))
+                    .cloned()
+                    .collect())
+            },
+        )
+    }
+
+    fn arn(&self, name: &str) -> String {
+        self.0.lock().parameter_arn(name)
+    }
+}

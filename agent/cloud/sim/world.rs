@@ -1,0 +1,428 @@
+//! The simulated world: every resource of one account and region, and virtual time.
+//!
+//! Time is tokio time. The world is at a whole number of seconds `t` since it was created and
+//! moves only when someone looks at it: every call first runs the world forward, event by
+//! event, up to `floor(now)`. Nothing sleeps and nothing runs in the background, so on a
+//! paused tokio clock a long rollout takes as long as the calls the agent makes.
+
+use super::faults::{FaultScript, iam_action};
+use crate::cloud::CloudError;
+use crate::cloud::types::*;
+use chrono::{DateTime, Utc};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::collections::{BTreeMap, BTreeSet};
+use tokio::time::Instant;
+
+/// How long stopped tasks stay visible to ListTasks/DescribeTasks.
+pub(super) const STOPPED_TASK_RETENTION: u64 = 3600;
+/// Events kept per service (ECS keeps the latest 100).
+pub(super) const SERVICE_EVENTS_KEPT: usize = 100;
+
+pub(super) struct World {
+    pub account: String,
+    pub region: String,
+    origin: Instant,
+    epoch: DateTime<Utc>,
+    /// Seconds since `origin` the world has been run up to.
+    pub t: u64,
+    pub faults: FaultScript,
+    pub rng: StdRng,
+    /// Calls per operation since the last reset (reported).
+    pub calls: BTreeMap<String, u64>,
+    /// Calls per operation since creation (drives throttling; never reset).
+    op_seen: BTreeMap<String, u64>,
+    /// cluster → service name → service.
+    pub clusters: BTreeMap<String, BTreeMap<String, Service>>,
+    /// family → revision → task definition.
+    pub task_defs: BTreeMap<String, BTreeMap<u32, TaskDefinition>>,
+    /// By service, then creation order.
+    pub tasks: BTreeMap<TaskKey, SimTask>,
+    /// By ARN.
+    pub target_groups: BTreeMap<String, SimTargetGroup>,
+    /// Images of the services set up with `add_service`: everything else is "new".
+    pub setup_images: BTreeSet<String>,
+    pub next_seq: u64,
+    pub db_instances: BTreeMap<String, DbInstance>,
+    pub snapshots: BTreeMap<String, SimSnapshot>,
+    pub repositories: BTreeMap<String, SimRepository>,
+    pub buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
+    pub parameters: BTreeSet<String>,
+}
+
+/// (cluster, service, creation sequence number): a service's tasks are one range.
+pub(super) type TaskKey = (String, String, u64);
+
+pub(super) struct Service {
+    pub name: String,
+    pub cluster: String,
+    pub desired: u32,
+    pub min_pct: u32,
+    pub max_pct: u32,
+    pub circuit_breaker: Option<CircuitBreaker>,
+    pub target_group_arn: Option<String>,
+    pub container_name: String,
+    pub container_port: u16,
+    /// PRIMARY first, then ACTIVE ones newest first.
+    pub deployments: Vec<SimDeployment>,
+    /// Newest first.
+    pub events: Vec<ServiceEvent>,
+    /// Task definition of the most recent COMPLETED deployment (the rollback target).
+    pub last_completed: Option<String>,
+}
+
+impl Service {
+    pub fn primary(&self) -> &SimDeployment {
+        &self.deployments[0]
+    }
+    pub fn primary_mut(&mut self) -> &mut SimDeployment {
+        &mut self.deployments[0]
+    }
+    pub fn deployment_mut(&mut self, id: &str) -> Option<&mut SimDeployment> {
+        self.deployments.iter_mut().find(|d| d.id == id)
+    }
+}
+
+pub(super) struct SimDeployment {
+    pub id: String,
+    pub task_definition: String,
+    pub failed_tasks: u32,
+    pub rollout: RolloutState,
+    pub reason: Option<String>,
+    pub created: u64,
+    pub updated: u64,
+    /// Started by a circuit-breaker rollback (never rolled back again).
+    pub is_rollback: bool,
+    /// The "unable to stop or start tasks" event was already added.
+    pub stalled_reported: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TaskStatus {
+    Pending,
+    Running,
+    Deactivating,
+    Stopped,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "PENDING",
+            TaskStatus::Running => "RUNNING",
+            TaskStatus::Deactivating => "DEACTIVATING",
+            TaskStatus::Stopped => "STOPPED",
+        }
+    }
+}
+
+/// How a task's image behaves, decided when the task starts.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Behaviour {
+    pub crash_after: Option<u64>,
+    pub healthy: bool,
+    pub unhealthy_after: Option<u64>,
+    pub stopped_reason: Option<String>,
+}
+
+impl Behaviour {
+    /// Whether a health check passes `since_running` seconds after RUNNING.
+    pub fn passes(&self, since_running: u64) -> bool {
+        self.healthy && self.unhealthy_after.is_none_or(|n| since_running < n)
+    }
+}
+
+pub(super) struct SimTask {
+    pub arn: String,
+    pub cluster: String,
+    pub service: String,
+    pub deployment: String,
+    pub task_definition: String,
+    pub status: TaskStatus,
+    /// Desired status RUNNING (false once ECS decided to stop it).
+    pub live: bool,
+    pub created: u64,
+    /// When it becomes RUNNING (scheduled while PENDING).
+    pub running_at: u64,
+    pub started: Option<u64>,
+    pub stopped: Option<u64>,
+    pub stopped_reason: Option<String>,
+    pub ip: String,
+    pub behaviour: Behaviour,
+    pub target_group: Option<String>,
+    pub port: u16,
+    pub target: Option<SimTarget>,
+}
+
+impl SimTask {
+    /// RUNNING and, with a target group, healthy in it: what ECS counts as healthy.
+    pub fn healthy(&self) -> bool {
+        self.live
+            && self.status == TaskStatus::Running
+            && match (&self.target_group, &self.target) {
+                (None, _) => true,
+                (Some(_), Some(t)) => t.state == TargetState::Healthy,
+                (Some(_), None) => false,
+            }
+    }
+
+    pub fn crash_at(&self) -> Option<u64> {
+        match (self.status, self.started, self.behaviour.crash_after) {
+            (TaskStatus::Running, Some(s), Some(c)) if self.live => Some(s + c),
+            _ => None,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.arn.rsplit('/').next().unwrap_or(&self.arn)
+    }
+}
+
+pub(super) struct SimTarget {
+    pub state: TargetState,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+    pub next_check: u64,
+    pub passes: u32,
+    pub failures: u32,
+    pub drain_end: Option<u64>,
+}
+
+pub(super) struct SimTargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub port: u16,
+    pub health_check_path: String,
+    pub interval: u32,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    pub deregistration_delay: u32,
+}
+
+pub(super) struct SimSnapshot {
+    pub snapshot: DbSnapshot,
+    pub done_at: u64,
+    pub fails: bool,
+}
+
+#[derive(Default)]
+pub(super) struct SimRepository {
+    pub images: Vec<ImageDetail>,
+    pub lifecycle_policy: Option<String>,
+}
+
+impl World {
+    pub fn new(clock: &crate::clock::Clock, faults: FaultScript) -> Self {
+        World {
+            account: "123456789012".into(),
+            region: "ap-southeast-2".into(),
+            origin: Instant::now(),
+            epoch: clock.now(),
+            t: 0,
+            rng: StdRng::seed_from_u64(faults.seed),
+            faults,
+            calls: BTreeMap::new(),
+            op_seen: BTreeMap::new(),
+            clusters: BTreeMap::new(),
+            task_defs: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            target_groups: BTreeMap::new(),
+            setup_images: BTreeSet::new(),
+            next_seq: 0,
+            db_instances: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            repositories: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+            parameters: BTreeSet::new(),
+        }
+    }
+
+    /// Calendar time at world second `t`.
+    pub fn time(&self, t: u64) -> DateTime<Utc> {
+        self.epoch + chrono::Duration::seconds(t as i64)
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.time(self.t)
+    }
+
+    pub fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Run the world up to the current tokio time.
+    pub fn advance(&mut self) {
+        let target = Instant::now()
+            .saturating_duration_since(self.origin)
+            .as_secs();
+        self.run_until(target);
+    }
+
+    /// Process every event due at or before `target`, in time order.
+    pub fn run_until(&mut self, target: u64) {
+        let mut at_same_time = 0u32;
+        while let Some(next) = self.next_event() {
+            if next > target {
+                break;
+            }
+            let next = next.max(self.t);
+            if next == self.t {
+                at_same_time += 1;
+                if at_same_time > 10_000 {
+                    debug_assert!(false, "simulator event at t={next} is never consumed");
+                    break;
+                }
+            } else {
+                at_same_time = 0;
+            }
+            self.t = next;
+            self.step();
+        }
+        self.t = self.t.max(target);
+    }
+
+    /// The earliest time something is due to happen by itself.
+    fn next_event(&self) -> Option<u64> {
+        let tasks = self.tasks.values().flat_map(|task| {
+            let mut due = [None; 4];
+            match task.status {
+                TaskStatus::Pending => due[0] = Some(task.running_at),
+                TaskStatus::Running => {
+                    due[0] = task.crash_at();
+                    if let Some(target) = &task.target
+                        && target.drain_end.is_none()
+                    {
+                        due[1] = Some(target.next_check);
+                    }
+                }
+                TaskStatus::Deactivating => {
+                    due[2] = task.target.as_ref().and_then(|t| t.drain_end);
+                }
+                TaskStatus::Stopped => {
+                    due[3] = task.stopped.map(|s| s + STOPPED_TASK_RETENTION);
+                }
+            }
+            due.into_iter().flatten()
+        });
+        let snapshots = self
+            .snapshots
+            .values()
+            .filter(|s| s.snapshot.status == "creating")
+            .map(|s| s.done_at);
+        tasks.chain(snapshots).min()
+    }
+
+    /// One moment of the world at `self.t`: tasks and targets move, then ECS schedules the
+    /// services where something changed (scheduling an unchanged service does nothing).
+    fn step(&mut self) {
+        for (cluster, service) in self.step_tasks() {
+            self.schedule(&cluster, &service);
+        }
+        let t = self.t;
+        for snap in self.snapshots.values_mut() {
+            if snap.snapshot.status == "creating" && snap.done_at <= t {
+                snap.snapshot.status = if snap.fails { "failed" } else { "available" }.into();
+            }
+        }
+    }
+
+    /// Count a call, then apply the fault script: throttling, then access denied.
+    pub fn begin_call(&mut self, operation: &str, resource: &str) -> Result<(), CloudError> {
+        self.advance();
+        *self.calls.entry(operation.to_string()).or_default() += 1;
+        let n = {
+            let seen = self.op_seen.entry(operation.to_string()).or_default();
+            *seen += 1;
+            *seen
+        };
+        if self.faults.throttles(operation, n) {
+            return Err(CloudError::Throttled {
+                operation: operation.to_string(),
+            });
+        }
+        if self.faults.denies(operation, resource) {
+            return Err(CloudError::AccessDenied {
+                action: iam_action(operation),
+                resource: resource.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ ARNs
+
+    pub fn cluster_arn(&self, cluster: &str) -> String {
+        format!(
+            "arn:aws:ecs:{}:{}:cluster/{cluster}",
+            self.region, self.account
+        )
+    }
+    pub fn service_arn(&self, cluster: &str, service: &str) -> String {
+        format!(
+            "arn:aws:ecs:{}:{}:service/{cluster}/{service}",
+            self.region, self.account
+        )
+    }
+    pub fn task_definition_arn(&self, family: &str, revision: u32) -> String {
+        format!(
+            "arn:aws:ecs:{}:{}:task-definition/{family}:{revision}",
+            self.region, self.account
+        )
+    }
+    pub fn db_arn(&self, id: &str) -> String {
+        format!("arn:aws:rds:{}:{}:db:{id}", self.region, self.account)
+    }
+    pub fn snapshot_arn(&self, id: &str) -> String {
+        format!("arn:aws:rds:{}:{}:snapshot:{id}", self.region, self.account)
+    }
+    pub fn repository_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:ecr:{}:{}:repository/{name}",
+            self.region, self.account
+        )
+    }
+    pub fn parameter_arn(&self, name: &str) -> String {
+        let name = if name.starts_with('/') {
+            name.to_string()
+        } else {
+            format!("/{name}")
+        };
+        format!(
+            "arn:aws:ssm:{}:{}:parameter{name}",
+            self.region, self.account
+        )
+    }
+    pub fn registry_host(&self) -> String {
+        format!("{}.dkr.ecr.{}.amazonaws.com", self.account, self.region)
+    }
+
+    /// The tasks of one service, oldest first.
+    pub fn service_tasks<'a>(
+        &'a self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Iterator<Item = (&'a TaskKey, &'a SimTask)> + 'a {
+        let from = (cluster.to_string(), service.to_string(), 0);
+        let to = (cluster.to_string(), service.to_string(), u64::MAX);
+        self.tasks.range(from..=to)
+    }
+
+    pub fn push_event(&mut self, cluster: &str, service: &str, message: String) {
+        let created_at = self.now();
+        if let Some(svc) = self
+            .clusters
+            .get_mut(cluster)
+            .and_then(|s| s.get_mut(service))
+        {
+            svc.events.insert(
+                0,
+                ServiceEvent {
+                    created_at,
+                    message,
+                },
+            );
+            svc.events.truncate(SERVICE_EVENTS_KEPT);
+        }
+    }
+}
