@@ -133,21 +133,29 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
 
     // Preflight: every secret the new task definitions reference must exist in SSM.
     let mut targets = Vec::new();
+    // Deploys that end here, before rolling (the rollout journals its own).
+    let mut early: Vec<DeployResult> = Vec::new();
     for spec in &deploying {
         let names: Vec<String> = spec.secrets.values().cloned().collect();
-        let missing = match ctx
-            .retry
-            .run("GetParameters", || ctx.cloud.ssm.missing(&names))
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => {
-                report.deploys.push(refused(env, spec, &e));
-                continue;
+        let mut missing = Vec::new();
+        let mut refusal = None;
+        // GetParameters takes at most 10 names per call.
+        for chunk in names.chunks(crate::cloud::GET_PARAMETERS_BATCH) {
+            match ctx
+                .retry
+                .run("GetParameters", || ctx.cloud.ssm.missing(chunk))
+                .await
+            {
+                Ok(m) => missing.extend(m),
+                Err(e) => refusal = Some(e),
             }
-        };
+        }
+        if let Some(e) = refusal {
+            early.push(refused(env, spec, &e));
+            continue;
+        }
         if !missing.is_empty() {
-            report.deploys.push(failed(
+            early.push(failed(
                 env,
                 spec,
                 FailureKind::Config,
@@ -166,7 +174,7 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
                 spec: (*spec).clone(),
                 image,
             }),
-            Err(e) => report.deploys.push(refused(env, spec, &e)),
+            Err(e) => early.push(refused(env, spec, &e)),
         }
     }
 
@@ -236,12 +244,29 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
                         false,
                         result.reason.as_deref().unwrap_or_default(),
                     );
-                    report.deploys.push(result);
+                    early.push(result);
                 }
                 report.snapshot_error = Some(why);
             }
         }
     }
+
+    for result in &early {
+        let record = Record {
+            at: ctx.clock.now(),
+            run: id.clone(),
+            env: env.name.clone(),
+            service: Some(result.service.clone()),
+            step: "deploy".into(),
+            phase: Phase::Finished,
+            outcome: Some("failed".into()),
+            detail: serde_json::to_value(result).unwrap_or_default(),
+        };
+        if let Err(e) = ctx.journal.append(&record) {
+            tracing::error!(error = %e, "cannot write the journal");
+        }
+    }
+    report.deploys.append(&mut early);
 
     let rollout = Rollout {
         cloud: ctx.cloud,

@@ -11,6 +11,6 @@ pub mod lifecycle;
 pub mod logging;
 pub mod plan;
 pub mod repo;
+pub mod sandbox;
 pub mod secret;
 pub mod snapshot;
-pub mod sandbox;

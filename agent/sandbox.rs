@@ -95,9 +95,19 @@ impl Sandbox {
         for s in &env.services {
             let tag = &s.source.reference;
             let digest = fake_digest(&format!("{}:{tag}", s.image.repository));
-            if !self.sim.images(&s.image.repository).iter().any(|i| i.digest == digest) {
+            if !self
+                .sim
+                .images(&s.image.repository)
+                .iter()
+                .any(|i| i.digest == digest)
+            {
                 // The running release: pushed three weeks ago, older than the keep-last window.
-                self.sim.push_image(&s.image.repository, &digest, &[tag], now - chrono::Duration::days(21));
+                self.sim.push_image(
+                    &s.image.repository,
+                    &digest,
+                    &[tag],
+                    now - chrono::Duration::days(21),
+                );
             }
             for parameter in s.secrets.values() {
                 self.sim.add_parameter(parameter);
@@ -112,7 +122,11 @@ impl Sandbox {
             self.sim.add_service(ServiceSpec {
                 cluster: env.ecs.cluster.clone(),
                 name: s.ecs.service.clone(),
-                task_definition: self.initial_task_definition(env, s, &self.image_ref(&s.image.repository, &digest)),
+                task_definition: self.initial_task_definition(
+                    env,
+                    s,
+                    &self.image_ref(&s.image.repository, &digest),
+                ),
                 desired_count: s.desired_count,
                 minimum_healthy_percent: s.deploy.minimum_healthy_percent,
                 maximum_percent: s.deploy.maximum_percent,
@@ -122,7 +136,11 @@ impl Sandbox {
                 }),
                 target_group: s.load_balancer.as_ref().map(|lb| lb.target_group.clone()),
                 container_name: s.ecs.container.clone(),
-                container_port: s.load_balancer.as_ref().map(|lb| lb.container_port).unwrap_or(3000),
+                container_port: s
+                    .load_balancer
+                    .as_ref()
+                    .map(|lb| lb.container_port)
+                    .unwrap_or(3000),
             });
         }
     }
@@ -152,13 +170,19 @@ impl Sandbox {
             return Ok(self.image_ref(repository, &found.digest));
         }
         let digest = fake_digest(&format!("{repository}:{image}"));
-        self.sim.push_image(repository, &digest, &[image], self.clock.now());
+        self.sim
+            .push_image(repository, &digest, &[image], self.clock.now());
         Ok(self.image_ref(repository, &digest))
     }
 
     /// A task definition like the customer's (fixture): awsvpc/Fargate, roles, awslogs, SSM
     /// secrets, a container health check — so that renders keep something real.
-    fn initial_task_definition(&self, env: &Environment, s: &Service, image: &str) -> TaskDefinition {
+    fn initial_task_definition(
+        &self,
+        env: &Environment,
+        s: &Service,
+        image: &str,
+    ) -> TaskDefinition {
         let account = &env.aws.account_id;
         let region = &env.aws.region;
         let json = |v: serde_json::Value| v;
@@ -184,15 +208,25 @@ impl Sandbox {
                 })),
             );
         }
-        let port = s.load_balancer.as_ref().map(|lb| lb.container_port).unwrap_or(3000);
+        let port = s
+            .load_balancer
+            .as_ref()
+            .map(|lb| lb.container_port)
+            .unwrap_or(3000);
         let mut port_extra = BTreeMap::new();
         port_extra.insert("protocol".into(), json(serde_json::json!("tcp")));
         TaskDefinition {
             arn: String::new(),
             family: s.ecs.task_family.clone(),
             revision: 42,
-            task_role_arn: Some(format!("arn:aws:iam::{account}:role/{}-task", s.ecs.service)),
-            execution_role_arn: Some(format!("arn:aws:iam::{account}:role/{}-execution", s.ecs.service)),
+            task_role_arn: Some(format!(
+                "arn:aws:iam::{account}:role/{}-task",
+                s.ecs.service
+            )),
+            execution_role_arn: Some(format!(
+                "arn:aws:iam::{account}:role/{}-execution",
+                s.ecs.service
+            )),
             network_mode: Some("awsvpc".into()),
             requires_compatibilities: vec!["FARGATE".into()],
             cpu: Some(s.cpu.to_string()),
@@ -207,7 +241,10 @@ impl Sandbox {
                 environment: s
                     .env
                     .iter()
-                    .map(|(k, v)| KeyValue { name: k.clone(), value: v.clone() })
+                    .map(|(k, v)| KeyValue {
+                        name: k.clone(),
+                        value: v.clone(),
+                    })
                     .collect(),
                 secrets: s
                     .secrets

@@ -2,6 +2,7 @@
 //! - virtual rollout time ÷ the physical floor (task start + the health checks a new target
 //!   needs + the deregistration delay of the old target): how much the agent's polling adds;
 //! - AWS calls per rollout, by operation.
+//!
 //! `cargo bench --bench rollout` prints the figures (wall time too).
 
 use amagent::cloud::retry::RetryPolicy;

@@ -31,7 +31,15 @@ struct Run {
 fn deploy(scenario: &str, image: &str) -> Run {
     let journal = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_amagent"))
-        .args(["--output", "json", "deploy", "--env", "staging", "--service", "api"])
+        .args([
+            "--output",
+            "json",
+            "deploy",
+            "--env",
+            "staging",
+            "--service",
+            "api",
+        ])
         .args(["--image", image, "--sim", scenario, "--dir"])
         .arg(root())
         .arg("--journal")
@@ -49,7 +57,9 @@ fn deploy(scenario: &str, image: &str) -> Run {
 
 /// The journal's verdict for the service's deploy.
 fn recorded(run: &Run) -> (String, serde_json::Value) {
-    let records = LocalJournal::new(run.journal.path()).read(Some("staging")).unwrap();
+    let records = LocalJournal::new(run.journal.path())
+        .read(Some("staging"))
+        .unwrap();
     let last = records
         .iter()
         .rev()
@@ -78,7 +88,12 @@ fn healthy_deploy_runs_the_new_revision() {
     assert_eq!(run.json["rolled_back"], false);
     assert_eq!(revision(&run.json), format!("{FAMILY}:43"));
     let digest = fake_digest("aussie-markets/api:v1.4.0");
-    assert!(run.json["image"].as_str().unwrap().ends_with(&format!("aussie-markets/api@{digest}")));
+    assert!(
+        run.json["image"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("aussie-markets/api@{digest}"))
+    );
     let (outcome, detail) = recorded(&run);
     assert_eq!(outcome, "succeeded");
     assert!(detail["task_definition"].as_str().unwrap().ends_with(":43"));
@@ -92,7 +107,10 @@ fn crash_looping_image_is_rolled_back() {
     assert_eq!(run.json["rolled_back"], true);
     assert_eq!(revision(&run.json), format!("{FAMILY}:42"));
     let reason = run.json["reason"].as_str().unwrap();
-    assert!(reason.contains("Essential container in task exited"), "{reason}");
+    assert!(
+        reason.contains("Essential container in task exited"),
+        "{reason}"
+    );
     let (outcome, detail) = recorded(&run);
     assert_eq!(outcome, "failed");
     assert_eq!(detail["rolled_back"], true);
@@ -134,7 +152,12 @@ fn throttling_bursts_are_retried_and_the_deploy_still_verifies() {
     let run = deploy("throttled", "v1.4.0");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(revision(&run.json), format!("{FAMILY}:43"));
-    assert!(run.json["aws_calls"]["DescribeTargetHealth"].as_u64().unwrap() > 0);
+    assert!(
+        run.json["aws_calls"]["DescribeTargetHealth"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(recorded(&run).0, "succeeded");
 }
 
@@ -144,7 +167,12 @@ fn access_denied_names_the_action_and_changes_nothing() {
     assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert_eq!(run.json["outcome"], "failed");
     assert_eq!(run.json["rolled_back"], false);
-    assert!(run.json["reason"].as_str().unwrap().contains("ecs:UpdateService"));
+    assert!(
+        run.json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ecs:UpdateService")
+    );
     assert_eq!(revision(&run.json), format!("{FAMILY}:42"));
     assert_eq!(recorded(&run).0, "failed");
 }
@@ -177,7 +205,8 @@ fn fleet(n: usize) -> Environment {
             s.ecs.service = format!("aussie-markets-svc{i}-staging");
             s.ecs.task_family = format!("aussie-markets-svc{i}-task");
             s.image.repository = format!("aussie-markets/svc{i}");
-            s.load_balancer.as_mut().unwrap().target_group = format!("aussie-markets-svc{i}-staging");
+            s.load_balancer.as_mut().unwrap().target_group =
+                format!("aussie-markets-svc{i}-staging");
             s.secrets = s
                 .secrets
                 .iter()
@@ -220,13 +249,16 @@ async fn ten_services_at_once_with_one_bad() {
         sp.name = s.name.clone();
         plan.services.push(sp);
     }
-    let report = executor::execute(&ctx, EnvRun {
-        env: &env,
-        plan: &plan,
-        images,
-        commit: None,
-        lifecycle_dry_run: false,
-    })
+    let report = executor::execute(
+        &ctx,
+        EnvRun {
+            env: &env,
+            plan: &plan,
+            images,
+            commit: None,
+            lifecycle_dry_run: false,
+        },
+    )
     .await;
     assert_eq!(report.outcome, Outcome::Failed);
     assert_eq!(deploy_exit(&report), Exit::Failed);
@@ -234,12 +266,18 @@ async fn ten_services_at_once_with_one_bad() {
     for d in &report.deploys {
         let running = sandbox
             .sim
-            .running_task_definition(&env.ecs.cluster, &format!("aussie-markets-{}-staging", d.service))
+            .running_task_definition(
+                &env.ecs.cluster,
+                &format!("aussie-markets-{}-staging", d.service),
+            )
             .unwrap();
         if d.service == "svc7" {
             assert_eq!(d.outcome, Outcome::Failed);
             assert!(d.rolled_back);
-            assert!(running.ends_with("aussie-markets-svc7-task:42"), "{running}");
+            assert!(
+                running.ends_with("aussie-markets-svc7-task:42"),
+                "{running}"
+            );
         } else {
             assert_eq!(d.outcome, Outcome::Succeeded, "{d:?}");
             assert!(running.ends_with(":43"), "{running}");
@@ -280,8 +318,18 @@ async fn lifecycle_keeps_an_old_image_that_still_runs() {
     assert!(report.error.is_none(), "{:?}", report.error);
     assert!(report.expire.iter().all(|v| v.digest != running));
     let kept = report.keep.iter().find(|v| v.digest == running).unwrap();
-    assert!(kept.reason.starts_with("protected: running in aussie-markets-api-task:42"), "{}", kept.reason);
-    let left: Vec<String> = sandbox.sim.images("aussie-markets/api").into_iter().map(|i| i.digest).collect();
+    assert!(
+        kept.reason
+            .starts_with("protected: running in aussie-markets-api-task:42"),
+        "{}",
+        kept.reason
+    );
+    let left: Vec<String> = sandbox
+        .sim
+        .images("aussie-markets/api")
+        .into_iter()
+        .map(|i| i.digest)
+        .collect();
     assert!(left.contains(&running));
     // 12 old tags + the running one: 3 kept by the rule, the running one protected; the two
     // untagged images are older than a day.

@@ -30,7 +30,16 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
     let _ = model;
     let Some(spec) = env.service(args.service).cloned() else {
         let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
-        print_error(output, "usage", &format!("environment {} has no service `{}` (services: {})", env.name, args.service, names.join(", ")));
+        print_error(
+            output,
+            "usage",
+            &format!(
+                "environment {} has no service `{}` (services: {})",
+                env.name,
+                args.service,
+                names.join(", ")
+            ),
+        );
         return Exit::Usage;
     };
     let faults = match scenario(args.sim, "deploy", output) {
@@ -61,13 +70,16 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
         };
         let plan = crate::plan::manual_deploy(&env, &spec, args.image);
         sandbox.sim.reset_calls();
-        let report = executor::execute(&ctx, EnvRun {
-            env: &env,
-            plan: &plan,
-            images: BTreeMap::from([(spec.name.clone(), image)]),
-            commit: None,
-            lifecycle_dry_run: false,
-        })
+        let report = executor::execute(
+            &ctx,
+            EnvRun {
+                env: &env,
+                plan: &plan,
+                images: BTreeMap::from([(spec.name.clone(), image)]),
+                commit: None,
+                lifecycle_dry_run: false,
+            },
+        )
         .await;
         let calls = sandbox.sim.calls();
         print_report(&report, &spec.name, output, &calls);
@@ -85,7 +97,12 @@ pub fn exit_for(report: &EnvReport) -> Exit {
     }
 }
 
-fn print_report(report: &EnvReport, service: &str, output: OutputFormat, calls: &BTreeMap<String, u64>) {
+fn print_report(
+    report: &EnvReport,
+    service: &str,
+    output: OutputFormat,
+    calls: &BTreeMap<String, u64>,
+) {
     let deploy = report.deploys.iter().find(|d| d.service == service);
     match output {
         OutputFormat::Json => print_json(&serde_json::json!({
@@ -105,7 +122,10 @@ fn print_report(report: &EnvReport, service: &str, output: OutputFormat, calls: 
         OutputFormat::Text => {
             println!("{} — run {}", report.env, report.run);
             if let Some(s) = &report.snapshot {
-                println!("  snapshot   {} (available after {:.0} s)", s.snapshot_id, s.seconds);
+                println!(
+                    "  snapshot   {} (available after {:.0} s)",
+                    s.snapshot_id, s.seconds
+                );
             }
             if let Some(e) = &report.snapshot_error {
                 println!("  snapshot   FAILED: {e}");
@@ -131,7 +151,11 @@ fn print_report(report: &EnvReport, service: &str, output: OutputFormat, calls: 
                 }
             }
             for l in &report.lifecycle {
-                let protected = l.keep.iter().filter(|k| k.reason.starts_with("protected")).count();
+                let protected = l
+                    .keep
+                    .iter()
+                    .filter(|k| k.reason.starts_with("protected"))
+                    .count();
                 match &l.error {
                     Some(e) => println!("  lifecycle  {}: FAILED: {e}", l.repository),
                     None => println!(

@@ -5,7 +5,13 @@ use crate::journal::{Journal, LocalJournal, Phase, Record};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub fn run(journal_dir: &Path, env: Option<&str>, service: Option<&str>, limit: usize, output: OutputFormat) -> Exit {
+pub fn run(
+    journal_dir: &Path,
+    env: Option<&str>,
+    service: Option<&str>,
+    limit: usize,
+    output: OutputFormat,
+) -> Exit {
     let journal = LocalJournal::new(journal_dir);
     let records = match journal.read(env) {
         Ok(r) => r,
@@ -34,27 +40,31 @@ pub fn run(journal_dir: &Path, env: Option<&str>, service: Option<&str>, limit: 
         run.iter()
             .filter(|r| r.step == "deploy" && r.phase == Phase::Finished)
             .filter(|r| service.is_none() || r.service.as_deref() == service)
-            .map(|r| serde_json::json!({
-                "service": r.service,
-                "outcome": r.outcome,
-                "at": r.at,
-                "task_definition": r.detail.get("task_definition"),
-                "rolled_back": r.detail.get("rolled_back"),
-                "reason": r.detail.get("reason"),
-            }))
+            .map(|r| {
+                serde_json::json!({
+                    "service": r.service,
+                    "outcome": r.outcome,
+                    "at": r.at,
+                    "task_definition": r.detail.get("task_definition"),
+                    "rolled_back": r.detail.get("rolled_back"),
+                    "reason": r.detail.get("reason"),
+                })
+            })
             .collect()
     };
     match output {
         OutputFormat::Json => {
             let list: Vec<serde_json::Value> = order
                 .iter()
-                .map(|(at, id)| serde_json::json!({
-                    "run": id,
-                    "started_at": at,
-                    "env": runs[id].first().map(|r| r.env.clone()),
-                    "deploys": finished_deploys(&runs[id]),
-                    "steps": runs[id],
-                }))
+                .map(|(at, id)| {
+                    serde_json::json!({
+                        "run": id,
+                        "started_at": at,
+                        "env": runs[id].first().map(|r| r.env.clone()),
+                        "deploys": finished_deploys(&runs[id]),
+                        "steps": runs[id],
+                    })
+                })
                 .collect();
             print_json(&list);
         }
@@ -65,10 +75,24 @@ pub fn run(journal_dir: &Path, env: Option<&str>, service: Option<&str>, limit: 
             for (at, id) in &order {
                 println!("{} {id}", at.format("%Y-%m-%d %H:%M:%S"));
                 for d in finished_deploys(&runs[id]) {
-                    let td = d["task_definition"].as_str().map(crate::deploy::rollout::short_td).unwrap_or("-");
-                    let rolled = if d["rolled_back"] == serde_json::json!(true) { ", rolled back" } else { "" };
-                    let reason = d["reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default();
-                    println!("  {:<10} {:<9} {td}{rolled}{reason}", d["service"].as_str().unwrap_or("-"), d["outcome"].as_str().unwrap_or("-"));
+                    let td = d["task_definition"]
+                        .as_str()
+                        .map(crate::deploy::rollout::short_td)
+                        .unwrap_or("-");
+                    let rolled = if d["rolled_back"] == serde_json::json!(true) {
+                        ", rolled back"
+                    } else {
+                        ""
+                    };
+                    let reason = d["reason"]
+                        .as_str()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default();
+                    println!(
+                        "  {:<10} {:<9} {td}{rolled}{reason}",
+                        d["service"].as_str().unwrap_or("-"),
+                        d["outcome"].as_str().unwrap_or("-")
+                    );
                 }
             }
         }

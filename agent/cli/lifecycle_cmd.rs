@@ -12,7 +12,14 @@ use crate::sandbox::Sandbox;
 use std::path::Path;
 use std::time::Duration;
 
-pub fn run(dir: &Path, env_name: &str, dry_run: bool, sim: Option<&str>, journal: &Path, output: OutputFormat) -> Exit {
+pub fn run(
+    dir: &Path,
+    env_name: &str,
+    dry_run: bool,
+    sim: Option<&str>,
+    journal: &Path,
+    output: OutputFormat,
+) -> Exit {
     let (_, env) = match load_environment(dir, env_name, output) {
         Ok(x) => x,
         Err(code) => return code,

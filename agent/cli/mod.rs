@@ -190,7 +190,13 @@ pub fn run(cli: Cli) -> Exit {
             service,
             limit,
             journal,
-        } => history_cmd::run(&journal, env.as_deref(), service.as_deref(), limit, cli.output),
+        } => history_cmd::run(
+            &journal,
+            env.as_deref(),
+            service.as_deref(),
+            limit,
+            cli.output,
+        ),
     }
 }
 

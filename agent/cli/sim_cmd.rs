@@ -3,16 +3,24 @@
 
 use super::{Exit, OutputFormat, print_error};
 use crate::cloud::sim::FaultScript;
-use crate::config::{self, Environment, Model};
 use crate::config::suggest::did_you_mean;
+use crate::config::{self, Environment, Model};
 use std::path::Path;
 
 /// The model at `dir` and the environment called `name`, or a printed error and exit 2.
-pub fn load_environment(dir: &Path, name: &str, output: OutputFormat) -> Result<(Model, Environment), Exit> {
+pub fn load_environment(
+    dir: &Path,
+    name: &str,
+    output: OutputFormat,
+) -> Result<(Model, Environment), Exit> {
     let model = match config::load_dir(dir) {
         Ok(m) => m,
         Err(config::LoadDirError::Invalid(d)) => {
-            print_error(output, "invalid-config", &format!("the configuration in {} is invalid:\n{d}", dir.display()));
+            print_error(
+                output,
+                "invalid-config",
+                &format!("the configuration in {} is invalid:\n{d}", dir.display()),
+            );
             return Err(Exit::Usage);
         }
         Err(e) => {
@@ -27,14 +35,25 @@ pub fn load_environment(dir: &Path, name: &str, output: OutputFormat) -> Result<
             let hint = did_you_mean(name, &names)
                 .map(|n| format!(" — did you mean `{n}`?"))
                 .unwrap_or_else(|| format!(" (environments: {})", names.join(", ")));
-            print_error(output, "usage", &format!("no environment `{name}` in {}/environments{hint}", dir.display()));
+            print_error(
+                output,
+                "usage",
+                &format!(
+                    "no environment `{name}` in {}/environments{hint}",
+                    dir.display()
+                ),
+            );
             Err(Exit::Usage)
         }
     }
 }
 
 /// The fault script for `--sim`; without `--sim` there is no cloud yet.
-pub fn scenario(sim: Option<&str>, command: &str, output: OutputFormat) -> Result<FaultScript, Exit> {
+pub fn scenario(
+    sim: Option<&str>,
+    command: &str,
+    output: OutputFormat,
+) -> Result<FaultScript, Exit> {
     let Some(name) = sim else {
         print_error(
             output,
@@ -42,7 +61,7 @@ pub fn scenario(sim: Option<&str>, command: &str, output: OutputFormat) -> Resul
             &format!(
                 "`amagent {command}` needs --sim SCENARIO for now: the AWS SDK adapters are not built yet. \
                  Scenarios: {} or a fault-script file",
-                FaultScript::BUILTIN.join(", ")
+                crate::cloud::sim::faults::BUILTIN.join(", ")
             ),
         );
         return Err(Exit::Usage);

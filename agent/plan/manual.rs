@@ -19,18 +19,30 @@ pub fn manual_deploy(env: &Environment, spec: &Service, image_tag: &str) -> Envi
         _ => None,
     };
     if let Some(reason) = snapshot {
-        stages.push(PlannedStage { stage: StageKind::Snapshot, reason: reason.into() });
+        stages.push(PlannedStage {
+            stage: StageKind::Snapshot,
+            reason: reason.into(),
+        });
     }
-    stages.push(PlannedStage { stage: StageKind::Deploy, reason: format!("manual deploy of {image_tag}") });
-    stages.push(PlannedStage { stage: StageKind::Lifecycle, reason: "after deploy".into() });
+    stages.push(PlannedStage {
+        stage: StageKind::Deploy,
+        reason: format!("manual deploy of {image_tag}"),
+    });
+    stages.push(PlannedStage {
+        stage: StageKind::Lifecycle,
+        reason: "after deploy".into(),
+    });
     EnvironmentPlan {
         name: env.name.clone(),
         change: Change::Modified,
         trigger: Trigger::Merge,
-        services: vec![ServicePlan { name: spec.name.clone(), change: Change::Modified, stages }],
+        services: vec![ServicePlan {
+            name: spec.name.clone(),
+            change: Change::Modified,
+            stages,
+        }],
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -39,10 +51,19 @@ mod tests {
 
     fn staging() -> Environment {
         let files = [
-            ("environments/staging.yaml", include_str!("../../environments/staging.yaml")),
-            ("pipelines/api.yaml", include_str!("../../pipelines/api.yaml")),
+            (
+                "environments/staging.yaml",
+                include_str!("../../environments/staging.yaml"),
+            ),
+            (
+                "pipelines/api.yaml",
+                include_str!("../../pipelines/api.yaml"),
+            ),
         ]
-        .map(|(p, t)| SourceFile { path: p.into(), text: t.into() });
+        .map(|(p, t)| SourceFile {
+            path: p.into(),
+            text: t.into(),
+        });
         load_sources(&files).unwrap().environments["staging"].clone()
     }
 
@@ -54,7 +75,10 @@ mod tests {
     fn major_policy_snapshots_only_on_a_major_bump() {
         let env = staging();
         let api = &env.services[0];
-        assert_eq!(kinds(&manual_deploy(&env, api, "v1.4.0")), [StageKind::Deploy, StageKind::Lifecycle]);
+        assert_eq!(
+            kinds(&manual_deploy(&env, api, "v1.4.0")),
+            [StageKind::Deploy, StageKind::Lifecycle]
+        );
         assert_eq!(
             kinds(&manual_deploy(&env, api, "v2.0.0")),
             [StageKind::Snapshot, StageKind::Deploy, StageKind::Lifecycle]
@@ -66,6 +90,9 @@ mod tests {
         let mut env = staging();
         env.database.as_mut().unwrap().snapshots.policy = SnapshotPolicy::Always;
         let api = env.services[0].clone();
-        assert_eq!(kinds(&manual_deploy(&env, &api, "sha256:abc"))[0], StageKind::Snapshot);
+        assert_eq!(
+            kinds(&manual_deploy(&env, &api, "sha256:abc"))[0],
+            StageKind::Snapshot
+        );
     }
 }
