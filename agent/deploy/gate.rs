@@ -148,6 +148,12 @@ impl Gate {
         }
     }
 
+    /// Whether the bake has passed at `elapsed` (all that can remain is the old tasks' drain).
+    pub fn bake_done(&self, elapsed: Duration) -> bool {
+        self.healthy_since
+            .is_some_and(|since| elapsed >= since + self.config.bake)
+    }
+
     /// When the bake started, if it has.
     pub fn healthy_since(&self) -> Option<Duration> {
         self.healthy_since

@@ -125,6 +125,8 @@ struct InFlight {
     /// ECS counts the task list was read at; re-read when they change.
     task_key: Option<String>,
     tasks: Vec<Task>,
+    /// Target health by target id (task IP), as last read.
+    health: HashMap<String, (TargetState, Option<String>)>,
 }
 
 enum Verdict {
@@ -356,6 +358,7 @@ impl Rollout<'_> {
             first_failure: None,
             task_key: None,
             tasks: Vec::new(),
+            health: HashMap::new(),
             target,
         })
     }
@@ -535,17 +538,20 @@ impl Rollout<'_> {
             flight.tasks = tasks;
             flight.task_key = Some(key);
         }
-        let health: HashMap<String, (TargetState, Option<String>)> = match &flight.target_group {
-            Some(arn) => self
+        // After the bake only the old tasks' drain is awaited: a new task failing then still
+        // shows in ECS's counts (ECS stops it), so target health need not be re-read.
+        let baked = flight.gate.bake_done(flight.rollout_started.elapsed());
+        if let (Some(arn), false) = (&flight.target_group, baked) {
+            flight.health = self
                 .call("DescribeTargetHealth", || {
                     self.cloud.elb.describe_target_health(arn)
                 })
                 .await?
                 .into_iter()
                 .map(|t| (t.target_id, (t.state, t.reason)))
-                .collect(),
-            None => HashMap::new(),
-        };
+                .collect();
+        }
+        let health = &flight.health;
         let deployment = service
             .deployments
             .iter()
@@ -740,6 +746,7 @@ impl Rollout<'_> {
                 flight.rollout_started = Instant::now();
                 flight.next_poll = Instant::now();
                 flight.task_key = None;
+                flight.health.clear();
                 Verdict::Continue
             }
             Err(e) => {
