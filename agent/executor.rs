@@ -10,7 +10,7 @@ use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{Cloud, CloudError};
 use crate::config::{Environment, Service, StageKind};
 use crate::deploy::{DeployResult, FailureKind, Outcome, Progress, Rollout, Target};
-use crate::journal::{Journal, Phase, Record, last_verified};
+use crate::journal::{Journal, Phase, Record, recently_verified};
 use crate::lifecycle::{self, ImageVerdict, Rules};
 use crate::plan::EnvironmentPlan;
 use crate::snapshot::{self, SnapshotReport, SnapshotRequest};
@@ -84,7 +84,12 @@ impl EnvReport {
 
 fn run_id(env: &str, clock: &Clock, commit: Option<&str>) -> String {
     let commit = commit.map(|c| &c[..c.len().min(7)]).unwrap_or("manual");
-    format!("{env}-{}-{commit}", clock.now().format("%Y%m%dT%H%M%SZ"))
+    // The random suffix keeps two runs in the same second apart.
+    format!(
+        "{env}-{}-{commit}-{:06x}",
+        clock.now().format("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>() & 0xff_ffff
+    )
 }
 
 pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
@@ -390,6 +395,9 @@ async fn running_task_definitions(
     Ok((service.task_definition, all))
 }
 
+/// How many of a service's most recently verified revisions keep their images.
+pub const ROLLBACK_DEPTH: usize = 3;
+
 /// Evaluate (and unless `dry_run`, apply) the environment's lifecycle rules to the ECR
 /// repositories of `services`, protecting every image running or kept as a rollback target by
 /// any service of the environment that uses the same repository.
@@ -431,11 +439,12 @@ pub async fn run_lifecycle(
             let mut protected: BTreeMap<String, String> = BTreeMap::new();
             for spec in &users {
                 let (_, running) = running_task_definitions(ctx, env, spec).await?;
-                let rollback = last_verified(&records, &env.name, &spec.name);
+                // The revisions a rollback (automatic, or `amagent rollback`) could go to.
+                let rollback = recently_verified(&records, &env.name, &spec.name, ROLLBACK_DEPTH);
                 let reasons = running
                     .into_iter()
                     .map(|td| (td, "running"))
-                    .chain(rollback.map(|td| (td, "rollback target")));
+                    .chain(rollback.into_iter().map(|td| (td, "rollback target")));
                 for (td, why) in reasons {
                     let definition = ctx
                         .retry

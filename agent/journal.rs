@@ -150,16 +150,33 @@ impl Journal for LocalJournal {
 
 /// The task definition the agent last verified healthy for a service: the rollback target.
 pub fn last_verified(records: &[Record], env: &str, service: &str) -> Option<String> {
-    records
+    recently_verified(records, env, service, 1)
+        .into_iter()
+        .next()
+}
+
+/// Up to `n` distinct task definitions the agent verified healthy for a service, newest first.
+pub fn recently_verified(records: &[Record], env: &str, service: &str, n: usize) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let verified = records
         .iter()
         .rev()
         .filter(|r| r.env == env && r.service.as_deref() == Some(service))
-        .find(|r| {
+        .filter(|r| {
             r.phase == Phase::Finished
                 && matches!(r.step.as_str(), "deploy" | "verified")
                 && r.outcome.as_deref() == Some("succeeded")
         })
-        .and_then(|r| r.detail.get("task_definition")?.as_str().map(String::from))
+        .filter_map(|r| r.detail.get("task_definition")?.as_str().map(String::from));
+    for td in verified {
+        if found.len() == n {
+            break;
+        }
+        if !found.contains(&td) {
+            found.push(td);
+        }
+    }
+    found
 }
 
 #[cfg(test)]

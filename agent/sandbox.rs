@@ -49,9 +49,20 @@ const HISTORY: [(&str, i64); 12] = [
 ];
 
 impl Sandbox {
-    /// Must be called inside a tokio runtime (the clock reads tokio time).
+    /// Must be called inside a tokio runtime (the clock reads tokio time). The world's calendar
+    /// starts at [`epoch`], so runs are reproducible.
     pub fn for_environment(env: &Environment, faults: FaultScript) -> Sandbox {
-        let clock = Clock::starting_at(epoch());
+        Self::for_environment_at(env, faults, epoch())
+    }
+
+    /// The same, with the calendar starting at `start` (the CLI uses the real time, so that
+    /// journal entries of successive runs are in order).
+    pub fn for_environment_at(
+        env: &Environment,
+        faults: FaultScript,
+        start: DateTime<Utc>,
+    ) -> Sandbox {
+        let clock = Clock::starting_at(start);
         let sim = Simulator::new(clock.clone(), faults);
         let registry_host = sim.cloud().ecr.registry_host();
         let sandbox = Sandbox {

@@ -48,7 +48,7 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
     };
     let runtime = simulated_runtime();
     runtime.block_on(async {
-        let sandbox = Sandbox::for_environment(&env, faults);
+        let sandbox = Sandbox::for_environment_at(&env, faults, chrono::Utc::now());
         let image = match sandbox.resolve_image(&spec, args.image) {
             Ok(i) => i,
             Err(e) => {

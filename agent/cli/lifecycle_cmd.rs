@@ -29,7 +29,7 @@ pub fn run(
         Err(code) => return code,
     };
     simulated_runtime().block_on(async {
-        let sandbox = Sandbox::for_environment(&env, faults);
+        let sandbox = Sandbox::for_environment_at(&env, faults, chrono::Utc::now());
         let cloud = sandbox.sim.cloud();
         let journal = LocalJournal::new(journal);
         let progress = ConsoleProgress::new(sandbox.clock.clone());

@@ -125,6 +125,8 @@ struct InFlight {
     /// ECS counts the task list was read at; re-read when they change.
     task_key: Option<String>,
     tasks: Vec<Task>,
+    /// The last progress status shown.
+    last_status: &'static str,
     /// Target health by target id (task IP), as last read.
     health: HashMap<String, (TargetState, Option<String>)>,
 }
@@ -333,11 +335,7 @@ impl Rollout<'_> {
                 self.finish_failed(&target, &result);
                 Box::new(result)
             })?;
-        self.progress.step(
-            env,
-            name,
-            "rolling: waiting for new tasks to pass health checks",
-        );
+
         let now = Instant::now();
         Ok(InFlight {
             gate: Gate::new(gate_config(&target.spec)),
@@ -359,6 +357,7 @@ impl Rollout<'_> {
             task_key: None,
             tasks: Vec::new(),
             health: HashMap::new(),
+            last_status: "",
             target,
         })
     }
@@ -604,9 +603,16 @@ impl Rollout<'_> {
         let (env, name) = (flight.target.env.clone(), flight.target.spec.name.clone());
         match (flight.stage, decision) {
             (_, Decision::Wait(d)) => {
-                if flight.gate.healthy_since().is_some() {
-                    self.progress
-                        .step(&env, &name, "all new tasks healthy; baking");
+                // Say what the rollout waits for, once per change (not once per poll).
+                let elapsed = flight.rollout_started.elapsed();
+                let status = match (flight.gate.healthy_since(), flight.gate.bake_done(elapsed)) {
+                    (None, _) => "waiting for new tasks to pass health checks",
+                    (Some(_), false) => "all new tasks healthy; baking",
+                    (Some(_), true) => "baked; waiting for the old tasks to drain",
+                };
+                if flight.last_status != status {
+                    flight.last_status = status;
+                    self.progress.step(&env, &name, status);
                 }
                 flight.next_poll = Instant::now() + d;
                 Verdict::Continue
@@ -747,6 +753,7 @@ impl Rollout<'_> {
                 flight.next_poll = Instant::now();
                 flight.task_key = None;
                 flight.health.clear();
+                flight.last_status = "";
                 Verdict::Continue
             }
             Err(e) => {
