@@ -254,6 +254,22 @@ impl Rollout<'_> {
             .read(Some(env))
             .ok()
             .and_then(|records| last_verified(&records, env, name));
+        // A verified revision someone has since deregistered cannot be rolled back to.
+        let verified = match verified {
+            Some(td) => match self
+                .call("DescribeTaskDefinition", || {
+                    self.cloud.ecs.describe_task_definition(&td)
+                })
+                .await
+            {
+                Ok(found) if found.family == current.family => Some(found.arn),
+                _ => {
+                    tracing::warn!(task_definition = %td, "the last verified revision is gone; falling back to the running one");
+                    None
+                }
+            },
+            None => None,
+        };
         // The last revision this agent verified; failing that, the one ECS ran stably.
         let rollback_to = verified.or(stable.clone());
 
