@@ -30,6 +30,27 @@ pub struct Context<'a> {
     pub snapshot_timeout: Duration,
 }
 
+impl<'a> Context<'a> {
+    /// With the defaults: AWS-style retries, 4 services rolling at once, 30 minutes for a
+    /// snapshot.
+    pub fn new(
+        cloud: &'a Cloud,
+        clock: &'a Clock,
+        journal: &'a dyn Journal,
+        progress: &'a dyn Progress,
+    ) -> Self {
+        Context {
+            cloud,
+            clock,
+            journal,
+            progress,
+            retry: RetryPolicy::default(),
+            concurrency: 4,
+            snapshot_timeout: Duration::from_secs(1800),
+        }
+    }
+}
+
 /// One environment's share of a plan.
 pub struct EnvRun<'a> {
     pub env: &'a Environment,

@@ -19,6 +19,34 @@ pub fn epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap()
 }
 
+/// `base` with its first service copied `n` times as `svc0`…, each with its own ECS, ECR,
+/// target group and SSM names — for fleet tests and benchmarks.
+pub fn fleet(base: &Environment, n: usize) -> Environment {
+    let mut env = base.clone();
+    let template = base.services[0].clone();
+    let env_name = base.name.clone();
+    env.services = (0..n)
+        .map(|i| {
+            let mut s = template.clone();
+            s.name = format!("svc{i}");
+            s.ecs.service = format!("aussie-markets-svc{i}-{env_name}");
+            s.ecs.task_family = format!("aussie-markets-svc{i}-task");
+            s.image.repository = format!("aussie-markets/svc{i}");
+            if let Some(lb) = s.load_balancer.as_mut() {
+                lb.target_group = format!("aussie-markets-svc{i}-{env_name}");
+            }
+            let from = format!("/{}/", template.name);
+            s.secrets = s
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), v.replace(&from, &format!("/svc{i}/"))))
+                .collect();
+            s
+        })
+        .collect();
+    env
+}
+
 pub struct Sandbox {
     pub sim: Simulator,
     pub clock: Clock,

@@ -5,7 +5,6 @@
 //!
 //! `cargo bench --bench rollout` prints the figures (wall time too).
 
-use amagent::cloud::retry::RetryPolicy;
 use amagent::cloud::sim::FaultScript;
 use amagent::config::{Environment, load_dir};
 use amagent::deploy::{Outcome, Silent};
@@ -13,7 +12,7 @@ use amagent::executor::{self, Context, EnvRun};
 use amagent::journal::LocalJournal;
 use amagent::sandbox::Sandbox;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Simulator defaults the floor is made of (see cloud::sim): task start, one passing health
 /// check one interval after registration, the target group's deregistration delay.
@@ -23,25 +22,10 @@ const DEREGISTRATION_S: f64 = 300.0;
 
 fn fleet(n: usize) -> Environment {
     let model = load_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let mut env = model.environments["staging"].clone();
-    let api = env.services[0].clone();
-    env.services = (0..n)
-        .map(|i| {
-            let mut s = api.clone();
-            s.name = format!("svc{i:02}");
-            s.ecs.service = format!("svc{i:02}-staging");
-            s.ecs.task_family = format!("svc{i:02}-task");
-            s.image.repository = format!("aussie-markets/svc{i:02}");
-            s.load_balancer.as_mut().unwrap().target_group = format!("svc{i:02}-staging");
-            s.deploy.bake_seconds = 0; // measure the rollout itself, not the policy's bake
-            s.secrets = s
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.clone(), v.replace("/api/", &format!("/svc{i:02}/"))))
-                .collect();
-            s
-        })
-        .collect();
+    let mut env = amagent::sandbox::fleet(&model.environments["staging"], n);
+    for s in &mut env.services {
+        s.deploy.bake_seconds = 0; // measure the rollout itself, not the policy's bake
+    }
     env
 }
 
@@ -59,13 +43,8 @@ fn measure(n: usize) {
         let dir = tempfile::tempdir().unwrap();
         let journal = LocalJournal::new(dir.path());
         let ctx = Context {
-            cloud: &cloud,
-            clock: &sandbox.clock,
-            journal: &journal,
-            progress: &Silent,
-            retry: RetryPolicy::default(),
             concurrency: n,
-            snapshot_timeout: Duration::from_secs(1800),
+            ..Context::new(&cloud, &sandbox.clock, &journal, &Silent)
         };
         let mut plan = amagent::plan::manual_deploy(&env, &env.services[0], "v1.4.0");
         plan.services[0].stages.retain(|s| s.stage == amagent::config::StageKind::Deploy);

@@ -5,7 +5,6 @@
 
 use amagent::cli::{Exit, deploy_exit};
 use amagent::clock::Clock;
-use amagent::cloud::retry::RetryPolicy;
 use amagent::cloud::sim::FaultScript;
 use amagent::config::{Environment, Model, load_dir};
 use amagent::deploy::{Outcome, Silent};
@@ -15,7 +14,6 @@ use amagent::sandbox::{Sandbox, fake_digest};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -194,28 +192,8 @@ fn staging() -> (Model, Environment) {
     (model, env)
 }
 
-/// staging with `n` copies of the api service, each with its own names.
 fn fleet(n: usize) -> Environment {
-    let (_, mut env) = staging();
-    let api = env.services[0].clone();
-    env.services = (0..n)
-        .map(|i| {
-            let mut s = api.clone();
-            s.name = format!("svc{i}");
-            s.ecs.service = format!("aussie-markets-svc{i}-staging");
-            s.ecs.task_family = format!("aussie-markets-svc{i}-task");
-            s.image.repository = format!("aussie-markets/svc{i}");
-            s.load_balancer.as_mut().unwrap().target_group =
-                format!("aussie-markets-svc{i}-staging");
-            s.secrets = s
-                .secrets
-                .iter()
-                .map(|(k, v)| (k.clone(), v.replace("/api/", &format!("/svc{i}/"))))
-                .collect();
-            s
-        })
-        .collect();
-    env
+    amagent::sandbox::fleet(&staging().1, n)
 }
 
 #[tokio::test(start_paused = true)]
@@ -231,13 +209,8 @@ async fn ten_services_at_once_with_one_bad() {
     let dir = tempfile::tempdir().unwrap();
     let journal = LocalJournal::new(dir.path());
     let ctx = Context {
-        cloud: &cloud,
-        clock: &sandbox.clock,
-        journal: &journal,
-        progress: &Silent,
-        retry: RetryPolicy::default(),
         concurrency: 10,
-        snapshot_timeout: Duration::from_secs(1800),
+        ..Context::new(&cloud, &sandbox.clock, &journal, &Silent)
     };
     let mut images = BTreeMap::new();
     let mut plan = amagent::plan::manual_deploy(&env, &env.services[0], "v1.4.0");
@@ -303,13 +276,8 @@ async fn lifecycle_keeps_an_old_image_that_still_runs() {
     let dir = tempfile::tempdir().unwrap();
     let journal = LocalJournal::new(dir.path());
     let ctx = Context {
-        cloud: &cloud,
-        clock: &sandbox.clock,
-        journal: &journal,
-        progress: &Silent,
-        retry: RetryPolicy::default(),
         concurrency: 1,
-        snapshot_timeout: Duration::from_secs(1800),
+        ..Context::new(&cloud, &sandbox.clock, &journal, &Silent)
     };
     let running = fake_digest("aussie-markets/api:v1.3.0");
     let services: Vec<_> = env.services.iter().collect();

@@ -4,14 +4,12 @@
 use super::progress::ConsoleProgress;
 use super::sim_cmd::{load_environment, scenario, simulated_runtime};
 use super::{Exit, OutputFormat, print_error, print_json};
-use crate::cloud::retry::RetryPolicy;
 use crate::deploy::{FailureKind, Outcome, rollout::short_td};
 use crate::executor::{self, Context, EnvReport, EnvRun};
 use crate::journal::LocalJournal;
 use crate::sandbox::Sandbox;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 pub struct DeployArgs<'a> {
     pub dir: &'a Path,
@@ -59,15 +57,7 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
         let cloud = sandbox.sim.cloud();
         let journal = LocalJournal::new(args.journal);
         let progress = ConsoleProgress::new(sandbox.clock.clone());
-        let ctx = Context {
-            cloud: &cloud,
-            clock: &sandbox.clock,
-            journal: &journal,
-            progress: &progress,
-            retry: RetryPolicy::default(),
-            concurrency: 4,
-            snapshot_timeout: Duration::from_secs(1800),
-        };
+        let ctx = Context::new(&cloud, &sandbox.clock, &journal, &progress);
         let plan = crate::plan::manual_deploy(&env, &spec, args.image);
         sandbox.sim.reset_calls();
         let report = executor::execute(

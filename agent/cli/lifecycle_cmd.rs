@@ -4,13 +4,11 @@
 use super::progress::ConsoleProgress;
 use super::sim_cmd::{load_environment, scenario, simulated_runtime};
 use super::{Exit, OutputFormat, print_json};
-use crate::cloud::retry::RetryPolicy;
 use crate::executor::{self, Context};
 use crate::journal::LocalJournal;
 use crate::lifecycle::{Rules, ecr_policy_json};
 use crate::sandbox::Sandbox;
 use std::path::Path;
-use std::time::Duration;
 
 pub fn run(
     dir: &Path,
@@ -33,15 +31,7 @@ pub fn run(
         let cloud = sandbox.sim.cloud();
         let journal = LocalJournal::new(journal);
         let progress = ConsoleProgress::new(sandbox.clock.clone());
-        let ctx = Context {
-            cloud: &cloud,
-            clock: &sandbox.clock,
-            journal: &journal,
-            progress: &progress,
-            retry: RetryPolicy::default(),
-            concurrency: 4,
-            snapshot_timeout: Duration::from_secs(1800),
-        };
+        let ctx = Context::new(&cloud, &sandbox.clock, &journal, &progress);
         let services: Vec<_> = env.services.iter().collect();
         let reports = executor::run_lifecycle(&ctx, &env, &services, dry_run).await;
         let policy = ecr_policy_json(Rules::from(&env.ecr.lifecycle));

@@ -13,3 +13,27 @@ mod validate;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{LoadDirError, SourceFile, load_dir, load_sources, read_dir_sources};
 pub use model::*;
+
+/// The repository's worked example (environments/ and pipelines/), for unit tests.
+#[cfg(test)]
+pub(crate) fn example() -> Model {
+    let files = [
+        (
+            "environments/staging.yaml",
+            include_str!("../../environments/staging.yaml"),
+        ),
+        (
+            "environments/production.yaml",
+            include_str!("../../environments/production.yaml"),
+        ),
+        (
+            "pipelines/api.yaml",
+            include_str!("../../pipelines/api.yaml"),
+        ),
+    ]
+    .map(|(path, text)| SourceFile {
+        path: path.into(),
+        text: text.into(),
+    });
+    load_sources(&files).expect("the worked example is valid")
+}

@@ -133,7 +133,6 @@ pub fn image_of(td: &TaskDefinition, container: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SourceFile, load_sources};
 
     const FIXTURE: &str =
         include_str!("../../tests/fixtures/ecs-describe-task-definition-staging.json");
@@ -144,21 +143,7 @@ mod tests {
     }
 
     fn staging_api() -> Service {
-        let files = [
-            (
-                "environments/staging.yaml",
-                include_str!("../../environments/staging.yaml"),
-            ),
-            (
-                "pipelines/api.yaml",
-                include_str!("../../pipelines/api.yaml"),
-            ),
-        ]
-        .map(|(p, t)| SourceFile {
-            path: p.into(),
-            text: t.into(),
-        });
-        load_sources(&files).unwrap().environments["staging"].services[0].clone()
+        crate::config::example().environments["staging"].services[0].clone()
     }
 
     fn arn(name: &str) -> String {

@@ -47,24 +47,9 @@ pub fn manual_deploy(env: &Environment, spec: &Service, image_tag: &str) -> Envi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SourceFile, load_sources};
 
     fn staging() -> Environment {
-        let files = [
-            (
-                "environments/staging.yaml",
-                include_str!("../../environments/staging.yaml"),
-            ),
-            (
-                "pipelines/api.yaml",
-                include_str!("../../pipelines/api.yaml"),
-            ),
-        ]
-        .map(|(p, t)| SourceFile {
-            path: p.into(),
-            text: t.into(),
-        });
-        load_sources(&files).unwrap().environments["staging"].clone()
+        crate::config::example().environments["staging"].clone()
     }
 
     fn kinds(p: &EnvironmentPlan) -> Vec<StageKind> {

@@ -1,30 +1,8 @@
 use super::*;
-use crate::config::{SourceFile, load_sources};
 
 /// The repo's own worked example, as the base every rule is tested against.
 fn example() -> Model {
-    let files = [
-        (
-            "environments/staging.yaml",
-            include_str!("../../environments/staging.yaml"),
-        ),
-        (
-            "environments/production.yaml",
-            include_str!("../../environments/production.yaml"),
-        ),
-        (
-            "pipelines/api.yaml",
-            include_str!("../../pipelines/api.yaml"),
-        ),
-    ];
-    let files: Vec<SourceFile> = files
-        .iter()
-        .map(|(p, t)| SourceFile {
-            path: p.to_string(),
-            text: t.to_string(),
-        })
-        .collect();
-    load_sources(&files).expect("the worked example is valid")
+    crate::config::example()
 }
 
 fn staging_api(model: &mut Model) -> &mut Service {
