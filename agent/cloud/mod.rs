@@ -3,6 +3,7 @@
 //! Adapters live in submodules: `sim` (in-process simulator on virtual time).
 //! Must not know: configuration files, plans, GitHub.
 
+pub mod aws;
 pub mod error;
 pub mod ports;
 pub mod retry;

@@ -37,3 +37,19 @@ ensure_lint_tools() {
   cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing: rustup component add rustfmt"
   cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
 }
+
+# moto (AWS wire-format fake) for the aws adapter tests, pinned, in a virtualenv kept outside
+# the clone. Exports MOTO_SERVER (the moto_server executable) or fails loudly.
+MOTO_VERSION="5.2.5"
+ensure_moto() {
+  local venv="${AMAGENT_VENV:-$HOME/.cache/amagent-venv}"
+  if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    command -v python3 >/dev/null || apt_install python3 python3-venv
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; } \
+      || die "cannot create a Python virtualenv at $venv"
+    echo "installing moto[server]==$MOTO_VERSION into $venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" \
+      || die "pip could not install moto[server]==$MOTO_VERSION (needed by the AWS wire tests)"
+  fi
+  export MOTO_SERVER="$venv/bin/moto_server"
+}

@@ -1,0 +1,281 @@
+//! ECS through aws-sdk-ecs.
+
+use super::error::{Subject, map};
+use super::taskdef::{from_sdk, time, to_register};
+use crate::cloud::types::*;
+use crate::cloud::{
+    CloudError, CloudResult, DESCRIBE_SERVICES_BATCH, DESCRIBE_TASKS_BATCH, Ecs, ResourceKind,
+};
+use async_trait::async_trait;
+use aws_sdk_ecs::types as ecs;
+
+pub struct AwsEcs {
+    pub(super) client: aws_sdk_ecs::Client,
+}
+
+fn service(name: &str) -> Subject<'_> {
+    Subject {
+        kind: ResourceKind::Service,
+        name,
+    }
+}
+
+fn deployment_from_sdk(d: &ecs::Deployment) -> Deployment {
+    let epoch = chrono::DateTime::UNIX_EPOCH;
+    Deployment {
+        id: d.id().unwrap_or_default().to_string(),
+        status: d.status().unwrap_or_default().to_string(),
+        task_definition: d.task_definition().unwrap_or_default().to_string(),
+        desired_count: d.desired_count().max(0) as u32,
+        pending_count: d.pending_count().max(0) as u32,
+        running_count: d.running_count().max(0) as u32,
+        failed_tasks: d.failed_tasks().max(0) as u32,
+        rollout_state: match d.rollout_state() {
+            Some(ecs::DeploymentRolloutState::Completed) => RolloutState::Completed,
+            Some(ecs::DeploymentRolloutState::Failed) => RolloutState::Failed,
+            _ => RolloutState::InProgress,
+        },
+        rollout_state_reason: d.rollout_state_reason().map(String::from),
+        created_at: time(d.created_at()).unwrap_or(epoch),
+        updated_at: time(d.updated_at()).unwrap_or(epoch),
+    }
+}
+
+fn service_from_sdk(s: &ecs::Service) -> EcsService {
+    let config = s.deployment_configuration();
+    EcsService {
+        service_name: s.service_name().unwrap_or_default().to_string(),
+        cluster: s
+            .cluster_arn()
+            .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+            .unwrap_or_default(),
+        status: s.status().unwrap_or_default().to_string(),
+        desired_count: s.desired_count().max(0) as u32,
+        running_count: s.running_count().max(0) as u32,
+        pending_count: s.pending_count().max(0) as u32,
+        task_definition: s.task_definition().unwrap_or_default().to_string(),
+        deployments: s.deployments().iter().map(deployment_from_sdk).collect(),
+        deployment_configuration: DeploymentConfiguration {
+            minimum_healthy_percent: config
+                .and_then(|c| c.minimum_healthy_percent())
+                .unwrap_or(100) as u32,
+            maximum_percent: config.and_then(|c| c.maximum_percent()).unwrap_or(200) as u32,
+            circuit_breaker: config
+                .and_then(|c| c.deployment_circuit_breaker())
+                .map(|b| CircuitBreaker {
+                    enable: b.enable(),
+                    rollback: b.rollback(),
+                }),
+        },
+        load_balancers: s
+            .load_balancers()
+            .iter()
+            .map(|lb| ServiceLoadBalancer {
+                target_group_arn: lb.target_group_arn().unwrap_or_default().to_string(),
+                container_name: lb.container_name().unwrap_or_default().to_string(),
+                container_port: lb.container_port().unwrap_or_default() as u16,
+            })
+            .collect(),
+        events: s
+            .events()
+            .iter()
+            .map(|e| ServiceEvent {
+                created_at: time(e.created_at()).unwrap_or(chrono::DateTime::UNIX_EPOCH),
+                message: e.message().unwrap_or_default().to_string(),
+            })
+            .collect(),
+    }
+}
+
+fn task_from_sdk(t: &ecs::Task) -> Task {
+    // The ENI's private address is the target id in an `ip` target group.
+    let private_ip = t
+        .attachments()
+        .iter()
+        .flat_map(|a| a.details())
+        .find(|d| d.name() == Some("privateIPv4Address"))
+        .and_then(|d| d.value())
+        .unwrap_or_default()
+        .to_string();
+    Task {
+        task_arn: t.task_arn().unwrap_or_default().to_string(),
+        task_definition_arn: t.task_definition_arn().unwrap_or_default().to_string(),
+        started_by: t.started_by().unwrap_or_default().to_string(),
+        last_status: t.last_status().unwrap_or_default().to_string(),
+        desired_status: t.desired_status().unwrap_or_default().to_string(),
+        created_at: time(t.created_at()).unwrap_or(chrono::DateTime::UNIX_EPOCH),
+        started_at: time(t.started_at()),
+        stopped_at: time(t.stopped_at()),
+        stopped_reason: t.stopped_reason().map(String::from),
+        private_ip,
+    }
+}
+
+#[async_trait]
+impl Ecs for AwsEcs {
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> CloudResult<Vec<EcsService>> {
+        if services.len() > DESCRIBE_SERVICES_BATCH {
+            return Err(CloudError::invalid(
+                "DescribeServices",
+                "at most 10 services per call",
+            ));
+        }
+        let out = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "DescribeServices",
+                    Subject {
+                        kind: ResourceKind::Cluster,
+                        name: cluster,
+                    },
+                    e,
+                )
+            })?;
+        let found: Vec<EcsService> = out.services().iter().map(service_from_sdk).collect();
+        if found.is_empty() && !services.is_empty() {
+            return Err(CloudError::not_found(
+                ResourceKind::Service,
+                services.join(", "),
+            ));
+        }
+        Ok(found)
+    }
+
+    async fn describe_task_definition(&self, task_definition: &str) -> CloudResult<TaskDefinition> {
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "DescribeTaskDefinition",
+                    Subject {
+                        kind: ResourceKind::TaskDefinition,
+                        name: task_definition,
+                    },
+                    e,
+                )
+            })?;
+        out.task_definition()
+            .map(from_sdk)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::TaskDefinition, task_definition))
+    }
+
+    async fn register_task_definition(&self, td: &TaskDefinition) -> CloudResult<TaskDefinition> {
+        let out = to_register(&self.client, td)?.send().await.map_err(|e| {
+            map(
+                "RegisterTaskDefinition",
+                Subject {
+                    kind: ResourceKind::TaskDefinition,
+                    name: &td.family,
+                },
+                e,
+            )
+        })?;
+        out.task_definition().map(from_sdk).ok_or_else(|| {
+            CloudError::invalid(
+                "RegisterTaskDefinition",
+                "no task definition in the response",
+            )
+        })
+    }
+
+    async fn update_service(&self, request: &UpdateService) -> CloudResult<EcsService> {
+        let mut req = self
+            .client
+            .update_service()
+            .cluster(&request.cluster)
+            .service(&request.service)
+            .task_definition(&request.task_definition)
+            .set_desired_count(request.desired_count.map(|n| n as i32));
+        if let Some(c) = &request.deployment_configuration {
+            req = req.deployment_configuration(
+                ecs::DeploymentConfiguration::builder()
+                    .minimum_healthy_percent(c.minimum_healthy_percent as i32)
+                    .maximum_percent(c.maximum_percent as i32)
+                    .set_deployment_circuit_breaker(c.circuit_breaker.map(|b| {
+                        ecs::DeploymentCircuitBreaker::builder()
+                            .enable(b.enable)
+                            .rollback(b.rollback)
+                            .build()
+                    }))
+                    .build(),
+            );
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| map("UpdateService", service(&request.service), e))?;
+        out.service()
+            .map(service_from_sdk)
+            .ok_or_else(|| CloudError::not_found(ResourceKind::Service, &request.service))
+    }
+
+    async fn list_tasks(
+        &self,
+        cluster: &str,
+        service_name: &str,
+        desired: DesiredStatus,
+    ) -> CloudResult<Vec<String>> {
+        let status = match desired {
+            DesiredStatus::Running => ecs::DesiredStatus::Running,
+            DesiredStatus::Stopped => ecs::DesiredStatus::Stopped,
+        };
+        let mut arns = Vec::new();
+        let mut pages = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service_name)
+            .desired_status(status)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map("ListTasks", service(service_name), e))?;
+            arns.extend(page.task_arns().iter().cloned());
+        }
+        Ok(arns)
+    }
+
+    async fn describe_tasks(&self, cluster: &str, tasks: &[String]) -> CloudResult<Vec<Task>> {
+        if tasks.len() > DESCRIBE_TASKS_BATCH {
+            return Err(CloudError::invalid(
+                "DescribeTasks",
+                "at most 100 tasks per call",
+            ));
+        }
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(tasks.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "DescribeTasks",
+                    Subject {
+                        kind: ResourceKind::Cluster,
+                        name: cluster,
+                    },
+                    e,
+                )
+            })?;
+        Ok(out.tasks().iter().map(task_from_sdk).collect())
+    }
+}
