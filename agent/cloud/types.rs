@@ -45,6 +45,17 @@ pub struct TaskDefinition {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// Fields DescribeTaskDefinition returns that RegisterTaskDefinition does not take.
+pub const TASK_DEFINITION_READ_ONLY: [&str; 7] = [
+    "status",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
+    "requiresAttributes",
+    "deleteRequestedAt",
+];
+
 impl TaskDefinition {
     pub fn container(&self, name: &str) -> Option<&ContainerDefinition> {
         self.container_definitions.iter().find(|c| c.name == name)

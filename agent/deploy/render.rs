@@ -3,19 +3,8 @@
 //! ARNs), cpu and memory. Everything else (roles, log configuration, ports, health check,
 //! runtime platform, ulimits, …) is kept as it is. Pure.
 
-use crate::cloud::types::{KeyValue, SecretRef, TaskDefinition};
+use crate::cloud::types::{KeyValue, SecretRef, TASK_DEFINITION_READ_ONLY, TaskDefinition};
 use crate::config::Service;
-
-/// Fields DescribeTaskDefinition returns that RegisterTaskDefinition does not accept.
-const READ_ONLY: [&str; 7] = [
-    "status",
-    "compatibilities",
-    "registeredAt",
-    "registeredBy",
-    "deregisteredAt",
-    "requiresAttributes",
-    "deleteRequestedAt",
-];
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -109,7 +98,7 @@ fn registrable(td: &TaskDefinition) -> TaskDefinition {
     let mut next = td.clone();
     next.arn.clear();
     next.revision = 0;
-    for field in READ_ONLY {
+    for field in TASK_DEFINITION_READ_ONLY {
         next.extra.remove(field);
     }
     next

@@ -18,7 +18,9 @@ fn moto_server() -> PathBuf {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
         return PathBuf::from(p);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let venv = std::env::var_os("AMAGENT_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| home.join(".cache/amagent-venv"));
@@ -60,7 +62,10 @@ fn start() -> Moto {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Moto { endpoint }
@@ -76,6 +81,10 @@ pub async fn fresh() -> (MutexGuard<'static, ()>, String) {
         .send()
         .await
         .expect("moto answers");
-    assert!(reset.status().is_success(), "moto reset: {}", reset.status());
+    assert!(
+        reset.status().is_success(),
+        "moto reset: {}",
+        reset.status()
+    );
     (guard, endpoint)
 }

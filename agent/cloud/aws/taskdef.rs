@@ -3,6 +3,7 @@
 //! name, rather than registering a revision that silently lost it.
 
 use crate::cloud::CloudError;
+use crate::cloud::types::TASK_DEFINITION_READ_ONLY;
 use crate::cloud::types::{
     ContainerDefinition, KeyValue, PortMapping, RuntimePlatform, SecretRef, TaskDefinition,
 };
@@ -90,7 +91,12 @@ pub fn to_register(
     aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder,
     CloudError,
 > {
-    unsupported(&td.extra, &TASK_EXTRAS, "task definition")?;
+    // Read-only fields (from a describe) are not sent; anything else unknown is refused.
+    let mut extra = td.extra.clone();
+    for field in TASK_DEFINITION_READ_ONLY {
+        extra.remove(field);
+    }
+    unsupported(&extra, &TASK_EXTRAS, "task definition")?;
     for field in ["volumes", "placementConstraints"] {
         if td.extra.get(field).is_some_and(|v| !is_empty(v)) {
             return Err(invalid(format!(
