@@ -5,6 +5,7 @@ pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod deploy;
+pub mod doctor;
 pub mod executor;
 pub mod journal;
 pub mod lifecycle;

@@ -22,11 +22,51 @@ fn the_policy_grants_exactly_what_the_adapters_call() {
     let missing: Vec<_> = used.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&used).collect();
     assert!(missing.is_empty(), "the policy misses {missing:?}");
-    assert!(unused.is_empty(), "the policy grants actions no adapter calls: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "the policy grants actions no adapter calls: {unused:?}"
+    );
 }
 
 #[test]
 fn every_operation_is_listed_once() {
     let ops: BTreeSet<&str> = OPERATIONS.iter().map(|(op, _)| *op).collect();
     assert_eq!(ops.len(), OPERATIONS.len());
+}
+
+/// The list is the adapters' own: every operation they map errors for is in it, and every
+/// entry is called (AddTagsToResource is implied by tagging in CreateDBSnapshot).
+#[test]
+fn the_list_matches_the_adapter_code() {
+    let sources = [
+        include_str!("../agent/cloud/aws/ecs.rs"),
+        include_str!("../agent/cloud/aws/elb.rs"),
+        include_str!("../agent/cloud/aws/rds.rs"),
+        include_str!("../agent/cloud/aws/ecr.rs"),
+        include_str!("../agent/cloud/aws/s3.rs"),
+        include_str!("../agent/cloud/aws/ssm.rs"),
+        include_str!("../agent/cloud/aws/mod.rs"),
+    ]
+    .join("\n");
+    // `map("Operation", …)`, however rustfmt wrapped it.
+    let called: BTreeSet<&str> = sources
+        .match_indices("map(")
+        .filter_map(|(i, _)| {
+            let rest = sources[i + 4..].trim_start().strip_prefix('"')?;
+            Some(&rest[..rest.find('"')?])
+        })
+        .collect();
+    let listed: BTreeSet<&str> = OPERATIONS.iter().map(|(op, _)| *op).collect();
+    for op in &called {
+        assert!(
+            listed.contains(op),
+            "{op} is called but not in iam::OPERATIONS"
+        );
+    }
+    for op in &listed {
+        assert!(
+            called.contains(op) || *op == "AddTagsToResource",
+            "{op} is listed but no adapter calls it"
+        );
+    }
 }

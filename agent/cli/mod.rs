@@ -2,6 +2,7 @@
 //! they call `config`, `repo` and `plan` and print what those return.
 
 mod deploy_cmd;
+mod doctor_cmd;
 mod exit;
 mod history_cmd;
 mod lifecycle_cmd;
@@ -135,6 +136,25 @@ pub enum Command {
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: PathBuf,
     },
+    /// Check that the AWS account matches the spec: credentials, cluster, services, task
+    /// definition families, target groups, ECR repositories, RDS instance, SSM parameters.
+    #[command(
+        after_help = "Uses the standard AWS credential chain; AWS_ENDPOINT_URL (and the\n\
+        per-service variants) are honoured. Exit codes: 0 all ✓, 1 some ✗ (each with its fix),\n\
+        2 usage or configuration error."
+    )]
+    Doctor {
+        #[arg(long)]
+        env: String,
+        /// Override the region from the spec.
+        #[arg(long)]
+        region: Option<String>,
+        /// Examine the simulated account instead of AWS.
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
     History {
         #[arg(long)]
@@ -185,6 +205,12 @@ pub fn run(cli: Cli) -> Exit {
             dir,
             journal,
         } => lifecycle_cmd::run(&dir, &env, dry_run, sim.as_deref(), &journal, cli.output),
+        Command::Doctor {
+            env,
+            region,
+            sim,
+            dir,
+        } => doctor_cmd::run(&dir, &env, region.as_deref(), sim.as_deref(), cli.output),
         Command::History {
             env,
             service,

@@ -1,0 +1,84 @@
+//! `amagent doctor --env E`: ✓/✗ for every AWS resource the spec names, with the fix.
+
+use super::sim_cmd::{load_environment, scenario, simulated_runtime};
+use super::{Exit, OutputFormat, print_json};
+use crate::cloud::aws::{Aws, Target};
+use crate::doctor::{self, SpecLocator};
+use crate::sandbox::Sandbox;
+use std::path::Path;
+
+pub fn run(
+    dir: &Path,
+    env_name: &str,
+    region: Option<&str>,
+    sim: Option<&str>,
+    output: OutputFormat,
+) -> Exit {
+    let (_, env) = match load_environment(dir, env_name, output) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let file = format!("environments/{env_name}.yaml");
+    let text = std::fs::read_to_string(dir.join(&file)).unwrap_or_default();
+    let spec = SpecLocator::new(&file, &text);
+    let checks = match sim {
+        Some(name) => {
+            let faults = match scenario(Some(name), "doctor", output) {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            simulated_runtime().block_on(async {
+                let sandbox = Sandbox::for_environment_at(&env, faults, chrono::Utc::now());
+                doctor::examine(&sandbox.sim.cloud(), &env, &spec).await
+            })
+        }
+        None => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime builds");
+            runtime.block_on(async {
+                let aws = Aws::connect(Target {
+                    account: env.aws.account_id.clone(),
+                    region: region.unwrap_or(&env.aws.region).to_string(),
+                })
+                .await;
+                let mut checks = vec![doctor::identity_check(
+                    &env,
+                    &spec,
+                    aws.caller_identity().await,
+                )];
+                checks.extend(doctor::examine(&aws.cloud(), &env, &spec).await);
+                checks
+            })
+        }
+    };
+    let all_ok = checks.iter().all(|c| c.ok);
+    match output {
+        OutputFormat::Json => {
+            print_json(&serde_json::json!({ "env": env.name, "ok": all_ok, "checks": checks }))
+        }
+        OutputFormat::Text => {
+            let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
+            for c in &checks {
+                let mark = if c.ok { "✓" } else { "✗" };
+                println!("{mark} {:width$}  {}  {}", c.check, c.subject, c.detail);
+                if let Some(fix) = &c.fix {
+                    println!("  {:width$}  fix: {fix}", "");
+                }
+            }
+            let failed = checks.iter().filter(|c| !c.ok).count();
+            if failed == 0 {
+                println!("\nAll {} checks passed for {}.", checks.len(), env.name);
+            } else {
+                println!(
+                    "\n{failed} of {} checks failed for {}.",
+                    checks.len(),
+                    env.name
+                );
+            }
+        }
+    }
+    if all_ok { Exit::Ok } else { Exit::Failed }
+}

@@ -1,0 +1,236 @@
+//! `amagent doctor`: does the AWS account match the environment spec? Every resource the spec
+//! names is looked up; each check says ✓, or ✗ with what to do and where it is configured.
+
+use crate::cloud::{
+    Cloud, CloudError, DESCRIBE_SERVICES_BATCH, GET_PARAMETERS_BATCH, ResourceKind,
+};
+use crate::config::Environment;
+use crate::config::position::{FieldPath, PositionIndex};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub check: String,
+    pub subject: String,
+    pub ok: bool,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// Where a field is written, for fixes: `environments/staging.yaml:45 (services[0].loadBalancer.targetGroup)`.
+pub struct SpecLocator {
+    file: String,
+    index: PositionIndex,
+}
+
+impl SpecLocator {
+    pub fn new(file: &str, text: &str) -> Self {
+        SpecLocator {
+            file: file.to_string(),
+            index: PositionIndex::build(text),
+        }
+    }
+
+    fn at(&self, path: &FieldPath) -> String {
+        format!(
+            "{}:{} ({path})",
+            self.file,
+            self.index.value_position(path).line
+        )
+    }
+}
+
+fn ok(check: &str, subject: &str, detail: impl Into<String>) -> Check {
+    Check {
+        check: check.into(),
+        subject: subject.into(),
+        ok: true,
+        detail: detail.into(),
+        fix: None,
+    }
+}
+
+fn bad(check: &str, subject: &str, detail: impl Into<String>, fix: String) -> Check {
+    Check {
+        check: check.into(),
+        subject: subject.into(),
+        ok: false,
+        detail: detail.into(),
+        fix: Some(fix),
+    }
+}
+
+/// The verdict for a lookup: found, not found (create it or fix the spec), or another error.
+fn lookup<T>(
+    check: &str,
+    subject: &str,
+    result: Result<T, CloudError>,
+    found: impl FnOnce(T) -> String,
+    configured: String,
+) -> Check {
+    match result {
+        Ok(v) => ok(check, subject, found(v)),
+        Err(CloudError::NotFound { .. }) => bad(
+            check,
+            subject,
+            "not found",
+            format!("create it, or correct the name at {configured}"),
+        ),
+        Err(e @ CloudError::AccessDenied { .. }) => bad(
+            check,
+            subject,
+            e.to_string(),
+            "add the action to the agent's role (docs/iam-policy.json)".into(),
+        ),
+        Err(e) => bad(
+            check,
+            subject,
+            e.to_string(),
+            "retry; if it persists, check the region and endpoint".into(),
+        ),
+    }
+}
+
+/// Look up everything `env` names. `identity` is the STS caller identity check, done by the
+/// caller (it is not a port: the simulator has no credentials).
+pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Vec<Check> {
+    let root = FieldPath::root();
+    let mut checks = Vec::new();
+    let cluster = &env.ecs.cluster;
+
+    // Services, in DescribeServices batches; a missing cluster shows here.
+    let names: Vec<String> = env.services.iter().map(|s| s.ecs.service.clone()).collect();
+    let mut found = Vec::new();
+    let mut cluster_error = None;
+    for chunk in names.chunks(DESCRIBE_SERVICES_BATCH) {
+        match cloud.ecs.describe_services(cluster, chunk).await {
+            Ok(services) => found.extend(services.into_iter().map(|s| s.service_name)),
+            Err(CloudError::NotFound {
+                kind: ResourceKind::Service,
+                ..
+            }) => {}
+            Err(e) => cluster_error = Some(e),
+        }
+    }
+    checks.push(match cluster_error {
+        None => ok("ECS cluster", cluster, "found"),
+        Some(e) => lookup::<()>(
+            "ECS cluster",
+            cluster,
+            Err(e),
+            |_| String::new(),
+            spec.at(&root.key("ecs").key("cluster")),
+        ),
+    });
+    for (i, s) in env.services.iter().enumerate() {
+        let sp = root.key("services").index(i);
+        checks.push(if found.contains(&s.ecs.service) {
+            ok("ECS service", &s.ecs.service, "found")
+        } else {
+            bad(
+                "ECS service",
+                &s.ecs.service,
+                "not found",
+                format!(
+                    "create it in cluster {cluster}, or correct the name at {}",
+                    spec.at(&sp.key("ecs").key("service"))
+                ),
+            )
+        });
+        checks.push(lookup(
+            "task definition family",
+            &s.ecs.task_family,
+            cloud.ecs.describe_task_definition(&s.ecs.task_family).await,
+            |td| format!("latest revision {}", td.revision),
+            spec.at(&sp.key("ecs").key("taskFamily")),
+        ));
+        if let Some(lb) = &s.load_balancer {
+            checks.push(lookup(
+                "target group",
+                &lb.target_group,
+                cloud
+                    .elb
+                    .describe_target_groups(std::slice::from_ref(&lb.target_group))
+                    .await,
+                |groups| {
+                    groups
+                        .first()
+                        .map(|g| format!("port {}, health check {}", g.port, g.health_check_path))
+                        .unwrap_or_default()
+                },
+                spec.at(&sp.key("loadBalancer").key("targetGroup")),
+            ));
+        }
+        checks.push(lookup(
+            "ECR repository",
+            &s.image.repository,
+            cloud.ecr.describe_images(&s.image.repository).await,
+            |images| format!("{} image(s)", images.len()),
+            spec.at(&sp.key("image").key("repository")),
+        ));
+        let parameters: Vec<(&String, &String)> = s.secrets.iter().collect();
+        for chunk in parameters.chunks(GET_PARAMETERS_BATCH) {
+            let names: Vec<String> = chunk.iter().map(|(_, p)| (*p).clone()).collect();
+            match cloud.ssm.missing(&names).await {
+                Ok(missing) => {
+                    for (var, parameter) in chunk {
+                        checks.push(if missing.contains(parameter) {
+                            bad(
+                                "SSM parameter",
+                                parameter,
+                                "not found",
+                                format!(
+                                    "create it (aws ssm put-parameter --type SecureString --name {parameter} …), or correct {}",
+                                    spec.at(&sp.key("secrets").key(var))
+                                ),
+                            )
+                        } else {
+                            ok("SSM parameter", parameter, format!("exists (for {var}; value not read)"))
+                        });
+                    }
+                }
+                Err(e) => checks.push(lookup::<()>(
+                    "SSM parameters",
+                    &s.name,
+                    Err(e),
+                    |_| String::new(),
+                    spec.at(&sp.key("secrets")),
+                )),
+            }
+        }
+    }
+    if let Some(db) = &env.database {
+        checks.push(lookup(
+            "RDS instance",
+            &db.instance_id,
+            cloud.rds.describe_db_instance(&db.instance_id).await,
+            |i| format!("status {}", i.status),
+            spec.at(&root.key("database").key("instanceId")),
+        ));
+    }
+    checks
+}
+
+/// The credentials check from an STS identity (or its failure).
+pub fn identity_check(
+    env: &Environment,
+    spec: &SpecLocator,
+    identity: Result<(String, String), CloudError>,
+) -> Check {
+    match identity {
+        Ok((account, arn)) if account == env.aws.account_id => ok("credentials", &arn, format!("account {account}")),
+        Ok((account, arn)) => bad(
+            "credentials",
+            &arn,
+            format!("for account {account}, but the spec says {}", env.aws.account_id),
+            format!("use credentials for account {} (AWS_PROFILE), or correct {}", env.aws.account_id, spec.at(&FieldPath::root().key("aws").key("accountId"))),
+        ),
+        Err(e) => bad(
+            "credentials",
+            "STS GetCallerIdentity",
+            e.to_string(),
+            "configure credentials: AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, or a task/instance role".into(),
+        ),
+    }
+}

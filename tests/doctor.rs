@@ -1,0 +1,192 @@
+//! `amagent doctor` against moto through AWS_ENDPOINT_URL: ✓ for an account seeded like the
+//! staging spec, ✗ with the fix (and where it is configured) for a missing target group and a
+//! missing SSM parameter.
+
+mod support;
+
+use amagent::cloud::aws::{Aws, Options, Target};
+use amagent::secret::Secret;
+use aws_sdk_ecs::types as ecs;
+use std::process::Command;
+
+const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
+
+async fn seed(endpoint: &str) -> Aws {
+    let aws = Aws::connect_with(
+        Target {
+            account: "123456789012".into(),
+            region: "ap-southeast-2".into(),
+        },
+        Options {
+            endpoint: Some(endpoint.to_string()),
+            static_credentials: Some(("testing".into(), Secret::new("testing"))),
+        },
+    )
+    .await;
+    let cloud = aws.cloud();
+    let c = aws.sdk_config();
+    let v: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+    let td = cloud
+        .ecs
+        .register_task_definition(&serde_json::from_value(v["taskDefinition"].clone()).unwrap())
+        .await
+        .unwrap();
+    let ecs_client = aws_sdk_ecs::Client::new(c);
+    ecs_client
+        .create_cluster()
+        .cluster_name("aussie-markets-staging")
+        .send()
+        .await
+        .unwrap();
+    ecs_client
+        .create_service()
+        .cluster("aussie-markets-staging")
+        .service_name("aussie-markets-api-staging")
+        .task_definition(&td.arn)
+        .desired_count(1)
+        .launch_type(ecs::LaunchType::Fargate)
+        .network_configuration(
+            ecs::NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    ecs::AwsVpcConfiguration::builder()
+                        .subnets(support::subnet(endpoint).await)
+                        .security_groups(support::security_group(endpoint).await)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_elasticloadbalancingv2::Client::new(c)
+        .create_target_group()
+        .name("aussie-markets-api-staging")
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(3000)
+        .vpc_id(support::vpc(endpoint).await)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+        .health_check_path("/api/v1/health")
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_ecr::Client::new(c)
+        .create_repository()
+        .repository_name("aussie-markets/api")
+        .send()
+        .await
+        .unwrap();
+    support::db_instance(&aws, "aussie-markets-staging-db").await;
+    let ssm = aws_sdk_ssm::Client::new(c);
+    for name in ["database-url", "redis-url"] {
+        ssm.put_parameter()
+            .name(format!("/aussie-markets/staging/api/{name}"))
+            .value("never-read")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
+    aws
+}
+
+fn doctor(endpoint: &str) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_amagent"))
+        .args(["--output", "json", "doctor", "--env", "staging", "--dir"])
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), json)
+}
+
+fn check<'a>(json: &'a serde_json::Value, check: &str, subject: &str) -> &'a serde_json::Value {
+    json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check && c["subject"] == subject)
+        .unwrap_or_else(|| panic!("no {check} {subject} in {json}"))
+}
+
+#[tokio::test]
+async fn seeded_account_passes_and_missing_pieces_say_how_to_fix_them() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let aws = seed(&endpoint).await;
+    let (code, json) = tokio::task::spawn_blocking({
+        let endpoint = endpoint.clone();
+        move || doctor(&endpoint)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(json["ok"], true);
+    assert_eq!(
+        check(&json, "credentials", "arn:aws:sts::123456789012:user/moto")["ok"],
+        true
+    );
+    for c in json["checks"].as_array().unwrap() {
+        assert_eq!(c["ok"], true, "{c}");
+    }
+
+    // Take away the target group and one SSM parameter.
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(aws.sdk_config());
+    let tg = elb
+        .describe_target_groups()
+        .names("aussie-markets-api-staging")
+        .send()
+        .await
+        .unwrap();
+    elb.delete_target_group()
+        .target_group_arn(tg.target_groups()[0].target_group_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_ssm::Client::new(aws.sdk_config())
+        .delete_parameter()
+        .name("/aussie-markets/staging/api/redis-url")
+        .send()
+        .await
+        .unwrap();
+    let (code, json) = tokio::task::spawn_blocking(move || doctor(&endpoint))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{json:#}");
+    let tg = check(&json, "target group", "aussie-markets-api-staging");
+    assert_eq!(tg["ok"], false);
+    assert_eq!(
+        tg["fix"],
+        "create it, or correct the name at environments/staging.yaml:44 (services[0].loadBalancer.targetGroup)"
+    );
+    let param = check(
+        &json,
+        "SSM parameter",
+        "/aussie-markets/staging/api/redis-url",
+    );
+    assert_eq!(param["ok"], false);
+    assert!(
+        param["fix"]
+            .as_str()
+            .unwrap()
+            .contains("environments/staging.yaml:42 (services[0].secrets.REDIS_URL)"),
+        "{param}"
+    );
+    assert_eq!(
+        check(
+            &json,
+            "SSM parameter",
+            "/aussie-markets/staging/api/database-url"
+        )["ok"],
+        true
+    );
+    assert!(
+        !json.to_string().contains("never-read"),
+        "SSM values are never read"
+    );
+}
