@@ -1,0 +1,232 @@
+//! The contract between the simulator and AWS's wire model: the same steps (register → update →
+//! describe, plus the error cases) run through the aws adapter against moto and against the
+//! simulator, and everything both can observe must agree — so the simulator cannot drift from
+//! the real API unnoticed. (Deployment progress is not comparable: moto never progresses it.)
+
+mod support;
+
+use amagent::clock::Clock;
+use amagent::cloud::aws::{Aws, Options, Target};
+use amagent::cloud::sim::{FaultScript, ServiceSpec, Simulator};
+use amagent::cloud::types::{
+    CircuitBreaker, DeploymentConfiguration, TaskDefinition, UpdateService,
+};
+use amagent::cloud::{Cloud, CloudError};
+use amagent::secret::Secret;
+use aws_sdk_ecs::types as ecs;
+
+const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
+const CLUSTER: &str = "aussie-markets-staging";
+const SERVICE: &str = "aussie-markets-api-staging";
+
+fn fixture() -> TaskDefinition {
+    let v: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+    let mut td: TaskDefinition = serde_json::from_value(v["taskDefinition"].clone()).unwrap();
+    td.revision = 0;
+    td.arn.clear();
+    td
+}
+
+/// What both backends can be asked and must answer alike.
+#[derive(Debug, PartialEq)]
+struct Observed {
+    registered_revision: u32,
+    latest_revision: u32,
+    image: String,
+    secrets: Vec<(String, String)>,
+    environment: Vec<(String, String)>,
+    cpu_memory: (Option<String>, Option<String>),
+    network_mode: Option<String>,
+    log_configuration: Option<serde_json::Value>,
+    updated_revision_suffix: String,
+    updated_desired: u32,
+    described_revision_suffix: String,
+    described_desired: u32,
+    described_min_max: (u32, u32),
+    too_many_services: &'static str,
+    missing_family: &'static str,
+    missing_service_cluster: &'static str,
+}
+
+fn kind(e: &CloudError) -> &'static str {
+    match e {
+        CloudError::NotFound { .. } => "not-found",
+        CloudError::InvalidRequest { .. } => "invalid-request",
+        CloudError::AccessDenied { .. } => "access-denied",
+        CloudError::Throttled { .. } => "throttled",
+        CloudError::Unavailable { .. } => "unavailable",
+    }
+}
+
+fn suffix(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap().to_string()
+}
+
+/// The scenario, on any backend whose service runs revision 1 of the fixture's family.
+async fn steps(cloud: &Cloud) -> Observed {
+    let mut next = fixture();
+    next.container_definitions[0].image =
+        "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/aussie-markets/api@sha256:2222222222222222222222222222222222222222222222222222222222222222".into();
+    let registered = cloud.ecs.register_task_definition(&next).await.unwrap();
+    let latest = cloud
+        .ecs
+        .describe_task_definition(&next.family)
+        .await
+        .unwrap();
+    let c = latest.container("api").unwrap();
+    let updated = cloud
+        .ecs
+        .update_service(&UpdateService {
+            cluster: CLUSTER.into(),
+            service: SERVICE.into(),
+            task_definition: registered.arn.clone(),
+            desired_count: Some(2),
+            deployment_configuration: Some(DeploymentConfiguration {
+                minimum_healthy_percent: 100,
+                maximum_percent: 200,
+                circuit_breaker: Some(CircuitBreaker {
+                    enable: true,
+                    rollback: false,
+                }),
+            }),
+        })
+        .await
+        .unwrap();
+    let described = cloud
+        .ecs
+        .describe_services(CLUSTER, &[SERVICE.to_string()])
+        .await
+        .unwrap();
+    let eleven: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
+    Observed {
+        registered_revision: registered.revision,
+        latest_revision: latest.revision,
+        image: c.image.clone(),
+        secrets: c
+            .secrets
+            .iter()
+            .map(|s| (s.name.clone(), s.value_from.clone()))
+            .collect(),
+        environment: c
+            .environment
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect(),
+        cpu_memory: (latest.cpu.clone(), latest.memory.clone()),
+        network_mode: latest.network_mode.clone(),
+        log_configuration: c.extra.get("logConfiguration").cloned(),
+        updated_revision_suffix: suffix(&updated.task_definition),
+        updated_desired: updated.desired_count,
+        described_revision_suffix: suffix(&described[0].task_definition),
+        described_desired: described[0].desired_count,
+        described_min_max: (
+            described[0]
+                .deployment_configuration
+                .minimum_healthy_percent,
+            described[0].deployment_configuration.maximum_percent,
+        ),
+        too_many_services: kind(
+            &cloud
+                .ecs
+                .describe_services(CLUSTER, &eleven)
+                .await
+                .unwrap_err(),
+        ),
+        missing_family: kind(
+            &cloud
+                .ecs
+                .describe_task_definition("no-such-family")
+                .await
+                .unwrap_err(),
+        ),
+        missing_service_cluster: kind(
+            &cloud
+                .ecs
+                .describe_services("no-such-cluster", &[SERVICE.to_string()])
+                .await
+                .unwrap_err(),
+        ),
+    }
+}
+
+async fn on_moto(endpoint: &str) -> Observed {
+    let aws = Aws::connect_with(
+        Target {
+            account: "123456789012".into(),
+            region: "ap-southeast-2".into(),
+        },
+        Options {
+            endpoint: Some(endpoint.to_string()),
+            static_credentials: Some(("testing".into(), Secret::new("testing"))),
+        },
+    )
+    .await;
+    let cloud = aws.cloud();
+    let first = cloud
+        .ecs
+        .register_task_definition(&fixture())
+        .await
+        .unwrap();
+    let client = aws_sdk_ecs::Client::new(aws.sdk_config());
+    client
+        .create_cluster()
+        .cluster_name(CLUSTER)
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name(SERVICE)
+        .task_definition(&first.arn)
+        .desired_count(1)
+        .launch_type(ecs::LaunchType::Fargate)
+        .deployment_configuration(
+            ecs::DeploymentConfiguration::builder()
+                .minimum_healthy_percent(100)
+                .maximum_percent(200)
+                .build(),
+        )
+        .network_configuration(
+            ecs::NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    ecs::AwsVpcConfiguration::builder()
+                        .subnets(support::subnet(endpoint).await)
+                        .security_groups(support::security_group(endpoint).await)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    steps(&cloud).await
+}
+
+async fn on_simulator() -> Observed {
+    let sim = Simulator::new(Clock::system(), FaultScript::builtin("healthy").unwrap());
+    sim.add_service(ServiceSpec {
+        cluster: CLUSTER.into(),
+        name: SERVICE.into(),
+        task_definition: fixture(),
+        desired_count: 1,
+        minimum_healthy_percent: 100,
+        maximum_percent: 200,
+        circuit_breaker: None,
+        target_group: None,
+        container_name: "api".into(),
+        container_port: 3000,
+    });
+    steps(&sim.cloud()).await
+}
+
+#[tokio::test]
+async fn simulator_and_aws_wire_model_agree() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let wire = on_moto(&endpoint).await;
+    let simulated = on_simulator().await;
+    assert_eq!(wire.registered_revision, 2);
+    assert_eq!(wire.updated_revision_suffix, "aussie-markets-api-task:2");
+    assert_eq!(simulated, wire);
+}
