@@ -12,7 +12,8 @@ pub enum LogFormat {
 /// `verbose` counts `-v`: 0 warn, 1 info, 2 debug, 3+ trace.
 pub fn init(verbose: u8, format: LogFormat) {
     let default = match verbose {
-        0 => "warn",
+        // The credential chain logs each provider it tries at warn: noise unless asked for.
+        0 => "warn,aws_config=error",
         1 => "info",
         2 => "debug",
         _ => "trace",

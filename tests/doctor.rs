@@ -190,3 +190,39 @@ async fn seeded_account_passes_and_missing_pieces_say_how_to_fix_them() {
         "SSM values are never read"
     );
 }
+
+#[tokio::test]
+async fn deploy_against_aws_checks_ssm_parameters_before_touching_anything() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let journal = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_amagent"))
+            .args(["--output", "json", "deploy", "--env", "staging", "--service", "api"])
+            .args(["--image", "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/aussie-markets/api@sha256:1111111111111111111111111111111111111111111111111111111111111111"])
+            .arg("--dir")
+            .arg(env!("CARGO_MANIFEST_DIR"))
+            .arg("--journal")
+            .arg(journal.path())
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["outcome"], "failed");
+    let reason = json["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("SSM parameter(s) missing: /aussie-markets/staging/api/database-url"),
+        "{reason}"
+    );
+}

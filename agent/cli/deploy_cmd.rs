@@ -1,13 +1,12 @@
-//! `amagent deploy --env E --service S --image REF --sim SCENARIO`: snapshot (per policy),
+//! `amagent deploy --env E --service S --image REF [--sim SCENARIO]`: snapshot (per policy),
 //! deploy gated on health with automatic rollback, lifecycle — for one service.
 
 use super::progress::ConsoleProgress;
-use super::sim_cmd::{load_environment, scenario, simulated_runtime};
+use super::sim_cmd::{Session, load_environment, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::deploy::{FailureKind, Outcome, rollout::short_td};
 use crate::executor::{self, Context, EnvReport, EnvRun};
 use crate::journal::LocalJournal;
-use crate::sandbox::Sandbox;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -21,11 +20,10 @@ pub struct DeployArgs<'a> {
 }
 
 pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
-    let (model, env) = match load_environment(args.dir, args.env, output) {
+    let (_, env) = match load_environment(args.dir, args.env, output) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let _ = model;
     let Some(spec) = env.service(args.service).cloned() else {
         let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
         print_error(
@@ -40,26 +38,26 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
         );
         return Exit::Usage;
     };
-    let faults = match scenario(args.sim, "deploy", output) {
+    let faults = match scenario(args.sim, output) {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let runtime = simulated_runtime();
-    runtime.block_on(async {
-        let sandbox = Sandbox::for_environment_at(&env, faults, chrono::Utc::now());
-        let image = match sandbox.resolve_image(&spec, args.image) {
+    runtime(faults.is_some()).block_on(async {
+        let session = Session::open(&env, faults, None).await;
+        let image = match session.resolve_image(&spec, args.image).await {
             Ok(i) => i,
             Err(e) => {
                 print_error(output, "usage", &e);
                 return Exit::Usage;
             }
         };
-        let cloud = sandbox.sim.cloud();
         let journal = LocalJournal::new(args.journal);
-        let progress = ConsoleProgress::new(sandbox.clock.clone());
-        let ctx = Context::new(&cloud, &sandbox.clock, &journal, &progress);
+        let progress = ConsoleProgress::new(session.clock.clone());
+        let ctx = Context::new(&session.cloud, &session.clock, &journal, &progress);
         let plan = crate::plan::manual_deploy(&env, &spec, args.image);
-        sandbox.sim.reset_calls();
+        if let Some(sandbox) = &session.sandbox {
+            sandbox.sim.reset_calls();
+        }
         let report = executor::execute(
             &ctx,
             EnvRun {
@@ -71,8 +69,7 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
             },
         )
         .await;
-        let calls = sandbox.sim.calls();
-        print_report(&report, &spec.name, output, &calls);
+        print_report(&report, &spec.name, output, &session.calls());
         exit_for(&report)
     })
 }

@@ -1,10 +1,9 @@
 //! `amagent doctor --env E`: ✓/✗ for every AWS resource the spec names, with the fix.
 
-use super::sim_cmd::{load_environment, scenario, simulated_runtime};
+use super::sim_cmd::{Session, load_environment, runtime, scenario};
 use super::{Exit, OutputFormat, print_json};
 use crate::cloud::aws::{Aws, Target};
 use crate::doctor::{self, SpecLocator};
-use crate::sandbox::Sandbox;
 use std::path::Path;
 
 pub fn run(
@@ -21,39 +20,37 @@ pub fn run(
     let file = format!("environments/{env_name}.yaml");
     let text = std::fs::read_to_string(dir.join(&file)).unwrap_or_default();
     let spec = SpecLocator::new(&file, &text);
-    let checks = match sim {
-        Some(name) => {
-            let faults = match scenario(Some(name), "doctor", output) {
-                Ok(f) => f,
-                Err(code) => return code,
-            };
-            simulated_runtime().block_on(async {
-                let sandbox = Sandbox::for_environment_at(&env, faults, chrono::Utc::now());
-                doctor::examine(&sandbox.sim.cloud(), &env, &spec).await
-            })
-        }
-        None => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime builds");
-            runtime.block_on(async {
-                let aws = Aws::connect(Target {
-                    account: env.aws.account_id.clone(),
-                    region: region.unwrap_or(&env.aws.region).to_string(),
-                })
-                .await;
-                let mut checks = vec![doctor::identity_check(
+    let faults = match scenario(sim, output) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let simulated = faults.is_some();
+    let checks = runtime(simulated).block_on(async {
+        let mut checks = Vec::new();
+        if simulated {
+            checks.extend(
+                doctor::examine(
+                    &Session::open(&env, faults, region).await.cloud,
                     &env,
                     &spec,
-                    aws.caller_identity().await,
-                )];
-                checks.extend(doctor::examine(&aws.cloud(), &env, &spec).await);
-                checks
+                )
+                .await,
+            );
+        } else {
+            let aws = Aws::connect(Target {
+                account: env.aws.account_id.clone(),
+                region: region.unwrap_or(&env.aws.region).to_string(),
             })
+            .await;
+            checks.push(doctor::identity_check(
+                &env,
+                &spec,
+                aws.caller_identity().await,
+            ));
+            checks.extend(doctor::examine(&aws.cloud(), &env, &spec).await);
         }
-    };
+        checks
+    });
     let all_ok = checks.iter().all(|c| c.ok);
     match output {
         OutputFormat::Json => {

@@ -2,12 +2,11 @@
 //! ECR rules expire, with every running or rollback-target image protected.
 
 use super::progress::ConsoleProgress;
-use super::sim_cmd::{load_environment, scenario, simulated_runtime};
+use super::sim_cmd::{Session, load_environment, runtime, scenario};
 use super::{Exit, OutputFormat, print_json};
 use crate::executor::{self, Context};
 use crate::journal::LocalJournal;
 use crate::lifecycle::{Rules, ecr_policy_json};
-use crate::sandbox::Sandbox;
 use std::path::Path;
 
 pub fn run(
@@ -22,16 +21,15 @@ pub fn run(
         Ok(x) => x,
         Err(code) => return code,
     };
-    let faults = match scenario(sim, "lifecycle", output) {
+    let faults = match scenario(sim, output) {
         Ok(f) => f,
         Err(code) => return code,
     };
-    simulated_runtime().block_on(async {
-        let sandbox = Sandbox::for_environment_at(&env, faults, chrono::Utc::now());
-        let cloud = sandbox.sim.cloud();
+    runtime(faults.is_some()).block_on(async {
+        let session = Session::open(&env, faults, None).await;
         let journal = LocalJournal::new(journal);
-        let progress = ConsoleProgress::new(sandbox.clock.clone());
-        let ctx = Context::new(&cloud, &sandbox.clock, &journal, &progress);
+        let progress = ConsoleProgress::new(session.clock.clone());
+        let ctx = Context::new(&session.cloud, &session.clock, &journal, &progress);
         let services: Vec<_> = env.services.iter().collect();
         let reports = executor::run_lifecycle(&ctx, &env, &services, dry_run).await;
         let policy = ecr_policy_json(Rules::from(&env.ecr.lifecycle));

@@ -111,7 +111,7 @@ pub enum Command {
         /// reference. Deploys always pin the digest.
         #[arg(long)]
         image: String,
-        /// Run against the in-process AWS simulator with this scenario.
+        /// Run against the in-process AWS simulator with this scenario instead of AWS.
         #[arg(long, value_name = "SCENARIO")]
         sim: Option<String>,
         /// The environments repo checkout.

@@ -2,9 +2,13 @@
 //! and running async code on the right runtime.
 
 use super::{Exit, OutputFormat, print_error};
+use crate::clock::Clock;
+use crate::cloud::Cloud;
+use crate::cloud::aws::{Aws, Target};
 use crate::cloud::sim::FaultScript;
 use crate::config::suggest::did_you_mean;
-use crate::config::{self, Environment, Model};
+use crate::config::{self, Environment, Model, Service};
+use crate::sandbox::Sandbox;
 use std::path::Path;
 
 /// The model at `dir` and the environment called `name`, or a printed error and exit 2.
@@ -48,36 +52,115 @@ pub fn load_environment(
     }
 }
 
-/// The fault script for `--sim`; without `--sim` there is no cloud yet.
-pub fn scenario(
-    sim: Option<&str>,
-    command: &str,
-    output: OutputFormat,
-) -> Result<FaultScript, Exit> {
+/// The fault script for `--sim`, or None: talk to AWS.
+pub fn scenario(sim: Option<&str>, output: OutputFormat) -> Result<Option<FaultScript>, Exit> {
     let Some(name) = sim else {
+        return Ok(None);
+    };
+    FaultScript::load(name).map(Some).map_err(|e| {
         print_error(
             output,
             "usage",
             &format!(
-                "`amagent {command}` needs --sim SCENARIO for now: the AWS SDK adapters are not built yet. \
-                 Scenarios: {} or a fault-script file",
+                "--sim {name}: {e} (scenarios: {}, or a fault-script file)",
                 crate::cloud::sim::faults::BUILTIN.join(", ")
             ),
         );
-        return Err(Exit::Usage);
-    };
-    FaultScript::load(name).map_err(|e| {
-        print_error(output, "usage", &format!("--sim {name}: {e}"));
         Exit::Usage
     })
 }
 
-/// A runtime on virtual time: tokio auto-advances its paused clock whenever every task waits,
-/// so simulated rollouts of many minutes take milliseconds.
-pub fn simulated_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("a current-thread runtime builds")
+/// The runtime for a command: virtual time for the simulator (tokio auto-advances its paused
+/// clock whenever every task waits, so simulated rollouts of many minutes take milliseconds),
+/// real time for AWS.
+pub fn runtime(simulated: bool) -> tokio::runtime::Runtime {
+    if simulated {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    }
+    .expect("a tokio runtime builds")
+}
+
+/// The cloud a command acts on: the simulated account shaped like the environment, or AWS
+/// through the standard credential chain (AWS_ENDPOINT_URL honoured).
+pub struct Session {
+    pub cloud: Cloud,
+    pub clock: Clock,
+    pub sandbox: Option<Sandbox>,
+}
+
+impl Session {
+    /// Must run inside the runtime from [`runtime`].
+    pub async fn open(
+        env: &Environment,
+        faults: Option<FaultScript>,
+        region: Option<&str>,
+    ) -> Session {
+        match faults {
+            Some(faults) => {
+                let sandbox = Sandbox::for_environment_at(env, faults, chrono::Utc::now());
+                Session {
+                    cloud: sandbox.sim.cloud(),
+                    clock: sandbox.clock.clone(),
+                    sandbox: Some(sandbox),
+                }
+            }
+            None => {
+                let aws = Aws::connect(Target {
+                    account: env.aws.account_id.clone(),
+                    region: region.unwrap_or(&env.aws.region).to_string(),
+                })
+                .await;
+                Session {
+                    cloud: aws.cloud(),
+                    clock: Clock::system(),
+                    sandbox: None,
+                }
+            }
+        }
+    }
+
+    /// The full image reference for `--image`: a full reference as is; a digest or tag looked
+    /// up in the service's ECR repository (deploys always pin the digest).
+    pub async fn resolve_image(&self, service: &Service, image: &str) -> Result<String, String> {
+        if let Some(sandbox) = &self.sandbox {
+            return sandbox.resolve_image(service, image);
+        }
+        if image.contains('/') {
+            return Ok(image.to_string());
+        }
+        let repository = &service.image.repository;
+        let images = self
+            .cloud
+            .ecr
+            .describe_images(repository)
+            .await
+            .map_err(|e| e.to_string())?;
+        let found = images
+            .iter()
+            .find(|i| i.digest == image || i.tags.iter().any(|t| t == image))
+            .ok_or_else(|| {
+                format!("ECR repository {repository} has no image `{image}` (push it first)")
+            })?;
+        Ok(format!(
+            "{}/{repository}@{}",
+            self.cloud.ecr.registry_host(),
+            found.digest
+        ))
+    }
+
+    /// Calls made, by operation (the simulator counts them; AWS does not tell).
+    pub fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.sandbox
+            .as_ref()
+            .map(|s| s.sim.calls())
+            .unwrap_or_default()
+    }
 }
