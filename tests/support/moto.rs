@@ -4,15 +4,18 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, MutexGuard};
 
 pub struct Moto {
     pub endpoint: String,
+    /// The watchdog shell; it outlives the test process only until its next check.
+    _watchdog: std::process::Child,
 }
 
 static SERVER: OnceLock<Moto> = OnceLock::new();
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: Mutex<()> = Mutex::const_new(());
 
 fn moto_server() -> PathBuf {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
@@ -51,7 +54,7 @@ fn start() -> Moto {
         server.display(),
         std::process::id()
     );
-    Command::new("sh")
+    let watchdog = Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
         .spawn()
@@ -68,13 +71,16 @@ fn start() -> Moto {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Moto { endpoint }
+    Moto {
+        endpoint,
+        _watchdog: watchdog,
+    }
 }
 
 /// The shared moto server, reset, and a guard that keeps other tests of this binary off it
 /// until the caller is done.
 pub async fn fresh() -> (MutexGuard<'static, ()>, String) {
-    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let guard = SERIAL.lock().await;
     let endpoint = SERVER.get_or_init(start).endpoint.clone();
     let reset = reqwest::Client::new()
         .post(format!("{endpoint}/moto-api/reset"))
