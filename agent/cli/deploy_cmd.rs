@@ -16,6 +16,7 @@ pub struct DeployArgs<'a> {
     pub service: &'a str,
     pub image: &'a str,
     pub sim: Option<&'a str>,
+    pub region: Option<&'a str>,
     pub journal: &'a Path,
 }
 
@@ -43,7 +44,7 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
         Err(code) => return code,
     };
     runtime(faults.is_some()).block_on(async {
-        let session = Session::open(&env, faults, None).await;
+        let session = Session::open(&env, faults, args.region).await;
         let image = match session.resolve_image(&spec, args.image).await {
             Ok(i) => i,
             Err(e) => {

@@ -13,7 +13,7 @@ pub fn run(
     dir: &Path,
     env_name: &str,
     dry_run: bool,
-    sim: Option<&str>,
+    (sim, region): (Option<&str>, Option<&str>),
     journal: &Path,
     output: OutputFormat,
 ) -> Exit {
@@ -26,7 +26,7 @@ pub fn run(
         Err(code) => return code,
     };
     runtime(faults.is_some()).block_on(async {
-        let session = Session::open(&env, faults, None).await;
+        let session = Session::open(&env, faults, region).await;
         let journal = LocalJournal::new(journal);
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = Context::new(&session.cloud, &session.clock, &journal, &progress);

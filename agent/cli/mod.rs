@@ -114,6 +114,9 @@ pub enum Command {
         /// Run against the in-process AWS simulator with this scenario instead of AWS.
         #[arg(long, value_name = "SCENARIO")]
         sim: Option<String>,
+        /// Override the region from the spec.
+        #[arg(long)]
+        region: Option<String>,
         /// The environments repo checkout.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
@@ -131,6 +134,9 @@ pub enum Command {
         dry_run: bool,
         #[arg(long, value_name = "SCENARIO")]
         sim: Option<String>,
+        /// Override the region from the spec.
+        #[arg(long)]
+        region: Option<String>,
         #[arg(long, default_value = ".")]
         dir: PathBuf,
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
@@ -185,6 +191,7 @@ pub fn run(cli: Cli) -> Exit {
             service,
             image,
             sim,
+            region,
             dir,
             journal,
         } => deploy_cmd::run(
@@ -194,6 +201,7 @@ pub fn run(cli: Cli) -> Exit {
                 service: &service,
                 image: &image,
                 sim: sim.as_deref(),
+                region: region.as_deref(),
                 journal: &journal,
             },
             cli.output,
@@ -202,9 +210,17 @@ pub fn run(cli: Cli) -> Exit {
             env,
             dry_run,
             sim,
+            region,
             dir,
             journal,
-        } => lifecycle_cmd::run(&dir, &env, dry_run, sim.as_deref(), &journal, cli.output),
+        } => lifecycle_cmd::run(
+            &dir,
+            &env,
+            dry_run,
+            (sim.as_deref(), region.as_deref()),
+            &journal,
+            cli.output,
+        ),
         Command::Doctor {
             env,
             region,
