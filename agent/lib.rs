@@ -7,6 +7,7 @@ pub mod config;
 pub mod deploy;
 pub mod doctor;
 pub mod executor;
+pub mod image;
 pub mod journal;
 pub mod lifecycle;
 pub mod logging;

@@ -14,7 +14,9 @@ pub struct DeployArgs<'a> {
     pub dir: &'a Path,
     pub env: &'a str,
     pub service: &'a str,
-    pub image: &'a str,
+    /// None: build and push the spec's source first.
+    pub image: Option<&'a str>,
+    pub cache: Option<&'a Path>,
     pub sim: Option<&'a str>,
     pub region: Option<&'a str>,
     pub journal: &'a Path,
@@ -43,19 +45,48 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
         Ok(f) => f,
         Err(code) => return code,
     };
-    runtime(faults.is_some()).block_on(async {
-        let session = Session::open(&env, faults, args.region).await;
-        let image = match session.resolve_image(&spec, args.image).await {
-            Ok(i) => i,
-            Err(e) => {
+    let simulated = faults.is_some();
+    // Real time for AWS and for building; the simulated rollout then runs on virtual time.
+    let real_time = runtime(false);
+    let session = real_time.block_on(Session::open(&env, faults, args.region));
+    let image = match args.image {
+        Some(image) => real_time
+            .block_on(session.resolve_image(&spec, image))
+            .map_err(|e| {
                 print_error(output, "usage", &e);
-                return Exit::Usage;
-            }
-        };
+                Exit::Usage
+            }),
+        None => {
+            let (model, _) = match load_environment(args.dir, args.env, output) {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            let cache = args
+                .cache
+                .map(Path::to_path_buf)
+                .unwrap_or_else(super::build_cmd::default_cache);
+            real_time
+                .block_on(super::build_cmd::build_image(
+                    &session, &model, &spec, &cache,
+                ))
+                .map(|built| built.image)
+                .map_err(|e| {
+                    print_error(output, "build", &e.to_string());
+                    super::build_cmd::exit_for(&e)
+                })
+        }
+    };
+    let image = match image {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    let rollout_time = if simulated { runtime(true) } else { real_time };
+    rollout_time.block_on(async {
         let journal = LocalJournal::new(args.journal);
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = Context::new(&session.cloud, &session.clock, &journal, &progress);
-        let plan = crate::plan::manual_deploy(&env, &spec, args.image);
+        let tag = args.image.unwrap_or(&spec.source.reference);
+        let plan = crate::plan::manual_deploy(&env, &spec, tag);
         if let Some(sandbox) = &session.sandbox {
             sandbox.sim.reset_calls();
         }

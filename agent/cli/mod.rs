@@ -1,6 +1,7 @@
 //! The command line: clap definitions, dispatch, and output in text or JSON. Commands are thin:
 //! they call `config`, `repo` and `plan` and print what those return.
 
+mod build_cmd;
 mod deploy_cmd;
 mod doctor_cmd;
 mod exit;
@@ -108,9 +109,13 @@ pub enum Command {
         #[arg(long)]
         service: String,
         /// What to deploy: a tag or digest in the service's ECR repository, or a full image
-        /// reference. Deploys always pin the digest.
+        /// reference. Without it, the spec's source ref is built and pushed first (skipped when
+        /// the registry already has that commit). Deploys always pin the digest.
         #[arg(long)]
-        image: String,
+        image: Option<String>,
+        /// Cache for source checkouts (default: $AMAGENT_CACHE or ~/.cache/amagent).
+        #[arg(long, env = "AMAGENT_CACHE")]
+        cache: Option<PathBuf>,
         /// Run against the in-process AWS simulator with this scenario instead of AWS.
         #[arg(long, value_name = "SCENARIO")]
         sim: Option<String>,
@@ -123,6 +128,27 @@ pub enum Command {
         /// Where the journal of deployment steps is kept.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: PathBuf,
+    },
+    /// Build the service's image from its source ref and push it to ECR (skipping what the
+    /// registry has); prints the image reference with its digest. No deploy.
+    #[command(
+        after_help = "With --sim, the simulated ECR hands out the registry named by\n\
+        AMAGENT_SIM_REGISTRY (http://user:password@127.0.0.1:PORT).\n\n\
+        Exit codes: 0 pushed (or already there), 1 build or push failed, 2 usage, 3 refused\n\
+        (registry credentials, source repository)."
+    )]
+    Build {
+        #[arg(long)]
+        env: String,
+        #[arg(long)]
+        service: String,
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Cache for source checkouts (default: $AMAGENT_CACHE or ~/.cache/amagent).
+        #[arg(long, env = "AMAGENT_CACHE")]
+        cache: Option<PathBuf>,
     },
     /// Apply the environment's ECR lifecycle rules, never expiring an image a service runs or
     /// would roll back to; prints the equivalent standing ECR policy.
@@ -190,6 +216,7 @@ pub fn run(cli: Cli) -> Exit {
             env,
             service,
             image,
+            cache,
             sim,
             region,
             dir,
@@ -199,7 +226,8 @@ pub fn run(cli: Cli) -> Exit {
                 dir: &dir,
                 env: &env,
                 service: &service,
-                image: &image,
+                image: image.as_deref(),
+                cache: cache.as_deref(),
                 sim: sim.as_deref(),
                 region: region.as_deref(),
                 journal: &journal,
@@ -219,6 +247,20 @@ pub fn run(cli: Cli) -> Exit {
             dry_run,
             (sim.as_deref(), region.as_deref()),
             &journal,
+            cli.output,
+        ),
+        Command::Build {
+            env,
+            service,
+            sim,
+            dir,
+            cache,
+        } => build_cmd::run(
+            &dir,
+            &env,
+            &service,
+            sim.as_deref(),
+            cache.as_deref(),
             cli.output,
         ),
         Command::Doctor {

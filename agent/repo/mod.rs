@@ -242,6 +242,37 @@ impl EnvRepo {
         .collect()
     }
 
+    /// When `commit` was committed (seconds since the epoch): reproducible builds stamp it.
+    pub fn commit_time(&self, commit: &str) -> Result<i64, RepoError> {
+        let oid = self.resolve(commit)?;
+        self.repo
+            .find_commit(oid)
+            .map(|c| c.time().seconds())
+            .map_err(|e| RepoError::Read {
+                what: format!("commit {commit}"),
+                message: e.message().to_string(),
+            })
+    }
+
+    /// Write the tree of `commit` into `dest` (a fresh directory): the build context.
+    pub fn export(&self, commit: &str, dest: &Path) -> Result<(), RepoError> {
+        let err = |e: git2::Error| RepoError::Read {
+            what: format!("the tree of {commit}"),
+            message: e.message().to_string(),
+        };
+        let oid = self.resolve(commit)?;
+        let tree = self
+            .repo
+            .find_commit(oid)
+            .and_then(|c| c.tree())
+            .map_err(err)?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.target_dir(dest).force().recreate_missing(true);
+        self.repo
+            .checkout_tree(tree.as_object(), Some(&mut checkout))
+            .map_err(err)
+    }
+
     /// The first commit of the history leading to `rev` (for "plan everything since the start").
     pub fn root_commit(&self, rev: &str) -> Result<Oid, RepoError> {
         let mut commit =

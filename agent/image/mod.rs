@@ -1,0 +1,191 @@
+//! The build and push stages: the service's source at the spec's ref → an image built by
+//! buildah (or podman) → pushed to ECR over the OCI distribution API, skipping what exists.
+//! Returns the manifest digest; deploys pin `repository@sha256:…`.
+
+pub mod builder;
+pub mod layout;
+pub mod push;
+pub mod source;
+
+use crate::cloud::{Cloud, CloudError};
+use crate::config::{Pipeline, Service};
+use crate::repo::{GitCredentials, RepoError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub struct ImageRequest<'a> {
+    pub service: &'a Service,
+    pub pipeline: &'a Pipeline,
+    /// Where source mirrors are cached.
+    pub cache: &'a Path,
+    pub credentials: &'a GitCredentials,
+    /// `buildah` or `podman`; None: the first found.
+    pub builder: Option<&'a str>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageResult {
+    /// `registry/repository@sha256:…`
+    pub image: String,
+    pub digest: String,
+    /// False when the registry already had the commit's image.
+    pub built: bool,
+    pub commit: String,
+    pub tags: Vec<String>,
+    pub blobs_pushed: usize,
+    pub blobs_skipped: usize,
+    pub bytes_pushed: u64,
+    pub seconds: f64,
+    /// The build log's last lines (for reports).
+    pub log_tail: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("source: {0}")]
+    Source(#[from] RepoError),
+    #[error("build: {0}")]
+    Build(#[from] builder::BuildError),
+    #[error("{0}")]
+    Layout(#[from] layout::LayoutError),
+    #[error("push: {0}")]
+    Push(#[from] push::PushError),
+    #[error("{0}")]
+    Cloud(#[from] CloudError),
+}
+
+/// `https://host` or `http://127.0.0.1:5000` → (`host[:port]`, plain HTTP?).
+pub fn registry_of(endpoint: &str) -> (String, bool) {
+    match endpoint.split_once("://") {
+        Some(("http", rest)) => (rest.trim_end_matches('/').to_string(), true),
+        Some((_, rest)) => (rest.trim_end_matches('/').to_string(), false),
+        None => (endpoint.trim_end_matches('/').to_string(), false),
+    }
+}
+
+pub async fn build_and_push(
+    cloud: &Cloud,
+    req: &ImageRequest<'_>,
+) -> Result<ImageResult, ImageError> {
+    let started = std::time::Instant::now();
+    let spec = req.service;
+    let repository = &spec.image.repository;
+    let (url, reference) = (spec.source.url.clone(), spec.source.reference.clone());
+    let (cache, creds) = (req.cache.to_path_buf(), req.credentials.clone());
+    let checkout =
+        tokio::task::spawn_blocking(move || source::checkout(&url, &reference, &cache, &creds))
+            .await
+            .expect("checkout task")?;
+    // The commit SHA tag is immutable; a semver ref is tagged too.
+    let mut tags = vec![checkout.commit.clone()];
+    if !spec.source.is_commit() {
+        tags.push(spec.source.reference.clone());
+    }
+    let pin = |digest: &str| format!("{}/{repository}@{digest}", cloud.ecr.registry_host());
+
+    let existing = cloud.ecr.describe_images(repository).await?;
+    if let Some(found) = existing.iter().find(|i| i.tags.contains(&checkout.commit)) {
+        tracing::info!(repository, commit = %checkout.commit, "image already in the registry; not building");
+        return Ok(ImageResult {
+            image: pin(&found.digest),
+            digest: found.digest.clone(),
+            built: false,
+            commit: checkout.commit,
+            tags,
+            blobs_pushed: 0,
+            blobs_skipped: 0,
+            bytes_pushed: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            log_tail: Vec::new(),
+        });
+    }
+
+    let builder = builder::Builder::detect(req.builder)?;
+    let out = tempfile::Builder::new()
+        .prefix("amagent-oci-")
+        .tempdir()
+        .map_err(|e| layout::LayoutError {
+            path: "a temporary directory".into(),
+            message: e.to_string(),
+        })?;
+    let layout_dir = out.path().join("layout");
+    let labels = BTreeMap::from([
+        (
+            "org.opencontainers.image.source".to_string(),
+            spec.source.url.clone(),
+        ),
+        (
+            "org.opencontainers.image.revision".to_string(),
+            checkout.commit.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            // The commit's time, not the build's: the same commit gives the same image.
+            chrono::DateTime::from_timestamp(checkout.committed_at, 0)
+                .unwrap_or(req.now)
+                .to_rfc3339(),
+        ),
+    ]);
+    let context = checkout.dir.path().join(&req.pipeline.build.context);
+    let local_tag = format!("amagent-build/{}:{}", spec.name, &checkout.commit[..12]);
+    let log_tail = builder
+        .build(&builder::BuildRequest {
+            context: &context,
+            dockerfile: &req.pipeline.build.dockerfile,
+            args: &req.pipeline.build.args,
+            platform: &req.pipeline.build.platform,
+            labels,
+            tag: &local_tag,
+            timestamp: checkout.committed_at,
+            layout: &layout_dir,
+        })
+        .await?;
+    let layout = layout::Layout::read(&layout_dir)?;
+
+    let auth = cloud.ecr.get_authorization_token().await?;
+    let (registry, insecure) = registry_of(&auth.endpoint);
+    let report = push::push(
+        &layout,
+        &push::Destination {
+            registry,
+            repository: repository.clone(),
+            insecure,
+        },
+        &tags,
+        &auth.username,
+        &auth.password,
+    )
+    .await?;
+    Ok(ImageResult {
+        image: pin(&report.digest),
+        digest: report.digest,
+        built: true,
+        commit: checkout.commit,
+        tags,
+        blobs_pushed: report.blobs_pushed,
+        blobs_skipped: report.blobs_skipped,
+        bytes_pushed: report.bytes_pushed,
+        seconds: started.elapsed().as_secs_f64(),
+        log_tail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registry_endpoints() {
+        assert_eq!(
+            super::registry_of("http://127.0.0.1:5000"),
+            ("127.0.0.1:5000".into(), true)
+        );
+        assert_eq!(
+            super::registry_of("https://123456789012.dkr.ecr.ap-southeast-2.amazonaws.com"),
+            (
+                "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com".into(),
+                false
+            )
+        );
+    }
+}

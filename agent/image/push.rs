@@ -1,0 +1,189 @@
+//! Pushing an OCI layout over the distribution API with oci-client: HEAD each blob, upload only
+//! the missing ones (in parallel, bounded, retried), then the manifest verbatim under each tag.
+//! The manifest digest is sha256 of those bytes, so deploys can pin it.
+
+use super::layout::{Blob, Layout};
+use crate::secret::Secret;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Where to push: `registry` is `host[:port]`; `insecure` means plain HTTP (a loopback test
+/// registry).
+#[derive(Clone, Debug)]
+pub struct Destination {
+    pub registry: String,
+    pub repository: String,
+    pub insecure: bool,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PushReport {
+    pub digest: String,
+    pub blobs_pushed: usize,
+    pub blobs_skipped: usize,
+    pub bytes_pushed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(
+        "the registry {registry} refused the credentials (check the ECR authorization token / registry user): {message}"
+    )]
+    Unauthorized { registry: String, message: String },
+    #[error("pushing {what} to {registry} failed: {message}")]
+    Failed {
+        registry: String,
+        what: String,
+        message: String,
+    },
+    #[error("reading {0}: {1}")]
+    Read(String, String),
+}
+
+/// Layers uploaded at the same time.
+const PARALLEL_UPLOADS: usize = 4;
+const ATTEMPTS: u32 = 3;
+
+fn is_auth_error(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("401")
+        || m.contains("unauthorized")
+        || m.contains("authentication")
+        || m.contains("denied")
+}
+
+pub async fn push(
+    layout: &Layout,
+    dest: &Destination,
+    tags: &[String],
+    username: &str,
+    password: &Secret,
+) -> Result<PushReport, PushError> {
+    let client = Client::new(ClientConfig {
+        protocol: if dest.insecure {
+            ClientProtocol::HttpsExcept(vec![dest.registry.clone()])
+        } else {
+            ClientProtocol::Https
+        },
+        ..Default::default()
+    });
+    let auth = RegistryAuth::Basic(username.to_string(), password.expose().to_string());
+    let first_tag = tags.first().cloned().unwrap_or_else(|| "latest".into());
+    let reference = Reference::with_tag(dest.registry.clone(), dest.repository.clone(), first_tag);
+    client.store_auth_if_needed(&dest.registry, &auth).await;
+    // Authenticate once up front: a wrong password fails before anything is uploaded or tagged.
+    client
+        .auth(&reference, &auth, oci_client::RegistryOperation::Push)
+        .await
+        .map_err(|e| PushError::Unauthorized {
+            registry: dest.registry.clone(),
+            message: e.to_string(),
+        })?;
+
+    let mut blobs: Vec<Blob> = layout.layers.clone();
+    blobs.push(layout.config.clone());
+    let limit = Arc::new(Semaphore::new(PARALLEL_UPLOADS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for blob in blobs {
+        let (client, reference, limit, registry) = (
+            client.clone(),
+            reference.clone(),
+            limit.clone(),
+            dest.registry.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
+            upload(&client, &reference, &blob, &registry).await
+        });
+    }
+    let mut report = PushReport {
+        digest: layout.digest.clone(),
+        ..Default::default()
+    };
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("upload task")? {
+            Some(bytes) => {
+                report.blobs_pushed += 1;
+                report.bytes_pushed += bytes;
+            }
+            None => report.blobs_skipped += 1,
+        }
+    }
+    let content_type = http::HeaderValue::from_str(&layout.media_type)
+        .map_err(|e| PushError::Read("the manifest media type".into(), e.to_string()))?;
+    for tag in tags {
+        let tagged =
+            Reference::with_tag(dest.registry.clone(), dest.repository.clone(), tag.clone());
+        retry(|| client.push_manifest_raw(&tagged, layout.manifest.clone(), content_type.clone()))
+            .await
+            .map_err(|e| PushError::Failed {
+                registry: dest.registry.clone(),
+                what: format!("manifest :{tag}"),
+                message: e.to_string(),
+            })?;
+    }
+    Ok(report)
+}
+
+/// Upload one blob unless the registry has it. Some(bytes) if uploaded, None if skipped.
+async fn upload(
+    client: &Client,
+    reference: &Reference,
+    blob: &Blob,
+    registry: &str,
+) -> Result<Option<u64>, PushError> {
+    let failed = |message: String| {
+        if is_auth_error(&message) {
+            PushError::Unauthorized {
+                registry: registry.to_string(),
+                message,
+            }
+        } else {
+            PushError::Failed {
+                registry: registry.to_string(),
+                what: format!("blob {}", blob.digest),
+                message,
+            }
+        }
+    };
+    if retry(|| client.blob_exists(reference, &blob.digest))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+    {
+        tracing::debug!(digest = %blob.digest, "blob already in the registry");
+        return Ok(None);
+    }
+    let data = tokio::fs::read(&blob.path)
+        .await
+        .map_err(|e| PushError::Read(blob.path.display().to_string(), e.to_string()))?;
+    let size = data.len() as u64;
+    let data = bytes::Bytes::from(data);
+    retry(|| client.push_blob(reference, data.clone(), &blob.digest))
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    tracing::info!(digest = %blob.digest, size, "uploaded blob");
+    Ok(Some(size))
+}
+
+/// A few attempts with backoff for transient registry errors (not for auth errors).
+async fn retry<T, F, Fut>(mut call: F) -> Result<T, oci_client::errors::OciDistributionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if attempt < ATTEMPTS && !is_auth_error(&e.to_string()) => {
+                tracing::debug!(attempt, error = %e, "registry call failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

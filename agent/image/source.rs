@@ -1,0 +1,57 @@
+//! The service's source at the ref the spec names: a cached bare mirror per URL, fetched, the
+//! ref resolved to its commit (a tag to the commit it points at), and the tree exported into a
+//! fresh directory. The build is reproducible from (URL, commit, pipeline).
+
+use crate::repo::{EnvRepo, GitCredentials, RepoError};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub struct Checkout {
+    pub commit: String,
+    /// Commit time, seconds since the epoch.
+    pub committed_at: i64,
+    /// The exported tree (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+/// `<cache>/sources/<sha256(url)[..16]>`: one mirror per source URL.
+pub fn mirror_dir(cache: &Path, url: &str) -> PathBuf {
+    let hash = Sha256::digest(url.as_bytes());
+    let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    cache.join("sources").join(hex)
+}
+
+pub fn checkout(
+    url: &str,
+    reference: &str,
+    cache: &Path,
+    creds: &GitCredentials,
+) -> Result<Checkout, RepoError> {
+    let mirror = mirror_dir(cache, url);
+    std::fs::create_dir_all(mirror.parent().expect("has a parent")).map_err(|e| {
+        RepoError::Read {
+            what: mirror.display().to_string(),
+            message: e.to_string(),
+        }
+    })?;
+    let repo = EnvRepo::open_or_clone(url, &mirror, creds)?;
+    // A tag first (refs/tags/<ref>), then whatever git makes of it (a full SHA).
+    let commit = repo
+        .resolve(&format!("refs/tags/{reference}"))
+        .or_else(|_| repo.resolve(reference))?
+        .to_string();
+    let dir = tempfile::Builder::new()
+        .prefix("amagent-build-")
+        .tempdir()
+        .map_err(|e| RepoError::Read {
+            what: "a temporary directory".into(),
+            message: e.to_string(),
+        })?;
+    repo.export(&commit, dir.path())?;
+    let committed_at = repo.commit_time(&commit)?;
+    Ok(Checkout {
+        commit,
+        committed_at,
+        dir,
+    })
+}
