@@ -53,3 +53,17 @@ ensure_moto() {
   fi
   export MOTO_SERVER="$venv/bin/moto_server"
 }
+
+# The image tests need a real registry and builder: Debian's docker-registry (CNCF
+# distribution), buildah (vfs storage, chroot isolation: no daemon), htpasswd for basic auth, and
+# skopeo as the reference pusher for the push benchmark.
+ensure_image_tools() {
+  local missing=()
+  [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+  command -v buildah >/dev/null || missing+=(buildah)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  command -v skopeo >/dev/null || missing+=(skopeo)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  [ -x /usr/bin/docker-registry ] && command -v buildah >/dev/null && command -v htpasswd >/dev/null \
+    || die "docker-registry, buildah and htpasswd are needed by the image tests"
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod registry;
 
 use amagent::cloud::aws::Aws;
 
