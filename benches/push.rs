@@ -3,6 +3,7 @@
 //! `cargo bench --bench push` prints the medians and the ratio (goal ≤ 1.0×).
 
 #[path = "../tests/support/registry.rs"]
+#[allow(dead_code)] // the tests use the rest of it
 mod registry;
 
 use amagent::image::builder::{BuildRequest, Builder};
