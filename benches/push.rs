@@ -66,6 +66,7 @@ fn main() {
             registry: registry.addr.clone(),
             repository: format!("bench/amagent-{run}"),
             insecure: true,
+            mount_from: None,
         };
         let started = Instant::now();
         let report = runtime
@@ -100,6 +101,7 @@ fn main() {
         registry: registry.addr.clone(),
         repository: "bench/repush".into(),
         insecure: true,
+        mount_from: None,
     };
     let password = Secret::new(registry.password.clone());
     runtime

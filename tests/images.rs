@@ -254,3 +254,154 @@ async fn a_simulated_pipeline_builds_pushes_and_deploys_the_registry_digest() {
             .ends_with("aussie-markets-api-task:43")
     );
 }
+
+/// The simulated ECR, but handing out the test registry (as AMAGENT_SIM_REGISTRY would, without
+/// touching this process's environment).
+struct TestEcr {
+    inner: std::sync::Arc<dyn amagent::cloud::Registry>,
+    endpoint: String,
+    user: String,
+    password: String,
+}
+
+#[async_trait::async_trait]
+impl amagent::cloud::Registry for TestEcr {
+    async fn describe_images(
+        &self,
+        r: &str,
+    ) -> amagent::cloud::CloudResult<Vec<amagent::cloud::types::ImageDetail>> {
+        self.inner.describe_images(r).await
+    }
+    async fn batch_delete_image(
+        &self,
+        r: &str,
+        d: &[String],
+    ) -> amagent::cloud::CloudResult<amagent::cloud::types::BatchDeleteResult> {
+        self.inner.batch_delete_image(r, d).await
+    }
+    async fn get_lifecycle_policy(&self, r: &str) -> amagent::cloud::CloudResult<Option<String>> {
+        self.inner.get_lifecycle_policy(r).await
+    }
+    async fn put_lifecycle_policy(&self, r: &str, p: &str) -> amagent::cloud::CloudResult<()> {
+        self.inner.put_lifecycle_policy(r, p).await
+    }
+    async fn get_authorization_token(
+        &self,
+    ) -> amagent::cloud::CloudResult<amagent::cloud::types::RegistryAuth> {
+        Ok(amagent::cloud::types::RegistryAuth {
+            endpoint: self.endpoint.clone(),
+            username: self.user.clone(),
+            password: amagent::secret::Secret::new(self.password.clone()),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(12),
+        })
+    }
+    fn registry_host(&self) -> String {
+        self.inner.registry_host()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_already_in_ecr_for_the_commit_is_not_rebuilt() {
+    use amagent::image::{ImageRequest, build_and_push};
+    let registry = Registry::start();
+    let f = fixture();
+    let model = amagent::config::load_dir(&f.envs).unwrap();
+    let env = model.environments["staging"].clone();
+    let spec = env.services[0].clone();
+    let sandbox =
+        amagent::sandbox::Sandbox::for_environment(&env, amagent::cloud::sim::FaultScript::new());
+    let mut cloud = sandbox.sim.cloud();
+    cloud.ecr = std::sync::Arc::new(TestEcr {
+        inner: cloud.ecr.clone(),
+        endpoint: format!("http://{}", registry.addr),
+        user: registry.user.clone(),
+        password: registry.password.clone(),
+    });
+    let request = ImageRequest {
+        service: &spec,
+        pipeline: &model.pipelines["api"],
+        cache: &f.cache,
+        credentials: &amagent::repo::GitCredentials::default(),
+        builder: None,
+        now: chrono::Utc::now(),
+    };
+    let first = build_and_push(&cloud, &request).await.unwrap();
+    assert!(first.built);
+    // What a push to ECR does: the repository now lists the image under its tags.
+    let tags: Vec<&str> = first.tags.iter().map(String::as_str).collect();
+    sandbox.sim.push_image(
+        &spec.image.repository,
+        &first.digest,
+        &tags,
+        chrono::Utc::now(),
+    );
+    let uploads = registry.blob_uploads();
+    let second = build_and_push(&cloud, &request).await.unwrap();
+    assert!(!second.built, "the commit's image is reused");
+    assert_eq!(second.digest, first.digest);
+    assert_eq!(second.commit, f.commit);
+    assert_eq!(registry.blob_uploads(), uploads);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promotion_mounts_blobs_across_repositories_instead_of_uploading() {
+    use amagent::image::builder::{BuildRequest, Builder};
+    use amagent::image::layout::Layout;
+    use amagent::image::push::{Destination, push};
+    let registry = Registry::start();
+    let f = fixture();
+    std::fs::create_dir_all(&f.cache).unwrap();
+    let layout_dir = f.cache.join("layout");
+    Builder::detect(None)
+        .unwrap()
+        .build(&BuildRequest {
+            context: &f.source,
+            dockerfile: "Dockerfile",
+            args: &Default::default(),
+            platform: "linux/amd64",
+            labels: Default::default(),
+            timestamp: 1_764_000_000,
+            tag: "amagent-test/mount:latest",
+            layout: &layout_dir,
+        })
+        .await
+        .unwrap();
+    let layout = Layout::read(&layout_dir).unwrap();
+    let password = amagent::secret::Secret::new(registry.password.clone());
+    let to = |repository: &str, mount_from: Option<&str>| Destination {
+        registry: registry.addr.clone(),
+        repository: repository.into(),
+        insecure: true,
+        mount_from: mount_from.map(String::from),
+    };
+    let staging = push(
+        &layout,
+        &to("aussie-markets/api", None),
+        &["v1.4.0".into()],
+        &registry.user,
+        &password,
+    )
+    .await
+    .unwrap();
+    assert_eq!(staging.blobs_pushed, 2);
+    let uploads = registry.blob_uploads();
+    let production = push(
+        &layout,
+        &to("aussie-markets/api-production", Some("aussie-markets/api")),
+        &["v1.4.0".into()],
+        &registry.user,
+        &password,
+    )
+    .await
+    .unwrap();
+    assert_eq!((production.blobs_mounted, production.blobs_pushed), (2, 0));
+    assert_eq!(
+        production.digest, staging.digest,
+        "production gets exactly staging's digest"
+    );
+    assert_eq!(
+        registry.blob_uploads(),
+        uploads,
+        "no blob data was uploaded again"
+    );
+}

@@ -152,6 +152,7 @@ pub async fn build_and_push(
             registry,
             repository: repository.clone(),
             insecure,
+            mount_from: None,
         },
         &tags,
         &auth.username,

@@ -18,6 +18,9 @@ pub struct Destination {
     pub registry: String,
     pub repository: String,
     pub insecure: bool,
+    /// A repository of the same registry that may already hold the blobs (promotion between
+    /// repositories): missing blobs are mounted from it instead of uploaded.
+    pub mount_from: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -25,6 +28,8 @@ pub struct PushReport {
     pub digest: String,
     pub blobs_pushed: usize,
     pub blobs_skipped: usize,
+    /// Blobs mounted from `mount_from` instead of uploaded.
+    pub blobs_mounted: usize,
     pub bytes_pushed: u64,
 }
 
@@ -90,16 +95,21 @@ pub async fn push(
     blobs.push(layout.config.clone());
     let limit = Arc::new(Semaphore::new(PARALLEL_UPLOADS));
     let mut tasks = tokio::task::JoinSet::new();
+    let source = dest
+        .mount_from
+        .as_ref()
+        .map(|repo| Reference::with_tag(dest.registry.clone(), repo.clone(), "latest".into()));
     for blob in blobs {
-        let (client, reference, limit, registry) = (
+        let (client, reference, limit, registry, source) = (
             client.clone(),
             reference.clone(),
             limit.clone(),
             dest.registry.clone(),
+            source.clone(),
         );
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("semaphore open");
-            upload(&client, &reference, &blob, &registry).await
+            upload(&client, &reference, &blob, &registry, source.as_ref()).await
         });
     }
     let mut report = PushReport {
@@ -108,11 +118,12 @@ pub async fn push(
     };
     while let Some(done) = tasks.join_next().await {
         match done.expect("upload task")? {
-            Some(bytes) => {
+            Sent::Uploaded(bytes) => {
                 report.blobs_pushed += 1;
                 report.bytes_pushed += bytes;
             }
-            None => report.blobs_skipped += 1,
+            Sent::Mounted => report.blobs_mounted += 1,
+            Sent::Present => report.blobs_skipped += 1,
         }
     }
     let content_type = http::HeaderValue::from_str(&layout.media_type)
@@ -131,13 +142,20 @@ pub async fn push(
     Ok(report)
 }
 
-/// Upload one blob unless the registry has it. Some(bytes) if uploaded, None if skipped.
+enum Sent {
+    Uploaded(u64),
+    Mounted,
+    Present,
+}
+
+/// Upload one blob unless the registry has it (or can mount it from `source`).
 async fn upload(
     client: &Client,
     reference: &Reference,
     blob: &Blob,
     registry: &str,
-) -> Result<Option<u64>, PushError> {
+    source: Option<&Reference>,
+) -> Result<Sent, PushError> {
     let failed = |message: String| {
         if is_auth_error(&message) {
             PushError::Unauthorized {
@@ -157,7 +175,22 @@ async fn upload(
         .map_err(|e| failed(e.to_string()))?
     {
         tracing::debug!(digest = %blob.digest, "blob already in the registry");
-        return Ok(None);
+        return Ok(Sent::Present);
+    }
+    if let Some(source) = source {
+        // A 202 (mount refused) surfaces as an error: then upload as usual.
+        if client
+            .mount_blob(reference, source, &blob.digest)
+            .await
+            .is_ok()
+            && client
+                .blob_exists(reference, &blob.digest)
+                .await
+                .unwrap_or(false)
+        {
+            tracing::info!(digest = %blob.digest, from = source.repository(), "mounted blob");
+            return Ok(Sent::Mounted);
+        }
     }
     let data = tokio::fs::read(&blob.path)
         .await
@@ -168,7 +201,7 @@ async fn upload(
         .await
         .map_err(|e| failed(e.to_string()))?;
     tracing::info!(digest = %blob.digest, size, "uploaded blob");
-    Ok(Some(size))
+    Ok(Sent::Uploaded(size))
 }
 
 /// A few attempts with backoff for transient registry errors (not for auth errors).

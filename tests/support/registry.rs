@@ -48,7 +48,7 @@ impl Registry {
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let log = dir.path().join("registry.log");
         let script = format!(
-            "'{}' serve '{}' >'{}' 2>&1 & r=$!; trap 'kill $r' TERM; while kill -0 {} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done; kill $r",
+            "'{}' serve '{}' >'{}' 2>&1 & r=$!; trap 'kill $r 2>/dev/null' TERM; while kill -0 {} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1; done; kill $r 2>/dev/null",
             program("docker-registry").display(),
             dir.path().join("config.yml").display(),
             log.display(),
