@@ -12,7 +12,12 @@ pub struct AwsEcr {
     pub(super) client: aws_sdk_ecr::Client,
     pub(super) account: String,
     pub(super) region: String,
+    /// The last token, reused until shortly before it expires (tokens live 12 hours).
+    pub(super) token: std::sync::Mutex<Option<RegistryAuth>>,
 }
+
+/// A cached token is renewed this long before it expires.
+const TOKEN_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 fn repo(name: &str) -> Subject<'_> {
     Subject {
@@ -121,6 +126,15 @@ impl Registry for AwsEcr {
     }
 
     async fn get_authorization_token(&self) -> CloudResult<RegistryAuth> {
+        if let Some(cached) = self
+            .token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && cached.expires_at - TOKEN_MARGIN > chrono::Utc::now()
+        {
+            return Ok(cached.clone());
+        }
         let out = self
             .client
             .get_authorization_token()
@@ -141,7 +155,7 @@ impl Registry for AwsEcr {
         let (username, password) = decoded.split_once(':').ok_or_else(|| {
             CloudError::invalid("GetAuthorizationToken", "the token is not user:password")
         })?;
-        Ok(RegistryAuth {
+        let auth = RegistryAuth {
             endpoint: data
                 .proxy_endpoint()
                 .map(String::from)
@@ -150,7 +164,9 @@ impl Registry for AwsEcr {
             password: Secret::new(password),
             expires_at: time(data.expires_at())
                 .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::hours(12)),
-        })
+        };
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(auth.clone());
+        Ok(auth)
     }
 
     fn registry_host(&self) -> String {

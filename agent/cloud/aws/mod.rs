@@ -104,6 +104,7 @@ impl Aws {
                 client: aws_sdk_ecr::Client::new(c),
                 account: self.target.account.clone(),
                 region: self.target.region.clone(),
+                token: std::sync::Mutex::new(None),
             }),
             s3: Arc::new(s3::AwsS3 {
                 client: aws_sdk_s3::Client::from_conf(s3_config),
