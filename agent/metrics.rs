@@ -1,0 +1,136 @@
+//! Prometheus metrics for `/metrics`: deployments by environment/service/outcome, deploy
+//! duration, last applied commit, webhook rejections, AWS API errors by operation.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeployLabels {
+    pub env: String,
+    pub service: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvLabels {
+    pub env: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommitLabels {
+    pub env: String,
+    pub commit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub deployments: Family<DeployLabels, Counter>,
+    pub deploy_seconds: Family<EnvLabels, Histogram>,
+    pub last_applied: Family<CommitLabels, Gauge>,
+    pub webhook_rejections: Family<ReasonLabels, Counter>,
+    pub webhook_deliveries: Counter,
+    pub aws_errors: Family<OperationLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("amagent");
+        let deployments = Family::<DeployLabels, Counter>::default();
+        registry.register(
+            "deployments",
+            "Deployments by environment, service and outcome",
+            deployments.clone(),
+        );
+        let deploy_seconds = Family::<EnvLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(15.0, 2.0, 8))
+        });
+        registry.register(
+            "deploy_duration_seconds",
+            "Time from UpdateService to the verdict",
+            deploy_seconds.clone(),
+        );
+        let last_applied = Family::<CommitLabels, Gauge>::default();
+        registry.register(
+            "last_applied_commit",
+            "1 for the environments-repo commit last applied to an environment",
+            last_applied.clone(),
+        );
+        let webhook_rejections = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "webhook_rejections",
+            "Webhook deliveries rejected or ignored, by reason",
+            webhook_rejections.clone(),
+        );
+        let webhook_deliveries = Counter::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries accepted",
+            webhook_deliveries.clone(),
+        );
+        let aws_errors = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "aws_api_errors",
+            "AWS API errors by operation",
+            aws_errors.clone(),
+        );
+        Metrics {
+            registry,
+            deployments,
+            deploy_seconds,
+            last_applied,
+            webhook_rejections,
+            webhook_deliveries,
+            aws_errors,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        self.webhook_rejections
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Record an environment's newest applied commit (the previous one's gauge drops to 0).
+    pub fn applied(&self, env: &str, commit: &str, previous: Option<&str>) {
+        if let Some(p) = previous {
+            self.last_applied
+                .get_or_create(&CommitLabels {
+                    env: env.into(),
+                    commit: p.into(),
+                })
+                .set(0);
+        }
+        self.last_applied
+            .get_or_create(&CommitLabels {
+                env: env.into(),
+                commit: commit.into(),
+            })
+            .set(1);
+    }
+}

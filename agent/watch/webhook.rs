@@ -1,0 +1,184 @@
+//! `POST /webhooks/github`, `GET /healthz`, `GET /metrics` (axum).
+//!
+//! A delivery is accepted only with a valid `X-Hub-Signature-256` (HMAC-SHA256 of the raw body
+//! with the shared secret, compared in constant time); bodies over 1 MiB get 413; a repeated
+//! `X-GitHub-Delivery` id is acknowledged but ignored, so a redelivery never deploys twice. The
+//! answer (202) goes out before any work: accepted events are handed to the agent on a channel.
+
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// GitHub sends at most 25 MB, but our events are small: anything over this is refused.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Delivery ids remembered for de-duplication.
+pub const REMEMBERED_DELIVERIES: usize = 4096;
+
+/// What an accepted delivery asks the agent to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A push to `git_ref` (e.g. `refs/heads/main`, `refs/tags/v1.4.0`) with head `after`.
+    Push { git_ref: String, after: String },
+    /// A pull request was opened or updated: preview the plan of `head_sha` against `base_sha`.
+    PullRequest {
+        number: u64,
+        action: String,
+        head_sha: String,
+        base_sha: String,
+    },
+}
+
+pub struct WebhookState {
+    secret: Secret,
+    seen: Mutex<lru::LruCache<String, ()>>,
+    events: mpsc::Sender<Event>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl WebhookState {
+    pub fn new(secret: Secret, events: mpsc::Sender<Event>, metrics: Arc<Metrics>) -> Self {
+        WebhookState {
+            secret,
+            seen: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(REMEMBERED_DELIVERIES).expect("non-zero"),
+            )),
+            events,
+            metrics,
+        }
+    }
+}
+
+pub fn router(state: Arc<WebhookState>) -> Router {
+    Router::new()
+        .route("/webhooks/github", post(github))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<WebhookState>>) -> impl IntoResponse {
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// `sha256=<hex>` over `body` with `secret`, checked in constant time.
+pub fn signature_valid(secret: &Secret, body: &[u8], header: Option<&str>) -> bool {
+    let Some(hex_sig) = header.and_then(|h| h.strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// `sha256=<hex>` for `body` (what GitHub sends; tests and tools sign with it).
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn parse(kind: &str, body: &[u8]) -> Option<Event> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match kind {
+        "push" => Some(Event::Push {
+            git_ref: v["ref"].as_str()?.to_string(),
+            after: v["after"].as_str()?.to_string(),
+        }),
+        "pull_request" => Some(Event::PullRequest {
+            number: v["number"].as_u64()?,
+            action: v["action"].as_str()?.to_string(),
+            head_sha: v["pull_request"]["head"]["sha"].as_str()?.to_string(),
+            base_sha: v["pull_request"]["base"]["sha"].as_str()?.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+async fn github(
+    State(state): State<Arc<WebhookState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if !signature_valid(&state.secret, &body, header("x-hub-signature-256")) {
+        state
+            .metrics
+            .rejected(if header("x-hub-signature-256").is_none() {
+                "missing-signature"
+            } else {
+                "bad-signature"
+            });
+        tracing::warn!(delivery = ?header("x-github-delivery"), "webhook rejected: invalid signature");
+        return (StatusCode::UNAUTHORIZED, "invalid signature\n");
+    }
+    let Some(delivery) = header("x-github-delivery").map(String::from) else {
+        state.metrics.rejected("missing-delivery-id");
+        return (StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery\n");
+    };
+    {
+        let mut seen = state.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.put(delivery.clone(), ()).is_some() {
+            state.metrics.rejected("duplicate-delivery");
+            tracing::info!(%delivery, "webhook redelivery ignored");
+            return (StatusCode::OK, "duplicate delivery ignored\n");
+        }
+    }
+    let kind = header("x-github-event").unwrap_or_default();
+    if kind == "ping" {
+        return (StatusCode::OK, "pong\n");
+    }
+    let Some(event) = parse(kind, &body) else {
+        state.metrics.rejected("unhandled-event");
+        return (StatusCode::ACCEPTED, "event ignored\n");
+    };
+    state.metrics.webhook_deliveries.inc();
+    tracing::info!(%delivery, ?event, "webhook accepted");
+    // Answer first; the agent does the work. A full queue already holds a wake-up.
+    let _ = state.events.try_send(event);
+    (StatusCode::ACCEPTED, "accepted\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures() {
+        let secret = Secret::new("It's a Secret to Everybody");
+        // GitHub's documented example.
+        let body = b"Hello, World!";
+        let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(signature_valid(&secret, body, Some(sig)));
+        assert_eq!(sign("It's a Secret to Everybody", body), sig);
+        assert!(!signature_valid(&secret, b"Hello, World?", Some(sig)));
+        assert!(!signature_valid(&secret, body, None));
+        assert!(!signature_valid(&secret, body, Some("sha256=zz")));
+        assert!(!signature_valid(
+            &Secret::new("old secret"),
+            body,
+            Some(sig)
+        ));
+    }
+}
