@@ -305,3 +305,41 @@ async fn lifecycle_keeps_an_old_image_that_still_runs() {
     assert_eq!(left.len(), 4);
     let _ = Clock::system;
 }
+
+#[tokio::test(start_paused = true)]
+async fn scaling_without_a_new_revision_is_verified_not_failed() {
+    // Only desiredCount changes (1 → 3): the same task definition, so ECS keeps its deployment.
+    let (_, mut env) = staging();
+    let sandbox = Sandbox::for_environment(&env, FaultScript::builtin("healthy").unwrap());
+    env.services[0].desired_count = 3;
+    let cloud = sandbox.sim.cloud();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = LocalJournal::new(dir.path());
+    let ctx = Context::new(&cloud, &sandbox.clock, &journal, &Silent);
+    let running = sandbox.resolve_image(&env.services[0], "v1.3.0").unwrap();
+    let plan = amagent::plan::manual_deploy(&env, &env.services[0], "v1.3.0");
+    let report = executor::execute(
+        &ctx,
+        EnvRun {
+            env: &env,
+            plan: &plan,
+            images: BTreeMap::from([("api".to_string(), running)]),
+            commit: None,
+            lifecycle_dry_run: true,
+        },
+    )
+    .await;
+    let d = &report.deploys[0];
+    assert_eq!(d.outcome, Outcome::Succeeded, "{d:?}");
+    assert!(
+        d.task_definition
+            .as_deref()
+            .unwrap()
+            .ends_with("aussie-markets-api-task:42")
+    );
+    let service = sandbox
+        .sim
+        .service(&env.ecs.cluster, "aussie-markets-api-staging")
+        .unwrap();
+    assert_eq!(service.desired_count, 3);
+}

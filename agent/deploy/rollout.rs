@@ -108,8 +108,30 @@ enum Stage {
     RollingBack,
 }
 
+/// The service settings an UpdateService sets.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    desired_count: u32,
+    minimum_healthy_percent: u32,
+    maximum_percent: u32,
+}
+
+impl Settings {
+    fn of(spec: &Service) -> Self {
+        Settings {
+            desired_count: spec.desired_count,
+            minimum_healthy_percent: spec.deploy.minimum_healthy_percent,
+            maximum_percent: spec.deploy.maximum_percent,
+        }
+    }
+}
+
 struct InFlight {
     target: Target,
+    /// UpdateService kept the existing deployment (same task definition).
+    reused_deployment: bool,
+    /// What the service ran with before: a rollback restores it, not the failed spec's.
+    previous_settings: Settings,
     stage: Stage,
     gate: Gate,
     deployment_id: String,
@@ -262,7 +284,19 @@ impl Rollout<'_> {
                 })
                 .await
             {
-                Ok(found) if found.family == current.family => Some(found.arn),
+                // Only an ACTIVE revision of the same family can be rolled back to (a deregistered
+                // one is INACTIVE and UpdateService refuses it).
+                Ok(found)
+                    if found.family == current.family
+                        && found
+                            .extra
+                            .get("status")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or("ACTIVE")
+                            == "ACTIVE" =>
+                {
+                    Some(found.arn)
+                }
                 _ => {
                     tracing::warn!(task_definition = %td, "the last verified revision is gone; falling back to the running one");
                     None
@@ -339,8 +373,21 @@ impl Rollout<'_> {
                 registered.arn
             }
         };
+        let pre_primary = current_service.primary().map(|d| d.id.clone());
+        let previous_settings = Settings {
+            desired_count: current_service.desired_count,
+            minimum_healthy_percent: current_service
+                .deployment_configuration
+                .minimum_healthy_percent,
+            maximum_percent: current_service.deployment_configuration.maximum_percent,
+        };
         let (deployment_id, updated_at) = self
-            .update_service(&target, &new_td, "update-service")
+            .update_service(
+                &target,
+                &new_td,
+                "update-service",
+                Settings::of(&target.spec),
+            )
             .await
             .map_err(|e| {
                 // Refused before anything rolled: the service still runs what it ran.
@@ -353,7 +400,12 @@ impl Rollout<'_> {
             })?;
 
         let now = Instant::now();
+        // The same task definition (only the count or settings changed): ECS keeps the
+        // deployment, whose older tasks (e.g. stopped by a scale-in) are not this deploy's.
+        let reused_deployment = pre_primary.as_deref() == Some(deployment_id.as_str());
         Ok(InFlight {
+            reused_deployment,
+            previous_settings,
             gate: Gate::new(gate_config(&target.spec)),
             stage: Stage::Rolling,
             deployment_id,
@@ -385,15 +437,16 @@ impl Rollout<'_> {
         target: &Target,
         task_definition: &str,
         step: &str,
+        settings: Settings,
     ) -> Result<(String, chrono::DateTime<chrono::Utc>), CloudError> {
         let request = UpdateService {
             cluster: target.cluster.clone(),
             service: target.spec.ecs.service.clone(),
             task_definition: task_definition.to_string(),
-            desired_count: Some(target.spec.desired_count),
+            desired_count: Some(settings.desired_count),
             deployment_configuration: Some(DeploymentConfiguration {
-                minimum_healthy_percent: target.spec.deploy.minimum_healthy_percent,
-                maximum_percent: target.spec.deploy.maximum_percent,
+                minimum_healthy_percent: settings.minimum_healthy_percent,
+                maximum_percent: settings.maximum_percent,
                 // ECS stops launching a crash-looping revision; the agent owns the rollback.
                 circuit_breaker: Some(CircuitBreaker {
                     enable: true,
@@ -541,6 +594,9 @@ impl Rollout<'_> {
                 })
                 .await?,
             );
+            // A task whose desired status flipped between the two calls is listed twice.
+            arns.sort();
+            arns.dedup();
             let mut tasks = Vec::new();
             for chunk in arns.chunks(DESCRIBE_TASKS_BATCH) {
                 tasks.extend(
@@ -582,6 +638,11 @@ impl Rollout<'_> {
             .tasks
             .iter()
             .filter(|t| t.started_by == flight.deployment_id)
+            .filter(|t| {
+                !flight.reused_deployment
+                    || t.desired_status == "RUNNING"
+                    || t.created_at >= flight.updated_at
+            })
             .map(|t| {
                 let h = health.get(&t.private_ip);
                 NewTask {
@@ -598,13 +659,18 @@ impl Rollout<'_> {
             .iter()
             .filter(|t| t.started_by != flight.deployment_id && t.last_status != "STOPPED")
             .count() as u32;
+        // Events of our deployment: from its own creation time (AWS's clock), unless ECS kept an
+        // older deployment.
+        let since = service
+            .deployments
+            .iter()
+            .find(|d| d.id == flight.deployment_id && !flight.reused_deployment)
+            .map(|d| d.created_at)
+            .unwrap_or(flight.updated_at);
         let stuck_event = service
             .events
             .iter()
-            .find(|e| {
-                e.created_at >= flight.updated_at
-                    && e.message.contains("unable to stop or start tasks")
-            })
+            .find(|e| e.created_at >= since && e.message.contains("unable to stop or start tasks"))
             .map(|e| e.message.clone());
         Ok(Observation {
             elapsed: flight.rollout_started.elapsed(),
@@ -757,11 +823,17 @@ impl Rollout<'_> {
         );
         flight.first_failure = Some(reason.clone());
         match self
-            .update_service(&flight.target, &target, "rollback-update-service")
+            .update_service(
+                &flight.target,
+                &target,
+                "rollback-update-service",
+                flight.previous_settings,
+            )
             .await
         {
             Ok((id, at)) => {
                 flight.stage = Stage::RollingBack;
+                flight.reused_deployment = false;
                 flight.deployment_id = id;
                 flight.updated_at = at;
                 flight.gate = Gate::new(gate_config(&flight.target.spec));
@@ -827,7 +899,12 @@ pub fn short_td(arn: &str) -> &str {
 pub fn short_image(image: &str) -> String {
     let name = image.rsplit('/').next().unwrap_or(image);
     match name.split_once("@sha256:") {
-        Some((repo, digest)) => format!("{repo}@sha256:{}", &digest[..digest.len().min(12)]),
+        Some((repo, digest)) => {
+            format!(
+                "{repo}@sha256:{}",
+                digest.chars().take(12).collect::<String>()
+            )
+        }
         None => name.to_string(),
     }
 }
