@@ -433,7 +433,24 @@ pub async fn run_lifecycle(
         .iter()
         .map(|s| s.image.repository.as_str())
         .collect();
-    let records = ctx.journal.read(Some(&env.name)).unwrap_or_default();
+    // Without the journal the rollback targets are unknown: delete nothing then.
+    let records = match ctx.journal.read(Some(&env.name)) {
+        Ok(r) => r,
+        Err(e) => {
+            return services
+                .iter()
+                .map(|s| LifecycleReport {
+                    repository: s.image.repository.clone(),
+                    services: vec![s.name.clone()],
+                    expire: Vec::new(),
+                    keep: Vec::new(),
+                    deleted: Vec::new(),
+                    dry_run,
+                    error: Some(format!("not run: the journal is unreadable ({e}), so rollback images cannot be protected")),
+                })
+                .collect();
+        }
+    };
     let mut reports = Vec::new();
     for repository in repositories {
         let users: Vec<&Service> = env

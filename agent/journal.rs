@@ -95,6 +95,13 @@ impl Journal for LocalJournal {
         let path = self.path(&record.env);
         let mut line = serde_json::to_vec(record).expect("records serialize");
         line.push(b'\n');
+        // A crash mid-write can leave a line without its newline: start ours on a fresh line.
+        let torn = std::fs::read(&path)
+            .map(|bytes| bytes.last().is_some_and(|b| *b != b'\n'))
+            .unwrap_or(false);
+        if torn {
+            line.insert(0, b'\n');
+        }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -130,17 +137,26 @@ impl Journal for LocalJournal {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_err(&path)(e)),
             };
-            for (i, line) in text.lines().enumerate() {
+            let lines: Vec<&str> = text.split('\n').collect();
+            for (i, line) in lines.iter().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let record: Record =
-                    serde_json::from_str(line).map_err(|e| JournalError::Corrupt {
-                        path: path.display().to_string(),
-                        line: i + 1,
-                        message: e.to_string(),
-                    })?;
-                records.push(record);
+                match serde_json::from_str::<Record>(line) {
+                    Ok(record) => records.push(record),
+                    // A line cut short by a crash (no newline after it): the step it recorded
+                    // never finished writing, so it is skipped, not fatal.
+                    Err(e) if e.is_eof() => {
+                        tracing::warn!(path = %path.display(), line = i + 1, "skipping a torn journal line");
+                    }
+                    Err(e) => {
+                        return Err(JournalError::Corrupt {
+                            path: path.display().to_string(),
+                            line: i + 1,
+                            message: e.to_string(),
+                        });
+                    }
+                }
             }
         }
         records.sort_by_key(|a| a.at);
@@ -225,6 +241,27 @@ mod tests {
             Some("td:41")
         );
         assert_eq!(last_verified(&records, "production", "api"), None);
+    }
+
+    #[test]
+    fn a_torn_line_from_a_crash_is_skipped_and_appends_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = LocalJournal::new(dir.path());
+        j.append(&record(1, "api", "deploy", Some("succeeded"), "td:41"))
+            .unwrap();
+        // A crash in the middle of the next write.
+        let path = dir.path().join("staging.jsonl");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"at\":\"2026-11-25T09:00:02Z\",\"run\":\"r1\",\"env\":\"sta");
+        std::fs::write(&path, text).unwrap();
+        j.append(&record(3, "api", "deploy", Some("succeeded"), "td:42"))
+            .unwrap();
+        let records = j.read(Some("staging")).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(
+            last_verified(&records, "staging", "api").as_deref(),
+            Some("td:42")
+        );
     }
 
     #[test]

@@ -123,7 +123,14 @@ impl Builder {
             req.tag.into(),
             format!("oci:{}:{}", req.layout.display(), "latest"),
         ]);
-        tail.extend(self.run(&push).await?);
+        let pushed = self.run(&push).await;
+        // The layout is all we need: drop the local image so builder storage does not grow.
+        let mut remove = self.base();
+        remove.extend(["rmi".into(), "--force".into(), req.tag.into()]);
+        if let Err(e) = self.run(&remove).await {
+            tracing::warn!(error = %e, "could not remove the local build image");
+        }
+        tail.extend(pushed?);
         let skip = tail.len().saturating_sub(LOG_TAIL);
         Ok(tail.split_off(skip))
     }
@@ -163,13 +170,28 @@ impl Builder {
     }
 }
 
-/// Every line of `reader`, logged as it comes.
+/// Every line of `reader`, logged as it comes. Bytes that are not UTF-8 are replaced, never a
+/// reason to stop reading (a closed pipe would kill the builder).
 async fn drain<R: tokio::io::AsyncRead + Unpin>(reader: R) -> Vec<String> {
-    let mut lines = BufReader::new(reader).lines();
+    let mut reader = BufReader::new(reader);
     let mut kept = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
-        tracing::info!(target: "amagent::build", "{line}");
-        kept.push(line);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string();
+                tracing::info!(target: "amagent::build", "{line}");
+                kept.push(line);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the builder's output");
+                break;
+            }
+        }
     }
     kept
 }

@@ -53,12 +53,18 @@ pub enum PushError {
 const PARALLEL_UPLOADS: usize = 4;
 const ATTEMPTS: u32 = 3;
 
-fn is_auth_error(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("401")
-        || m.contains("unauthorized")
-        || m.contains("authentication")
-        || m.contains("denied")
+/// Credentials refused: decided on the error's kind and status, never on its text (URLs in
+/// messages contain digests, which may contain "401").
+fn is_auth_error(e: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::OciDistributionError as E;
+    match e {
+        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => true,
+        E::ServerError { code, .. } => *code == 401 || *code == 403,
+        E::RequestError(r) => r
+            .status()
+            .is_some_and(|s| s.as_u16() == 401 || s.as_u16() == 403),
+        _ => false,
+    }
 }
 
 pub async fn push(
@@ -156,8 +162,9 @@ async fn upload(
     registry: &str,
     source: Option<&Reference>,
 ) -> Result<Sent, PushError> {
-    let failed = |message: String| {
-        if is_auth_error(&message) {
+    let failed = |e: oci_client::errors::OciDistributionError| {
+        let message = e.to_string();
+        if is_auth_error(&e) {
             PushError::Unauthorized {
                 registry: registry.to_string(),
                 message,
@@ -172,7 +179,7 @@ async fn upload(
     };
     if retry(|| client.blob_exists(reference, &blob.digest))
         .await
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)?
     {
         tracing::debug!(digest = %blob.digest, "blob already in the registry");
         return Ok(Sent::Present);
@@ -199,7 +206,7 @@ async fn upload(
     let data = bytes::Bytes::from(data);
     retry(|| client.push_blob(reference, data.clone(), &blob.digest))
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(failed)?;
     tracing::info!(digest = %blob.digest, size, "uploaded blob");
     Ok(Sent::Uploaded(size))
 }
@@ -213,7 +220,7 @@ where
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(e) if attempt < ATTEMPTS && !is_auth_error(&e.to_string()) => {
+            Err(e) if attempt < ATTEMPTS && !is_auth_error(&e) => {
                 tracing::debug!(attempt, error = %e, "registry call failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
                 attempt += 1;

@@ -297,6 +297,29 @@ pub fn from_sdk(td: &ecs::TaskDefinition) -> TaskDefinition {
     if let Some(m) = td.ipc_mode() {
         extra.insert("ipcMode".into(), json!(m.as_str()));
     }
+    // Fields this adapter does not map yet: marked present, so that registering a render of
+    // this definition fails by name instead of silently dropping them.
+    let present = |extra: &mut BTreeMap<String, Value>, field: &str, here: bool| {
+        if here {
+            extra.insert(field.to_string(), json!("<present: not mapped by amagent>"));
+        }
+    };
+    present(&mut extra, "volumes", !td.volumes().is_empty());
+    present(
+        &mut extra,
+        "placementConstraints",
+        !td.placement_constraints().is_empty(),
+    );
+    present(
+        &mut extra,
+        "proxyConfiguration",
+        td.proxy_configuration().is_some(),
+    );
+    present(
+        &mut extra,
+        "inferenceAccelerators",
+        !td.inference_accelerators().is_empty(),
+    );
     TaskDefinition {
         arn: td.task_definition_arn().unwrap_or_default().to_string(),
         family: td.family().unwrap_or_default().to_string(),
@@ -376,6 +399,47 @@ fn container_from_sdk(c: &ecs::ContainerDefinition) -> ContainerDefinition {
     }
     if !c.entry_point().is_empty() {
         put("entryPoint", json!(c.entry_point()));
+    }
+    // Not mapped yet: marked present so that registration refuses instead of dropping them.
+    let unmapped = [
+        ("mountPoints", !c.mount_points().is_empty()),
+        ("volumesFrom", !c.volumes_from().is_empty()),
+        ("dependsOn", !c.depends_on().is_empty()),
+        (
+            "dockerLabels",
+            c.docker_labels().is_some_and(|l| !l.is_empty()),
+        ),
+        ("environmentFiles", !c.environment_files().is_empty()),
+        ("linuxParameters", c.linux_parameters().is_some()),
+        (
+            "repositoryCredentials",
+            c.repository_credentials().is_some(),
+        ),
+        (
+            "firelensConfiguration",
+            c.firelens_configuration().is_some(),
+        ),
+        ("systemControls", !c.system_controls().is_empty()),
+        (
+            "resourceRequirements",
+            !c.resource_requirements().is_empty(),
+        ),
+        ("privileged", c.privileged() == Some(true)),
+        ("links", !c.links().is_empty()),
+        ("hostname", c.hostname().is_some()),
+        ("dnsServers", !c.dns_servers().is_empty()),
+        ("extraHosts", !c.extra_hosts().is_empty()),
+        ("restartPolicy", c.restart_policy().is_some()),
+        (
+            "logConfiguration.secretOptions",
+            c.log_configuration()
+                .is_some_and(|l| !l.secret_options().is_empty()),
+        ),
+    ];
+    for (field, here) in unmapped {
+        if here {
+            put(field, json!("<present: not mapped by amagent>"));
+        }
     }
     ContainerDefinition {
         name: c.name().unwrap_or_default().to_string(),
