@@ -405,3 +405,57 @@ async fn promotion_mounts_blobs_across_repositories_instead_of_uploading() {
         "no blob data was uploaded again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_built_under_its_sha_gets_its_version_tag_without_a_rebuild() {
+    use amagent::image::{ImageRequest, build_and_push};
+    let registry = Registry::start();
+    let f = fixture();
+    let model = amagent::config::load_dir(&f.envs).unwrap();
+    let env = model.environments["staging"].clone();
+    let sandbox =
+        amagent::sandbox::Sandbox::for_environment(&env, amagent::cloud::sim::FaultScript::new());
+    let mut cloud = sandbox.sim.cloud();
+    cloud.ecr = std::sync::Arc::new(TestEcr {
+        inner: cloud.ecr.clone(),
+        endpoint: format!("http://{}", registry.addr),
+        user: registry.user.clone(),
+        password: registry.password.clone(),
+    });
+    // First the spec pins the commit SHA: only the SHA tag is pushed.
+    let mut by_sha = env.services[0].clone();
+    by_sha.source.reference = f.commit.clone();
+    let credentials = amagent::repo::GitCredentials::default();
+    let request = |spec| ImageRequest {
+        service: spec,
+        pipeline: &model.pipelines["api"],
+        cache: &f.cache,
+        credentials: &credentials,
+        builder: None,
+        now: chrono::Utc::now(),
+    };
+    let first = build_and_push(&cloud, &request(&by_sha)).await.unwrap();
+    assert_eq!(first.tags, [f.commit.clone()]);
+    sandbox.sim.push_image(
+        "aussie-markets/api",
+        &first.digest,
+        &[&f.commit],
+        chrono::Utc::now(),
+    );
+    let missing = registry
+        .get("/v2/aussie-markets/api/manifests/v1.4.0", OCI_MANIFEST)
+        .await;
+    assert_eq!(missing.status().as_u16(), 404);
+    // Then the spec moves to the tag on that same commit: no build, but the tag appears.
+    let by_tag = env.services[0].clone();
+    let second = build_and_push(&cloud, &request(&by_tag)).await.unwrap();
+    assert!(!second.built);
+    let tagged = registry
+        .get("/v2/aussie-markets/api/manifests/v1.4.0", OCI_MANIFEST)
+        .await;
+    assert!(tagged.status().is_success(), "{}", tagged.status());
+    assert_eq!(
+        tagged.headers()["docker-content-digest"].to_str().unwrap(),
+        first.digest
+    );
+}

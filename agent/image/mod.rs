@@ -88,6 +88,29 @@ pub async fn build_and_push(
     let existing = cloud.ecr.describe_images(repository).await?;
     if let Some(found) = existing.iter().find(|i| i.tags.contains(&checkout.commit)) {
         tracing::info!(repository, commit = %checkout.commit, "image already in the registry; not building");
+        // The commit may have been built under another ref: add the tags it lacks (e.g. v1.4.0).
+        let missing: Vec<String> = tags
+            .iter()
+            .filter(|t| !found.tags.contains(t))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let auth = cloud.ecr.get_authorization_token().await?;
+            let (registry, insecure) = registry_of(&auth.endpoint);
+            push::retag(
+                &push::Destination {
+                    registry,
+                    repository: repository.clone(),
+                    insecure,
+                    mount_from: None,
+                },
+                &found.digest,
+                &missing,
+                &auth.username,
+                &auth.password,
+            )
+            .await?;
+        }
         return Ok(ImageResult {
             image: pin(&found.digest),
             digest: found.digest.clone(),
@@ -129,7 +152,14 @@ pub async fn build_and_push(
         ),
     ]);
     let context = checkout.dir.path().join(&req.pipeline.build.context);
-    let local_tag = format!("amagent-build/{}:{}", spec.name, &checkout.commit[..12]);
+    // Unique per build: concurrent builds of one commit (two services, two agents) must not
+    // push or remove each other's local image.
+    let local_tag = format!(
+        "amagent-build/{}:{}-{:08x}",
+        spec.name,
+        &checkout.commit[..12],
+        rand::random::<u32>()
+    );
     let log_tail = builder
         .build(&builder::BuildRequest {
             context: &context,

@@ -67,6 +67,75 @@ fn is_auth_error(e: &oci_client::errors::OciDistributionError) -> bool {
     }
 }
 
+fn client_for(dest: &Destination) -> Client {
+    Client::new(ClientConfig {
+        protocol: if dest.insecure {
+            ClientProtocol::HttpsExcept(vec![dest.registry.clone()])
+        } else {
+            ClientProtocol::Https
+        },
+        use_monolithic_push: true,
+        ..Default::default()
+    })
+}
+
+/// Tag an image the repository already has (by digest) with `tags`: the manifest is read back
+/// and pushed verbatim, so the digest does not change and no blob moves.
+pub async fn retag(
+    dest: &Destination,
+    digest: &str,
+    tags: &[String],
+    username: &str,
+    password: &Secret,
+) -> Result<(), PushError> {
+    let client = client_for(dest);
+    let auth = RegistryAuth::Basic(username.to_string(), password.expose().to_string());
+    let by_digest = Reference::with_digest(
+        dest.registry.clone(),
+        dest.repository.clone(),
+        digest.to_string(),
+    );
+    let failed = |what: &str, e: oci_client::errors::OciDistributionError| {
+        if is_auth_error(&e) {
+            PushError::Unauthorized {
+                registry: dest.registry.clone(),
+                message: e.to_string(),
+            }
+        } else {
+            PushError::Failed {
+                registry: dest.registry.clone(),
+                what: what.to_string(),
+                message: e.to_string(),
+            }
+        }
+    };
+    let (manifest, _) = client
+        .pull_manifest_raw(
+            &by_digest,
+            &auth,
+            &[
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            ],
+        )
+        .await
+        .map_err(|e| failed("reading the manifest", e))?;
+    let media_type = serde_json::from_slice::<serde_json::Value>(&manifest)
+        .ok()
+        .and_then(|v| v["mediaType"].as_str().map(String::from))
+        .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".into());
+    let content_type = http::HeaderValue::from_str(&media_type)
+        .map_err(|e| PushError::Read("the manifest media type".into(), e.to_string()))?;
+    for tag in tags {
+        let tagged =
+            Reference::with_tag(dest.registry.clone(), dest.repository.clone(), tag.clone());
+        retry(|| client.push_manifest_raw(&tagged, manifest.clone(), content_type.clone()))
+            .await
+            .map_err(|e| failed(&format!("tag {tag}"), e))?;
+    }
+    Ok(())
+}
+
 pub async fn push(
     layout: &Layout,
     dest: &Destination,
@@ -74,16 +143,7 @@ pub async fn push(
     username: &str,
     password: &Secret,
 ) -> Result<PushReport, PushError> {
-    let client = Client::new(ClientConfig {
-        protocol: if dest.insecure {
-            ClientProtocol::HttpsExcept(vec![dest.registry.clone()])
-        } else {
-            ClientProtocol::Https
-        },
-        // One PUT per blob: chunked uploads cost round trips (the push bench measures it).
-        use_monolithic_push: true,
-        ..Default::default()
-    });
+    let client = client_for(dest);
     let auth = RegistryAuth::Basic(username.to_string(), password.expose().to_string());
     let first_tag = tags.first().cloned().unwrap_or_else(|| "latest".into());
     let reference = Reference::with_tag(dest.registry.clone(), dest.repository.clone(), first_tag);
