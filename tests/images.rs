@@ -435,7 +435,7 @@ async fn a_commit_built_under_its_sha_gets_its_version_tag_without_a_rebuild() {
         now: chrono::Utc::now(),
     };
     let first = build_and_push(&cloud, &request(&by_sha)).await.unwrap();
-    assert_eq!(first.tags, [f.commit.clone()]);
+    assert_eq!(first.tags, std::slice::from_ref(&f.commit));
     sandbox.sim.push_image(
         "aussie-markets/api",
         &first.digest,
