@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod error;
+pub mod operations;
 pub mod ports;
 pub mod retry;
 pub mod sim;

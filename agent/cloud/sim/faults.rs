@@ -4,44 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Every operation the simulator answers (the AWS API names), with its IAM action.
-pub const OPERATIONS: &[(&str, &str)] = &[
-    ("DescribeServices", "ecs:DescribeServices"),
-    ("DescribeTaskDefinition", "ecs:DescribeTaskDefinition"),
-    ("RegisterTaskDefinition", "ecs:RegisterTaskDefinition"),
-    ("UpdateService", "ecs:UpdateService"),
-    ("ListTasks", "ecs:ListTasks"),
-    ("DescribeTasks", "ecs:DescribeTasks"),
-    (
-        "DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetGroups",
-    ),
-    (
-        "DescribeTargetHealth",
-        "elasticloadbalancing:DescribeTargetHealth",
-    ),
-    ("DescribeDBInstances", "rds:DescribeDBInstances"),
-    ("CreateDBSnapshot", "rds:CreateDBSnapshot"),
-    ("DescribeDBSnapshots", "rds:DescribeDBSnapshots"),
-    ("DeleteDBSnapshot", "rds:DeleteDBSnapshot"),
-    ("DescribeImages", "ecr:DescribeImages"),
-    ("BatchDeleteImage", "ecr:BatchDeleteImage"),
-    ("GetLifecyclePolicy", "ecr:GetLifecyclePolicy"),
-    ("PutLifecyclePolicy", "ecr:PutLifecyclePolicy"),
-    ("GetAuthorizationToken", "ecr:GetAuthorizationToken"),
-    ("GetObject", "s3:GetObject"),
-    ("PutObject", "s3:PutObject"),
-    ("ListObjectsV2", "s3:ListBucket"),
-    ("GetParameters", "ssm:GetParameters"),
-];
+pub use crate::cloud::operations::OPERATIONS;
 
 /// The IAM action an operation needs, e.g. `ecs:UpdateService`.
 pub fn iam_action(operation: &str) -> String {
-    OPERATIONS
-        .iter()
-        .find(|(op, _)| *op == operation)
-        .map(|(_, action)| action.to_string())
-        .unwrap_or_else(|| format!("unknown:{operation}"))
+    crate::cloud::operations::iam_action(operation).to_string()
 }
 
 /// Names of the built-in fault scripts.
