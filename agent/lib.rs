@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod plan;
 pub mod repo;
+pub mod report;
 pub mod sandbox;
 pub mod secret;
 pub mod snapshot;
