@@ -38,10 +38,6 @@ fn fixture_task_definition() -> TaskDefinition {
 
 /// Cluster + `n` Fargate services on the fixture's family, as an operator would have made them.
 async fn seed_ecs(aws: &Aws, endpoint: &str, cloud: &Cloud, n: usize) -> TaskDefinition {
-    let (subnet, sg) = (
-        support::subnet(endpoint).await,
-        support::security_group(endpoint).await,
-    );
     let client = aws_sdk_ecs::Client::new(aws.sdk_config());
     client
         .create_cluster()
@@ -55,27 +51,14 @@ async fn seed_ecs(aws: &Aws, endpoint: &str, cloud: &Cloud, n: usize) -> TaskDef
         .await
         .unwrap();
     for i in 0..n {
-        client
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name(format!("svc-{i:02}"))
-            .task_definition(&registered.arn)
-            .desired_count(1)
-            .launch_type(ecs::LaunchType::Fargate)
-            .network_configuration(
-                ecs::NetworkConfiguration::builder()
-                    .awsvpc_configuration(
-                        ecs::AwsVpcConfiguration::builder()
-                            .subnets(&subnet)
-                            .security_groups(&sg)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        support::fargate_service(
+            aws,
+            endpoint,
+            CLUSTER,
+            &format!("svc-{i:02}"),
+            &registered.arn,
+        )
+        .await;
     }
     registered
 }

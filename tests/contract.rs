@@ -13,7 +13,6 @@ use amagent::cloud::types::{
 };
 use amagent::cloud::{Cloud, CloudError};
 use amagent::secret::Secret;
-use aws_sdk_ecs::types as ecs;
 
 const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
 const CLUSTER: &str = "aussie-markets-staging";
@@ -174,33 +173,7 @@ async fn on_moto(endpoint: &str) -> Observed {
         .send()
         .await
         .unwrap();
-    client
-        .create_service()
-        .cluster(CLUSTER)
-        .service_name(SERVICE)
-        .task_definition(&first.arn)
-        .desired_count(1)
-        .launch_type(ecs::LaunchType::Fargate)
-        .deployment_configuration(
-            ecs::DeploymentConfiguration::builder()
-                .minimum_healthy_percent(100)
-                .maximum_percent(200)
-                .build(),
-        )
-        .network_configuration(
-            ecs::NetworkConfiguration::builder()
-                .awsvpc_configuration(
-                    ecs::AwsVpcConfiguration::builder()
-                        .subnets(support::subnet(endpoint).await)
-                        .security_groups(support::security_group(endpoint).await)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::fargate_service(&aws, endpoint, CLUSTER, SERVICE, &first.arn).await;
     steps(&cloud).await
 }
 

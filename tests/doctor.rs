@@ -6,7 +6,6 @@ mod support;
 
 use amagent::cloud::aws::{Aws, Options, Target};
 use amagent::secret::Secret;
-use aws_sdk_ecs::types as ecs;
 use std::process::Command;
 
 const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
@@ -38,27 +37,14 @@ async fn seed(endpoint: &str) -> Aws {
         .send()
         .await
         .unwrap();
-    ecs_client
-        .create_service()
-        .cluster("aussie-markets-staging")
-        .service_name("aussie-markets-api-staging")
-        .task_definition(&td.arn)
-        .desired_count(1)
-        .launch_type(ecs::LaunchType::Fargate)
-        .network_configuration(
-            ecs::NetworkConfiguration::builder()
-                .awsvpc_configuration(
-                    ecs::AwsVpcConfiguration::builder()
-                        .subnets(support::subnet(endpoint).await)
-                        .security_groups(support::security_group(endpoint).await)
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::fargate_service(
+        &aws,
+        endpoint,
+        "aussie-markets-staging",
+        "aussie-markets-api-staging",
+        &td.arn,
+    )
+    .await;
     aws_sdk_elasticloadbalancingv2::Client::new(c)
         .create_target_group()
         .name("aussie-markets-api-staging")

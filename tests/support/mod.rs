@@ -60,3 +60,42 @@ pub async fn db_instance(aws: &Aws, id: &str) {
         .await
         .unwrap();
 }
+
+/// A Fargate service on awsvpc (moto's default subnet and security group), 100/200, desired 1,
+/// as an operator would have made it.
+pub async fn fargate_service(
+    aws: &Aws,
+    endpoint: &str,
+    cluster: &str,
+    name: &str,
+    task_definition: &str,
+) {
+    use aws_sdk_ecs::types as ecs;
+    aws_sdk_ecs::Client::new(aws.sdk_config())
+        .create_service()
+        .cluster(cluster)
+        .service_name(name)
+        .task_definition(task_definition)
+        .desired_count(1)
+        .launch_type(ecs::LaunchType::Fargate)
+        .deployment_configuration(
+            ecs::DeploymentConfiguration::builder()
+                .minimum_healthy_percent(100)
+                .maximum_percent(200)
+                .build(),
+        )
+        .network_configuration(
+            ecs::NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    ecs::AwsVpcConfiguration::builder()
+                        .subnets(subnet(endpoint).await)
+                        .security_groups(security_group(endpoint).await)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
