@@ -12,7 +12,6 @@ use amagent::cloud::aws::{Aws, Options, Target};
 use amagent::cloud::types::{DesiredStatus, PutCondition, TaskDefinition, UpdateService};
 use amagent::cloud::{Cloud, CloudError, ResourceKind};
 use amagent::secret::Secret;
-use aws_sdk_ecs::types as ecs;
 
 const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
 const CLUSTER: &str = "aussie-markets-staging";
