@@ -8,26 +8,15 @@
 
 mod support;
 
-use amagent::cloud::aws::{Aws, Options, Target};
+use amagent::cloud::aws::Aws;
 use amagent::cloud::types::{DesiredStatus, PutCondition, TaskDefinition, UpdateService};
 use amagent::cloud::{Cloud, CloudError, ResourceKind};
-use amagent::secret::Secret;
 
 const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
 const CLUSTER: &str = "aussie-markets-staging";
 
 async fn connect(endpoint: &str) -> Aws {
-    Aws::connect_with(
-        Target {
-            account: "123456789012".into(),
-            region: "ap-southeast-2".into(),
-        },
-        Options {
-            endpoint: Some(endpoint.to_string()),
-            static_credentials: Some(("testing".into(), Secret::new("testing"))),
-        },
-    )
-    .await
+    support::connect(endpoint).await
 }
 
 fn fixture_task_definition() -> TaskDefinition {

@@ -6,13 +6,11 @@
 mod support;
 
 use amagent::clock::Clock;
-use amagent::cloud::aws::{Aws, Options, Target};
 use amagent::cloud::sim::{FaultScript, ServiceSpec, Simulator};
 use amagent::cloud::types::{
     CircuitBreaker, DeploymentConfiguration, TaskDefinition, UpdateService,
 };
 use amagent::cloud::{Cloud, CloudError};
-use amagent::secret::Secret;
 
 const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
 const CLUSTER: &str = "aussie-markets-staging";
@@ -149,17 +147,7 @@ async fn steps(cloud: &Cloud) -> Observed {
 }
 
 async fn on_moto(endpoint: &str) -> Observed {
-    let aws = Aws::connect_with(
-        Target {
-            account: "123456789012".into(),
-            region: "ap-southeast-2".into(),
-        },
-        Options {
-            endpoint: Some(endpoint.to_string()),
-            static_credentials: Some(("testing".into(), Secret::new("testing"))),
-        },
-    )
-    .await;
+    let aws = support::connect(endpoint).await;
     let cloud = aws.cloud();
     let first = cloud
         .ecs

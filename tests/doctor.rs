@@ -4,24 +4,13 @@
 
 mod support;
 
-use amagent::cloud::aws::{Aws, Options, Target};
-use amagent::secret::Secret;
+use amagent::cloud::aws::Aws;
 use std::process::Command;
 
 const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
 
 async fn seed(endpoint: &str) -> Aws {
-    let aws = Aws::connect_with(
-        Target {
-            account: "123456789012".into(),
-            region: "ap-southeast-2".into(),
-        },
-        Options {
-            endpoint: Some(endpoint.to_string()),
-            static_credentials: Some(("testing".into(), Secret::new("testing"))),
-        },
-    )
-    .await;
+    let aws = support::connect(endpoint).await;
     let cloud = aws.cloud();
     let c = aws.sdk_config();
     let v: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();

@@ -99,3 +99,18 @@ pub async fn fargate_service(
         .await
         .unwrap();
 }
+
+/// The aws adapters pointed at moto, with moto's test credentials and account.
+pub async fn connect(endpoint: &str) -> Aws {
+    Aws::connect_with(
+        amagent::cloud::aws::Target {
+            account: "123456789012".into(),
+            region: "ap-southeast-2".into(),
+        },
+        amagent::cloud::aws::Options {
+            endpoint: Some(endpoint.to_string()),
+            static_credentials: Some(("testing".into(), amagent::secret::Secret::new("testing"))),
+        },
+    )
+    .await
+}
