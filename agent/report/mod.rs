@@ -1,192 +1,50 @@
-//! Reporting a run to people: the Markdown body of the one pull-request comment per
-//! environment (found again by its hidden marker, edited in place as stages progress), which
-//! the console reporter prints too. Pure: report in, text out.
+//! Reporting runs to people. `comment` renders the Markdown of the one pull-request comment per
+//! environment (pure); a [`Reporter`] delivers it: `github::GitHub` (PR comments edited in
+//! place, commit statuses `amagent/<env>`) or [`console::Console`] (the same Markdown on stdout).
+//! Must not know: AWS, the deploy engine's internals. A reporter failing never fails a deploy:
+//! callers log the error and go on.
 
-use crate::deploy::Outcome;
-use crate::deploy::rollout::{short_image, short_td};
-use crate::executor::EnvReport;
-use std::fmt::Write;
+pub mod comment;
+pub mod console;
 
-/// The hidden marker that identifies an environment's comment on a pull request.
-pub fn marker(env: &str) -> String {
-    format!("<!-- amagent:env={env} -->")
+pub use comment::{marker, render_comment};
+
+use async_trait::async_trait;
+
+/// A commit status, as GitHub names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Success,
+    Failure,
+    Error,
 }
 
-/// Table cells must not break the table.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// GitHub refused or failed after retries. The message never holds a token.
+    #[error("GitHub {operation}: {message}")]
+    GitHub { operation: String, message: String },
+    #[error("GitHub authentication: {0}")]
+    Auth(String),
 }
 
-fn duration(seconds: f64) -> String {
-    let s = seconds.round() as u64;
-    if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
-/// The comment body for one environment's run.
-pub fn render_comment(report: &EnvReport, commit: Option<&str>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{}", marker(&report.env));
-    let rolled_back = report.deploys.iter().any(|d| d.rolled_back);
-    let headline = match (report.outcome, rolled_back) {
-        (Outcome::Succeeded, _) => format!("✅ **{}**: deployed and verified", report.env),
-        (Outcome::Failed, true) => format!("❌ **{}**: deploy failed — rolled back", report.env),
-        (Outcome::Failed, false) => format!("❌ **{}**: deploy failed", report.env),
-    };
-    let _ = writeln!(out, "### {headline}\n");
-    let commit = commit
-        .map(|c| format!(" for `{}`", &c[..c.len().min(7)]))
-        .unwrap_or_default();
-    let _ = writeln!(out, "Run `{}`{commit}.\n", report.run);
-    let _ = writeln!(out, "| service | stage | status | time | details |");
-    let _ = writeln!(out, "|---|---|---|---|---|");
-    if let Some(s) = &report.snapshot {
-        let _ = writeln!(
-            out,
-            "| (database) | snapshot | ✅ | {} | `{}` |",
-            duration(s.seconds),
-            s.snapshot_id
-        );
-    }
-    if let Some(e) = &report.snapshot_error {
-        let _ = writeln!(out, "| (database) | snapshot | ❌ | | {} |", cell(e));
-    }
-    for d in &report.deploys {
-        let status = match (d.outcome, d.rolled_back) {
-            (Outcome::Succeeded, _) => "✅",
-            (Outcome::Failed, true) => "❌ rolled back",
-            (Outcome::Failed, false) => "❌",
-        };
-        let mut details = Vec::new();
-        if !d.image.is_empty() {
-            details.push(format!("image `{}`", short_image(&d.image)));
-        }
-        if let Some(td) = &d.task_definition {
-            details.push(format!("running `{}`", short_td(td)));
-        }
-        let _ = writeln!(
-            out,
-            "| {} | deploy | {status} | {} | {} |",
-            cell(&d.service),
-            if d.seconds > 0.0 {
-                duration(d.seconds)
-            } else {
-                String::new()
-            },
-            cell(&details.join(", "))
-        );
-    }
-    for l in &report.lifecycle {
-        let (status, details) = match &l.error {
-            Some(e) => ("❌", cell(e)),
-            None if l.dry_run => (
-                "✅",
-                format!(
-                    "`{}`: would expire {} image(s)",
-                    l.repository,
-                    l.expire.len()
-                ),
-            ),
-            None => (
-                "✅",
-                format!(
-                    "`{}`: expired {} image(s), kept {}",
-                    l.repository,
-                    l.deleted.len(),
-                    l.keep.len()
-                ),
-            ),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | lifecycle | {status} | | {details} |",
-            cell(&l.services.join(", "))
-        );
-    }
-    for d in report
-        .deploys
-        .iter()
-        .filter(|d| d.outcome == Outcome::Failed)
-    {
-        let reason = d.reason.as_deref().unwrap_or("unknown reason");
-        let _ = write!(out, "\n**{} failed:** {}", d.service, reason);
-        match (d.rolled_back, &d.task_definition) {
-            (true, Some(td)) => {
-                let _ = writeln!(
-                    out,
-                    " Rolled back to `{}`, verified healthy again.",
-                    short_td(td)
-                );
-            }
-            _ => {
-                let _ = writeln!(out);
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::deploy::{DeployResult, FailureKind};
-
-    fn result(outcome: Outcome, rolled_back: bool, reason: Option<&str>) -> DeployResult {
-        DeployResult {
-            env: "staging".into(),
-            service: "api".into(),
-            outcome,
-            rolled_back,
-            failure_kind: (outcome == Outcome::Failed).then_some(FailureKind::Rollout),
-            reason: reason.map(String::from),
-            task_definition: Some("arn:aws:ecs:ap-southeast-2:123456789012:task-definition/aussie-markets-api-task:42".into()),
-            image: "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/aussie-markets/api@sha256:4f1c0f8a9b2d3e4c5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f".into(),
-            previous_task_definition: None,
-            new_task_definition: None,
-            seconds: 382.0,
-        }
-    }
-
-    fn report(outcome: Outcome, deploy: DeployResult) -> EnvReport {
-        EnvReport {
-            env: "staging".into(),
-            run: "staging-20261125T090000Z-3e1a9d7-abc123".into(),
-            outcome,
-            snapshot: None,
-            snapshot_error: None,
-            deploys: vec![deploy],
-            lifecycle: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn a_rolled_back_deploy_says_why_and_to_what() {
-        let r = report(
-            Outcome::Failed,
-            result(
-                Outcome::Failed,
-                true,
-                Some("new task 1a2b stopped: Essential container in task exited"),
-            ),
-        );
-        let body = render_comment(&r, Some("3e1a9d7c5b2f4e6a8c0b1d3f5e7a9c2b4d6f8e0a"));
-        assert!(body.starts_with("<!-- amagent:env=staging -->\n"));
-        assert!(body.contains("❌ **staging**: deploy failed — rolled back"));
-        assert!(body.contains("| api | deploy | ❌ rolled back | 6m22s | image `api@sha256:4f1c0f8a9b2d`, running `aussie-markets-api-task:42` |"), "{body}");
-        assert!(body.contains("**api failed:** new task 1a2b stopped: Essential container in task exited Rolled back to `aussie-markets-api-task:42`"), "{body}");
-        assert!(body.contains("for `3e1a9d7`"));
-    }
-
-    #[test]
-    fn success_and_table_safety() {
-        let mut d = result(Outcome::Succeeded, false, None);
-        d.service = "a|b".into();
-        let body = render_comment(&report(Outcome::Succeeded, d), None);
-        assert!(body.contains("✅ **staging**: deployed and verified"));
-        assert!(body.contains("| a\\|b | deploy | ✅ |"), "{body}");
-        assert!(!body.contains("failed:"));
-    }
+/// Where the agent tells people how a run goes.
+#[async_trait]
+pub trait Reporter: Send + Sync {
+    /// The pull requests that merged commit `sha` belongs to (`message` is its commit message,
+    /// the fallback: "Merge pull request #12 …" / "… (#12)"). Empty when none is known.
+    async fn pull_requests(&self, sha: &str, message: &str) -> Vec<u64>;
+    /// Create, or edit in place, the comment on `pr` whose body contains `marker`. `body` must
+    /// contain `marker` (so the next call finds it, also after a restart).
+    async fn upsert_comment(&self, pr: u64, marker: &str, body: &str) -> Result<(), ReportError>;
+    /// The commit status `amagent/<env>` on `sha`.
+    async fn commit_status(
+        &self,
+        sha: &str,
+        env: &str,
+        state: Status,
+        description: &str,
+    ) -> Result<(), ReportError>;
 }
