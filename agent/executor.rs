@@ -96,6 +96,7 @@ impl EnvReport {
             FailureKind::Config,
             FailureKind::Refused,
             FailureKind::Rollout,
+            FailureKind::Build,
         ]
         .into_iter()
         .find(|k| kinds.contains(k))

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod clock;
 pub mod cloud;
 pub mod config;
+pub mod daemon;
 pub mod deploy;
 pub mod doctor;
 pub mod executor;

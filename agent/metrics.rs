@@ -133,4 +133,25 @@ impl Metrics {
             })
             .set(1);
     }
+
+    /// Count a deploy's outcome (and its duration, when it rolled).
+    pub fn deployed(&self, env: &str, result: &crate::deploy::DeployResult) {
+        let outcome = match (result.outcome, result.rolled_back) {
+            (crate::deploy::Outcome::Succeeded, _) => "succeeded",
+            (crate::deploy::Outcome::Failed, true) => "rolled_back",
+            (crate::deploy::Outcome::Failed, false) => "failed",
+        };
+        self.deployments
+            .get_or_create(&DeployLabels {
+                env: env.into(),
+                service: result.service.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        if result.seconds > 0.0 {
+            self.deploy_seconds
+                .get_or_create(&EnvLabels { env: env.into() })
+                .observe(result.seconds);
+        }
+    }
 }

@@ -90,6 +90,15 @@ impl Sandbox {
         faults: FaultScript,
         start: DateTime<Utc>,
     ) -> Sandbox {
+        Self::for_environments(std::slice::from_ref(env), faults, start)
+    }
+
+    /// One simulated account holding every environment given (the agent watches them all).
+    pub fn for_environments(
+        envs: &[Environment],
+        faults: FaultScript,
+        start: DateTime<Utc>,
+    ) -> Sandbox {
         let clock = Clock::starting_at(start);
         let sim = Simulator::new(clock.clone(), faults);
         let registry_host = sim.cloud().ecr.registry_host();
@@ -98,7 +107,9 @@ impl Sandbox {
             clock,
             registry_host,
         };
-        sandbox.populate(env);
+        for env in envs {
+            sandbox.populate(env);
+        }
         sandbox
     }
 

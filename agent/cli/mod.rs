@@ -9,6 +9,7 @@ mod history_cmd;
 mod lifecycle_cmd;
 mod plan_cmd;
 mod progress;
+mod run_cmd;
 mod sim_cmd;
 mod validate_cmd;
 
@@ -187,6 +188,68 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// The agent: watch the environments repo and apply each merge — build, snapshot, gated
+    /// rolling deploys with automatic rollback, lifecycle — reporting to the pull requests.
+    #[command(after_help = "Examples:\n  \
+        amagent run --repo https://github.com/acme/environments.git --listen 0.0.0.0:8080\n  \
+        amagent run --repo ./envrepo --sim healthy --poll-interval 5\n  \
+        amagent run --repo ./envrepo --sim healthy --once     one look, then exit\n\n\
+        On first sight of a repository the agent adopts the branch head as applied and deploys\n\
+        nothing; each later commit is planned from the last one applied (the journal keeps it).\n\
+        Environments with `promotion` change only when a promotion tag is pushed.\n\n\
+        Environment: GITHUB_TOKEN, or AMAGENT_GITHUB_APP_ID + AMAGENT_GITHUB_APP_PRIVATE_KEY(_FILE),\n\
+        for pull-request comments and commit statuses (else the console); AMAGENT_WEBHOOK_SECRET\n\
+        for --listen; AMAGENT_GIT_TOKEN / AMAGENT_GIT_SSH_KEY for private repositories.\n\n\
+        Exit codes: 0 stopped cleanly (--once: applied or nothing to do), 1 --once: a deploy\n\
+        failed, 2 usage or invalid configuration, 3 repository refused, 4 cannot listen.")]
+    Run {
+        /// The environments repo to watch: https or ssh URL, or a local path.
+        #[arg(long, env = "AMAGENT_REPO")]
+        repo: String,
+        /// The branch whose head is applied.
+        #[arg(long, env = "AMAGENT_BRANCH", default_value = "main")]
+        branch: String,
+        /// Run against the in-process AWS simulator with this scenario instead of AWS.
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        /// Serve POST /webhooks/github, GET /healthz and GET /metrics on this address.
+        #[arg(long, env = "AMAGENT_LISTEN", value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Seconds between looks at the repository (webhooks wake the agent at once).
+        #[arg(
+            long,
+            env = "AMAGENT_POLL_INTERVAL",
+            default_value = "30",
+            value_name = "SECONDS"
+        )]
+        poll_interval: u64,
+        /// Look once, apply what is new, print a summary and exit.
+        #[arg(long)]
+        once: bool,
+        /// After SIGTERM, seconds a running deploy may take to finish before it is recorded as
+        /// interrupted (resumed at the next start).
+        #[arg(
+            long,
+            env = "AMAGENT_SHUTDOWN_GRACE",
+            default_value = "90",
+            value_name = "SECONDS"
+        )]
+        shutdown_grace: u64,
+        /// Where the bare mirror of the repository is kept (default: under the cache).
+        #[arg(long, env = "AMAGENT_MIRROR")]
+        mirror: Option<PathBuf>,
+        /// Cache for mirrors and source checkouts (default: $AMAGENT_CACHE or ~/.cache/amagent).
+        #[arg(long, env = "AMAGENT_CACHE")]
+        cache: Option<PathBuf>,
+        #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
+        journal: PathBuf,
+        /// Override the region from the spec.
+        #[arg(long)]
+        region: Option<String>,
+        /// The image builder: buildah or podman (default: the first found).
+        #[arg(long, env = "AMAGENT_BUILDER")]
+        builder: Option<String>,
+    },
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
     History {
         #[arg(long)]
@@ -269,6 +332,36 @@ pub fn run(cli: Cli) -> Exit {
             sim,
             dir,
         } => doctor_cmd::run(&dir, &env, region.as_deref(), sim.as_deref(), cli.output),
+        Command::Run {
+            repo,
+            branch,
+            sim,
+            listen,
+            poll_interval,
+            once,
+            shutdown_grace,
+            mirror,
+            cache,
+            journal,
+            region,
+            builder,
+        } => run_cmd::run(
+            run_cmd::RunArgs {
+                repo,
+                branch,
+                sim,
+                listen,
+                poll_interval: std::time::Duration::from_secs(poll_interval.max(1)),
+                once,
+                shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
+                mirror,
+                cache,
+                journal,
+                region,
+                builder,
+            },
+            cli.output,
+        ),
         Command::History {
             env,
             service,

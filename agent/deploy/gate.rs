@@ -69,6 +69,13 @@ impl NewTask {
             "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" | "STOPPED"
         )
     }
+
+    /// ECS stopped it to reach a lower desired count: a scale-in, not a failure.
+    fn scaled_in(&self) -> bool {
+        self.stopped_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("Scaling activity initiated by"))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -167,7 +174,11 @@ impl Gate {
             return Decision::Failed(Failure::Replaced);
         }
         // Failures first: the earliest sign of a bad rollout wins over a timeout.
-        if let Some(t) = obs.new_tasks.iter().find(|t| t.is_stopped()) {
+        if let Some(t) = obs
+            .new_tasks
+            .iter()
+            .find(|t| t.is_stopped() && !t.scaled_in())
+        {
             let reason = t
                 .stopped_reason
                 .clone()

@@ -48,6 +48,8 @@ pub enum FailureKind {
     Refused,
     /// The spec does not fit the running task definition (no such container, port).
     Config,
+    /// The image could not be built or pushed: nothing was deployed.
+    Build,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -73,6 +75,23 @@ pub struct DeployResult {
 }
 
 impl DeployResult {
+    /// A service whose image could not be built: nothing was deployed, nothing changed.
+    pub fn build_failed(env: &str, service: &str, reason: String) -> Self {
+        DeployResult {
+            env: env.to_string(),
+            service: service.to_string(),
+            outcome: Outcome::Failed,
+            rolled_back: false,
+            failure_kind: Some(FailureKind::Build),
+            reason: Some(reason),
+            task_definition: None,
+            image: String::new(),
+            previous_task_definition: None,
+            new_task_definition: None,
+            seconds: 0.0,
+        }
+    }
+
     fn failed(target: &Target, kind: FailureKind, reason: String) -> Self {
         DeployResult {
             env: target.env.clone(),

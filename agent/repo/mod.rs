@@ -113,8 +113,17 @@ impl EnvRepo {
         } else {
             "+refs/heads/*:refs/remotes/origin/*"
         };
+        // Pull-request heads (GitHub's refs/pull/N/head) feed the plan preview.
         remote
-            .fetch(&[heads, "+refs/tags/*:refs/tags/*"], Some(&mut opts), None)
+            .fetch(
+                &[
+                    heads,
+                    "+refs/tags/*:refs/tags/*",
+                    "+refs/pull/*/head:refs/pull/*/head",
+                ],
+                Some(&mut opts),
+                None,
+            )
             .map_err(err)?;
         tracing::debug!(url = %redact_url(url), "fetched environments repo");
         Ok(())
@@ -213,6 +222,21 @@ impl EnvRepo {
 
     /// Commits reachable from `to` but not from `from`, oldest first.
     pub fn commits_between(&self, from: &str, to: &str) -> Result<Vec<CommitInfo>, RepoError> {
+        self.walk_between(from, to, false)
+    }
+
+    /// The commits that landed on `to`'s branch since `from`, oldest first: first parents only,
+    /// so a merged pull request is its merge (or squash) commit, not the branch's commits.
+    pub fn landed_between(&self, from: &str, to: &str) -> Result<Vec<CommitInfo>, RepoError> {
+        self.walk_between(from, to, true)
+    }
+
+    fn walk_between(
+        &self,
+        from: &str,
+        to: &str,
+        first_parent: bool,
+    ) -> Result<Vec<CommitInfo>, RepoError> {
         let (from, to) = (self.resolve(from)?, self.resolve(to)?);
         let err = |e: git2::Error| RepoError::Read {
             what: "history".into(),
@@ -221,6 +245,9 @@ impl EnvRepo {
         let mut walk = self.repo.revwalk().map_err(err)?;
         walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
             .map_err(err)?;
+        if first_parent {
+            walk.simplify_first_parent().map_err(err)?;
+        }
         walk.push(to).map_err(err)?;
         walk.hide(from).map_err(err)?;
         walk.map(|oid| {

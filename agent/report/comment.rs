@@ -2,9 +2,12 @@
 //! environment (found again by its hidden marker, edited in place as stages progress), which
 //! the console reporter prints too. Pure: report in, text out.
 
+use crate::config::StageKind;
 use crate::deploy::Outcome;
 use crate::deploy::rollout::{short_image, short_td};
 use crate::executor::EnvReport;
+use crate::plan::EnvironmentPlan;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The hidden marker that identifies an environment's comment on a pull request.
@@ -24,6 +27,44 @@ fn duration(seconds: f64) -> String {
     } else {
         format!("{s}s")
     }
+}
+
+/// The comment while a run is under way: each planned stage, done or still to come. `images`
+/// holds the images built so far (service → reference).
+pub fn render_in_progress(
+    plan: &EnvironmentPlan,
+    commit: &str,
+    doing: &str,
+    images: &BTreeMap<String, String>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", marker(&plan.name));
+    let _ = writeln!(
+        out,
+        "### ⏳ **{}**: {doing}
+",
+        plan.name
+    );
+    let _ = writeln!(out, "Applying `{}`.\n", &commit[..commit.len().min(7)]);
+    let _ = writeln!(out, "| service | stage | status | details |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for s in &plan.services {
+        for st in &s.stages {
+            let (status, details) = match (st.stage, images.get(&s.name)) {
+                (StageKind::Build, Some(image)) => {
+                    ("✅", format!("image `{}`", short_image(image)))
+                }
+                _ => ("⏳", cell(&st.reason)),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {status} | {details} |",
+                cell(&s.name),
+                st.stage
+            );
+        }
+    }
+    out
 }
 
 /// The comment body for one environment's run.

@@ -6,8 +6,9 @@
 
 pub mod comment;
 pub mod console;
+pub mod preview;
 
-pub use comment::{marker, render_comment};
+pub use comment::{marker, render_comment, render_in_progress};
 
 use async_trait::async_trait;
 

@@ -270,3 +270,25 @@ fn without_a_load_balancer_running_is_healthy() {
         Decision::Succeeded
     );
 }
+
+#[test]
+fn a_task_stopped_by_scale_in_is_not_a_failure() {
+    let mut g = gate();
+    let mut stopped = task(3, "STOPPED", None);
+    stopped.stopped_reason =
+        Some("Scaling activity initiated by (deployment ecs-svc/8143421110022225795)".into());
+    let healthy = || {
+        vec![
+            task(1, "RUNNING", Some(TargetState::Healthy)),
+            task(2, "RUNNING", Some(TargetState::Healthy)),
+        ]
+    };
+    let mut tasks = healthy();
+    tasks.push(stopped.clone());
+    assert!(matches!(g.observe(&obs(10, tasks, 0)), Decision::Wait(_)));
+    // Any other stop still fails the rollout.
+    stopped.stopped_reason = Some("Essential container in task exited".into());
+    let mut tasks = healthy();
+    tasks.push(stopped);
+    assert!(matches!(g.observe(&obs(20, tasks, 0)), Decision::Failed(_)));
+}

@@ -1,0 +1,296 @@
+//! `amagent run`: the agent. Wires the daemon to its surroundings — the environments repo, AWS
+//! or the simulator, GitHub or the console, the webhook server, the poll timer and signals.
+//!
+//! Threads: the agent runs on the main thread's runtime (virtual time under `--sim`, so a
+//! simulated rollout of minutes takes milliseconds); the webhook server and signal handling
+//! run on a real-time runtime of their own; the poll timer is a plain thread. They talk over
+//! channels.
+
+use super::progress::ConsoleProgress;
+use super::sim_cmd::{runtime, scenario};
+use super::{Exit, OutputFormat, print_error, print_json};
+use crate::clock::Clock;
+use crate::cloud::aws::{Aws, Target};
+use crate::config::Environment;
+use crate::daemon::{self, Agent, Settings, Wake};
+use crate::deploy::Outcome;
+use crate::journal::{Journal, LocalJournal};
+use crate::metrics::Metrics;
+use crate::repo::{EnvRepo, GitCredentials, redact_url};
+use crate::report::{Reporter, console::Console};
+use crate::sandbox::Sandbox;
+use crate::secret::Secret;
+use crate::watch::webhook::{self, WebhookState};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+pub struct RunArgs {
+    pub repo: String,
+    pub branch: String,
+    pub sim: Option<String>,
+    pub listen: Option<SocketAddr>,
+    pub poll_interval: Duration,
+    pub once: bool,
+    pub shutdown_grace: Duration,
+    pub mirror: Option<PathBuf>,
+    pub cache: Option<PathBuf>,
+    pub journal: PathBuf,
+    pub region: Option<String>,
+    pub builder: Option<String>,
+}
+
+/// Where the bare mirror of `url` lives by default: one directory per repository URL.
+fn default_mirror(cache: &Path, url: &str) -> PathBuf {
+    let hash = hex::encode(Sha256::digest(redact_url(url).as_bytes()));
+    cache.join("envrepo").join(&hash[..16])
+}
+
+pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
+    let faults = match scenario(args.sim.as_deref(), output) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let secret = std::env::var("AMAGENT_WEBHOOK_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new);
+    if args.listen.is_some() && secret.is_none() {
+        print_error(
+            output,
+            "usage",
+            "--listen needs the webhook secret in AMAGENT_WEBHOOK_SECRET (the one set on the \
+             GitHub webhook): unsigned deliveries are never accepted",
+        );
+        return Exit::Usage;
+    }
+    let cache = args
+        .cache
+        .clone()
+        .unwrap_or_else(super::build_cmd::default_cache);
+    let mirror = args
+        .mirror
+        .clone()
+        .unwrap_or_else(|| default_mirror(&cache, &args.repo));
+    let credentials = GitCredentials::from_env();
+    // The model at the head names the AWS region; under --sim, the simulated account is shaped
+    // like each environment at the commit last applied to it (what runs there now).
+    let journal = LocalJournal::new(&args.journal);
+    let models = EnvRepo::open_or_clone(&args.repo, &mirror, &credentials).and_then(|r| {
+        let head = r.resolve(&format!("refs/heads/{}", args.branch))?;
+        let model = r.model_at(&head.to_string())?;
+        let applied = daemon::applied::last_applied(&journal.read(None).unwrap_or_default());
+        let running: Vec<Environment> = model
+            .environments
+            .values()
+            .map(|env| {
+                let at = applied.get(&env.name).map(|a| a.commit.as_str());
+                tracing::debug!(env = %env.name, commit = ?at, "simulated account shaped like the last applied commit");
+                at.and_then(|c| r.model_at(c).ok())
+                    .and_then(|m| m.environments.get(&env.name).cloned())
+                    .unwrap_or_else(|| env.clone())
+            })
+            .collect();
+        Ok((model, running))
+    });
+    let (model, running) = match models {
+        Ok(m) => m,
+        Err(e) => {
+            print_error(
+                output,
+                "repository",
+                &format!(
+                    "{e} (watching {} branch {})",
+                    redact_url(&args.repo),
+                    args.branch
+                ),
+            );
+            return Exit::Refused;
+        }
+    };
+    let reporter: Arc<dyn Reporter> = match reporter_from_env(&args.repo) {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(output, "usage", &e);
+            return Exit::Usage;
+        }
+    };
+    let metrics = Arc::new(Metrics::default());
+    let (wake_tx, wake_rx) = mpsc::channel::<Wake>(64);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (interrupt_tx, interrupt_rx) = watch::channel(false);
+
+    // The real-time side: webhook server and signals.
+    let (events_tx, mut events_rx) = mpsc::channel(64);
+    let io = runtime(false);
+    if let (Some(addr), Some(secret)) = (args.listen, secret) {
+        let state = Arc::new(WebhookState::new(secret, events_tx, metrics.clone()));
+        let listener = match io.block_on(tokio::net::TcpListener::bind(addr)) {
+            Ok(l) => l,
+            Err(e) => {
+                print_error(output, "io", &format!("cannot listen on {addr}: {e}"));
+                return Exit::Io;
+            }
+        };
+        tracing::info!(%addr, "webhook server listening: POST /webhooks/github, GET /healthz, GET /metrics");
+        io.spawn(async move {
+            if let Err(e) = axum::serve(listener, webhook::router(state)).await {
+                tracing::error!(error = %e, "webhook server stopped");
+            }
+        });
+    }
+    let forward = wake_tx.clone();
+    io.spawn(async move {
+        while let Some(event) = events_rx.recv().await {
+            if forward.send(Wake::Event(event)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let grace = args.shutdown_grace;
+    io.spawn(async move {
+        stop_signal().await;
+        tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "stop requested: no new deploys; a running deploy may finish within the grace period"
+        );
+        let _ = stop_tx.send(true);
+        tokio::time::sleep(grace).await;
+        let _ = interrupt_tx.send(true);
+    });
+    if !args.once {
+        daemon::poll_timer(args.poll_interval, wake_tx.clone());
+    }
+
+    let simulated = faults.is_some();
+    let agent_rt = runtime(simulated);
+    agent_rt.block_on(async {
+        let (cloud, clock, sandbox) = match faults {
+            Some(faults) => {
+                let sandbox = Sandbox::for_environments(&running, faults, chrono::Utc::now());
+                (sandbox.sim.cloud(), sandbox.clock.clone(), Some(sandbox))
+            }
+            None => {
+                // One account and region per agent: the first environment's, or --region.
+                let env = model.environments.values().next();
+                let aws = Aws::connect(Target {
+                    account: env.map(|e| e.aws.account_id.clone()).unwrap_or_default(),
+                    region: args
+                        .region
+                        .clone()
+                        .or(env.map(|e| e.aws.region.clone()))
+                        .unwrap_or_default(),
+                })
+                .await;
+                (aws.cloud(), Clock::system(), None)
+            }
+        };
+        let mut agent = Agent::new(
+            Settings {
+                url: args.repo.clone(),
+                branch: args.branch.clone(),
+                mirror,
+                cache,
+                credentials,
+                builder: args.builder.clone(),
+            },
+            cloud,
+            clock.clone(),
+            Arc::new(journal),
+            reporter,
+            Arc::new(ConsoleProgress::new(clock)),
+            metrics,
+        );
+        if let Some(sandbox) = sandbox {
+            let sandbox = Arc::new(sandbox);
+            agent.on_pushed = Some(Box::new(move |spec, built| {
+                let tags: Vec<&str> = built.tags.iter().map(String::as_str).collect();
+                sandbox.sim.push_image(
+                    &spec.image.repository,
+                    &built.digest,
+                    &tags,
+                    sandbox.clock.now(),
+                );
+            }));
+        }
+        if args.once {
+            return once(&mut agent, output).await;
+        }
+        tracing::info!(repo = %redact_url(&args.repo), branch = %args.branch, poll_seconds = args.poll_interval.as_secs(), simulated, "agent started");
+        daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx).await;
+        tracing::info!("agent stopped");
+        Exit::Ok
+    })
+}
+
+/// `--once`: one look, a summary, an exit code that says how it went.
+async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
+    match agent.tick().await {
+        Ok(tick) => {
+            let failed = tick.applied.iter().any(|r| r.outcome == Outcome::Failed);
+            match output {
+                OutputFormat::Json => print_json(&tick),
+                OutputFormat::Text => {
+                    println!("head {}", &tick.head[..tick.head.len().min(12)]);
+                    for env in &tick.adopted {
+                        println!("  {env:<12} adopted as the baseline (nothing deployed)");
+                    }
+                    for r in &tick.applied {
+                        println!(
+                            "  {:<12} {} ({} deploy(s), run {})",
+                            r.env,
+                            match r.outcome {
+                                Outcome::Succeeded => "deployed and verified",
+                                Outcome::Failed => "FAILED",
+                            },
+                            r.deploys.len(),
+                            r.run
+                        );
+                    }
+                    if tick.invalid {
+                        println!("  the configuration at the head is invalid: nothing deployed");
+                    }
+                    if tick.adopted.is_empty() && tick.applied.is_empty() && !tick.invalid {
+                        println!("  up to date");
+                    }
+                }
+            }
+            if tick.invalid {
+                Exit::Usage
+            } else if failed {
+                Exit::Failed
+            } else {
+                Exit::Ok
+            }
+        }
+        Err(e) => {
+            print_error(output, "repository", &e.to_string());
+            Exit::Refused
+        }
+    }
+}
+
+/// GitHub when credentials are set (GITHUB_TOKEN, or a GitHub App), else the console.
+fn reporter_from_env(_repo_url: &str) -> Result<Arc<dyn Reporter>, String> {
+    Ok(Arc::new(Console::new()))
+}
+
+/// SIGTERM (ECS stopping the task) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

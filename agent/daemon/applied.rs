@@ -1,0 +1,172 @@
+//! PURE: what the journal says about each environment's applied commits, and what the agent
+//! should do with a new head of the environments repo. Every decision is a unit test below.
+
+use crate::config::Environment;
+use crate::journal::{Phase, Record};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// The journal step the agent records around applying a commit to an environment.
+pub const STEP: &str = "apply";
+
+/// Outcomes of an `apply` step.
+pub mod outcome {
+    /// Every deploy verified.
+    pub const SUCCEEDED: &str = "succeeded";
+    /// A deploy failed (and was rolled back or refused): decided and recorded, not retried.
+    pub const FAILED: &str = "failed";
+    /// First sight of the repository: the head is the baseline, nothing deployed.
+    pub const ADOPTED: &str = "adopted";
+    /// The commit changed nothing for this environment.
+    pub const UNCHANGED: &str = "unchanged";
+    /// The configuration at the commit is invalid: nothing deployed.
+    pub const INVALID: &str = "invalid";
+    /// The agent was stopped before the deploys finished (resumed on restart).
+    pub const INTERRUPTED: &str = "interrupted";
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub commit: String,
+    pub outcome: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The newest finished `apply` per environment. Interrupted applies do not count: their
+/// commit is applied again.
+pub fn last_applied(records: &[Record]) -> BTreeMap<String, Applied> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        if r.step != STEP || r.phase != Phase::Finished {
+            continue;
+        }
+        let outcome = r.outcome.clone().unwrap_or_default();
+        if outcome == outcome::INTERRUPTED {
+            continue;
+        }
+        let Some(commit) = r.detail["commit"].as_str() else {
+            continue;
+        };
+        out.insert(
+            r.env.clone(),
+            Applied {
+                commit: commit.to_string(),
+                outcome,
+                at: r.at,
+            },
+        );
+    }
+    out
+}
+
+/// What to do for one environment when the branch head is `head`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Never applied: adopt `head` as the baseline and deploy nothing (what runs now is what
+    /// the repository said before the agent came; `amagent deploy` or a merge changes it).
+    Adopt,
+    /// Already at `head`.
+    UpToDate,
+    /// Plan from `from` to `head` and run it (several merges since `from` become one plan).
+    Apply { from: String },
+    /// A promoted environment changes on a promotion tag, not on merges.
+    WaitForTag { pattern: String },
+}
+
+/// `applied` is [`last_applied`] of every environment: an environment the agent has never
+/// applied, while it has applied others, was added to the repository since — it is planned
+/// from the newest commit applied anywhere (its services all deploy, as a new environment's
+/// should). Only on first sight of a repository is the head adopted.
+pub fn decide(env: &Environment, head: &str, applied: &BTreeMap<String, Applied>) -> Decision {
+    if let Some(p) = &env.promotion {
+        return Decision::WaitForTag {
+            pattern: p.tag_pattern.clone(),
+        };
+    }
+    match applied.get(&env.name) {
+        Some(a) if a.commit == head => Decision::UpToDate,
+        Some(a) => Decision::Apply {
+            from: a.commit.clone(),
+        },
+        None => match applied.values().max_by_key(|a| a.at) {
+            None => Decision::Adopt,
+            Some(newest) if newest.commit == head => Decision::Adopt,
+            Some(newest) => Decision::Apply {
+                from: newest.commit.clone(),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(env: &str, phase: Phase, outcome: Option<&str>, commit: &str, minute: u32) -> Record {
+        use chrono::TimeZone;
+        Record {
+            at: Utc.with_ymd_and_hms(2026, 11, 25, 9, minute, 0).unwrap(),
+            run: format!("{env}-apply-{commit}"),
+            env: env.into(),
+            service: None,
+            step: STEP.into(),
+            phase,
+            outcome: outcome.map(String::from),
+            detail: serde_json::json!({ "commit": commit }),
+        }
+    }
+
+    #[test]
+    fn the_newest_finished_apply_counts_and_interrupted_ones_do_not() {
+        let records = vec![
+            record("staging", Phase::Started, None, "aaa", 1),
+            record("staging", Phase::Finished, Some("adopted"), "aaa", 1),
+            record("staging", Phase::Started, None, "bbb", 2),
+            record("staging", Phase::Finished, Some("failed"), "bbb", 3),
+            record("staging", Phase::Started, None, "ccc", 4),
+            record("staging", Phase::Finished, Some("interrupted"), "ccc", 5),
+            record("staging", Phase::Started, None, "ddd", 6),
+            record("production", Phase::Finished, Some("adopted"), "zzz", 1),
+        ];
+        let applied = last_applied(&records);
+        assert_eq!(applied["staging"].commit, "bbb");
+        assert_eq!(applied["staging"].outcome, "failed");
+        assert_eq!(applied["production"].commit, "zzz");
+        assert_eq!(applied.len(), 2);
+    }
+
+    #[test]
+    fn decisions() {
+        let model = crate::config::example();
+        let staging = &model.environments["staging"];
+        let production = &model.environments["production"];
+        let at = |env: &str, c: &str| {
+            BTreeMap::from([(
+                env.to_string(),
+                Applied {
+                    commit: c.into(),
+                    outcome: "succeeded".into(),
+                    at: Utc::now(),
+                },
+            )])
+        };
+        assert_eq!(decide(staging, "h", &BTreeMap::new()), Decision::Adopt);
+        assert_eq!(
+            decide(staging, "h", &at("staging", "h")),
+            Decision::UpToDate
+        );
+        assert_eq!(
+            decide(staging, "h", &at("staging", "g")),
+            Decision::Apply { from: "g".into() }
+        );
+        // Added to the repository after the agent started: planned as a new environment.
+        assert_eq!(
+            decide(staging, "h", &at("qa", "g")),
+            Decision::Apply { from: "g".into() }
+        );
+        assert!(matches!(
+            decide(production, "h", &at("production", "g")),
+            Decision::WaitForTag { .. }
+        ));
+    }
+}

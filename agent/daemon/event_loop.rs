@@ -1,0 +1,147 @@
+//! The agent's loop: one thing at a time, woken by the poll timer, webhook events or a stop.
+//! Wake-ups that arrive while a deploy runs are coalesced: however many pushes landed, the
+//! next look plans once to the newest head; each pull-request preview is kept.
+
+use super::Agent;
+use crate::watch::webhook::Event;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The poll interval passed.
+    Poll,
+    /// A webhook delivery was accepted.
+    Event(Event),
+}
+
+/// What the loop does next, from the wake-ups queued so far (pure).
+fn coalesce(wakes: Vec<Wake>) -> (bool, Vec<(u64, String, String)>) {
+    let mut look = false;
+    let mut previews: Vec<(u64, String, String)> = Vec::new();
+    for w in wakes {
+        match w {
+            Wake::Poll | Wake::Event(Event::Push { .. }) => look = true,
+            Wake::Event(Event::PullRequest {
+                number,
+                action,
+                head_sha,
+                base_sha,
+            }) => {
+                if matches!(action.as_str(), "opened" | "synchronize" | "reopened") {
+                    // The newest head of a pull request replaces an older queued one.
+                    previews.retain(|(n, _, _)| *n != number);
+                    previews.push((number, base_sha, head_sha));
+                }
+            }
+        }
+    }
+    (look, previews)
+}
+
+/// Run until `stop` turns true. `stop` set while a deploy runs lets it finish (its gate
+/// decides); `interrupt` set means finish no more: the running apply is recorded as
+/// interrupted and the loop returns.
+pub async fn run(
+    agent: &mut Agent,
+    mut wakes: mpsc::Receiver<Wake>,
+    stop: watch::Receiver<bool>,
+    mut interrupt: watch::Receiver<bool>,
+) {
+    let mut queued = vec![Wake::Poll];
+    loop {
+        if *stop.borrow() {
+            tracing::info!("stopping: no new deploys");
+            return;
+        }
+        while let Ok(w) = wakes.try_recv() {
+            queued.push(w);
+        }
+        let (look, previews) = coalesce(std::mem::take(&mut queued));
+        let work = async {
+            for (pr, base, head) in previews {
+                if let Err(e) = agent.preview(pr, &base, &head).await {
+                    tracing::error!(error = %e, pr, "plan preview failed");
+                }
+            }
+            if look {
+                match agent.tick().await {
+                    Ok(t) => {
+                        tracing::debug!(head = %t.head, applied = t.applied.len(), "looked at the repository")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot apply the environments repo; retrying at the next poll")
+                    }
+                }
+            }
+        };
+        let interrupted = tokio::select! {
+            _ = work => false,
+            _ = interrupt.wait_for(|i| *i) => true,
+        };
+        if interrupted {
+            agent.interrupted().await;
+            return;
+        }
+        let mut stop_wait = stop.clone();
+        tokio::select! {
+            w = wakes.recv() => match w {
+                Some(w) => queued.push(w),
+                None => return,
+            },
+            _ = stop_wait.wait_for(|s| *s) => {}
+        }
+    }
+}
+
+/// Sends [`Wake::Poll`] every `interval` of real time, from a thread of its own (the agent's
+/// runtime may run on the simulator's virtual clock).
+pub fn poll_timer(interval: Duration, wakes: mpsc::Sender<Wake>) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(interval);
+            // A full queue already holds a wake-up.
+            match wakes.try_send(Wake::Poll) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pr(number: u64, action: &str, head: &str) -> Wake {
+        Wake::Event(Event::PullRequest {
+            number,
+            action: action.into(),
+            head_sha: head.into(),
+            base_sha: "base".into(),
+        })
+    }
+
+    #[test]
+    fn pushes_coalesce_and_previews_keep_the_newest_head() {
+        let push = || {
+            Wake::Event(Event::Push {
+                git_ref: "refs/heads/main".into(),
+                after: "x".into(),
+            })
+        };
+        let (look, previews) = coalesce(vec![
+            push(),
+            pr(7, "opened", "a"),
+            Wake::Poll,
+            pr(7, "synchronize", "b"),
+            pr(8, "closed", "c"),
+            push(),
+        ]);
+        assert!(look);
+        assert_eq!(previews, vec![(7, "base".into(), "b".into())]);
+        let (look, previews) = coalesce(vec![pr(9, "labeled", "d")]);
+        assert!(!look);
+        assert!(previews.is_empty());
+    }
+}

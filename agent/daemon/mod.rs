@@ -1,0 +1,562 @@
+//! The agent behind `amagent run`: keeps a bare mirror of the environments repo and, for each
+//! new head of the watched branch, applies it to every environment that changes on merge — the
+//! plan from the commit last applied there (the journal remembers it; several merges become one
+//! plan), builds, then the executor (snapshot, gated deploys, rollback, lifecycle). Every pull
+//! request merged since gets one comment per environment, edited in place as stages progress,
+//! and the landed commits a status `amagent/<env>`. Pull-request events get a plan preview.
+//!
+//! Must not know: clap, axum, the console (events arrive as [`Wake`]; reports go to a
+//! [`Reporter`]; images land where the [`Cloud`]'s registry says).
+
+pub mod applied;
+mod event_loop;
+
+pub use event_loop::{Wake, poll_timer, run};
+
+use crate::clock::Clock;
+use crate::cloud::Cloud;
+use crate::config::{Model, Service, StageKind};
+use crate::deploy::{DeployResult, Outcome, Progress};
+use crate::executor::{self, Context, EnvReport, EnvRun};
+use crate::image::{self, ImageRequest, ImageResult};
+use crate::journal::{Journal, Phase, Record};
+use crate::metrics::Metrics;
+use crate::plan::EnvironmentPlan;
+use crate::repo::{CommitInfo, EnvRepo, GitCredentials, RepoError, redact_url};
+use crate::report::{self, Reporter, Status, preview};
+use applied::{Decision, outcome};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Statuses set per applied commit range, at most (a long outage can land many commits).
+const MAX_STATUS_COMMITS: usize = 20;
+
+pub struct Settings {
+    /// The environments repo: URL or local path.
+    pub url: String,
+    /// The branch whose head is applied.
+    pub branch: String,
+    /// Where the bare mirror lives.
+    pub mirror: PathBuf,
+    /// Where source mirrors for builds are cached.
+    pub cache: PathBuf,
+    pub credentials: GitCredentials,
+    /// `buildah` or `podman`; None: the first found.
+    pub builder: Option<String>,
+}
+
+/// Called after an image is pushed (the simulator records it in its ECR, as a push to ECR
+/// would).
+pub type OnPushed = Box<dyn Fn(&Service, &ImageResult) + Send + Sync>;
+
+pub struct Agent {
+    pub settings: Settings,
+    pub cloud: Cloud,
+    pub clock: Clock,
+    pub journal: Arc<dyn Journal>,
+    pub reporter: Arc<dyn Reporter>,
+    pub progress: Arc<dyn Progress>,
+    pub metrics: Arc<Metrics>,
+    pub on_pushed: Option<OnPushed>,
+    repo: Option<EnvRepo>,
+    /// A head whose invalid configuration was already reported (not reported on every poll).
+    reported_invalid: Option<String>,
+    /// The environment being applied now, for the record if the agent is stopped mid-way.
+    in_flight: Option<InFlight>,
+}
+
+#[derive(Clone, Debug)]
+struct InFlight {
+    env: String,
+    commit: String,
+    run: String,
+    pull_requests: Vec<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Repo(#[from] RepoError),
+    #[error("journal: {0}")]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("branch `{branch}` not found in {url}: set --branch to the branch to watch")]
+    NoBranch { branch: String, url: String },
+}
+
+/// What one look at the repository did.
+#[derive(Debug, Default, Serialize)]
+pub struct TickReport {
+    pub head: String,
+    /// Environments whose head was adopted as the baseline (first sight).
+    pub adopted: Vec<String>,
+    /// Environments applied, with their reports.
+    pub applied: Vec<EnvReport>,
+    /// The configuration at head is invalid: nothing was applied.
+    pub invalid: bool,
+}
+
+impl Agent {
+    pub fn new(
+        settings: Settings,
+        cloud: Cloud,
+        clock: Clock,
+        journal: Arc<dyn Journal>,
+        reporter: Arc<dyn Reporter>,
+        progress: Arc<dyn Progress>,
+        metrics: Arc<Metrics>,
+    ) -> Agent {
+        Agent {
+            settings,
+            cloud,
+            clock,
+            journal,
+            reporter,
+            progress,
+            metrics,
+            on_pushed: None,
+            repo: None,
+            reported_invalid: None,
+            in_flight: None,
+        }
+    }
+
+    /// Fetch the environments repo (cloning it on first use).
+    fn fetch(&mut self) -> Result<&EnvRepo, AgentError> {
+        // git2 blocks; fetches of the environments repo are small and the agent does one thing
+        // at a time, so the runtime thread does it.
+        match &self.repo {
+            Some(repo) => repo.fetch(&self.settings.url, &self.settings.credentials)?,
+            None => {
+                self.repo = Some(EnvRepo::open_or_clone(
+                    &self.settings.url,
+                    &self.settings.mirror,
+                    &self.settings.credentials,
+                )?)
+            }
+        }
+        Ok(self.repo.as_ref().expect("opened above"))
+    }
+
+    fn record(
+        &self,
+        env: &str,
+        run: &str,
+        phase: Phase,
+        outcome: Option<&str>,
+        detail: serde_json::Value,
+    ) {
+        let record = Record {
+            at: self.clock.now(),
+            run: run.to_string(),
+            env: env.to_string(),
+            service: None,
+            step: applied::STEP.into(),
+            phase,
+            outcome: outcome.map(String::from),
+            detail,
+        };
+        if let Err(e) = self.journal.append(&record) {
+            tracing::error!(error = %e, "cannot write the journal");
+        }
+    }
+
+    /// Look at the branch head and apply it where it is new.
+    pub async fn tick(&mut self) -> Result<TickReport, AgentError> {
+        let branch = self.settings.branch.clone();
+        let url = redact_url(&self.settings.url);
+        let repo = self.fetch()?;
+        let head = repo
+            .resolve(&format!("refs/heads/{branch}"))
+            .map_err(|_| AgentError::NoBranch {
+                branch: branch.clone(),
+                url,
+            })?
+            .to_string();
+        let mut tick = TickReport {
+            head: head.clone(),
+            ..TickReport::default()
+        };
+        let model = match repo.model_at(&head) {
+            Ok(m) => m,
+            Err(RepoError::InvalidConfig { diagnostics, .. }) => {
+                tick.invalid = true;
+                self.report_invalid(&head, &diagnostics.to_string()).await?;
+                return Ok(tick);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let records = self.journal.read(None)?;
+        let applied = applied::last_applied(&records);
+        // Only environments applied on merge act here; promoted ones wait for their tag.
+        for (env_name, env) in &model.environments {
+            let env_name = env_name.as_str();
+            match applied::decide(env, &head, &applied) {
+                Decision::UpToDate | Decision::WaitForTag { .. } => {}
+                Decision::Adopt => {
+                    tracing::info!(env = env_name, commit = %head, "first sight of this environment: adopting the head as applied, deploying nothing");
+                    let run = format!("{env_name}-adopt-{}", &head[..7]);
+                    self.record(
+                        env_name,
+                        &run,
+                        Phase::Finished,
+                        Some(outcome::ADOPTED),
+                        serde_json::json!({ "commit": head }),
+                    );
+                    self.metrics.applied(env_name, &head, None);
+                    tick.adopted.push(env_name.to_string());
+                }
+                Decision::Apply { from } => {
+                    if let Some(report) = self.apply(&model, env_name, &from, &head).await? {
+                        tick.applied.push(report);
+                    }
+                }
+            }
+        }
+        Ok(tick)
+    }
+
+    async fn report_invalid(&mut self, head: &str, problems: &str) -> Result<(), AgentError> {
+        if self.reported_invalid.as_deref() == Some(head) {
+            return Ok(());
+        }
+        self.reported_invalid = Some(head.to_string());
+        tracing::error!(commit = %head, "the configuration at the head is invalid; nothing deployed:\n{problems}");
+        let repo = self.repo.as_ref().expect("fetched");
+        let message = repo
+            .commits_between(&format!("{head}~1"), head)
+            .ok()
+            .and_then(|c| c.into_iter().next())
+            .map(|c| c.message)
+            .unwrap_or_default();
+        let body = preview::render_preview(&format!("{head}~1"), head, Err(problems));
+        for pr in self.reporter.pull_requests(head, &message).await {
+            if let Err(e) = self
+                .reporter
+                .upsert_comment(pr, preview::MARKER, &body)
+                .await
+            {
+                tracing::warn!(error = %e, pr, "cannot report to the pull request");
+            }
+        }
+        // `amagent/config`: no environment can be named while the configuration is invalid.
+        self.status(
+            &[head.to_string()],
+            "config",
+            Status::Failure,
+            "invalid configuration: nothing deployed",
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Apply `head` to one environment, planned from `from`.
+    async fn apply(
+        &mut self,
+        model: &Model,
+        env_name: &str,
+        from: &str,
+        head: &str,
+    ) -> Result<Option<EnvReport>, AgentError> {
+        let repo = self.repo.as_ref().expect("fetched");
+        let old = repo.model_at(from).unwrap_or_default();
+        let plan = crate::plan::plan(&old, model);
+        let landed = repo.landed_between(from, head).unwrap_or_default();
+        let run = format!(
+            "{env_name}-apply-{}-{}",
+            &head[..7],
+            self.clock.now().format("%Y%m%dT%H%M%SZ")
+        );
+        let Some(env_plan) = plan.environment(env_name).cloned() else {
+            self.record(
+                env_name,
+                &run,
+                Phase::Finished,
+                Some(outcome::UNCHANGED),
+                serde_json::json!({ "commit": head, "from": from }),
+            );
+            self.metrics.applied(env_name, head, Some(from));
+            return Ok(None);
+        };
+        let env = model.environments[env_name].clone();
+        let pull_requests = self.pull_requests(&landed).await;
+        tracing::info!(env = env_name, from = %&from[..7.min(from.len())], to = %&head[..7], ?pull_requests, services = env_plan.services.len(), "applying");
+        self.record(
+            env_name,
+            &run,
+            Phase::Started,
+            None,
+            serde_json::json!({ "commit": head, "from": from, "pull_requests": pull_requests, "plan": env_plan }),
+        );
+        self.in_flight = Some(InFlight {
+            env: env_name.to_string(),
+            commit: head.to_string(),
+            run: run.clone(),
+            pull_requests: pull_requests.clone(),
+        });
+        let status_commits = status_commits(&landed, head);
+        let builds = env_plan
+            .services
+            .iter()
+            .any(|s| s.stage_kinds().contains(&StageKind::Build));
+        let doing = if builds { "building" } else { "deploying" };
+        self.comment(
+            &pull_requests,
+            env_name,
+            &report::render_in_progress(&env_plan, head, doing, &BTreeMap::new()),
+        )
+        .await;
+        self.status(&status_commits, env_name, Status::Pending, doing)
+            .await;
+
+        let (images, build_failures) = self.build(model, &env, &env_plan).await;
+        let mut exec_plan = env_plan.clone();
+        exec_plan
+            .services
+            .retain(|s| !build_failures.iter().any(|f| f.service == s.name));
+        if builds {
+            self.comment(
+                &pull_requests,
+                env_name,
+                &report::render_in_progress(&exec_plan, head, "deploying", &images),
+            )
+            .await;
+        }
+
+        let ctx = Context::new(&self.cloud, &self.clock, &*self.journal, &*self.progress);
+        let mut report = executor::execute(
+            &ctx,
+            EnvRun {
+                env: &env,
+                plan: &exec_plan,
+                images,
+                commit: Some(head.to_string()),
+                lifecycle_dry_run: false,
+            },
+        )
+        .await;
+        if !build_failures.is_empty() {
+            report.outcome = Outcome::Failed;
+        }
+        report.deploys.splice(0..0, build_failures);
+
+        let ok = report.outcome == Outcome::Succeeded;
+        self.comment(
+            &pull_requests,
+            env_name,
+            &report::render_comment(&report, Some(head)),
+        )
+        .await;
+        let description = summary(&report);
+        self.status(
+            &status_commits,
+            env_name,
+            if ok { Status::Success } else { Status::Failure },
+            &description,
+        )
+        .await;
+        for d in &report.deploys {
+            self.metrics.deployed(env_name, d);
+        }
+        self.record(
+            env_name,
+            &run,
+            Phase::Finished,
+            Some(if ok { outcome::SUCCEEDED } else { outcome::FAILED }),
+            serde_json::json!({ "commit": head, "from": from, "executor_run": report.run, "summary": description }),
+        );
+        self.metrics.applied(env_name, head, Some(from));
+        self.in_flight = None;
+        Ok(Some(report))
+    }
+
+    /// Pull requests of the landed commits, each once, in landing order.
+    async fn pull_requests(&self, landed: &[CommitInfo]) -> Vec<u64> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for c in landed {
+            for pr in self.reporter.pull_requests(&c.id, &c.message).await {
+                if seen.insert(pr) {
+                    out.push(pr);
+                }
+            }
+        }
+        out
+    }
+
+    /// Build the services the plan builds. Failures become failed deploy results (with the
+    /// build log's last lines), and those services are not deployed.
+    async fn build(
+        &self,
+        model: &Model,
+        env: &crate::config::Environment,
+        plan: &EnvironmentPlan,
+    ) -> (BTreeMap<String, String>, Vec<DeployResult>) {
+        let mut images = BTreeMap::new();
+        let mut failures = Vec::new();
+        for s in plan
+            .services
+            .iter()
+            .filter(|s| s.stages.iter().any(|st| st.stage == StageKind::Build))
+        {
+            let Some(spec) = env.service(&s.name) else {
+                continue;
+            };
+            let Some(pipeline) = model.pipelines.get(&spec.pipeline) else {
+                continue;
+            };
+            self.progress.step(
+                &env.name,
+                &spec.name,
+                &format!("building {}", spec.source.reference),
+            );
+            let result = image::build_and_push(
+                &self.cloud,
+                &ImageRequest {
+                    service: spec,
+                    pipeline,
+                    cache: &self.settings.cache,
+                    credentials: &self.settings.credentials,
+                    builder: self.settings.builder.as_deref(),
+                    now: self.clock.now(),
+                },
+            )
+            .await;
+            match result {
+                Ok(built) => {
+                    if let Some(hook) = &self.on_pushed {
+                        hook(spec, &built);
+                    }
+                    self.progress.step(
+                        &env.name,
+                        &spec.name,
+                        &format!(
+                            "pushed {}",
+                            crate::deploy::rollout::short_image(&built.image)
+                        ),
+                    );
+                    images.insert(spec.name.clone(), built.image);
+                }
+                Err(e) => {
+                    let reference = &spec.source.reference;
+                    let reason = match &e {
+                        image::ImageError::Build(image::builder::BuildError::Failed {
+                            program,
+                            code,
+                            tail,
+                        }) => format!(
+                            "build of {reference} failed ({program} exit {}); last lines of the build log:\n\n```\n{tail}\n```",
+                            code.map(|c| c.to_string())
+                                .unwrap_or_else(|| "signal".into())
+                        ),
+                        e => format!("build of {reference} failed: {e}"),
+                    };
+                    self.progress.done(&env.name, &spec.name, false, &reason);
+                    failures.push(DeployResult::build_failed(&env.name, &spec.name, reason));
+                }
+            }
+        }
+        (images, failures)
+    }
+
+    async fn comment(&self, pull_requests: &[u64], env: &str, body: &str) {
+        for &pr in pull_requests {
+            if let Err(e) = self
+                .reporter
+                .upsert_comment(pr, &report::marker(env), body)
+                .await
+            {
+                tracing::warn!(error = %e, pr, "cannot update the pull request comment");
+            }
+        }
+    }
+
+    async fn status(&self, commits: &[String], env: &str, state: Status, description: &str) {
+        for sha in commits {
+            if let Err(e) = self
+                .reporter
+                .commit_status(sha, env, state, description)
+                .await
+            {
+                tracing::warn!(error = %e, commit = %sha, "cannot set the commit status");
+            }
+        }
+    }
+
+    /// Preview on pull request `pr`: what merging `head` onto `base` would do.
+    pub async fn preview(&mut self, pr: u64, base: &str, head: &str) -> Result<(), AgentError> {
+        let repo = self.fetch()?;
+        let old = repo.model_at(base).unwrap_or_default();
+        let body = match repo.model_at(head) {
+            Ok(new) => preview::render_preview(base, head, Ok(&crate::plan::plan(&old, &new))),
+            Err(RepoError::InvalidConfig { diagnostics, .. }) => {
+                preview::render_preview(base, head, Err(&diagnostics.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Err(e) = self
+            .reporter
+            .upsert_comment(pr, preview::MARKER, &body)
+            .await
+        {
+            tracing::warn!(error = %e, pr, "cannot post the plan preview");
+        }
+        Ok(())
+    }
+
+    /// The agent was stopped while applying: record it (the next start applies the commit
+    /// again) and say so where people look.
+    pub async fn interrupted(&mut self) {
+        let Some(f) = self.in_flight.take() else {
+            return;
+        };
+        tracing::warn!(env = %f.env, commit = %f.commit, "stopped while applying; the next start resumes");
+        self.record(
+            &f.env,
+            &f.run,
+            Phase::Finished,
+            Some(outcome::INTERRUPTED),
+            serde_json::json!({ "commit": f.commit }),
+        );
+        let body = format!(
+            "{}\n### ⏸ **{}**: interrupted\n\nThe agent was stopped while applying `{}`; it resumes when it starts again.\n",
+            report::marker(&f.env),
+            f.env,
+            &f.commit[..7]
+        );
+        self.comment(&f.pull_requests, &f.env, &body).await;
+    }
+}
+
+/// The commits that get a status: the landed ones (each merged PR's commit) and the head.
+fn status_commits(landed: &[CommitInfo], head: &str) -> Vec<String> {
+    let mut out: Vec<String> = landed
+        .iter()
+        .rev()
+        .take(MAX_STATUS_COMMITS)
+        .map(|c| c.id.clone())
+        .collect();
+    if !out.iter().any(|c| c == head) {
+        out.insert(0, head.to_string());
+    }
+    out
+}
+
+/// One line for a commit status (GitHub keeps 140 characters).
+fn summary(report: &EnvReport) -> String {
+    let failed: Vec<&str> = report
+        .deploys
+        .iter()
+        .filter(|d| d.outcome == Outcome::Failed)
+        .map(|d| d.service.as_str())
+        .collect();
+    let rolled_back = report.deploys.iter().any(|d| d.rolled_back);
+    if failed.is_empty() {
+        format!("{} service(s) deployed and verified", report.deploys.len())
+    } else if rolled_back {
+        format!("failed: {} (rolled back)", failed.join(", "))
+    } else {
+        format!("failed: {}", failed.join(", "))
+    }
+}
