@@ -117,6 +117,7 @@ fn run_id(env: &str, clock: &Clock, commit: Option<&str>) -> String {
 pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
     let env = run.env;
     let id = run_id(&env.name, ctx.clock, run.commit.as_deref());
+    // Builds the record now (the clock's time of the call), writes it when awaited.
     let journal = |step: &str, phase: Phase, outcome: Option<&str>, detail: serde_json::Value| {
         let record = Record {
             at: ctx.clock.now(),
@@ -128,8 +129,11 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
             outcome: outcome.map(String::from),
             detail,
         };
-        if let Err(e) = ctx.journal.append(&record) {
-            tracing::error!(error = %e, "cannot write the journal");
+        let journal = ctx.journal;
+        async move {
+            if let Err(e) = journal.append(&record).await {
+                tracing::error!(error = %e, "cannot write the journal");
+            }
         }
     };
     journal(
@@ -137,7 +141,8 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
         Phase::Started,
         None,
         serde_json::json!({ "commit": run.commit, "plan": run.plan }),
-    );
+    )
+    .await;
 
     let wants = |stage: StageKind| -> Vec<&Service> {
         run.plan
@@ -233,7 +238,8 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
             Phase::Started,
             None,
             serde_json::json!({ "instance": db.instance_id, "services": snapshotting }),
-        );
+        )
+        .await;
         match snapshot::take_snapshot(ctx.cloud, ctx.clock, ctx.retry, &request).await {
             Ok(snap) => {
                 journal(
@@ -241,7 +247,8 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
                     Phase::Finished,
                     Some("succeeded"),
                     serde_json::to_value(&snap).unwrap_or_default(),
-                );
+                )
+                .await;
                 report.snapshot = Some(snap);
             }
             Err(e) => {
@@ -251,7 +258,8 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
                     Phase::Finished,
                     Some("failed"),
                     serde_json::json!({ "error": why }),
-                );
+                )
+                .await;
                 // No deploy without the snapshot the policy requires: nothing was changed.
                 for t in targets.drain(..) {
                     let mut result = failed(
@@ -289,7 +297,7 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
             outcome: Some("failed".into()),
             detail: serde_json::to_value(result).unwrap_or_default(),
         };
-        if let Err(e) = ctx.journal.append(&record) {
+        if let Err(e) = ctx.journal.append(&record).await {
             tracing::error!(error = %e, "cannot write the journal");
         }
     }
@@ -323,7 +331,7 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
             Phase::Started,
             None,
             serde_json::json!({ "services": lifecycle_services.iter().map(|s| &s.name).collect::<Vec<_>>() }),
-        );
+        ).await;
         report.lifecycle =
             run_lifecycle(ctx, env, &lifecycle_services, run.lifecycle_dry_run).await;
         let ok = report.lifecycle.iter().all(|l| l.error.is_none());
@@ -332,7 +340,8 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
             Phase::Finished,
             Some(if ok { "succeeded" } else { "failed" }),
             serde_json::to_value(&report.lifecycle).unwrap_or_default(),
-        );
+        )
+        .await;
     }
 
     if report.deploys.iter().any(|d| d.outcome == Outcome::Failed)
@@ -348,7 +357,8 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
             Outcome::Failed => "failed",
         }),
         serde_json::json!({ "deploys": report.deploys.len() }),
-    );
+    )
+    .await;
     report
 }
 
@@ -435,7 +445,7 @@ pub async fn run_lifecycle(
         .map(|s| s.image.repository.as_str())
         .collect();
     // Without the journal the rollback targets are unknown: delete nothing then.
-    let records = match ctx.journal.read(Some(&env.name)) {
+    let records = match ctx.journal.read(Some(&env.name)).await {
         Ok(r) => r,
         Err(e) => {
             return services

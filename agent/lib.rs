@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod executor;
 pub mod image;
 pub mod journal;
+pub mod lease;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;

@@ -55,8 +55,10 @@ fn deploy(scenario: &str, image: &str) -> Run {
 
 /// The journal's verdict for the service's deploy.
 fn recorded(run: &Run) -> (String, serde_json::Value) {
-    let records = LocalJournal::new(run.journal.path())
-        .read(Some("staging"))
+    let records = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(LocalJournal::new(run.journal.path()).read(Some("staging")))
         .unwrap();
     let last = records
         .iter()
@@ -257,7 +259,7 @@ async fn ten_services_at_once_with_one_bad() {
         }
         assert_eq!(d.task_definition.as_deref(), Some(running.as_str()));
     }
-    let records = journal.read(Some("staging")).unwrap();
+    let records = journal.read(Some("staging")).await.unwrap();
     let verdicts = records
         .iter()
         .filter(|r| r.step == "deploy" && r.phase == Phase::Finished)

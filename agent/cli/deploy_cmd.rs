@@ -2,11 +2,10 @@
 //! deploy gated on health with automatic rollback, lifecycle — for one service.
 
 use super::progress::ConsoleProgress;
-use super::sim_cmd::{Session, load_environment, runtime, scenario};
+use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::deploy::{FailureKind, Outcome, rollout::short_td};
 use crate::executor::{self, Context, EnvReport, EnvRun};
-use crate::journal::LocalJournal;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -19,7 +18,7 @@ pub struct DeployArgs<'a> {
     pub cache: Option<&'a Path>,
     pub sim: Option<&'a str>,
     pub region: Option<&'a str>,
-    pub journal: &'a Path,
+    pub journal: &'a str,
 }
 
 pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
@@ -82,9 +81,16 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
     };
     let rollout_time = if simulated { runtime(true) } else { real_time };
     rollout_time.block_on(async {
-        let journal = LocalJournal::new(args.journal);
+        let journal = match open_journal(args.journal, &session) {
+            Ok(j) => j,
+            Err(e) => {
+                print_error(output, "usage", &e.to_string());
+                return Exit::Usage;
+            }
+        };
+        let journal = journal.as_ref();
         let progress = ConsoleProgress::new(session.clock.clone());
-        let ctx = Context::new(&session.cloud, &session.clock, &journal, &progress);
+        let ctx = Context::new(&session.cloud, &session.clock, journal, &progress);
         let tag = args.image.unwrap_or(&spec.source.reference);
         let plan = crate::plan::manual_deploy(&env, &spec, tag);
         if let Some(sandbox) = &session.sandbox {

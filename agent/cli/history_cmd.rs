@@ -1,19 +1,55 @@
 //! `amagent history [--env E] [--service S]`: what the journal recorded, newest run first.
 
 use super::{Exit, OutputFormat, print_error, print_json};
-use crate::journal::{Journal, LocalJournal, Phase, Record};
+use crate::cloud::aws::{Aws, Target};
+use crate::journal::{Journal, JournalError, LocalJournal, Location, Phase, Record, S3Journal};
 use std::collections::BTreeMap;
-use std::path::Path;
 
+/// `journal`: a directory or `s3://bucket/prefix` (then AWS through the standard credential
+/// chain, in `region`).
 pub fn run(
-    journal_dir: &Path,
+    journal: &str,
+    region: Option<&str>,
     env: Option<&str>,
     service: Option<&str>,
     limit: usize,
     output: OutputFormat,
 ) -> Exit {
-    let journal = LocalJournal::new(journal_dir);
-    let records = match journal.read(env) {
+    let location = match Location::parse(journal) {
+        Ok(l) => l,
+        Err(e) => {
+            print_error(output, "usage", &e.to_string());
+            return Exit::Usage;
+        }
+    };
+    let read = |location: &Location| -> Result<Vec<Record>, JournalError> {
+        let runtime = super::sim_cmd::runtime(false);
+        runtime.block_on(async {
+            match location {
+                Location::Dir(dir) => LocalJournal::new(dir).read(env).await,
+                Location::S3 { bucket, prefix } => {
+                    let aws = Aws::connect(Target {
+                        // Only S3 is called: no account-scoped ARNs are built.
+                        account: String::new(),
+                        region: region.unwrap_or_default().to_string(),
+                    })
+                    .await;
+                    S3Journal::new(aws.cloud().s3, bucket, prefix)
+                        .read(env)
+                        .await
+                }
+            }
+        })
+    };
+    if matches!(location, Location::S3 { .. }) && region.is_none() {
+        print_error(
+            output,
+            "usage",
+            "an s3:// journal needs the bucket's region: --region or AWS_REGION",
+        );
+        return Exit::Usage;
+    }
+    let records = match read(&location) {
         Ok(r) => r,
         Err(e) => {
             print_error(output, "io", &e.to_string());
@@ -70,7 +106,7 @@ pub fn run(
         }
         OutputFormat::Text => {
             if order.is_empty() {
-                println!("No deployments recorded in {}.", journal_dir.display());
+                println!("No deployments recorded in {location}.");
             }
             for (at, id) in &order {
                 println!("{} {id}", at.format("%Y-%m-%d %H:%M:%S"));

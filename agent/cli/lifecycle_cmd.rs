@@ -2,10 +2,9 @@
 //! ECR rules expire, with every running or rollback-target image protected.
 
 use super::progress::ConsoleProgress;
-use super::sim_cmd::{Session, load_environment, runtime, scenario};
+use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_json};
 use crate::executor::{self, Context};
-use crate::journal::LocalJournal;
 use crate::lifecycle::{Rules, ecr_policy_json};
 use std::path::Path;
 
@@ -14,7 +13,7 @@ pub fn run(
     env_name: &str,
     dry_run: bool,
     (sim, region): (Option<&str>, Option<&str>),
-    journal: &Path,
+    journal: &str,
     output: OutputFormat,
 ) -> Exit {
     let (_, env) = match load_environment(dir, env_name, output) {
@@ -27,9 +26,16 @@ pub fn run(
     };
     runtime(faults.is_some()).block_on(async {
         let session = Session::open(&env, faults, region).await;
-        let journal = LocalJournal::new(journal);
+        let journal = match open_journal(journal, &session) {
+            Ok(j) => j,
+            Err(e) => {
+                super::print_error(output, "usage", &e.to_string());
+                return Exit::Usage;
+            }
+        };
+        let journal = journal.as_ref();
         let progress = ConsoleProgress::new(session.clock.clone());
-        let ctx = Context::new(&session.cloud, &session.clock, &journal, &progress);
+        let ctx = Context::new(&session.cloud, &session.clock, journal, &progress);
         let services: Vec<_> = env.services.iter().collect();
         let reports = executor::run_lifecycle(&ctx, &env, &services, dry_run).await;
         let policy = ecr_policy_json(Rules::from(&env.ecr.lifecycle));

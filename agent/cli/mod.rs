@@ -126,9 +126,9 @@ pub enum Command {
         /// The environments repo checkout.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// Where the journal of deployment steps is kept.
+        /// Where the journal of deployment steps is kept: a directory, or s3://bucket/prefix.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
-        journal: PathBuf,
+        journal: String,
     },
     /// Build the service's image from its source ref and push it to ECR (skipping what the
     /// registry has); prints the image reference with its digest. No deploy.
@@ -166,8 +166,9 @@ pub enum Command {
         region: Option<String>,
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The journal: a directory, or s3://bucket/prefix.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
-        journal: PathBuf,
+        journal: String,
     },
     /// Check that the AWS account matches the spec: credentials, cluster, services, task
     /// definition families, target groups, ECR repositories, RDS instance, SSM parameters.
@@ -259,8 +260,12 @@ pub enum Command {
         /// Show at most this many runs (newest first).
         #[arg(long, default_value = "20")]
         limit: usize,
+        /// The region of an s3:// journal's bucket.
+        #[arg(long, env = "AWS_REGION")]
+        region: Option<String>,
+        /// The journal: a directory, or s3://bucket/prefix.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
-        journal: PathBuf,
+        journal: String,
     },
 }
 
@@ -366,9 +371,11 @@ pub fn run(cli: Cli) -> Exit {
             env,
             service,
             limit,
+            region,
             journal,
         } => history_cmd::run(
             &journal,
+            region.as_deref(),
             env.as_deref(),
             service.as_deref(),
             limit,

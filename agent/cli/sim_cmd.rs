@@ -8,6 +8,7 @@ use crate::cloud::aws::{Aws, Target};
 use crate::cloud::sim::FaultScript;
 use crate::config::suggest::did_you_mean;
 use crate::config::{self, Environment, Model, Service};
+use crate::journal::{self, Journal, JournalError, Location};
 use crate::sandbox::Sandbox;
 use std::path::Path;
 
@@ -86,6 +87,16 @@ pub fn runtime(simulated: bool) -> tokio::runtime::Runtime {
             .build()
     }
     .expect("a tokio runtime builds")
+}
+
+/// The journal `--journal` names, on the session's S3 for an `s3://` one. On the simulator the
+/// bucket is created in the simulated account (so that journal lasts only this process).
+pub fn open_journal(spec: &str, session: &Session) -> Result<Box<dyn Journal>, JournalError> {
+    if let (Some(sandbox), Location::S3 { bucket, .. }) = (&session.sandbox, Location::parse(spec)?)
+    {
+        sandbox.sim.add_bucket(&bucket);
+    }
+    journal::open(spec, &session.cloud.s3)
 }
 
 /// The cloud a command acts on: the simulated account shaped like the environment, or AWS

@@ -32,6 +32,16 @@ impl CloudError {
         )
     }
 
+    /// A conditional S3 write lost: `If-None-Match: *` on an existing key, `If-Match` on a
+    /// changed or missing object (412 PreconditionFailed), or S3's 409
+    /// ConditionalRequestConflict for two conditional writes racing on one key.
+    pub fn is_precondition_failed(&self) -> bool {
+        matches!(self, CloudError::InvalidRequest { operation, message }
+            if operation == "PutObject"
+                && (message.contains("PreconditionFailed")
+                    || message.contains("ConditionalRequestConflict")))
+    }
+
     pub fn not_found(kind: ResourceKind, name: impl Into<String>) -> Self {
         CloudError::NotFound {
             kind,

@@ -211,7 +211,7 @@ impl Rollout<'_> {
         results
     }
 
-    fn record(
+    async fn record(
         &self,
         target: &Target,
         step: &str,
@@ -229,7 +229,7 @@ impl Rollout<'_> {
             outcome: outcome.map(String::from),
             detail,
         };
-        if let Err(e) = self.journal.append(&record) {
+        if let Err(e) = self.journal.append(&record).await {
             // The deploy goes on: stopping half-way would be worse than a gap in the record.
             tracing::error!(error = %e, "cannot write the journal");
         }
@@ -257,13 +257,17 @@ impl Rollout<'_> {
             Phase::Started,
             None,
             serde_json::json!({ "image": target.image }),
-        );
+        )
+        .await;
         let refused = |e: CloudError| {
             let result = DeployResult::failed(&target, FailureKind::Refused, e.to_string());
-            self.finish_failed(&target, &result);
-            Box::new(result)
+            let target = &target;
+            async move {
+                self.finish_failed(target, &result).await;
+                Box::new(result)
+            }
         };
-        let services = self
+        let services = match self
             .call("DescribeServices", || {
                 self.cloud.ecs.describe_services(
                     &target.cluster,
@@ -271,21 +275,28 @@ impl Rollout<'_> {
                 )
             })
             .await
-            .map_err(refused)?;
+        {
+            Ok(s) => s,
+            Err(e) => return Err(refused(e).await),
+        };
         let Some(current_service) = services.into_iter().next() else {
             return Err(refused(CloudError::not_found(
                 crate::cloud::ResourceKind::Service,
                 &target.spec.ecs.service,
-            )));
+            ))
+            .await);
         };
-        let current = self
+        let current = match self
             .call("DescribeTaskDefinition", || {
                 self.cloud
                     .ecs
                     .describe_task_definition(&current_service.task_definition)
             })
             .await
-            .map_err(refused)?;
+        {
+            Ok(td) => td,
+            Err(e) => return Err(refused(e).await),
+        };
         let stable = current_service
             .primary()
             .filter(|d| d.rollout_state == crate::cloud::types::RolloutState::Completed)
@@ -293,6 +304,7 @@ impl Rollout<'_> {
         let verified = self
             .journal
             .read(Some(env))
+            .await
             .ok()
             .and_then(|records| last_verified(&records, env, name));
         // A verified revision someone has since deregistered cannot be rolled back to.
@@ -327,13 +339,15 @@ impl Rollout<'_> {
         let rollback_to = verified.or(stable.clone());
 
         let ssm = self.cloud.ssm.clone();
-        let rendered = render(&current, &target.spec, &target.image, |p| ssm.arn(p)).map_err(
-            |e: RenderError| {
+        let rendered = match render(&current, &target.spec, &target.image, |p| ssm.arn(p)) {
+            Ok(r) => r,
+            Err(e) => {
+                let e: RenderError = e;
                 let result = DeployResult::failed(&target, FailureKind::Config, e.to_string());
-                self.finish_failed(&target, &result);
-                Box::new(result)
-            },
-        )?;
+                self.finish_failed(&target, &result).await;
+                return Err(Box::new(result));
+            }
+        };
         let config_unchanged = current_service.desired_count == target.spec.desired_count
             && current_service
                 .deployment_configuration
@@ -358,7 +372,7 @@ impl Rollout<'_> {
                     seconds: 0.0,
                 };
                 self.record(&target, "deploy", Phase::Finished, Some("succeeded"),
-                    serde_json::json!({ "task_definition": current.arn, "image": target.image, "unchanged": true }));
+                    serde_json::json!({ "task_definition": current.arn, "image": target.image, "unchanged": true })).await;
                 self.progress.done(env, name, true, "already up to date");
                 return Err(Box::new(result));
             }
@@ -370,20 +384,25 @@ impl Rollout<'_> {
                     Phase::Started,
                     None,
                     serde_json::json!({ "family": td.family }),
-                );
-                let registered = self
+                )
+                .await;
+                let registered = match self
                     .call("RegisterTaskDefinition", || {
                         self.cloud.ecs.register_task_definition(&td)
                     })
                     .await
-                    .map_err(refused)?;
+                {
+                    Ok(r) => r,
+                    Err(e) => return Err(refused(e).await),
+                };
                 self.record(
                     &target,
                     "register",
                     Phase::Finished,
                     Some("succeeded"),
                     serde_json::json!({ "task_definition": registered.arn }),
-                );
+                )
+                .await;
                 self.progress.step(
                     env,
                     name,
@@ -400,7 +419,7 @@ impl Rollout<'_> {
                 .minimum_healthy_percent,
             maximum_percent: current_service.deployment_configuration.maximum_percent,
         };
-        let (deployment_id, updated_at) = self
+        let (deployment_id, updated_at) = match self
             .update_service(
                 &target,
                 &new_td,
@@ -408,15 +427,18 @@ impl Rollout<'_> {
                 Settings::of(&target.spec),
             )
             .await
-            .map_err(|e| {
+        {
+            Ok(x) => x,
+            Err(e) => {
                 // Refused before anything rolled: the service still runs what it ran.
                 let mut result = DeployResult::failed(&target, FailureKind::Refused, e.to_string());
                 result.task_definition = Some(current.arn.clone());
                 result.previous_task_definition = Some(current.arn.clone());
                 result.new_task_definition = Some(new_td.clone());
-                self.finish_failed(&target, &result);
-                Box::new(result)
-            })?;
+                self.finish_failed(&target, &result).await;
+                return Err(Box::new(result));
+            }
+        };
 
         let now = Instant::now();
         // The same task definition (only the count or settings changed): ECS keeps the
@@ -479,7 +501,8 @@ impl Rollout<'_> {
             Phase::Started,
             None,
             serde_json::json!({ "task_definition": task_definition }),
-        );
+        )
+        .await;
         let updated_at = self.clock.now();
         let result = self
             .call("UpdateService", || self.cloud.ecs.update_service(&request))
@@ -493,7 +516,8 @@ impl Rollout<'_> {
                     Phase::Finished,
                     Some("succeeded"),
                     serde_json::json!({ "task_definition": task_definition, "deployment": id }),
-                );
+                )
+                .await;
                 Ok((id, updated_at))
             }
             Err(e) => {
@@ -503,20 +527,22 @@ impl Rollout<'_> {
                     Phase::Finished,
                     Some("failed"),
                     serde_json::json!({ "error": e.to_string() }),
-                );
+                )
+                .await;
                 Err(e)
             }
         }
     }
 
-    fn finish_failed(&self, target: &Target, result: &DeployResult) {
+    async fn finish_failed(&self, target: &Target, result: &DeployResult) {
         self.record(
             target,
             "deploy",
             Phase::Finished,
             Some("failed"),
             serde_json::to_value(result).unwrap_or_default(),
-        );
+        )
+        .await;
         self.progress.done(
             &target.env,
             &target.spec.name,
@@ -725,7 +751,8 @@ impl Rollout<'_> {
                     Phase::Finished,
                     Some("succeeded"),
                     serde_json::json!({ "task_definition": flight.new_td }),
-                );
+                )
+                .await;
                 let result = self.result(
                     flight,
                     Outcome::Succeeded,
@@ -734,7 +761,7 @@ impl Rollout<'_> {
                     Some(flight.new_td.clone()),
                 );
                 self.record(&flight.target, "deploy", Phase::Finished, Some("succeeded"),
-                    serde_json::json!({ "task_definition": flight.new_td, "image": flight.target.image, "seconds": result.seconds }));
+                    serde_json::json!({ "task_definition": flight.new_td, "image": flight.target.image, "seconds": result.seconds })).await;
                 self.progress.done(
                     &env,
                     &name,
@@ -751,7 +778,8 @@ impl Rollout<'_> {
                     Phase::Finished,
                     Some("failed"),
                     serde_json::json!({ "failure": failure, "task_definition": flight.new_td }),
-                );
+                )
+                .await;
                 self.progress
                     .step(&env, &name, &format!("failed: {reason}"));
                 self.roll_back(flight, reason).await
@@ -764,14 +792,16 @@ impl Rollout<'_> {
                     Phase::Finished,
                     Some("succeeded"),
                     serde_json::json!({ "task_definition": to }),
-                );
+                )
+                .await;
                 self.record(
                     &flight.target,
                     "verified",
                     Phase::Finished,
                     Some("succeeded"),
                     serde_json::json!({ "task_definition": to }),
-                );
+                )
+                .await;
                 let reason = flight.first_failure.clone();
                 let result = self.result(
                     flight,
@@ -780,7 +810,7 @@ impl Rollout<'_> {
                     reason.clone(),
                     Some(to.clone()),
                 );
-                self.finish_failed(&flight.target, &result);
+                self.finish_failed(&flight.target, &result).await;
                 Verdict::Done(result)
             }
             (Stage::RollingBack, Decision::Failed(failure)) => {
@@ -795,10 +825,11 @@ impl Rollout<'_> {
                     Phase::Finished,
                     Some("failed"),
                     serde_json::json!({ "failure": failure }),
-                );
+                )
+                .await;
                 let running = flight.rollback_to.clone();
                 let result = self.result(flight, Outcome::Failed, false, Some(reason), running);
-                self.finish_failed(&flight.target, &result);
+                self.finish_failed(&flight.target, &result).await;
                 Verdict::Done(result)
             }
         }
@@ -824,7 +855,7 @@ impl Rollout<'_> {
                     Some(format!("{reason} ({why})")),
                     Some(flight.new_td.clone()),
                 );
-                self.finish_failed(&flight.target, &result);
+                self.finish_failed(&flight.target, &result).await;
                 return Verdict::Done(result);
             }
         };
@@ -839,7 +870,8 @@ impl Rollout<'_> {
             Phase::Started,
             None,
             serde_json::json!({ "task_definition": target, "reason": reason }),
-        );
+        )
+        .await;
         flight.first_failure = Some(reason.clone());
         match self
             .update_service(
@@ -871,7 +903,7 @@ impl Rollout<'_> {
                     Some(format!("{reason}; the rollback could not start: {e}")),
                     Some(flight.new_td.clone()),
                 );
-                self.finish_failed(&flight.target, &result);
+                self.finish_failed(&flight.target, &result).await;
                 Verdict::Done(result)
             }
         }

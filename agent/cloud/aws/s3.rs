@@ -5,6 +5,7 @@ use crate::cloud::types::{PutCondition, StoredObject};
 use crate::cloud::{CloudError, CloudResult, ObjectStore, ResourceKind};
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub struct AwsS3 {
     pub(super) client: aws_sdk_s3::Client,
@@ -67,12 +68,21 @@ impl ObjectStore for AwsS3 {
             .bucket(bucket)
             .key(key)
             .body(ByteStream::from(body.to_vec()));
+        let if_match = matches!(condition, PutCondition::IfMatch(_));
         req = match condition {
             PutCondition::Always => req,
             PutCondition::IfAbsent => req.if_none_match("*"),
             PutCondition::IfMatch(etag) => req.if_match(etag),
         };
         let out = req.send().await.map_err(|e| {
+            // S3 answers If-Match on a missing key with 404 NoSuchKey: for the caller that is a
+            // failed condition (the object it read is gone), as in the simulator.
+            if if_match && e.code() == Some("NoSuchKey") {
+                return CloudError::invalid(
+                    "PutObject",
+                    format!("PreconditionFailed: s3://{bucket}/{key}: the object does not exist"),
+                );
+            }
             map(
                 "PutObject",
                 Subject {
