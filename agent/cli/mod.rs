@@ -243,7 +243,7 @@ pub enum Command {
         #[arg(long, env = "AMAGENT_CACHE")]
         cache: Option<PathBuf>,
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
-        journal: PathBuf,
+        journal: String,
         /// Override the region from the spec.
         #[arg(long)]
         region: Option<String>,

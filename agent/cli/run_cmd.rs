@@ -7,14 +7,14 @@
 //! channels.
 
 use super::progress::ConsoleProgress;
-use super::sim_cmd::{runtime, scenario};
+use super::sim_cmd::{Session, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::clock::Clock;
 use crate::cloud::aws::{Aws, Target};
-use crate::config::Environment;
+use crate::config::{Environment, Model};
 use crate::daemon::{self, Agent, Settings, Wake};
 use crate::deploy::Outcome;
-use crate::journal::{Journal, LocalJournal};
+use crate::journal::{Journal, LocalJournal, Location, Record};
 use crate::metrics::Metrics;
 use crate::repo::{EnvRepo, GitCredentials, redact_url};
 use crate::report::{Reporter, console::Console};
@@ -38,7 +38,7 @@ pub struct RunArgs {
     pub shutdown_grace: Duration,
     pub mirror: Option<PathBuf>,
     pub cache: Option<PathBuf>,
-    pub journal: PathBuf,
+    pub journal: String,
     pub region: Option<String>,
     pub builder: Option<String>,
 }
@@ -76,27 +76,12 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
         .clone()
         .unwrap_or_else(|| default_mirror(&cache, &args.repo));
     let credentials = GitCredentials::from_env();
-    // The model at the head names the AWS region; under --sim, the simulated account is shaped
-    // like each environment at the commit last applied to it (what runs there now).
-    let journal = LocalJournal::new(&args.journal);
-    let models = EnvRepo::open_or_clone(&args.repo, &mirror, &credentials).and_then(|r| {
+    let opened = EnvRepo::open_or_clone(&args.repo, &mirror, &credentials).and_then(|r| {
         let head = r.resolve(&format!("refs/heads/{}", args.branch))?;
         let model = r.model_at(&head.to_string())?;
-        let applied = daemon::applied::last_applied(&journal.read(None).unwrap_or_default());
-        let running: Vec<Environment> = model
-            .environments
-            .values()
-            .map(|env| {
-                let at = applied.get(&env.name).map(|a| a.commit.as_str());
-                tracing::debug!(env = %env.name, commit = ?at, "simulated account shaped like the last applied commit");
-                at.and_then(|c| r.model_at(c).ok())
-                    .and_then(|m| m.environments.get(&env.name).cloned())
-                    .unwrap_or_else(|| env.clone())
-            })
-            .collect();
-        Ok((model, running))
+        Ok((r, model))
     });
-    let (model, running) = match models {
+    let (repo, model) = match opened {
         Ok(m) => m,
         Err(e) => {
             print_error(
@@ -109,6 +94,13 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
                 ),
             );
             return Exit::Refused;
+        }
+    };
+    let location = match Location::parse(&args.journal) {
+        Ok(l) => l,
+        Err(e) => {
+            print_error(output, "usage", &e.to_string());
+            return Exit::Usage;
         }
     };
     let reporter: Arc<dyn Reporter> = match reporter_from_env(&args.repo) {
@@ -170,6 +162,13 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
     agent_rt.block_on(async {
         let (cloud, clock, sandbox) = match faults {
             Some(faults) => {
+                // The simulated account is shaped like each environment at the commit last
+                // applied to it (what runs there now), as far as a local journal tells.
+                let records = match &location {
+                    Location::Dir(dir) => LocalJournal::new(dir).read(None).await.unwrap_or_default(),
+                    Location::S3 { .. } => Vec::new(),
+                };
+                let running = running_environments(&repo, &model, &records);
                 let sandbox = Sandbox::for_environments(&running, faults, chrono::Utc::now());
                 (sandbox.sim.cloud(), sandbox.clock.clone(), Some(sandbox))
             }
@@ -188,6 +187,24 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
                 (aws.cloud(), Clock::system(), None)
             }
         };
+        drop(repo);
+        let session = Session {
+            cloud,
+            clock,
+            sandbox,
+        };
+        let journal: Arc<dyn Journal> = match open_journal(&args.journal, &session) {
+            Ok(j) => Arc::from(j),
+            Err(e) => {
+                print_error(output, "usage", &e.to_string());
+                return Exit::Usage;
+            }
+        };
+        let Session {
+            cloud,
+            clock,
+            sandbox,
+        } = session;
         let mut agent = Agent::new(
             Settings {
                 url: args.repo.clone(),
@@ -199,7 +216,7 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
             },
             cloud,
             clock.clone(),
-            Arc::new(journal),
+            journal,
             reporter,
             Arc::new(ConsoleProgress::new(clock)),
             metrics,
@@ -224,6 +241,22 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
         tracing::info!("agent stopped");
         Exit::Ok
     })
+}
+
+/// Each environment as the commit last applied to it describes it (the head's, if none).
+fn running_environments(repo: &EnvRepo, model: &Model, records: &[Record]) -> Vec<Environment> {
+    let applied = daemon::applied::last_applied(records);
+    model
+        .environments
+        .values()
+        .map(|env| {
+            let at = applied.get(&env.name).map(|a| a.commit.as_str());
+            tracing::debug!(env = %env.name, commit = ?at, "simulated account shaped like the last applied commit");
+            at.and_then(|c| repo.model_at(c).ok())
+                .and_then(|m| m.environments.get(&env.name).cloned())
+                .unwrap_or_else(|| env.clone())
+        })
+        .collect()
 }
 
 /// `--once`: one look, a summary, an exit code that says how it went.

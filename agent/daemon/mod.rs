@@ -139,7 +139,7 @@ impl Agent {
         Ok(self.repo.as_ref().expect("opened above"))
     }
 
-    fn record(
+    async fn record(
         &self,
         env: &str,
         run: &str,
@@ -157,7 +157,7 @@ impl Agent {
             outcome: outcome.map(String::from),
             detail,
         };
-        if let Err(e) = self.journal.append(&record) {
+        if let Err(e) = self.journal.append(&record).await {
             tracing::error!(error = %e, "cannot write the journal");
         }
     }
@@ -187,7 +187,7 @@ impl Agent {
             }
             Err(e) => return Err(e.into()),
         };
-        let records = self.journal.read(None)?;
+        let records = self.journal.read(None).await?;
         let applied = applied::last_applied(&records);
         // Only environments applied on merge act here; promoted ones wait for their tag.
         for (env_name, env) in &model.environments {
@@ -203,7 +203,8 @@ impl Agent {
                         Phase::Finished,
                         Some(outcome::ADOPTED),
                         serde_json::json!({ "commit": head }),
-                    );
+                    )
+                    .await;
                     self.metrics.applied(env_name, &head, None);
                     tick.adopted.push(env_name.to_string());
                 }
@@ -275,7 +276,8 @@ impl Agent {
                 Phase::Finished,
                 Some(outcome::UNCHANGED),
                 serde_json::json!({ "commit": head, "from": from }),
-            );
+            )
+            .await;
             self.metrics.applied(env_name, head, Some(from));
             return Ok(None);
         };
@@ -288,7 +290,7 @@ impl Agent {
             Phase::Started,
             None,
             serde_json::json!({ "commit": head, "from": from, "pull_requests": pull_requests, "plan": env_plan }),
-        );
+        ).await;
         self.in_flight = Some(InFlight {
             env: env_name.to_string(),
             commit: head.to_string(),
@@ -365,7 +367,7 @@ impl Agent {
             Phase::Finished,
             Some(if ok { outcome::SUCCEEDED } else { outcome::FAILED }),
             serde_json::json!({ "commit": head, "from": from, "executor_run": report.run, "summary": description }),
-        );
+        ).await;
         self.metrics.applied(env_name, head, Some(from));
         self.in_flight = None;
         Ok(Some(report))
@@ -518,7 +520,8 @@ impl Agent {
             Phase::Finished,
             Some(outcome::INTERRUPTED),
             serde_json::json!({ "commit": f.commit }),
-        );
+        )
+        .await;
         let body = format!(
             "{}\n### ⏸ **{}**: interrupted\n\nThe agent was stopped while applying `{}`; it resumes when it starts again.\n",
             report::marker(&f.env),
