@@ -6,6 +6,7 @@
 
 pub mod comment;
 pub mod console;
+pub mod github;
 
 pub use comment::{marker, render_comment};
 
