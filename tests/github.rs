@@ -155,7 +155,7 @@ async fn after_a_restart_the_existing_comment_is_found_and_edited() {
 }
 
 #[tokio::test]
-async fn the_search_follows_pagination_with_the_token() {
+async fn the_search_follows_pagination() {
     let server = MockServer::start().await;
     let body = format!("{MARKER}\nnew run");
     // GitHub's Link header holds an absolute URL to another path.
@@ -407,5 +407,135 @@ async fn pull_requests_fall_back_to_the_commit_message() {
             .pull_requests(SHA, "Merge pull request #12 from x/y\n\nAdd things")
             .await;
         assert_eq!(prs, [12]);
+    }
+}
+
+/// A fresh RSA key as PKCS#8 PEM, and its public half (PKCS#1 DER) to check signatures with.
+fn app_key() -> (String, Vec<u8>) {
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use aws_lc_rs::signature::KeyPair as _;
+    use base64::Engine;
+    let key = KeyPair::generate(KeySize::Rsa2048).unwrap();
+    let der: Pkcs8V1Der = key.as_der().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    (pem, key.public_key().as_ref().to_vec())
+}
+
+/// The claims of an RS256 JWT whose signature `public_key` verifies.
+fn verified_claims(jwt: &str, public_key: &[u8]) -> Value {
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signed, signature) = jwt.rsplit_once('.').expect("a JWT");
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key)
+        .verify(signed.as_bytes(), &b64.decode(signature).unwrap())
+        .expect("signed with the App's key");
+    let payload = signed.split_once('.').unwrap().1;
+    serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_github_app_works_through_its_installation_token() {
+    let server = MockServer::start().await;
+    let (pem, public_key) = app_key();
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 42, "account": user("o", "Organization"), "app_id": 123,
+            "permissions": {"statuses": "write", "pull_requests": "write"}, "events": []
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "token": "ghs_x", "expires_at": "2030-01-01T00:00:00Z", "permissions": {}
+        })))
+        // Minted once, then cached for both statuses.
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/o/r/statuses/{SHA}")))
+        .and(header("authorization", "Bearer ghs_x"))
+        .respond_with(status_ok())
+        .expect(2)
+        .mount(&server)
+        .await;
+
+    // The second page of comments, linked absolutely: octocrab would send an installation
+    // token only to api.github.com or a host-less URI, so the reporter follows it by path.
+    let next = format!("{}/repositories/1/issues/7/comments?page=2", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/issues/7/comments"))
+        .and(header("authorization", "Bearer ghs_x"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([]))
+                .insert_header("link", format!("<{next}>; rel=\"next\"").as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repositories/1/issues/7/comments"))
+        .and(header("authorization", "Bearer ghs_x"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([ours(99, MARKER)])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues/comments/99"))
+        .and(header("authorization", "Bearer ghs_x"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(ours(99, MARKER)))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let gh = GitHub::from_app(&server.uri(), "o", "r", 123, Secret::new(pem.clone()))
+        .await
+        .unwrap();
+    assert!(!format!("{gh:?}").contains(&pem[30..80]));
+    for state in [Status::Pending, Status::Success] {
+        gh.commit_status(SHA, "staging", state, "deploying")
+            .await
+            .unwrap();
+    }
+    gh.upsert_comment(7, MARKER, MARKER).await.unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    let seen: Vec<String> = requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "GET /repos/o/r/installation",
+            "POST /app/installations/42/access_tokens",
+            format!("POST /repos/o/r/statuses/{SHA}").as_str(),
+            format!("POST /repos/o/r/statuses/{SHA}").as_str(),
+            "GET /repos/o/r/issues/7/comments",
+            "GET /repositories/1/issues/7/comments",
+            "POST /repos/o/r/issues/comments/99",
+        ]
+    );
+    // The App's own calls carry a JWT signed with its key, issued by its id.
+    for r in &requests[..2] {
+        let auth = r.headers.get("authorization").unwrap().to_str().unwrap();
+        let jwt = auth.strip_prefix("Bearer ").expect("Bearer");
+        let claims = verified_claims(jwt, &public_key);
+        assert_eq!(claims["iss"], json!(123), "{claims}");
     }
 }
