@@ -17,7 +17,7 @@ use crate::deploy::Outcome;
 use crate::journal::{Journal, LocalJournal, Location, Record};
 use crate::metrics::Metrics;
 use crate::repo::{EnvRepo, GitCredentials, redact_url};
-use crate::report::{Reporter, console::Console};
+use crate::report::{Reporter, console::Console, github::GitHub};
 use crate::sandbox::Sandbox;
 use crate::secret::Secret;
 use crate::watch::webhook::{self, WebhookState};
@@ -100,13 +100,6 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
         Ok(l) => l,
         Err(e) => {
             print_error(output, "usage", &e.to_string());
-            return Exit::Usage;
-        }
-    };
-    let reporter: Arc<dyn Reporter> = match reporter_from_env(&args.repo) {
-        Ok(r) => r,
-        Err(e) => {
-            print_error(output, "usage", &e);
             return Exit::Usage;
         }
     };
@@ -205,6 +198,18 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
             clock,
             sandbox,
         } = session;
+        // GitHub when credentials are set (GITHUB_TOKEN, or a GitHub App), else the console.
+        let reporter: Arc<dyn Reporter> = match GitHub::from_env(&args.repo).await {
+            Ok(Some(github)) => {
+                tracing::info!(?github, "reporting to GitHub");
+                Arc::new(github)
+            }
+            Ok(None) => Arc::new(Console::new()),
+            Err(e) => {
+                print_error(output, "usage", &e.to_string());
+                return Exit::Usage;
+            }
+        };
         let mut agent = Agent::new(
             Settings {
                 url: args.repo.clone(),
@@ -304,11 +309,6 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
             Exit::Refused
         }
     }
-}
-
-/// GitHub when credentials are set (GITHUB_TOKEN, or a GitHub App), else the console.
-fn reporter_from_env(_repo_url: &str) -> Result<Arc<dyn Reporter>, String> {
-    Ok(Arc::new(Console::new()))
 }
 
 /// SIGTERM (ECS stopping the task) or Ctrl-C.

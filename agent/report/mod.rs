@@ -1,11 +1,12 @@
 //! Reporting runs to people. `comment` renders the Markdown of the one pull-request comment per
-//! environment (pure); a [`Reporter`] delivers it: `github::GitHub` (PR comments edited in
+//! environment (pure); a [`Reporter`] delivers it: [`github::GitHub`] (PR comments edited in
 //! place, commit statuses `amagent/<env>`) or [`console::Console`] (the same Markdown on stdout).
 //! Must not know: AWS, the deploy engine's internals. A reporter failing never fails a deploy:
 //! callers log the error and go on.
 
 pub mod comment;
 pub mod console;
+pub mod github;
 pub mod preview;
 
 pub use comment::{marker, render_comment, render_in_progress};
