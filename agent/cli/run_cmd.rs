@@ -14,6 +14,7 @@ use crate::cloud::aws::{Aws, Target};
 use crate::config::{Environment, Model};
 use crate::daemon::{self, Agent, Settings, Wake};
 use crate::deploy::Outcome;
+use crate::journal::crash::CrashAfter;
 use crate::journal::{Journal, LocalJournal, Location, Record};
 use crate::metrics::Metrics;
 use crate::repo::{EnvRepo, GitCredentials, redact_url};
@@ -151,6 +152,7 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
     }
 
     let simulated = faults.is_some();
+    let kill_at = faults.as_ref().and_then(|f| f.kill_agent_at.clone());
     let agent_rt = runtime(simulated);
     agent_rt.block_on(async {
         let (cloud, clock, sandbox) = match faults {
@@ -186,13 +188,19 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
             clock,
             sandbox,
         };
-        let journal: Arc<dyn Journal> = match open_journal(&args.journal, &session) {
+        let mut journal: Arc<dyn Journal> = match open_journal(&args.journal, &session) {
             Ok(j) => Arc::from(j),
             Err(e) => {
                 print_error(output, "usage", &e.to_string());
                 return Exit::Usage;
             }
         };
+        if let Some(step) = kill_at {
+            journal = Arc::new(CrashAfter {
+                inner: journal,
+                step,
+            });
+        }
         let Session {
             cloud,
             clock,

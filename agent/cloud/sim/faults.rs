@@ -42,6 +42,10 @@ pub struct FaultScript {
     pub images: Vec<ImageRule>,
     pub throttle: Vec<ThrottleRule>,
     pub access_denied: Vec<AccessDeniedRule>,
+    /// The agent process dies (abort, as on SIGKILL) right after journalling the start of this
+    /// step (`apply`, `run`, `snapshot`, `register`, `update-service`, `gate`, …): crash tests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kill_agent_at: Option<String>,
 }
 
 impl Default for FaultScript {
@@ -56,6 +60,7 @@ impl Default for FaultScript {
             images: Vec::new(),
             throttle: Vec::new(),
             access_denied: Vec::new(),
+            kill_agent_at: None,
         }
     }
 }
