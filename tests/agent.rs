@@ -121,7 +121,7 @@ impl Fixture {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_amagent"));
         cmd.args(["run", "--repo", self.remote.to_str().unwrap(), "--sim", sim])
             .args(["--poll-interval", &poll_seconds.to_string()])
-            .env("AMAGENT_SIM_REGISTRY", self.registry.sim_registry("secret"))
+            .env("AMAGENT_SIM_REGISTRY", self.registry.sim_registry(&self.registry.password))
             .env("AMAGENT_CACHE", self.tmp.path().join("cache"))
             .env("AMAGENT_JOURNAL", self.journal())
             .env("GITHUB_TOKEN", TOKEN)
@@ -159,8 +159,13 @@ impl Agent {
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
     }
 
-    /// Wait for the process to exit by itself.
+    /// Wait for the process to exit by itself (killed after 90 s).
     fn wait(mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while self.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
         let out = std::mem::replace(
             &mut self.child,
             Command::new("true").spawn().unwrap(),
@@ -180,10 +185,26 @@ impl Drop for Agent {
 
 /// Wait until `done` holds (the agent polls once a second; generous for a loaded CI machine).
 fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Fixture {
+    /// `eventually`, showing what GitHub was told when it times out.
+    fn eventually(&self, what: &str, done: impl Fn() -> bool) {
+        let github = self.github.clone();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eventually(what, &done)));
+        if result.is_err() {
+            panic!(
+                "timed out waiting for: {what}\ncomments: {:#?}\nstatuses: {:#?}\njournal:\n{}",
+                github.comments(),
+                github.statuses(),
+                self.staging_journal()
+            );
+        }
     }
 }
 
@@ -212,7 +233,7 @@ fn a_merge_deploys_and_reports_to_its_pull_request_in_one_comment() {
         f.staging_journal().contains("\"adopted\"")
     });
     let merge = f.merge(12, "v1.4.0");
-    eventually("staging reports success", || {
+    f.eventually("staging reports success", || {
         final_status(&f, &merge, "amagent/staging").as_deref() == Some("success")
     });
     let (code, stderr) = agent.stop();
@@ -266,7 +287,7 @@ fn a_failing_deploy_sets_failure_and_the_comment_says_why_and_what_was_rolled_ba
     let agent = f.start("crash", 1, None);
     eventually("adoption", || f.staging_journal().contains("\"adopted\""));
     let merge = f.merge(21, "v1.4.0");
-    eventually("staging reports failure", || {
+    f.eventually("staging reports failure", || {
         final_status(&f, &merge, "amagent/staging").as_deref() == Some("failure")
     });
     agent.stop();
@@ -301,7 +322,7 @@ fn an_agent_killed_mid_deploy_resumes_and_edits_the_same_comment() {
     assert_eq!(final_status(&f, &merge, "amagent/staging").as_deref(), Some("pending"));
 
     let second = f.start("healthy", 1, None);
-    eventually("the restarted agent finishes", || {
+    f.eventually("the restarted agent finishes", || {
         final_status(&f, &merge, "amagent/staging").as_deref() == Some("success")
     });
     second.stop();
@@ -402,7 +423,7 @@ fn only_a_validly_signed_new_delivery_triggers_a_deploy() {
     assert!(f.github.statuses().is_empty());
 
     assert_eq!(deliver(port, "push", "d-1", &push, signed()), 202);
-    eventually("the deploy the valid delivery triggered", || {
+    f.eventually("the deploy the valid delivery triggered", || {
         final_status(&f, &merge, "amagent/staging").as_deref() == Some("success")
     });
     let applies = |j: &str| j.matches("\"step\":\"apply\",\"phase\":\"started\"").count();

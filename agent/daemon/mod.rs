@@ -9,13 +9,14 @@
 //! [`Reporter`]; images land where the [`Cloud`]'s registry says).
 
 pub mod applied;
+pub mod promotion;
 mod event_loop;
 
 pub use event_loop::{Wake, poll_timer, run};
 
 use crate::clock::Clock;
 use crate::cloud::Cloud;
-use crate::config::{Model, Service, StageKind};
+use crate::config::{Environment, Model, Service, StageKind};
 use crate::deploy::{DeployResult, Outcome, Progress};
 use crate::executor::{self, Context, EnvReport, EnvRun};
 use crate::image::{self, ImageRequest, ImageResult};
@@ -29,6 +30,21 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// What [`Agent::deliver`] executes and reports.
+struct Delivery<'a> {
+    env: &'a Environment,
+    plan: &'a EnvironmentPlan,
+    images: BTreeMap<String, String>,
+    /// Services that failed before executing (builds).
+    failures: Vec<DeployResult>,
+    commit: &'a str,
+    run: &'a str,
+    pull_requests: &'a [u64],
+    status_commits: &'a [String],
+    /// The finished `apply` record's detail (commit, from, tag…).
+    detail: serde_json::Value,
+}
 
 /// Statuses set per applied commit range, at most (a long outage can land many commits).
 const MAX_STATUS_COMMITS: usize = 20;
@@ -326,51 +342,74 @@ impl Agent {
             .await;
         }
 
+        let report = self
+            .deliver(Delivery {
+                env: &env,
+                plan: &exec_plan,
+                images,
+                failures: build_failures,
+                commit: head,
+                run: &run,
+                pull_requests: &pull_requests,
+                status_commits: &status_commits,
+                detail: serde_json::json!({ "commit": head, "from": from }),
+            })
+            .await;
+        self.metrics.applied(env_name, head, Some(from));
+        Ok(Some(report))
+    }
+
+    /// Execute a plan whose images are known, report the outcome where people look, and
+    /// record the apply as finished.
+    async fn deliver(&mut self, d: Delivery<'_>) -> EnvReport {
         let ctx = Context::new(&self.cloud, &self.clock, &*self.journal, &*self.progress);
         let mut report = executor::execute(
             &ctx,
             EnvRun {
-                env: &env,
-                plan: &exec_plan,
-                images,
-                commit: Some(head.to_string()),
+                env: d.env,
+                plan: d.plan,
+                images: d.images,
+                commit: Some(d.commit.to_string()),
                 lifecycle_dry_run: false,
             },
         )
         .await;
-        if !build_failures.is_empty() {
+        if !d.failures.is_empty() {
             report.outcome = Outcome::Failed;
         }
-        report.deploys.splice(0..0, build_failures);
-
+        report.deploys.splice(0..0, d.failures);
+        let env_name = d.env.name.as_str();
         let ok = report.outcome == Outcome::Succeeded;
         self.comment(
-            &pull_requests,
+            d.pull_requests,
             env_name,
-            &report::render_comment(&report, Some(head)),
+            &report::render_comment(&report, Some(d.commit)),
         )
         .await;
         let description = summary(&report);
         self.status(
-            &status_commits,
+            d.status_commits,
             env_name,
             if ok { Status::Success } else { Status::Failure },
             &description,
         )
         .await;
-        for d in &report.deploys {
-            self.metrics.deployed(env_name, d);
+        for r in &report.deploys {
+            self.metrics.deployed(env_name, r);
         }
+        let mut detail = d.detail;
+        detail["executor_run"] = report.run.clone().into();
+        detail["summary"] = description.into();
         self.record(
             env_name,
-            &run,
+            d.run,
             Phase::Finished,
             Some(if ok { outcome::SUCCEEDED } else { outcome::FAILED }),
-            serde_json::json!({ "commit": head, "from": from, "executor_run": report.run, "summary": description }),
-        ).await;
-        self.metrics.applied(env_name, head, Some(from));
+            detail,
+        )
+        .await;
         self.in_flight = None;
-        Ok(Some(report))
+        report
     }
 
     /// Pull requests of the landed commits, each once, in landing order.

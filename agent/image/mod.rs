@@ -3,6 +3,7 @@
 //! Returns the manifest digest; deploys pin `repository@sha256:…`.
 
 pub mod builder;
+pub mod copy;
 pub mod layout;
 pub mod push;
 pub mod source;

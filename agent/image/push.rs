@@ -55,7 +55,7 @@ const ATTEMPTS: u32 = 3;
 
 /// Credentials refused: decided on the error's kind and status, never on its text (URLs in
 /// messages contain digests, which may contain "401").
-fn is_auth_error(e: &oci_client::errors::OciDistributionError) -> bool {
+pub(crate) fn is_auth_error(e: &oci_client::errors::OciDistributionError) -> bool {
     use oci_client::errors::OciDistributionError as E;
     match e {
         E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => true,
@@ -67,7 +67,7 @@ fn is_auth_error(e: &oci_client::errors::OciDistributionError) -> bool {
     }
 }
 
-fn client_for(dest: &Destination) -> Client {
+pub(crate) fn client_for(dest: &Destination) -> Client {
     Client::new(ClientConfig {
         protocol: if dest.insecure {
             ClientProtocol::HttpsExcept(vec![dest.registry.clone()])
@@ -272,7 +272,7 @@ async fn upload(
 }
 
 /// A few attempts with backoff for transient registry errors (not for auth errors).
-async fn retry<T, F, Fut>(mut call: F) -> Result<T, oci_client::errors::OciDistributionError>
+pub(crate) async fn retry<T, F, Fut>(mut call: F) -> Result<T, oci_client::errors::OciDistributionError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
