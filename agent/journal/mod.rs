@@ -10,6 +10,7 @@
 //! Must not know: ECS, GitHub. Never holds secret values (only names, ARNs, digests).
 
 mod local;
+pub mod pins;
 mod s3;
 
 pub use local::LocalJournal;
