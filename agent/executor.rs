@@ -205,6 +205,7 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
                 cluster: env.ecs.cluster.clone(),
                 spec: (*spec).clone(),
                 image,
+                revision: None,
             }),
             Err(e) => early.push(refused(env, spec, &e)),
         }

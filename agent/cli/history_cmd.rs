@@ -1,4 +1,5 @@
-//! `amagent history [--env E] [--service S]`: what the journal recorded, newest run first.
+//! `amagent history [--env E] [--service S] [--outcome O] [--since T] [--limit N]`: what the
+//! journal recorded, newest run first; manual rollbacks show as such (who, why, from → to).
 
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::cloud::aws::{Aws, Target};
@@ -7,14 +8,29 @@ use std::collections::BTreeMap;
 
 /// `journal`: a directory or `s3://bucket/prefix` (then AWS through the standard credential
 /// chain, in `region`).
+pub struct Filters<'a> {
+    pub env: Option<&'a str>,
+    pub service: Option<&'a str>,
+    /// Runs with a deploy or rollback of this outcome.
+    pub outcome: Option<&'a str>,
+    /// Runs started at or after.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: usize,
+}
+
 pub fn run(
     journal: &str,
     region: Option<&str>,
-    env: Option<&str>,
-    service: Option<&str>,
-    limit: usize,
+    filters: Filters<'_>,
     output: OutputFormat,
 ) -> Exit {
+    let Filters {
+        env,
+        service,
+        outcome,
+        since,
+        limit,
+    } = filters;
     let location = match Location::parse(journal) {
         Ok(l) => l,
         Err(e) => {
@@ -70,8 +86,32 @@ pub fn run(
         }
         entry.push(r);
     }
-    order.sort_by(|a, b| b.cmp(a));
-    order.truncate(limit);
+    // A manual rollback's run: who, why, and per service from → to.
+    let rollback_of = |run: &[&Record]| -> Option<serde_json::Value> {
+        let header = run.iter().find(|r| {
+            r.step == "run" && r.detail.get("kind").and_then(|k| k.as_str()) == Some("rollback")
+        })?;
+        let services: Vec<serde_json::Value> = run
+            .iter()
+            .filter(|r| r.step == crate::rollback::STEP && r.phase == Phase::Finished)
+            .filter(|r| service.is_none() || r.service.as_deref() == service)
+            .map(|r| {
+                serde_json::json!({
+                    "service": r.service,
+                    "outcome": r.outcome,
+                    "from": r.detail.get("from"),
+                    "to": r.detail.get("to"),
+                    "running": r.detail.get("running"),
+                    "failure": r.detail.get("failure"),
+                })
+            })
+            .collect();
+        Some(serde_json::json!({
+            "actor": header.detail.get("actor"),
+            "reason": header.detail.get("reason"),
+            "services": services,
+        }))
+    };
     let finished_deploys = |run: &[&Record]| -> Vec<serde_json::Value> {
         run.iter()
             .filter(|r| r.step == "deploy" && r.phase == Phase::Finished)
@@ -88,6 +128,30 @@ pub fn run(
             })
             .collect()
     };
+    order.sort_by(|a, b| b.cmp(a));
+    order.retain(|(at, id)| {
+        let run = &runs[id];
+        let in_time = since.is_none_or(|t| *at >= t);
+        let deploys = finished_deploys(run);
+        let rollback = rollback_of(run);
+        // With --service, runs that did nothing to it are left out.
+        let touched = service.is_none()
+            || !deploys.is_empty()
+            || rollback
+                .as_ref()
+                .is_some_and(|r| r["services"].as_array().is_some_and(|s| !s.is_empty()))
+            || run.iter().any(|r| r.service.as_deref() == service);
+        let outcome_ok = outcome.is_none_or(|o| {
+            deploys.iter().any(|d| d["outcome"] == o)
+                || rollback.as_ref().is_some_and(|r| {
+                    r["services"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|x| x["outcome"] == o))
+                })
+        });
+        in_time && touched && outcome_ok
+    });
+    order.truncate(limit);
     match output {
         OutputFormat::Json => {
             let list: Vec<serde_json::Value> = order
@@ -98,6 +162,7 @@ pub fn run(
                         "started_at": at,
                         "env": runs[id].first().map(|r| r.env.clone()),
                         "deploys": finished_deploys(&runs[id]),
+                        "rollback": rollback_of(&runs[id]),
                         "steps": runs[id],
                     })
                 })
@@ -110,6 +175,36 @@ pub fn run(
             }
             for (at, id) in &order {
                 println!("{} {id}", at.format("%Y-%m-%d %H:%M:%S"));
+                if let Some(rb) = rollback_of(&runs[id]) {
+                    let reason = rb["reason"]
+                        .as_str()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default();
+                    println!(
+                        "  ROLLBACK by {}{reason}",
+                        rb["actor"].as_str().unwrap_or("unknown")
+                    );
+                    let short = |v: &serde_json::Value| {
+                        v.as_str()
+                            .map(crate::deploy::rollout::short_td)
+                            .unwrap_or("-")
+                            .to_string()
+                    };
+                    for s in rb["services"].as_array().into_iter().flatten() {
+                        let failure = s["failure"]
+                            .as_str()
+                            .map(|f| format!(": {f}"))
+                            .unwrap_or_default();
+                        println!(
+                            "  {:<10} {:<9} rollback {} → {}{failure}",
+                            s["service"].as_str().unwrap_or("-"),
+                            s["outcome"].as_str().unwrap_or("-"),
+                            short(&s["from"]),
+                            short(&s["to"]),
+                        );
+                    }
+                    continue;
+                }
                 for d in finished_deploys(&runs[id]) {
                     let td = d["task_definition"]
                         .as_str()

@@ -9,8 +9,10 @@ mod history_cmd;
 mod lifecycle_cmd;
 mod plan_cmd;
 mod progress;
+mod rollback_cmd;
 mod run_cmd;
 mod sim_cmd;
+mod status_cmd;
 mod validate_cmd;
 
 pub use deploy_cmd::exit_for as deploy_exit;
@@ -45,7 +47,9 @@ pub enum OutputFormat {
         amagent plan --from v1.2.0 --to main  what main changes since a tag\n  \
         amagent --output json plan            the same, for scripts\n  \
         amagent deploy --env staging --service api --image v1.4.0 --sim healthy\n  \
-        amagent history --env staging         what was deployed, and how it went\n\n\
+        amagent history --env staging         what was deployed, and how it went\n  \
+        amagent status --env staging          what runs now, from where, pinned or not\n  \
+        amagent rollback --env staging --service api --reason \"500s\"\n\n\
         Exit codes: 0 ok, 1 failed (invalid configuration found, deploy failed), 2 usage or\n\
         configuration error, 3 refused (git repository, cloud), 4 file error\n\
         (docs/operations.md)."
@@ -252,11 +256,22 @@ pub enum Command {
         builder: Option<String>,
     },
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
+    #[command(after_help = "Examples:\n  \
+        amagent history --env staging --service api --limit 5\n  \
+        amagent history --env staging --outcome failed --since 2026-11-01\n  \
+        amagent --output json history --since 2026-11-25T09:00:00Z")]
     History {
         #[arg(long)]
         env: Option<String>,
         #[arg(long)]
         service: Option<String>,
+        /// Only runs with a deploy or rollback of this outcome: succeeded or failed.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only runs started at or after this time: RFC 3339 (2026-11-25T09:00:00Z) or a date
+        /// (2026-11-25, midnight UTC).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
         /// Show at most this many runs (newest first).
         #[arg(long, default_value = "20")]
         limit: usize,
@@ -267,6 +282,94 @@ pub enum Command {
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
     },
+    /// Return services to a revision this agent verified before — no rebuild — through the
+    /// same health gate as a deploy, then pin them so the agent does not deploy the same spec
+    /// over them again (until `amagent resume` or a change of the service in Git).
+    #[command(after_help = "Examples:\n  \
+        amagent rollback --env staging --service api --reason \"500s on /orders\"\n  \
+        amagent rollback --env staging --service api --steps 2\n  \
+        amagent rollback --env staging --service api --to aussie-markets-api-task:41\n  \
+        amagent rollback --env staging                 every service of the environment\n\n\
+        Default: the verified revision before the one running now. --to takes a task definition\n\
+        (family:revision or ARN) or an image digest that a verified deploy used.\n\n\
+        Exit codes: 0 rolled back and verified healthy, 1 the rollback failed the gate (the output\n\
+        says what runs now), 2 usage (e.g. no such verified revision: the verified ones are\n\
+        listed), 3 AWS refused, 4 journal unreadable.")]
+    Rollback {
+        #[arg(long)]
+        env: String,
+        /// One service (default: every service of the environment).
+        #[arg(long)]
+        service: Option<String>,
+        /// The revision to return to: family:revision, task definition ARN, or image digest.
+        #[arg(long, conflicts_with = "steps")]
+        to: Option<String>,
+        /// How many verified revisions back from the one running now.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        steps: Option<u64>,
+        /// Why (journalled, shown by `history` and `status`).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        /// Override the region from the spec.
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
+        journal: String,
+    },
+    /// Unpin services pinned by `amagent rollback`: the agent deploys them again on the next
+    /// change.
+    Resume {
+        #[arg(long)]
+        env: String,
+        /// One service (default: every pinned service of the environment).
+        #[arg(long)]
+        service: Option<String>,
+        /// Who (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+        /// The region of an s3:// journal's bucket (default: the spec's).
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
+        journal: String,
+    },
+    /// Per service: the task definition running now and its image digest (from ECS), the
+    /// commit and tags it came from, since when, the last outcome, and whether it is pinned.
+    Status {
+        /// One environment (default: all).
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        /// Override the region from the spec.
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
+        journal: String,
+    },
+}
+
+/// `--since`: RFC 3339, or a plain date (midnight UTC).
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| {
+            format!("`{text}`: expected RFC 3339 (2026-11-25T09:00:00Z) or a date (2026-11-25)")
+        })
 }
 
 /// Parse the command line, run the command, and map the outcome to an exit code.
@@ -370,15 +473,81 @@ pub fn run(cli: Cli) -> Exit {
         Command::History {
             env,
             service,
+            outcome,
+            since,
             limit,
             region,
             journal,
         } => history_cmd::run(
             &journal,
             region.as_deref(),
-            env.as_deref(),
-            service.as_deref(),
-            limit,
+            history_cmd::Filters {
+                env: env.as_deref(),
+                service: service.as_deref(),
+                outcome: outcome.as_deref(),
+                since,
+                limit,
+            },
+            cli.output,
+        ),
+        Command::Rollback {
+            env,
+            service,
+            to,
+            steps,
+            reason,
+            actor,
+            sim,
+            region,
+            dir,
+            journal,
+        } => rollback_cmd::run(
+            rollback_cmd::RollbackArgs {
+                dir: &dir,
+                env: &env,
+                service: service.as_deref(),
+                to: to.as_deref(),
+                steps: steps.map(|s| s as usize),
+                sim: sim.as_deref(),
+                region: region.as_deref(),
+                journal: &journal,
+                reason: reason.as_deref(),
+                actor: actor.as_deref(),
+            },
+            cli.output,
+        ),
+        Command::Resume {
+            env,
+            service,
+            actor,
+            region,
+            dir,
+            journal,
+        } => rollback_cmd::resume(
+            rollback_cmd::ResumeArgs {
+                dir: &dir,
+                env: &env,
+                service: service.as_deref(),
+                region: region.as_deref(),
+                journal: &journal,
+                actor: actor.as_deref(),
+            },
+            cli.output,
+        ),
+        Command::Status {
+            env,
+            sim,
+            region,
+            dir,
+            journal,
+        } => status_cmd::run(
+            status_cmd::StatusArgs {
+                dir: &dir,
+                env: env.as_deref(),
+                sim: sim.as_deref(),
+                region: region.as_deref(),
+                journal: &journal,
+            },
             cli.output,
         ),
     }

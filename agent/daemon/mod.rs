@@ -11,6 +11,7 @@
 pub mod applied;
 pub mod promotion;
 mod event_loop;
+mod pinned;
 
 pub use event_loop::{Wake, poll_timer, run};
 
@@ -297,6 +298,8 @@ impl Agent {
             self.metrics.applied(env_name, head, Some(from));
             return Ok(None);
         };
+        // Services pinned by `amagent rollback` whose spec is unchanged stay as they are.
+        let env_plan = self.hold_pinned(model, env_plan, from, head, &run).await;
         let env = model.environments[env_name].clone();
         let pull_requests = self.pull_requests(&landed).await;
         tracing::info!(env = env_name, from = %&from[..7.min(from.len())], to = %&head[..7], ?pull_requests, services = env_plan.services.len(), "applying");

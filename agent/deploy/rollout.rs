@@ -29,6 +29,10 @@ pub struct Target {
     pub spec: Service,
     /// Full image reference, pinned by digest: `host/repo@sha256:…`.
     pub image: String,
+    /// An already registered task definition (ARN) to deploy as it is — `amagent rollback`:
+    /// nothing is rendered or registered, and `image` is the one it runs. None: render the
+    /// spec with `image` onto the running revision (registering one if anything changed).
+    pub revision: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -256,7 +260,11 @@ impl Rollout<'_> {
             "deploy",
             Phase::Started,
             None,
-            serde_json::json!({ "image": target.image }),
+            serde_json::json!({
+                "image": target.image,
+                "spec": spec_fingerprint(&target.spec),
+                "revision": target.revision,
+            }),
         )
         .await;
         let refused = |e: CloudError| {
@@ -339,7 +347,12 @@ impl Rollout<'_> {
         let rollback_to = verified.or(stable.clone());
 
         let ssm = self.cloud.ssm.clone();
-        let rendered = match render(&current, &target.spec, &target.image, |p| ssm.arn(p)) {
+        let rendered = match &target.revision {
+            // An existing revision: deployed as is (None = nothing to register).
+            Some(_) => Ok(None),
+            None => render(&current, &target.spec, &target.image, |p| ssm.arn(p)),
+        };
+        let rendered = match rendered {
             Ok(r) => r,
             Err(e) => {
                 let e: RenderError = e;
@@ -355,8 +368,12 @@ impl Rollout<'_> {
                 == target.spec.deploy.minimum_healthy_percent
             && current_service.deployment_configuration.maximum_percent
                 == target.spec.deploy.maximum_percent;
+        let unchanged_revision = target.revision.as_deref().is_none_or(|r| r == current.arn);
         let new_td = match rendered {
-            None if config_unchanged && stable.as_deref() == Some(current.arn.as_str()) => {
+            None if unchanged_revision
+                && config_unchanged
+                && stable.as_deref() == Some(current.arn.as_str()) =>
+            {
                 // Already running exactly this, and stable: nothing to roll.
                 let result = DeployResult {
                     env: env.to_string(),
@@ -376,7 +393,10 @@ impl Rollout<'_> {
                 self.progress.done(env, name, true, "already up to date");
                 return Err(Box::new(result));
             }
-            None => current.arn.clone(),
+            None => target
+                .revision
+                .clone()
+                .unwrap_or_else(|| current.arn.clone()),
             Some(td) => {
                 self.record(
                     &target,
@@ -939,6 +959,18 @@ fn gate_config(spec: &Service) -> GateConfig {
         timeout: Duration::from_secs(spec.deploy.timeout_seconds.into()),
         load_balanced: spec.load_balancer.is_some(),
     }
+}
+
+/// A short, stable fingerprint of a service's spec (sha256 of its JSON, 16 hex digits),
+/// journalled with each deploy so that a pin can tell a deploy of a different spec.
+pub fn spec_fingerprint(spec: &Service) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(spec).expect("a spec serializes");
+    Sha256::digest(&json)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `family:revision` from a task definition ARN.

@@ -11,6 +11,7 @@
 
 pub mod crash;
 mod local;
+pub mod pins;
 mod s3;
 
 pub use local::LocalJournal;

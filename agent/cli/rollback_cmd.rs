@@ -1,0 +1,263 @@
+//! `amagent rollback` (back to a verified revision, through the gate, then pinned) and
+//! `amagent resume` (unpin).
+
+use super::progress::ConsoleProgress;
+use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
+use super::{Exit, OutputFormat, print_error, print_json};
+use crate::cloud::retry::RetryPolicy;
+use crate::deploy::rollout::short_td;
+use crate::deploy::{FailureKind, Outcome};
+use crate::journal::pins::{pins, resume_record};
+use crate::rollback::{self, RollbackError, RollbackReport, Selector};
+use std::path::Path;
+
+pub struct RollbackArgs<'a> {
+    pub dir: &'a Path,
+    pub env: &'a str,
+    pub service: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub steps: Option<usize>,
+    pub sim: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub journal: &'a str,
+    pub reason: Option<&'a str>,
+    pub actor: Option<&'a str>,
+}
+
+/// `--actor`, else `$USER`, else "unknown".
+pub fn actor(given: Option<&str>) -> String {
+    given
+        .map(String::from)
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn run(args: RollbackArgs<'_>, output: OutputFormat) -> Exit {
+    let (_, env) = match load_environment(args.dir, args.env, output) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let faults = match scenario(args.sim, output) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let selector = match (args.to, args.steps) {
+        (Some(to), _) => Selector::To(to.to_string()),
+        (None, steps) => Selector::Steps(steps.unwrap_or(1)),
+    };
+    let actor = actor(args.actor);
+    runtime(faults.is_some()).block_on(async {
+        let session = Session::open(&env, faults, args.region).await;
+        let journal = match open_journal(args.journal, &session) {
+            Ok(j) => j,
+            Err(e) => {
+                print_error(output, "usage", &e.to_string());
+                return Exit::Usage;
+            }
+        };
+        let progress = ConsoleProgress::new(session.clock.clone());
+        let ctx = rollback::Context {
+            cloud: &session.cloud,
+            clock: &session.clock,
+            journal: journal.as_ref(),
+            progress: &progress,
+            retry: RetryPolicy::default(),
+        };
+        let request = rollback::Request {
+            env: &env,
+            services: args
+                .service
+                .map(|s| vec![s.to_string()])
+                .unwrap_or_default(),
+            selector,
+            actor,
+            reason: args.reason.map(String::from),
+        };
+        match rollback::rollback(&ctx, request).await {
+            Ok(report) => {
+                print_report(&report, output);
+                exit_for(&report)
+            }
+            Err(e) => print_refusal(&e, output),
+        }
+    })
+}
+
+/// 0 every service verified on its target, 3 AWS refused, 1 a rollback failed the gate.
+pub fn exit_for(report: &RollbackReport) -> Exit {
+    let kinds: Vec<FailureKind> = report
+        .services
+        .iter()
+        .filter_map(|s| s.failure_kind)
+        .collect();
+    if report.outcome == Outcome::Succeeded {
+        Exit::Ok
+    } else if kinds.contains(&FailureKind::Refused) {
+        Exit::Refused
+    } else if kinds.contains(&FailureKind::Config) {
+        Exit::Usage
+    } else {
+        Exit::Failed
+    }
+}
+
+fn print_refusal(e: &RollbackError, output: OutputFormat) -> Exit {
+    let (kind, code) = match e {
+        RollbackError::Choice(_) | RollbackError::NoService { .. } => ("usage", Exit::Usage),
+        RollbackError::Journal(_) => ("io", Exit::Io),
+        RollbackError::Cloud { .. } => ("refused", Exit::Refused),
+    };
+    let verified = match e {
+        RollbackError::Choice(c) => c.verified().to_vec(),
+        _ => Vec::new(),
+    };
+    match output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "error": { "kind": kind, "message": e.to_string(), "verified": verified }
+        })),
+        OutputFormat::Text => {
+            eprintln!("error: {e}");
+            if let RollbackError::Choice(_) = e {
+                if verified.is_empty() {
+                    eprintln!("the journal has no verified deploy of it to go back to");
+                } else {
+                    eprintln!("verified revisions (newest first; give one to --to):");
+                    for v in &verified {
+                        eprintln!("  {}", v.line());
+                    }
+                }
+            }
+        }
+    }
+    code
+}
+
+fn print_report(report: &RollbackReport, output: OutputFormat) {
+    if output == OutputFormat::Json {
+        print_json(report);
+        return;
+    }
+    println!(
+        "{} — rollback run {} by {}{}",
+        report.env,
+        report.run,
+        report.actor,
+        report
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    for s in &report.services {
+        let from = s.from.as_deref().map(short_td).unwrap_or("?");
+        let to = short_td(&s.to);
+        match (s.outcome, s.unchanged) {
+            (Outcome::Succeeded, true) => {
+                println!("  {:<10} already running {to}: nothing to do", s.service)
+            }
+            (Outcome::Succeeded, false) => println!(
+                "  {:<10} rolled back {from} → {to} and verified healthy ({:.0} s); pinned — `amagent resume --env {} --service {}` lets the agent deploy it again",
+                s.service, s.seconds, report.env, s.service
+            ),
+            (Outcome::Failed, _) => println!(
+                "  {:<10} FAILED: {}",
+                s.service,
+                s.reason.as_deref().unwrap_or("")
+            ),
+        }
+    }
+}
+
+pub struct ResumeArgs<'a> {
+    pub dir: &'a Path,
+    pub env: &'a str,
+    pub service: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub journal: &'a str,
+    pub actor: Option<&'a str>,
+}
+
+/// Unpin the service (all pinned services of the environment without --service).
+pub fn resume(args: ResumeArgs<'_>, output: OutputFormat) -> Exit {
+    let (_, env) = match load_environment(args.dir, args.env, output) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Some(s) = args.service
+        && env.service(s).is_none()
+    {
+        let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
+        print_error(
+            output,
+            "usage",
+            &format!(
+                "environment {} has no service `{s}` (services: {})",
+                env.name,
+                names.join(", ")
+            ),
+        );
+        return Exit::Usage;
+    }
+    let by = actor(args.actor);
+    runtime(false).block_on(async {
+        let clock = crate::clock::Clock::system();
+        let journal = match super::status_cmd::journal_without_sim(args.journal, &env, args.region).await {
+            Ok(j) => j,
+            Err(e) => {
+                print_error(output, "usage", &e.to_string());
+                return Exit::Usage;
+            }
+        };
+        let records = match journal.read(Some(&env.name)).await {
+            Ok(r) => r,
+            Err(e) => {
+                print_error(output, "io", &e.to_string());
+                return Exit::Io;
+            }
+        };
+        let run = format!(
+            "{}-{}-resume",
+            env.name,
+            clock.now().format("%Y%m%dT%H%M%SZ")
+        );
+        let mut resumed = Vec::new();
+        for ((_, service), pin) in pins(&records)
+            .into_iter()
+            .filter(|((e, s), _)| *e == env.name && args.service.is_none_or(|w| w == s.as_str()))
+        {
+            let record = resume_record(&env.name, &service, &by, clock.now(), &run);
+            if let Err(e) = journal.append(&record).await {
+                print_error(output, "io", &e.to_string());
+                return Exit::Io;
+            }
+            resumed.push(pin);
+        }
+        match output {
+            OutputFormat::Json => print_json(&serde_json::json!({
+                "env": env.name,
+                "by": by,
+                "resumed": resumed,
+            })),
+            OutputFormat::Text if resumed.is_empty() => println!(
+                "{}: nothing pinned{}",
+                env.name,
+                args.service
+                    .map(|s| format!(" for {s}"))
+                    .unwrap_or_default()
+            ),
+            OutputFormat::Text => {
+                for p in &resumed {
+                    println!(
+                        "{} {}: unpinned (was pinned to {} by {} at {}); the agent deploys it again on the next change",
+                        p.env,
+                        p.service,
+                        short_td(&p.to),
+                        p.by,
+                        p.at.format("%Y-%m-%d %H:%M:%SZ")
+                    );
+                }
+            }
+        }
+        Exit::Ok
+    })
+}
