@@ -83,7 +83,10 @@ impl Fixture {
                 remote.to_str().unwrap(),
             ],
         );
-        git(&work, &["remote", "add", "origin", remote.to_str().unwrap()]);
+        git(
+            &work,
+            &["remote", "add", "origin", remote.to_str().unwrap()],
+        );
         Fixture {
             tmp,
             work,
@@ -111,8 +114,21 @@ impl Fixture {
             .unwrap()
             .trim()
             .to_string();
-        std::fs::write(&path, text.replacen(&current, &format!("ref: {reference}"), 1)).unwrap();
-        git(&self.work, &["commit", "-qam", &format!("Merge pull request #{n} from team/api-{reference}\n\nDeploy {reference} to staging")]);
+        std::fs::write(
+            &path,
+            text.replacen(&current, &format!("ref: {reference}"), 1),
+        )
+        .unwrap();
+        git(
+            &self.work,
+            &[
+                "commit",
+                "-qam",
+                &format!(
+                    "Merge pull request #{n} from team/api-{reference}\n\nDeploy {reference} to staging"
+                ),
+            ],
+        );
         git(&self.work, &["push", "-q", "origin", "main"]);
         git(&self.work, &["rev-parse", "HEAD"])
     }
@@ -121,7 +137,10 @@ impl Fixture {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_amagent"));
         cmd.args(["run", "--repo", self.remote.to_str().unwrap(), "--sim", sim])
             .args(["--poll-interval", &poll_seconds.to_string()])
-            .env("AMAGENT_SIM_REGISTRY", self.registry.sim_registry(&self.registry.password))
+            .env(
+                "AMAGENT_SIM_REGISTRY",
+                self.registry.sim_registry(&self.registry.password),
+            )
             .env("AMAGENT_CACHE", self.tmp.path().join("cache"))
             .env("AMAGENT_JOURNAL", self.journal())
             .env("GITHUB_TOKEN", TOKEN)
@@ -150,13 +169,13 @@ impl Agent {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let out = std::mem::replace(
-            &mut self.child,
-            Command::new("true").spawn().unwrap(),
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into(),
         )
-        .wait_with_output()
-        .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
     }
 
     /// Wait for the process to exit by itself (killed after 90 s).
@@ -166,13 +185,13 @@ impl Agent {
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.child.kill();
-        let out = std::mem::replace(
-            &mut self.child,
-            Command::new("true").spawn().unwrap(),
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into(),
         )
-        .wait_with_output()
-        .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
     }
 }
 
@@ -196,7 +215,8 @@ impl Fixture {
     /// `eventually`, showing what GitHub was told when it times out.
     fn eventually(&self, what: &str, done: impl Fn() -> bool) {
         let github = self.github.clone();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eventually(what, &done)));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eventually(what, &done)));
         if result.is_err() {
             panic!(
                 "timed out waiting for: {what}\ncomments: {:#?}\nstatuses: {:#?}\njournal:\n{}",
@@ -250,12 +270,32 @@ fn a_merge_deploys_and_reports_to_its_pull_request_in_one_comment() {
         .filter(|r| r.starts_with("POST /repos/o/r/issues/12/comments"))
         .count();
     assert_eq!(creates, 1, "{requests:#?}");
-    assert!(c.versions.len() >= 3, "building, deploying, result: {:#?}", c.versions);
-    assert!(c.versions[0].contains("⏳ **staging**: building"), "{}", c.versions[0]);
-    assert!(c.versions.iter().all(|v| v.starts_with("<!-- amagent:env=staging -->")));
-    assert!(c.body.contains("✅ **staging**: deployed and verified"), "{}", c.body);
+    assert!(
+        c.versions.len() >= 3,
+        "building, deploying, result: {:#?}",
+        c.versions
+    );
+    assert!(
+        c.versions[0].contains("⏳ **staging**: building"),
+        "{}",
+        c.versions[0]
+    );
+    assert!(
+        c.versions
+            .iter()
+            .all(|v| v.starts_with("<!-- amagent:env=staging -->"))
+    );
+    assert!(
+        c.body.contains("✅ **staging**: deployed and verified"),
+        "{}",
+        c.body
+    );
     assert!(c.body.contains("image `api@sha256:"), "{}", c.body);
-    assert!(c.body.contains("running `aussie-markets-api-task:43`"), "{}", c.body);
+    assert!(
+        c.body.contains("running `aussie-markets-api-task:43`"),
+        "{}",
+        c.body
+    );
     assert!(requests.contains(&"POST /repos/o/r/issues/comments/1001".to_string()));
 
     // The merge commit's status went pending → success.
@@ -278,7 +318,10 @@ fn a_merge_deploys_and_reports_to_its_pull_request_in_one_comment() {
     assert!(!f.github.everything_posted().contains(TOKEN));
     assert!(!stderr.contains(TOKEN));
     // Journalled as applied: the next start plans from this commit.
-    assert!(f.staging_journal().contains(&format!("\"commit\":\"{merge}\"")));
+    assert!(
+        f.staging_journal()
+            .contains(&format!("\"commit\":\"{merge}\""))
+    );
 }
 
 #[test]
@@ -294,10 +337,19 @@ fn a_failing_deploy_sets_failure_and_the_comment_says_why_and_what_was_rolled_ba
     let comments = f.github.comments();
     assert_eq!(comments.len(), 1);
     let body = &comments[0].body;
-    assert!(body.contains("❌ **staging**: deploy failed — rolled back"), "{body}");
+    assert!(
+        body.contains("❌ **staging**: deploy failed — rolled back"),
+        "{body}"
+    );
     assert!(body.contains("**api failed:**"), "{body}");
-    assert!(body.contains("Essential container in task exited"), "{body}");
-    assert!(body.contains("Rolled back to `aussie-markets-api-task:42`"), "{body}");
+    assert!(
+        body.contains("Essential container in task exited"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Rolled back to `aussie-markets-api-task:42`"),
+        "{body}"
+    );
     let status = f
         .github
         .statuses()
@@ -319,7 +371,10 @@ fn an_agent_killed_mid_deploy_resumes_and_edits_the_same_comment() {
     let (code, stderr) = first.wait();
     assert_ne!(code, Some(0), "the agent died: {stderr}");
     assert!(stderr.contains("simulated crash"), "{stderr}");
-    assert_eq!(final_status(&f, &merge, "amagent/staging").as_deref(), Some("pending"));
+    assert_eq!(
+        final_status(&f, &merge, "amagent/staging").as_deref(),
+        Some("pending")
+    );
 
     let second = f.start("healthy", 1, None);
     f.eventually("the restarted agent finishes", || {
@@ -327,8 +382,16 @@ fn an_agent_killed_mid_deploy_resumes_and_edits_the_same_comment() {
     });
     second.stop();
     let comments = f.github.comments();
-    assert_eq!(comments.len(), 1, "one comment across the restart: {comments:#?}");
-    assert!(comments[0].body.contains("✅ **staging**"), "{}", comments[0].body);
+    assert_eq!(
+        comments.len(),
+        1,
+        "one comment across the restart: {comments:#?}"
+    );
+    assert!(
+        comments[0].body.contains("✅ **staging**"),
+        "{}",
+        comments[0].body
+    );
     let creates = f
         .github
         .requests()
@@ -376,7 +439,11 @@ fn a_pull_request_event_gets_a_plan_preview() {
     git(&f.work, &["checkout", "-q", "-b", "feature"]);
     let path = f.work.join("environments/staging.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replacen("desiredCount: 1", "desiredCount: 2", 1)).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("desiredCount: 1", "desiredCount: 2", 1),
+    )
+    .unwrap();
     git(&f.work, &["commit", "-qam", "scale the api"]);
     let head = git(&f.work, &["rev-parse", "HEAD"]);
     git(&f.work, &["push", "-q", "origin", "HEAD:refs/pull/7/head"]);
@@ -385,7 +452,13 @@ fn a_pull_request_event_gets_a_plan_preview() {
         "pull_request": { "head": { "sha": head }, "base": { "sha": base } }
     })
     .to_string();
-    let status = deliver(port, "pull_request", "d-7", &body, Some(sign(SECRET, body.as_bytes())));
+    let status = deliver(
+        port,
+        "pull_request",
+        "d-7",
+        &body,
+        Some(sign(SECRET, body.as_bytes())),
+    );
     assert_eq!(status, 202);
     eventually("the preview comment", || !f.github.comments().is_empty());
     agent.stop();
@@ -393,7 +466,11 @@ fn a_pull_request_event_gets_a_plan_preview() {
     assert_eq!(c.pr, 7);
     assert!(c.body.starts_with("<!-- amagent:plan -->"), "{}", c.body);
     assert!(c.body.contains("**staging**, on merge:"), "{}", c.body);
-    assert!(c.body.contains("| api | deploy | desired count changed"), "{}", c.body);
+    assert!(
+        c.body.contains("| api | deploy | desired count changed"),
+        "{}",
+        c.body
+    );
     // A preview deploys nothing.
     assert!(!f.staging_journal().contains("\"started\""));
     assert!(f.github.statuses().is_empty());
@@ -411,22 +488,46 @@ fn only_a_validly_signed_new_delivery_triggers_a_deploy() {
     let push = serde_json::json!({ "ref": "refs/heads/main", "after": merge }).to_string();
     let signed = || Some(sign(SECRET, push.as_bytes()));
 
-    assert_eq!(deliver(port, "push", "forged", &push, Some(sign("wrong secret", push.as_bytes()))), 401);
+    assert_eq!(
+        deliver(
+            port,
+            "push",
+            "forged",
+            &push,
+            Some(sign("wrong secret", push.as_bytes()))
+        ),
+        401
+    );
     assert_eq!(deliver(port, "push", "missing", &push, None), 401);
     let tampered = push.replace("refs/heads/main", "refs/heads/evil");
     assert_eq!(deliver(port, "push", "tampered", &tampered, signed()), 401);
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024 + 1));
-    assert_eq!(deliver(port, "push", "big", &big, Some(sign(SECRET, big.as_bytes()))), 413);
+    assert_eq!(
+        deliver(
+            port,
+            "push",
+            "big",
+            &big,
+            Some(sign(SECRET, big.as_bytes()))
+        ),
+        413
+    );
     // Give a wrongly woken agent every chance to act before checking it did not.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!f.staging_journal().contains("\"started\""), "rejected deliveries deployed");
+    assert!(
+        !f.staging_journal().contains("\"started\""),
+        "rejected deliveries deployed"
+    );
     assert!(f.github.statuses().is_empty());
 
     assert_eq!(deliver(port, "push", "d-1", &push, signed()), 202);
     f.eventually("the deploy the valid delivery triggered", || {
         final_status(&f, &merge, "amagent/staging").as_deref() == Some("success")
     });
-    let applies = |j: &str| j.matches("\"step\":\"apply\",\"phase\":\"started\"").count();
+    let applies = |j: &str| {
+        j.matches("\"step\":\"apply\",\"phase\":\"started\"")
+            .count()
+    };
     let before = applies(&f.staging_journal());
     assert_eq!(before, 1);
     // A redelivery of the same id is acknowledged and ignored.
@@ -434,4 +535,150 @@ fn only_a_validly_signed_new_delivery_triggers_a_deploy() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(applies(&f.staging_journal()), before);
     agent.stop();
+}
+
+/// The images a journal says were verified for `env`'s api, in order.
+fn verified_api_images(journal: &str) -> Vec<String> {
+    journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| {
+            r["service"] == "api"
+                && r["step"] == "deploy"
+                && r["phase"] == "finished"
+                && r["outcome"] == "succeeded"
+        })
+        .filter_map(|r| r["detail"]["image"].as_str().map(String::from))
+        .collect()
+}
+
+fn digest(image: &str) -> &str {
+    image.split_once('@').unwrap().1
+}
+
+#[test]
+fn a_tag_promotes_exactly_the_digests_staging_verified_and_bad_tags_are_refused() {
+    let f = Fixture::new();
+    let agent = f.start("healthy", 1, None);
+    let production =
+        || std::fs::read_to_string(f.journal().join("production.jsonl")).unwrap_or_default();
+    eventually("adoption", || {
+        f.staging_journal().contains("\"adopted\"") && production().contains("\"adopted\"")
+    });
+    let merge = f.merge(12, "v1.4.0");
+    f.eventually("staging verified", || {
+        final_status(&f, &merge, "amagent/staging").as_deref() == Some("success")
+    });
+    git(&f.work, &["tag", "v1.4.0", &merge]);
+    git(&f.work, &["push", "-q", "origin", "v1.4.0"]);
+    f.eventually("production promoted", || {
+        final_status(&f, &merge, "amagent/production").as_deref() == Some("success")
+    });
+
+    // Exactly staging's digest, copied into production's own repository, no rebuild.
+    let staged = verified_api_images(&f.staging_journal());
+    let promoted = verified_api_images(&production());
+    assert_eq!(staged.len(), 1, "{staged:?}");
+    assert_eq!(promoted.len(), 1, "{promoted:?}");
+    assert_eq!(digest(&promoted[0]), digest(&staged[0]));
+    assert!(
+        promoted[0].contains("/aussie-markets/api-production@"),
+        "{}",
+        promoted[0]
+    );
+    let builds = f
+        .staging_journal()
+        .matches("\"step\":\"apply\",\"phase\":\"started\"")
+        .count();
+    assert_eq!(builds, 1);
+    // Production's policy is `always`: the snapshot finished before the deploy started.
+    let journal = production();
+    let snapshot =
+        journal.find("\"step\":\"snapshot\",\"phase\":\"finished\",\"outcome\":\"succeeded\"");
+    let deploy = journal.find("\"service\":\"api\",\"step\":\"deploy\",\"phase\":\"started\"");
+    assert!(
+        snapshot.is_some() && deploy.is_some() && snapshot < deploy,
+        "{journal}"
+    );
+    // PR 12 gets production's comment too.
+    let comments = f.github.comments();
+    assert!(
+        comments.iter().any(|c| c.pr == 12
+            && c.body.starts_with("<!-- amagent:env=production -->")
+            && c.body.contains("✅ **production**")),
+        "{comments:#?}"
+    );
+
+    // A commit staging never verified (a side branch) is refused, with a clear reason.
+    git(&f.work, &["checkout", "-q", "-b", "side"]);
+    let path = f.work.join("environments/staging.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("desiredCount: 1", "desiredCount: 2", 1),
+    )
+    .unwrap();
+    git(&f.work, &["commit", "-qam", "never merged"]);
+    let side = git(&f.work, &["rev-parse", "HEAD"]);
+    git(&f.work, &["tag", "v1.5.0", &side]);
+    git(&f.work, &["push", "-q", "origin", "v1.5.0"]);
+    f.eventually("the unverified tag is refused", || {
+        final_status(&f, &side, "amagent/production").as_deref() == Some("failure")
+    });
+    let refusal = f
+        .github
+        .statuses()
+        .into_iter()
+        .rev()
+        .find(|s| s.sha == side)
+        .unwrap();
+    assert!(
+        refusal
+            .description
+            .contains("staging never verified commit"),
+        "{refusal:?}"
+    );
+    agent.stop();
+    assert_eq!(
+        verified_api_images(&production()).len(),
+        1,
+        "nothing more was deployed"
+    );
+
+    // `amagent promote` of an older version is refused unless --allow-downgrade.
+    git(&f.work, &["checkout", "-q", "main"]);
+    let promote = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_amagent"))
+            .args([
+                "promote",
+                "--repo",
+                f.remote.to_str().unwrap(),
+                "--sim",
+                "healthy",
+            ])
+            .args(["--tag", "v1.3.9", "--commit", &merge])
+            .args(extra)
+            .env(
+                "AMAGENT_SIM_REGISTRY",
+                f.registry.sim_registry(&f.registry.password),
+            )
+            .env("AMAGENT_CACHE", f.tmp.path().join("cache"))
+            .env("AMAGENT_JOURNAL", f.journal())
+            .env_remove("GITHUB_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let out = promote(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("older than 1.4.0") && stdout.contains("--allow-downgrade"),
+        "{stdout}"
+    );
+    assert_eq!(verified_api_images(&production()).len(), 1);
 }

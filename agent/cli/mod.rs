@@ -255,6 +255,39 @@ pub enum Command {
         #[arg(long, env = "AMAGENT_BUILDER")]
         builder: Option<String>,
     },
+    /// Promote by tag: create the semver tag on the environments repo, push it, and apply it —
+    /// every environment whose `promotion.tagPattern` it matches receives exactly the image
+    /// digests its source environment verified at that commit (no rebuild).
+    #[command(after_help = "Examples:\n  \
+        amagent promote --repo ./envrepo --tag v1.4.0 --sim healthy\n  \
+        amagent promote --repo URL --tag v1.3.9 --allow-downgrade     back to an older release\n\n\
+        The agent does the same when someone pushes the tag (amagent run). A commit the source\n\
+        environment never verified is refused, as is a tag not newer than the one running.\n\n\
+        Exit codes: 0 promoted (or nothing to do), 1 the deploy failed (rolled back), 2 usage,\n\
+        3 repository refused (tag exists, push rejected).")]
+    Promote {
+        /// The tag to create, e.g. v1.4.0 (must match the target's promotion.tagPattern).
+        #[arg(long)]
+        tag: String,
+        /// The commit to tag (default: the branch head).
+        #[arg(long)]
+        commit: Option<String>,
+        /// Allow a tag older than the version running (a deliberate step back).
+        #[arg(long)]
+        allow_downgrade: bool,
+        #[arg(long, env = "AMAGENT_REPO")]
+        repo: String,
+        #[arg(long, env = "AMAGENT_BRANCH", default_value = "main")]
+        branch: String,
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        #[arg(long, env = "AMAGENT_CACHE")]
+        cache: Option<PathBuf>,
+        #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
+        journal: String,
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
     #[command(after_help = "Examples:\n  \
         amagent history --env staging --service api --limit 5\n  \
@@ -467,6 +500,37 @@ pub fn run(cli: Cli) -> Exit {
                 journal,
                 region,
                 builder,
+                promote: None,
+                allow_downgrade: false,
+            },
+            cli.output,
+        ),
+        Command::Promote {
+            tag,
+            commit,
+            allow_downgrade,
+            repo,
+            branch,
+            sim,
+            cache,
+            journal,
+            region,
+        } => run_cmd::run(
+            run_cmd::RunArgs {
+                repo,
+                branch,
+                sim,
+                listen: None,
+                poll_interval: std::time::Duration::from_secs(30),
+                once: true,
+                shutdown_grace: std::time::Duration::from_secs(90),
+                mirror: None,
+                cache,
+                journal,
+                region,
+                builder: None,
+                promote: Some((tag, commit)),
+                allow_downgrade,
             },
             cli.output,
         ),

@@ -42,6 +42,9 @@ pub struct RunArgs {
     pub journal: String,
     pub region: Option<String>,
     pub builder: Option<String>,
+    /// `promote`: (tag, commit) to create and push before the one look.
+    pub promote: Option<(String, Option<String>)>,
+    pub allow_downgrade: bool,
 }
 
 /// Where the bare mirror of `url` lives by default: one directory per repository URL.
@@ -97,6 +100,25 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
             return Exit::Refused;
         }
     };
+    if let Some((tag, commit)) = &args.promote {
+        // The commit to promote: the one named, else the newest the source verified.
+        let commit = match commit {
+            Some(c) => repo.resolve(c).map(|o| o.to_string()),
+            None => repo
+                .resolve(&format!("refs/heads/{}", args.branch))
+                .map(|o| o.to_string()),
+        };
+        let pushed = commit.and_then(|c| repo.tag_and_push(tag, &c, &args.repo, &credentials));
+        if let Err(e) = pushed {
+            print_error(
+                output,
+                "repository",
+                &format!("cannot create and push {tag}: {e}"),
+            );
+            return Exit::Refused;
+        }
+        tracing::info!(%tag, "tag pushed");
+    }
     let location = match Location::parse(&args.journal) {
         Ok(l) => l,
         Err(e) => {
@@ -234,16 +256,15 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
             Arc::new(ConsoleProgress::new(clock)),
             metrics,
         );
+        agent.allow_downgrade = args.allow_downgrade;
+        agent.promote_tag = args.promote.as_ref().map(|(tag, _)| tag.clone());
         if let Some(sandbox) = sandbox {
             let sandbox = Arc::new(sandbox);
-            agent.on_pushed = Some(Box::new(move |spec, built| {
-                let tags: Vec<&str> = built.tags.iter().map(String::as_str).collect();
-                sandbox.sim.push_image(
-                    &spec.image.repository,
-                    &built.digest,
-                    &tags,
-                    sandbox.clock.now(),
-                );
+            agent.on_pushed = Some(Box::new(move |repository, digest, tags| {
+                let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+                sandbox
+                    .sim
+                    .push_image(repository, digest, &tags, sandbox.clock.now());
             }));
         }
         if args.once {
@@ -299,13 +320,22 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
                     if tick.invalid {
                         println!("  the configuration at the head is invalid: nothing deployed");
                     }
-                    if tick.adopted.is_empty() && tick.applied.is_empty() && !tick.invalid {
+                    for why in &tick.refused {
+                        println!("  refused: {why}");
+                    }
+                    if tick.adopted.is_empty()
+                        && tick.applied.is_empty()
+                        && !tick.invalid
+                        && tick.refused.is_empty()
+                    {
                         println!("  up to date");
                     }
                 }
             }
             if tick.invalid {
                 Exit::Usage
+            } else if !tick.refused.is_empty() {
+                Exit::Refused
             } else if failed {
                 Exit::Failed
             } else {

@@ -23,6 +23,8 @@ pub mod outcome {
     pub const INVALID: &str = "invalid";
     /// The agent was stopped before the deploys finished (resumed on restart).
     pub const INTERRUPTED: &str = "interrupted";
+    /// A promotion tag that may not be promoted (not verified, not newer): nothing deployed.
+    pub const REFUSED: &str = "refused";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +43,7 @@ pub fn last_applied(records: &[Record]) -> BTreeMap<String, Applied> {
             continue;
         }
         let outcome = r.outcome.clone().unwrap_or_default();
-        if outcome == outcome::INTERRUPTED {
+        if outcome == outcome::INTERRUPTED || outcome == outcome::REFUSED {
             continue;
         }
         let Some(commit) = r.detail["commit"].as_str() else {

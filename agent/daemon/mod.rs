@@ -9,24 +9,25 @@
 //! [`Reporter`]; images land where the [`Cloud`]'s registry says).
 
 pub mod applied;
-pub mod promotion;
 mod event_loop;
 mod pinned;
+pub mod promotion;
 
 pub use event_loop::{Wake, poll_timer, run};
 
 use crate::clock::Clock;
 use crate::cloud::Cloud;
-use crate::config::{Environment, Model, Service, StageKind};
+use crate::config::{Environment, Model, StageKind};
 use crate::deploy::{DeployResult, Outcome, Progress};
 use crate::executor::{self, Context, EnvReport, EnvRun};
-use crate::image::{self, ImageRequest, ImageResult};
+use crate::image::{self, ImageRequest};
 use crate::journal::{Journal, Phase, Record};
 use crate::metrics::Metrics;
 use crate::plan::EnvironmentPlan;
-use crate::repo::{CommitInfo, EnvRepo, GitCredentials, RepoError, redact_url};
+use crate::repo::{CommitInfo, EnvRepo, GitCredentials, RepoError, SemverTag, redact_url};
 use crate::report::{self, Reporter, Status, preview};
 use applied::{Decision, outcome};
+use promotion::TagDecision;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -64,9 +65,9 @@ pub struct Settings {
     pub builder: Option<String>,
 }
 
-/// Called after an image is pushed (the simulator records it in its ECR, as a push to ECR
-/// would).
-pub type OnPushed = Box<dyn Fn(&Service, &ImageResult) + Send + Sync>;
+/// Called after an image lands in a repository — (repository, digest, tags) — by a build or a
+/// promotion's copy (the simulator records it in its ECR, as a push to ECR would).
+pub type OnPushed = Box<dyn Fn(&str, &str, &[String]) + Send + Sync>;
 
 pub struct Agent {
     pub settings: Settings,
@@ -82,6 +83,12 @@ pub struct Agent {
     reported_invalid: Option<String>,
     /// The environment being applied now, for the record if the agent is stopped mid-way.
     in_flight: Option<InFlight>,
+    /// Promotion tags already refused (reported once, not on every poll).
+    refused_tags: BTreeSet<(String, String)>,
+    /// `amagent promote --allow-downgrade`: a tag older than the running one may be promoted.
+    pub allow_downgrade: bool,
+    /// `amagent promote --tag`: decide on this tag rather than the newest.
+    pub promote_tag: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +105,9 @@ pub enum AgentError {
     Repo(#[from] RepoError),
     #[error("journal: {0}")]
     Journal(#[from] crate::journal::JournalError),
+    /// A promotion the agent will not do (reported; the tag stays unpromoted).
+    #[error("{0}")]
+    Refused(String),
     #[error("branch `{branch}` not found in {url}: set --branch to the branch to watch")]
     NoBranch { branch: String, url: String },
 }
@@ -112,6 +122,8 @@ pub struct TickReport {
     pub applied: Vec<EnvReport>,
     /// The configuration at head is invalid: nothing was applied.
     pub invalid: bool,
+    /// Promotions refused, with why.
+    pub refused: Vec<String>,
 }
 
 impl Agent {
@@ -136,6 +148,9 @@ impl Agent {
             repo: None,
             reported_invalid: None,
             in_flight: None,
+            refused_tags: BTreeSet::new(),
+            allow_downgrade: false,
+            promote_tag: None,
         }
     }
 
@@ -232,7 +247,256 @@ impl Agent {
                 }
             }
         }
+        // Then promotion tags, with what the merges above just verified.
+        for (env_name, env) in &model.environments {
+            if let Some(p) = &env.promotion {
+                match self.promote(env_name, &p.tag_pattern).await {
+                    Ok(Some(report)) => tick.applied.push(report),
+                    Ok(None) => {}
+                    Err(AgentError::Refused(why)) => tick.refused.push(why),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         Ok(tick)
+    }
+
+    /// Promote the newest promotion tag to `env_name`, if it is new: the source environment's
+    /// verified digests at the tagged commit, copied into this environment's repositories by
+    /// digest, deployed through the same gate. Refusals are reported once, on the tagged commit.
+    async fn promote(
+        &mut self,
+        env_name: &str,
+        pattern: &str,
+    ) -> Result<Option<EnvReport>, AgentError> {
+        let prefix = pattern.trim_end_matches('*');
+        let repo = self.repo.as_ref().expect("fetched");
+        let tags = repo.semver_tags(prefix)?;
+        let records = self.journal.read(None).await?;
+        let last = promotion::last_promoted(&records, env_name);
+        let first_sight = !records
+            .iter()
+            .any(|r| r.env == env_name && r.step == applied::STEP);
+        // `amagent promote` names its tag; the agent looks at the newest.
+        let tags: Vec<SemverTag> = match &self.promote_tag {
+            Some(name) => tags.into_iter().filter(|t| &t.name == name).collect(),
+            None => tags,
+        };
+        if first_sight && tags.is_empty() {
+            // Nothing promoted yet: the first tag pushed from now on is promoted.
+            self.record(
+                env_name,
+                &format!("{env_name}-adopt"),
+                Phase::Finished,
+                Some(outcome::ADOPTED),
+                serde_json::json!({ "tag": null }),
+            )
+            .await;
+            return Ok(None);
+        }
+        let decision = {
+            let newest = tags.last().map(|t| t.commit.clone()).unwrap_or_default();
+            match repo
+                .model_at(&newest)
+                .ok()
+                .and_then(|m| m.environments.get(env_name).cloned())
+            {
+                Some(env) => promotion::decide_tag(
+                    &env,
+                    &tags,
+                    last.as_ref(),
+                    first_sight,
+                    self.allow_downgrade,
+                ),
+                None => TagDecision::NoTag,
+            }
+        };
+        let tag = match decision {
+            TagDecision::NoTag | TagDecision::UpToDate => return Ok(None),
+            TagDecision::Adopt(tag) => {
+                tracing::info!(env = env_name, tag = %tag.name, "first sight: adopting the newest promotion tag as what runs, deploying nothing");
+                self.record(
+                    env_name,
+                    &format!("{env_name}-adopt-{}", tag.name),
+                    Phase::Finished,
+                    Some(outcome::ADOPTED),
+                    serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string() }),
+                )
+                .await;
+                return Ok(None);
+            }
+            TagDecision::Refuse(tag, why) => {
+                self.refuse_promotion(env_name, &tag, &why).await;
+                return Err(AgentError::Refused(format!(
+                    "{env_name}: {} refused: {why}",
+                    tag.name
+                )));
+            }
+            TagDecision::Promote(tag) => tag,
+        };
+        let model = repo.model_at(&tag.commit)?;
+        let Some(env) = model.environments.get(env_name).cloned() else {
+            return Ok(None);
+        };
+        let from = env
+            .promotion
+            .as_ref()
+            .map(|p| p.from.clone())
+            .unwrap_or_default();
+        let services: Vec<String> = env.services.iter().map(|s| s.name.clone()).collect();
+        let verified = match promotion::verified_images(&records, &from, &tag.commit, &services) {
+            Ok(v) => v,
+            Err(why) => {
+                self.refuse_promotion(env_name, &tag, &why).await;
+                return Err(AgentError::Refused(format!(
+                    "{env_name}: {} refused: {why}",
+                    tag.name
+                )));
+            }
+        };
+        let previous_commit = last.as_ref().and_then(|v| {
+            tags.iter()
+                .find(|t| &t.version == v)
+                .map(|t| t.commit.clone())
+        });
+        // The pull requests released since the last promotion (the first: the tagged one's).
+        let since = previous_commit
+            .clone()
+            .unwrap_or_else(|| format!("{}~1", tag.commit));
+        let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
+        let pull_requests = self.pull_requests(&landed).await;
+        let run = format!(
+            "{env_name}-promote-{}-{}",
+            tag.name,
+            self.clock.now().format("%Y%m%dT%H%M%SZ")
+        );
+        let plan = promotion::plan(&env, &from, &tag.name);
+        tracing::info!(env = env_name, tag = %tag.name, from = %from, ?pull_requests, "promoting");
+        self.record(
+            env_name,
+            &run,
+            Phase::Started,
+            None,
+            serde_json::json!({ "commit": tag.commit, "tag": tag.name, "images": verified, "plan": plan }),
+        )
+        .await;
+        self.in_flight = Some(InFlight {
+            env: env_name.to_string(),
+            commit: tag.commit.clone(),
+            run: run.clone(),
+            pull_requests: pull_requests.clone(),
+        });
+        let status_commits = vec![tag.commit.clone()];
+        self.comment(
+            &pull_requests,
+            env_name,
+            &report::render_in_progress(
+                &plan,
+                &tag.commit,
+                &format!("promoting {}", tag.name),
+                &BTreeMap::new(),
+            ),
+        )
+        .await;
+        self.status(
+            &status_commits,
+            env_name,
+            Status::Pending,
+            &format!("promoting {}", tag.name),
+        )
+        .await;
+        // The same digests, in this environment's repositories.
+        let mut images = BTreeMap::new();
+        let mut failures = Vec::new();
+        for spec in &env.services {
+            let Some(source_image) = verified.get(&spec.name) else {
+                continue;
+            };
+            let digest = promotion::digest_of(source_image)
+                .unwrap_or_default()
+                .to_string();
+            let source_repo = model
+                .environments
+                .get(&from)
+                .and_then(|e| e.service(&spec.name))
+                .map(|s| s.image.repository.clone())
+                .unwrap_or_else(|| spec.image.repository.clone());
+            if source_repo == spec.image.repository {
+                images.insert(spec.name.clone(), source_image.clone());
+                continue;
+            }
+            let tags = vec![tag.name.clone()];
+            match image::copy::copy_by_digest(
+                &self.cloud,
+                &source_repo,
+                &spec.image.repository,
+                &digest,
+                &tags,
+            )
+            .await
+            {
+                Ok(copied) => {
+                    if let Some(hook) = &self.on_pushed {
+                        hook(&spec.image.repository, &digest, &tags);
+                    }
+                    tracing::info!(service = %spec.name, image = %copied.image, mounted = copied.blobs_mounted, uploaded = copied.blobs_uploaded, "copied by digest");
+                    images.insert(spec.name.clone(), copied.image);
+                }
+                Err(e) => failures.push(DeployResult::build_failed(
+                    env_name,
+                    &spec.name,
+                    format!(
+                        "cannot copy {source_repo}@{digest} to {}: {e}",
+                        spec.image.repository
+                    ),
+                )),
+            }
+        }
+        let mut exec_plan = plan.clone();
+        exec_plan
+            .services
+            .retain(|s| !failures.iter().any(|f| f.service == s.name));
+        let report = self
+            .deliver(Delivery {
+                env: &env,
+                plan: &exec_plan,
+                images,
+                failures,
+                commit: &tag.commit,
+                run: &run,
+                pull_requests: &pull_requests,
+                status_commits: &status_commits,
+                detail: serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string(), "from": from, "images": verified }),
+            })
+            .await;
+        self.metrics
+            .applied(env_name, &tag.commit, previous_commit.as_deref());
+        Ok(Some(report))
+    }
+
+    async fn refuse_promotion(&mut self, env_name: &str, tag: &SemverTag, why: &str) {
+        if !self
+            .refused_tags
+            .insert((env_name.to_string(), tag.name.clone()))
+        {
+            return;
+        }
+        tracing::error!(env = env_name, tag = %tag.name, "promotion refused: {why}");
+        self.record(
+            env_name,
+            &format!("{env_name}-promote-{}", tag.name),
+            Phase::Finished,
+            Some(outcome::REFUSED),
+            serde_json::json!({ "commit": tag.commit, "tag": tag.name, "reason": why }),
+        )
+        .await;
+        self.status(
+            std::slice::from_ref(&tag.commit),
+            env_name,
+            Status::Failure,
+            &format!("{} not promoted: {why}", tag.name),
+        )
+        .await;
     }
 
     async fn report_invalid(&mut self, head: &str, problems: &str) -> Result<(), AgentError> {
@@ -407,7 +671,11 @@ impl Agent {
             env_name,
             d.run,
             Phase::Finished,
-            Some(if ok { outcome::SUCCEEDED } else { outcome::FAILED }),
+            Some(if ok {
+                outcome::SUCCEEDED
+            } else {
+                outcome::FAILED
+            }),
             detail,
         )
         .await;
@@ -470,7 +738,7 @@ impl Agent {
             match result {
                 Ok(built) => {
                     if let Some(hook) = &self.on_pushed {
-                        hook(spec, &built);
+                        hook(&spec.image.repository, &built.digest, &built.tags);
                     }
                     self.progress.step(
                         &env.name,

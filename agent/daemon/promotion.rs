@@ -5,6 +5,7 @@
 use super::applied::{STEP, outcome};
 use crate::config::Environment;
 use crate::journal::{Phase, Record};
+use crate::plan::{Change, EnvironmentPlan, Trigger};
 use crate::repo::SemverTag;
 use std::collections::BTreeMap;
 
@@ -14,7 +15,12 @@ pub fn last_promoted(records: &[Record], env: &str) -> Option<semver::Version> {
         .iter()
         .rev()
         .filter(|r| r.env == env && r.step == STEP && r.phase == Phase::Finished)
-        .filter(|r| r.outcome.as_deref() != Some(outcome::INTERRUPTED))
+        .filter(|r| {
+            !matches!(
+                r.outcome.as_deref(),
+                Some(outcome::INTERRUPTED | outcome::REFUSED)
+            )
+        })
         .find_map(|r| {
             let tag = r.detail["version"].as_str()?;
             semver::Version::parse(tag).ok()
@@ -122,6 +128,36 @@ pub fn verified_images(
     Ok(images)
 }
 
+/// The promotion's plan: every service of `env` deployed with `from`'s verified digest — RDS
+/// snapshot first when the policy asks, lifecycle after.
+pub fn plan(env: &Environment, from: &str, tag: &str) -> EnvironmentPlan {
+    let mut services = Vec::new();
+    for spec in &env.services {
+        let mut one = crate::plan::manual_deploy(env, spec, tag);
+        for s in &mut one.services {
+            for st in &mut s.stages {
+                if st.stage == crate::config::StageKind::Deploy {
+                    st.reason = format!("promotion of {tag}: {from}'s verified digest");
+                }
+            }
+        }
+        services.extend(one.services);
+    }
+    EnvironmentPlan {
+        name: env.name.clone(),
+        change: Change::Modified,
+        trigger: Trigger::Tag {
+            pattern: env
+                .promotion
+                .as_ref()
+                .map(|p| p.tag_pattern.clone())
+                .unwrap_or_default(),
+            from: from.to_string(),
+        },
+        services,
+    }
+}
+
 /// `host/repository@sha256:…` → the digest.
 pub fn digest_of(image: &str) -> Option<&str> {
     image.split_once('@').map(|(_, d)| d)
@@ -140,7 +176,14 @@ mod tests {
         }
     }
 
-    fn rec(env: &str, service: Option<&str>, step: &str, outcome: &str, minute: u32, detail: serde_json::Value) -> Record {
+    fn rec(
+        env: &str,
+        service: Option<&str>,
+        step: &str,
+        outcome: &str,
+        minute: u32,
+        detail: serde_json::Value,
+    ) -> Record {
         Record {
             at: Utc.with_ymd_and_hms(2026, 11, 25, 9, minute, 0).unwrap(),
             run: "r".into(),
@@ -159,29 +202,82 @@ mod tests {
         let prod = &model.environments["production"];
         let tags = [tag("1.3.0"), tag("1.4.0")];
         let v = |s: &str| semver::Version::parse(s).unwrap();
-        assert_eq!(decide_tag(prod, &[], None, false, false), TagDecision::NoTag);
-        assert_eq!(decide_tag(prod, &tags, None, true, false), TagDecision::Adopt(tag("1.4.0")));
-        assert_eq!(decide_tag(prod, &tags, Some(&v("1.3.0")), false, false), TagDecision::Promote(tag("1.4.0")));
-        assert_eq!(decide_tag(prod, &tags, Some(&v("1.4.0")), false, false), TagDecision::UpToDate);
+        assert_eq!(
+            decide_tag(prod, &[], None, false, false),
+            TagDecision::NoTag
+        );
+        assert_eq!(
+            decide_tag(prod, &tags, None, true, false),
+            TagDecision::Adopt(tag("1.4.0"))
+        );
+        assert_eq!(
+            decide_tag(prod, &tags, Some(&v("1.3.0")), false, false),
+            TagDecision::Promote(tag("1.4.0"))
+        );
+        assert_eq!(
+            decide_tag(prod, &tags, Some(&v("1.4.0")), false, false),
+            TagDecision::UpToDate
+        );
         assert!(matches!(
             decide_tag(prod, &tags, Some(&v("1.5.0")), false, false),
             TagDecision::Refuse(_, why) if why.contains("--allow-downgrade")
         ));
-        assert_eq!(decide_tag(prod, &tags, Some(&v("1.5.0")), false, true), TagDecision::Promote(tag("1.4.0")));
+        assert_eq!(
+            decide_tag(prod, &tags, Some(&v("1.5.0")), false, true),
+            TagDecision::Promote(tag("1.4.0"))
+        );
     }
 
     #[test]
     fn only_what_the_source_verified_at_the_commit_is_promoted() {
         let api = "reg/aussie-markets/api@sha256:aaa";
         let records = vec![
-            rec("staging", Some("api"), "deploy", "succeeded", 1, serde_json::json!({ "image": "reg/aussie-markets/api@sha256:old" })),
-            rec("staging", Some("api"), "deploy", "succeeded", 2, serde_json::json!({ "image": api })),
-            rec("staging", None, STEP, "succeeded", 3, serde_json::json!({ "commit": "c1" })),
-            rec("staging", Some("api"), "deploy", "failed", 4, serde_json::json!({ "image": "reg/aussie-markets/api@sha256:bad" })),
-            rec("staging", None, STEP, "failed", 5, serde_json::json!({ "commit": "c2" })),
+            rec(
+                "staging",
+                Some("api"),
+                "deploy",
+                "succeeded",
+                1,
+                serde_json::json!({ "image": "reg/aussie-markets/api@sha256:old" }),
+            ),
+            rec(
+                "staging",
+                Some("api"),
+                "deploy",
+                "succeeded",
+                2,
+                serde_json::json!({ "image": api }),
+            ),
+            rec(
+                "staging",
+                None,
+                STEP,
+                "succeeded",
+                3,
+                serde_json::json!({ "commit": "c1" }),
+            ),
+            rec(
+                "staging",
+                Some("api"),
+                "deploy",
+                "failed",
+                4,
+                serde_json::json!({ "image": "reg/aussie-markets/api@sha256:bad" }),
+            ),
+            rec(
+                "staging",
+                None,
+                STEP,
+                "failed",
+                5,
+                serde_json::json!({ "commit": "c2" }),
+            ),
         ];
         let services = vec!["api".to_string()];
-        assert_eq!(verified_images(&records, "staging", "c1", &services).unwrap()["api"], api);
+        assert_eq!(
+            verified_images(&records, "staging", "c1", &services).unwrap()["api"],
+            api
+        );
         let e = verified_images(&records, "staging", "c2", &services).unwrap_err();
         assert!(e.contains("staging never verified commit c2"), "{e}");
         let e = verified_images(&records, "staging", "c1", &["worker".into()]).unwrap_err();

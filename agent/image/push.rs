@@ -272,7 +272,9 @@ async fn upload(
 }
 
 /// A few attempts with backoff for transient registry errors (not for auth errors).
-pub(crate) async fn retry<T, F, Fut>(mut call: F) -> Result<T, oci_client::errors::OciDistributionError>
+pub(crate) async fn retry<T, F, Fut>(
+    mut call: F,
+) -> Result<T, oci_client::errors::OciDistributionError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, oci_client::errors::OciDistributionError>>,

@@ -269,6 +269,36 @@ impl EnvRepo {
         .collect()
     }
 
+    /// Tag `commit` as `name` (lightweight) and push the tag to `url`.
+    pub fn tag_and_push(
+        &self,
+        name: &str,
+        commit: &str,
+        url: &str,
+        creds: &GitCredentials,
+    ) -> Result<(), RepoError> {
+        let err = |e: git2::Error| RepoError::Fetch {
+            url: redact_url(url),
+            message: e.message().to_string(),
+        };
+        let object = self
+            .repo
+            .find_object(self.resolve(commit)?, None)
+            .map_err(err)?;
+        self.repo
+            .tag_lightweight(name, &object, false)
+            .map_err(err)?;
+        let mut remote = self.repo.remote_anonymous(url).map_err(err)?;
+        let mut opts = git2::PushOptions::new();
+        opts.remote_callbacks(creds.callbacks());
+        remote
+            .push(
+                &[format!("refs/tags/{name}:refs/tags/{name}")],
+                Some(&mut opts),
+            )
+            .map_err(err)
+    }
+
     /// When `commit` was committed (seconds since the epoch): reproducible builds stamp it.
     pub fn commit_time(&self, commit: &str) -> Result<i64, RepoError> {
         let oid = self.resolve(commit)?;

@@ -81,12 +81,18 @@ impl FakeGitHub {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let app = Router::new()
-                    .route("/repos/{o}/{r}/commits/{sha}/pulls", get(|| async { Json(json!([])) }))
+                    .route(
+                        "/repos/{o}/{r}/commits/{sha}/pulls",
+                        get(|| async { Json(json!([])) }),
+                    )
                     .route(
                         "/repos/{o}/{r}/issues/{n}/comments",
                         get(list_comments).post(create_comment),
                     )
-                    .route("/repos/{o}/{r}/issues/comments/{id}", post(update_comment).patch(update_comment))
+                    .route(
+                        "/repos/{o}/{r}/issues/comments/{id}",
+                        post(update_comment).patch(update_comment),
+                    )
                     .route("/repos/{o}/{r}/statuses/{sha}", post(create_status))
                     .layer(middleware::from_fn_with_state(state.clone(), record))
                     .with_state(state);
