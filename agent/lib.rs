@@ -5,6 +5,7 @@ pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod deploy;
 pub mod doctor;
 pub mod executor;

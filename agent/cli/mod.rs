@@ -2,6 +2,7 @@
 //! they call `config`, `repo` and `plan` and print what those return.
 
 mod build_cmd;
+mod demo_cmd;
 mod deploy_cmd;
 mod doctor_cmd;
 mod exit;
@@ -70,6 +71,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The product end to end in four acts, on the simulator (no AWS account, no GitHub): a
+    /// merged PR deploys staging, a crash-looping release is rolled back, a tag promotes
+    /// staging's digests to production, and `rollback` returns production to the last release.
+    #[command(
+        after_help = "Needs buildah (or podman) and docker-registry (Debian packages);\n\
+        scripts/demo installs them. Exit codes: 0 every act did what it should, 1 an act did not,\n\
+        2 a tool is missing."
+    )]
+    Demo {
+        /// Keep the repositories, journal and cache here instead of a temporary directory.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// Check environments/*.yaml and pipelines/*.yaml; print every problem as file:line:col.
     #[command(
         after_help = "Exit codes: 0 valid, 1 problems found, 2 no environments/ there, 4 directory unreadable."
@@ -414,6 +428,7 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
+        Command::Demo { keep } => demo_cmd::run(keep.as_deref(), cli.output),
         Command::Validate { dir } => validate_cmd::run(&dir, cli.output),
         Command::Plan { from, to, repo } => plan_cmd::run(&repo, from.as_deref(), &to, cli.output),
         Command::Deploy {

@@ -146,7 +146,10 @@ impl Registry for SimEcr {
             |_| "*".into(),
             |w| {
                 let expires_at = w.now() + chrono::Duration::hours(12);
-                let url = std::env::var(REGISTRY_ENV).ok();
+                let url = w
+                    .registry_override
+                    .clone()
+                    .or_else(|| std::env::var(REGISTRY_ENV).ok());
                 registry_auth(url.as_deref(), &w.registry_host(), expires_at)
                     .map_err(|m| CloudError::invalid("GetAuthorizationToken", m))
             },

@@ -124,12 +124,29 @@ impl World {
 
     /// How a task of these images behaves, and its start latency (with seeded jitter).
     fn behaviour_for(&mut self, images: &[String]) -> (Behaviour, u64) {
+        // Rules see each image also as `repository:tag` for every tag ECR holds for its
+        // digest, so a script can make a release misbehave by its version (`:v2.1.0`).
+        let mut aliases = Vec::new();
+        for image in images {
+            let Some((path, digest)) = image.split_once('@') else {
+                continue;
+            };
+            let repository = path.split_once('/').map(|(_, r)| r).unwrap_or(path);
+            if let Some(repo) = self.repositories.get(repository) {
+                for i in repo.images.iter().filter(|i| i.digest == digest) {
+                    aliases.extend(i.tags.iter().map(|t| format!("{path}:{t}")));
+                }
+            }
+        }
         let setup = &self.setup_images;
         let rule = self
             .faults
             .images
             .iter()
-            .find(|r| r.matches(images, |i| !setup.contains(i)))
+            .find(|r| {
+                r.matches(images, |i| !setup.contains(i))
+                    || (r.pattern != "new" && r.matches(&aliases, |_| false))
+            })
             .cloned();
         let base = rule
             .as_ref()

@@ -286,6 +286,12 @@ impl Simulator {
         self.world().parameters.insert(name.into());
     }
 
+    /// Hand out this real registry (`http://user:password@127.0.0.1:PORT`) at ECR login, so
+    /// builds push real images (what `AMAGENT_SIM_REGISTRY` does, per simulator).
+    pub fn use_registry(&self, url: &str) {
+        self.world().registry_override = Some(url.to_string());
+    }
+
     pub fn add_bucket(&self, name: &str) {
         self.world().buckets.entry(name.into()).or_default();
     }

@@ -46,6 +46,8 @@ pub(super) struct World {
     pub db_instances: BTreeMap<String, DbInstance>,
     pub snapshots: BTreeMap<String, SimSnapshot>,
     pub repositories: BTreeMap<String, SimRepository>,
+    /// The real registry the simulated ECR login hands out (else `AMAGENT_SIM_REGISTRY`).
+    pub registry_override: Option<String>,
     pub buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     pub parameters: BTreeSet<String>,
 }
@@ -232,6 +234,7 @@ impl World {
             db_instances: BTreeMap::new(),
             snapshots: BTreeMap::new(),
             repositories: BTreeMap::new(),
+            registry_override: None,
             buckets: BTreeMap::new(),
             parameters: BTreeSet::new(),
         }
