@@ -61,6 +61,8 @@ pub struct EnvRun<'a> {
     pub commit: Option<String>,
     /// Show what lifecycle would delete without deleting.
     pub lifecycle_dry_run: bool,
+    /// This run resumes an apply of `commit` interrupted after this time: reuse its snapshot.
+    pub resume_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -226,6 +228,7 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
             run_id: id.clone(),
             retain: db.snapshots.retain,
             timeout: ctx.snapshot_timeout,
+            resume_since: run.resume_since,
         };
         for s in &snapshotting {
             ctx.progress.step(

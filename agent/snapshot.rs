@@ -25,6 +25,9 @@ pub struct SnapshotRequest {
     pub retain: u32,
     /// Give up waiting for `available` after this long.
     pub timeout: Duration,
+    /// Resuming an apply of `commit` that started at this time and was interrupted: a snapshot
+    /// this agent took for the same environment and commit since then is used, not taken again.
+    pub resume_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -104,12 +107,32 @@ pub async fn take_snapshot(
             status: instance.status,
         });
     }
-    let id = snapshot_id(
+    let mut reused = false;
+    let mut id = snapshot_id(
         &request.env,
         &request.services,
         request.commit.as_deref(),
         clock.now(),
     );
+    if let (Some(since), Some(commit)) = (request.resume_since, request.commit.as_deref()) {
+        let existing = retry
+            .run("DescribeDBSnapshots", || {
+                cloud.rds.describe_db_snapshots(&request.instance_id)
+            })
+            .await?;
+        if let Some(taken) = existing
+            .iter()
+            .filter(|s| s.created_at >= since && s.status != "failed" && s.status != "deleting")
+            .filter(|s| s.tags.get(MANAGED_TAG).map(String::as_str) == Some("true"))
+            .filter(|s| s.tags.get("amagent:env") == Some(&request.env))
+            .filter(|s| s.tags.get("amagent:commit").map(String::as_str) == Some(commit))
+            .max_by_key(|s| s.created_at)
+        {
+            tracing::info!(snapshot = %taken.id, "resuming: the interrupted run already took this snapshot");
+            id = taken.id.clone();
+            reused = true;
+        }
+    }
     let tags = vec![
         (MANAGED_TAG.to_string(), "true".to_string()),
         ("amagent:env".to_string(), request.env.clone()),
@@ -122,15 +145,21 @@ pub async fn take_snapshot(
     ];
     // Not retried blindly: a retry after a lost response would hit DBSnapshotAlreadyExists,
     // which is then treated as "ours, carry on".
-    match retry
-        .run("CreateDBSnapshot", || {
-            cloud
-                .rds
-                .create_db_snapshot(&request.instance_id, &id, &tags)
-        })
-        .await
-    {
-        Ok(_) => {}
+    let create = async {
+        if reused {
+            return Ok(());
+        }
+        retry
+            .run("CreateDBSnapshot", || {
+                cloud
+                    .rds
+                    .create_db_snapshot(&request.instance_id, &id, &tags)
+            })
+            .await
+            .map(|_| ())
+    };
+    match create.await {
+        Ok(()) => {}
         Err(CloudError::InvalidRequest { message, .. }) if message.contains("AlreadyExists") => {}
         Err(e) => return Err(e.into()),
     }

@@ -65,6 +65,7 @@ fn measure(n: usize) {
             images,
             commit: None,
             lifecycle_dry_run: true,
+                resume_since: None,
         })
         .await;
         let virtual_s = started.elapsed().as_secs_f64();

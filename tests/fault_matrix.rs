@@ -232,6 +232,7 @@ async fn ten_services_at_once_with_one_bad() {
             images,
             commit: None,
             lifecycle_dry_run: false,
+            resume_since: None,
         },
     )
     .await;
@@ -328,6 +329,7 @@ async fn scaling_without_a_new_revision_is_verified_not_failed() {
             images: BTreeMap::from([("api".to_string(), running)]),
             commit: None,
             lifecycle_dry_run: true,
+            resume_since: None,
         },
     )
     .await;

@@ -60,6 +60,7 @@ impl World {
                 images: BTreeMap::from([(spec.name.clone(), image)]),
                 commit: Some(commit.to_string()),
                 lifecycle_dry_run: true,
+                resume_since: None,
             },
         )
         .await

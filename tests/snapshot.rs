@@ -10,6 +10,7 @@ use std::time::Duration;
 
 fn request(retain: u32) -> SnapshotRequest {
     SnapshotRequest {
+        resume_since: None,
         env: "staging".into(),
         instance_id: "aussie-markets-staging-db".into(),
         services: vec!["api".into()],

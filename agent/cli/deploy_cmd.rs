@@ -104,6 +104,7 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
                 images: BTreeMap::from([(spec.name.clone(), image)]),
                 commit: None,
                 lifecycle_dry_run: false,
+                resume_since: None,
             },
         )
         .await;

@@ -46,6 +46,8 @@ struct Delivery<'a> {
     status_commits: &'a [String],
     /// The finished `apply` record's detail (commit, from, tag…).
     detail: serde_json::Value,
+    /// An earlier attempt at this apply was interrupted after this time.
+    resume_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Statuses set per applied commit range, at most (a long outage can land many commits).
@@ -364,6 +366,7 @@ impl Agent {
             .clone()
             .unwrap_or_else(|| format!("{}~1", tag.commit));
         let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
+        let resume_since = self.interrupted_since(env_name, &tag.commit).await;
         let pull_requests = self.pull_requests(&landed).await;
         let run = format!(
             "{env_name}-promote-{}-{}",
@@ -467,6 +470,7 @@ impl Agent {
                 pull_requests: &pull_requests,
                 status_commits: &status_commits,
                 detail: serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string(), "from": from, "images": verified }),
+                resume_since,
             })
             .await;
         self.metrics
@@ -565,6 +569,7 @@ impl Agent {
         // Services pinned by `amagent rollback` whose spec is unchanged stay as they are.
         let env_plan = self.hold_pinned(model, env_plan, from, head, &run).await;
         let env = model.environments[env_name].clone();
+        let resume_since = self.interrupted_since(env_name, head).await;
         let pull_requests = self.pull_requests(&landed).await;
         tracing::info!(env = env_name, from = %&from[..7.min(from.len())], to = %&head[..7], ?pull_requests, services = env_plan.services.len(), "applying");
         self.record(
@@ -620,6 +625,7 @@ impl Agent {
                 pull_requests: &pull_requests,
                 status_commits: &status_commits,
                 detail: serde_json::json!({ "commit": head, "from": from }),
+                resume_since,
             })
             .await;
         self.metrics.applied(env_name, head, Some(from));
@@ -638,6 +644,7 @@ impl Agent {
                 images: d.images,
                 commit: Some(d.commit.to_string()),
                 lifecycle_dry_run: false,
+                resume_since: d.resume_since,
             },
         )
         .await;
@@ -681,6 +688,24 @@ impl Agent {
         .await;
         self.in_flight = None;
         report
+    }
+
+    /// When an earlier attempt to apply `commit` to `env` started, if one was interrupted (the
+    /// agent stopped or died mid-way): the resumed run reuses what it already did.
+    async fn interrupted_since(
+        &self,
+        env: &str,
+        commit: &str,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let records = self.journal.read(Some(env)).await.ok()?;
+        let since = records
+            .iter()
+            .filter(|r| r.step == applied::STEP && r.phase == Phase::Started)
+            .filter(|r| r.detail["commit"].as_str() == Some(commit))
+            .map(|r| r.at)
+            .min()?;
+        tracing::info!(env, commit = %&commit[..7.min(commit.len())], %since, "resuming an interrupted apply");
+        Some(since)
     }
 
     /// Pull requests of the landed commits, each once, in landing order.

@@ -93,6 +93,12 @@ pub fn render(
     Ok(Some(next))
 }
 
+/// Whether two task definitions would run the same thing (ARN, revision and read-only fields
+/// aside): a resumed deploy reuses a revision its interrupted run already registered.
+pub fn same_definition(a: &TaskDefinition, b: &TaskDefinition) -> bool {
+    normalized(&registrable(a)) == normalized(&registrable(b))
+}
+
 /// `td` as RegisterTaskDefinition takes it: no ARN, revision or read-only fields.
 fn registrable(td: &TaskDefinition) -> TaskDefinition {
     let mut next = td.clone();

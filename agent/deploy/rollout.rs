@@ -398,37 +398,69 @@ impl Rollout<'_> {
                 .clone()
                 .unwrap_or_else(|| current.arn.clone()),
             Some(td) => {
-                self.record(
-                    &target,
-                    "register",
-                    Phase::Started,
-                    None,
-                    serde_json::json!({ "family": td.family }),
-                )
-                .await;
-                let registered = match self
-                    .call("RegisterTaskDefinition", || {
-                        self.cloud.ecs.register_task_definition(&td)
+                // A run interrupted after registering (agent killed) left the revision behind:
+                // the family's newest revision, identical to what we would register. Reuse it.
+                let latest = self
+                    .call("DescribeTaskDefinition", || {
+                        self.cloud.ecs.describe_task_definition(&td.family)
                     })
                     .await
-                {
-                    Ok(r) => r,
-                    Err(e) => return Err(refused(e).await),
-                };
-                self.record(
-                    &target,
-                    "register",
-                    Phase::Finished,
-                    Some("succeeded"),
-                    serde_json::json!({ "task_definition": registered.arn }),
-                )
-                .await;
-                self.progress.step(
-                    env,
-                    name,
-                    &format!("registered {}", registered.family_revision()),
-                );
-                registered.arn
+                    .ok()
+                    .filter(|latest| {
+                        latest.arn != current.arn
+                            && crate::deploy::render::same_definition(latest, &td)
+                    });
+                if let Some(latest) = latest {
+                    self.record(
+                        &target,
+                        "register",
+                        Phase::Finished,
+                        Some("succeeded"),
+                        serde_json::json!({ "task_definition": latest.arn, "reused": true }),
+                    )
+                    .await;
+                    self.progress.step(
+                        env,
+                        name,
+                        &format!(
+                            "reusing {} (registered by an interrupted run)",
+                            latest.family_revision()
+                        ),
+                    );
+                    latest.arn
+                } else {
+                    self.record(
+                        &target,
+                        "register",
+                        Phase::Started,
+                        None,
+                        serde_json::json!({ "family": td.family }),
+                    )
+                    .await;
+                    let registered = match self
+                        .call("RegisterTaskDefinition", || {
+                            self.cloud.ecs.register_task_definition(&td)
+                        })
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(e) => return Err(refused(e).await),
+                    };
+                    self.record(
+                        &target,
+                        "register",
+                        Phase::Finished,
+                        Some("succeeded"),
+                        serde_json::json!({ "task_definition": registered.arn }),
+                    )
+                    .await;
+                    self.progress.step(
+                        env,
+                        name,
+                        &format!("registered {}", registered.family_revision()),
+                    );
+                    registered.arn
+                }
             }
         };
         let pre_primary = current_service.primary().map(|d| d.id.clone());

@@ -1,0 +1,188 @@
+//! An agent that dies at any journalled step resumes from the journal and what it finds in AWS:
+//! for each step in turn, agent A stops dead right after journalling that step's start (its
+//! work is dropped mid-flight, as a killed process's would be), then agent B — same simulated
+//! account, same journal — applies the commit again. It finishes the deploy without registering
+//! the task definition or taking the snapshot a second time. (`tests/agent.rs` kills a real
+//! process at a step and checks the PR comment carries on.)
+
+use amagent::cloud::sim::FaultScript;
+use amagent::daemon::{Agent, Settings};
+use amagent::deploy::{Outcome, Silent};
+use amagent::journal::{Journal, JournalError, LocalJournal, Phase, Record};
+use amagent::metrics::Metrics;
+use amagent::report::console::Console;
+use amagent::sandbox::Sandbox;
+use async_trait::async_trait;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
+
+/// Journals, and once armed, never returns from the start of `step`: the agent is "dead".
+struct DiesAt {
+    inner: Arc<dyn Journal>,
+    step: &'static str,
+    died: Arc<Notify>,
+    armed: AtomicBool,
+}
+
+#[async_trait]
+impl Journal for DiesAt {
+    async fn append(&self, record: &Record) -> Result<(), JournalError> {
+        self.inner.append(record).await?;
+        if self.armed.load(Ordering::SeqCst)
+            && record.step == self.step
+            && record.phase == Phase::Started
+        {
+            self.died.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+
+    async fn read(&self, env: Option<&str>) -> Result<Vec<Record>, JournalError> {
+        self.inner.read(env).await
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+/// The bundled example with staging snapshotting before every deploy, committed; then a merge
+/// that changes staging's api configuration (no build needed: the running image is kept).
+fn envrepo(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["environments", "pipelines"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            let text = std::fs::read_to_string(entry.path())
+                .unwrap()
+                .replace("policy: major", "policy: always");
+            std::fs::write(dir.join(sub).join(entry.file_name()), text).unwrap();
+        }
+    }
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "environments"]);
+}
+
+fn change_staging(dir: &Path) {
+    let path = dir.join("environments/staging.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen("desiredCount: 1", "desiredCount: 2", 1);
+    assert!(text.contains("desiredCount: 2"));
+    std::fs::write(&path, text.replacen("memory: 512 ", "memory: 1024 ", 1)).unwrap();
+    git(
+        dir,
+        &[
+            "commit",
+            "-qam",
+            "Merge pull request #5 from team/bigger-api",
+        ],
+    );
+}
+
+async fn crash_then_resume(step: &'static str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("envrepo");
+    envrepo(&repo);
+    let model = amagent::config::load_dir(&repo).unwrap();
+    let envs: Vec<_> = model.environments.values().cloned().collect();
+    let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());
+    let journal: Arc<dyn Journal> = Arc::new(LocalJournal::new(tmp.path().join("journal")));
+    let died = Arc::new(Notify::new());
+    let dying = Arc::new(DiesAt {
+        inner: journal.clone(),
+        step,
+        died: died.clone(),
+        armed: AtomicBool::new(false),
+    });
+    let agent = |journal: Arc<dyn Journal>| {
+        Agent::new(
+            Settings {
+                url: repo.display().to_string(),
+                branch: "main".into(),
+                mirror: tmp.path().join("mirror"),
+                cache: tmp.path().join("cache"),
+                credentials: Default::default(),
+                builder: None,
+            },
+            sandbox.sim.cloud(),
+            sandbox.clock.clone(),
+            journal,
+            Arc::new(Console::quiet()),
+            Arc::new(Silent),
+            Arc::new(Metrics::default()),
+        )
+    };
+    let mut a = agent(dying.clone());
+    a.tick().await.unwrap(); // adopts the first commit
+    change_staging(&repo);
+    dying.armed.store(true, Ordering::SeqCst);
+    tokio::select! {
+        r = a.tick() => panic!("agent A should have died at `{step}`: {r:?}"),
+        _ = died.notified() => {}
+    }
+    drop(a);
+    let calls_before = sandbox.sim.calls();
+
+    let mut b = agent(journal.clone());
+    let tick = b.tick().await.unwrap();
+    let report = tick
+        .applied
+        .iter()
+        .find(|r| r.env == "staging")
+        .unwrap_or_else(|| panic!("`{step}`: B applied nothing: {tick:?}"));
+    assert_eq!(report.outcome, Outcome::Succeeded, "`{step}`: {report:?}");
+    let calls = sandbox.sim.calls();
+    let n = |op: &str| calls.get(op).copied().unwrap_or(0);
+    assert_eq!(
+        n("RegisterTaskDefinition"),
+        1,
+        "`{step}`: registered once across the crash (before: {calls_before:?})"
+    );
+    assert_eq!(
+        n("CreateDBSnapshot"),
+        1,
+        "`{step}`: one snapshot across the crash"
+    );
+    // The service runs the new revision, with the new size.
+    let running = report.deploys[0].task_definition.clone().unwrap();
+    assert!(
+        running.ends_with("aussie-markets-api-task:43"),
+        "`{step}`: {running}"
+    );
+    // The journal shows the interrupted attempt and the finished one.
+    let records = journal.read(Some("staging")).await.unwrap();
+    let applies = records
+        .iter()
+        .filter(|r| r.step == "apply" && r.phase == Phase::Finished)
+        .filter_map(|r| r.outcome.clone())
+        .collect::<Vec<_>>();
+    assert_eq!(applies, ["adopted", "succeeded"], "`{step}`");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dying_at_each_step_resumes_without_duplicates() {
+    for step in [
+        "apply",
+        "run",
+        "snapshot",
+        "deploy",
+        "register",
+        "update-service",
+        "lifecycle",
+    ] {
+        crash_then_resume(step).await;
+    }
+}
