@@ -268,6 +268,15 @@ pub enum Command {
         /// The image builder: buildah or podman (default: the first found).
         #[arg(long, env = "AMAGENT_BUILDER")]
         builder: Option<String>,
+        /// With an s3:// journal, seconds the active agent's lease lasts unless renewed (every
+        /// third of it); a standby takes over once it lapses.
+        #[arg(
+            long,
+            env = "AMAGENT_LEASE_TTL",
+            default_value = "60",
+            value_name = "SECONDS"
+        )]
+        lease_ttl: u64,
     },
     /// Promote by tag: create the semver tag on the environments repo, push it, and apply it —
     /// every environment whose `promotion.tagPattern` it matches receives exactly the image
@@ -501,6 +510,7 @@ pub fn run(cli: Cli) -> Exit {
             journal,
             region,
             builder,
+            lease_ttl,
         } => run_cmd::run(
             run_cmd::RunArgs {
                 repo,
@@ -517,6 +527,7 @@ pub fn run(cli: Cli) -> Exit {
                 builder,
                 promote: None,
                 allow_downgrade: false,
+                lease_ttl: std::time::Duration::from_secs(lease_ttl.max(3)),
             },
             cli.output,
         ),
@@ -546,6 +557,7 @@ pub fn run(cli: Cli) -> Exit {
                 builder: None,
                 promote: Some((tag, commit)),
                 allow_downgrade,
+                lease_ttl: std::time::Duration::from_secs(60),
             },
             cli.output,
         ),

@@ -16,6 +16,7 @@ use crate::daemon::{self, Agent, Settings, Wake};
 use crate::deploy::Outcome;
 use crate::journal::crash::CrashAfter;
 use crate::journal::{Journal, LocalJournal, Location, Record};
+use crate::lease::Lease;
 use crate::metrics::Metrics;
 use crate::repo::{EnvRepo, GitCredentials, redact_url};
 use crate::report::{Reporter, console::Console, github::GitHub};
@@ -45,6 +46,8 @@ pub struct RunArgs {
     /// `promote`: (tag, commit) to create and push before the one look.
     pub promote: Option<(String, Option<String>)>,
     pub allow_downgrade: bool,
+    /// With an S3 journal: how long the active agent's lease lasts unless renewed.
+    pub lease_ttl: Duration,
 }
 
 /// Where the bare mirror of `url` lives by default: one directory per repository URL.
@@ -271,7 +274,28 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
             return once(&mut agent, output).await;
         }
         tracing::info!(repo = %redact_url(&args.repo), branch = %args.branch, poll_seconds = args.poll_interval.as_secs(), simulated, "agent started");
-        daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx).await;
+        // An S3 journal is shared: a lease beside it makes one agent active, others standbys.
+        let lease = match &location {
+            Location::S3 { bucket, prefix } => {
+                let holder = format!(
+                    "{}-{}",
+                    std::env::var("HOSTNAME").unwrap_or_else(|_| "agent".into()),
+                    std::process::id()
+                );
+                Some((
+                    Lease::new(
+                        agent.cloud.s3.clone(),
+                        bucket.clone(),
+                        Lease::key_for(prefix),
+                        holder,
+                        args.lease_ttl,
+                    ),
+                    args.lease_ttl,
+                ))
+            }
+            Location::Dir(_) => None,
+        };
+        daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx, lease).await;
         tracing::info!("agent stopped");
         Exit::Ok
     })

@@ -3,6 +3,7 @@
 //! next look plans once to the newest head; each pull-request preview is kept.
 
 use super::Agent;
+use crate::lease::{Lease, LeaseState};
 use crate::watch::webhook::Event;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -42,22 +43,61 @@ fn coalesce(wakes: Vec<Wake>) -> (bool, Vec<(u64, String, String)>) {
 /// Run until `stop` turns true. `stop` set while a deploy runs lets it finish (its gate
 /// decides); `interrupt` set means finish no more: the running apply is recorded as
 /// interrupted and the loop returns.
+///
+/// With a `lease` (an S3 journal), only the holder acts: the others wait as standbys and take
+/// over when it expires; the holder renews it every third of its TTL, also during a deploy.
 pub async fn run(
     agent: &mut Agent,
     mut wakes: mpsc::Receiver<Wake>,
     stop: watch::Receiver<bool>,
     mut interrupt: watch::Receiver<bool>,
+    mut lease: Option<(Lease, Duration)>,
 ) {
     let mut queued = vec![Wake::Poll];
+    let mut standby_for: Option<String> = None;
+    let mut was_active = false;
     loop {
         if *stop.borrow() {
             tracing::info!("stopping: no new deploys");
+            if let Some((l, _)) = lease.as_mut().filter(|(l, _)| l.is_held()) {
+                // Hand over at once rather than make the standby wait out the TTL.
+                let _ = l.release(agent.clock.now()).await;
+            }
             return;
         }
         while let Ok(w) = wakes.try_recv() {
             queued.push(w);
         }
-        let (look, previews) = coalesce(std::mem::take(&mut queued));
+        let mut active = true;
+        if let Some((l, _)) = lease.as_mut() {
+            match l.try_acquire(agent.clock.now()).await {
+                Ok(LeaseState::Held { expires_at }) => {
+                    if !was_active {
+                        tracing::warn!(holder = l.holder(), %expires_at, "holding the lease: this agent is the active one");
+                    }
+                    standby_for = None;
+                }
+                Ok(LeaseState::HeldByOther { holder, expires_at }) => {
+                    if standby_for.as_deref() != Some(holder.as_str()) {
+                        tracing::info!(%holder, %expires_at, "standby: another agent holds the lease; taking over if it lapses");
+                        standby_for = Some(holder);
+                    }
+                    active = false;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the lease: not acting this time");
+                    active = false;
+                }
+            }
+        }
+        was_active = active;
+        let (look, previews) = if active {
+            coalesce(std::mem::take(&mut queued))
+        } else {
+            queued.clear();
+            (false, Vec::new())
+        };
+        let clock = agent.clock.clone();
         let work = async {
             for (pr, base, head) in previews {
                 if let Err(e) = agent.preview(pr, &base, &head).await {
@@ -75,9 +115,22 @@ pub async fn run(
                 }
             }
         };
+        let renew = async {
+            let Some((l, ttl)) = lease.as_mut().filter(|(l, _)| l.is_held()) else {
+                return std::future::pending().await;
+            };
+            loop {
+                tokio::time::sleep(*ttl / 3).await;
+                if let Err(e) = l.renew(clock.now()).await {
+                    tracing::error!(error = %e, "lost the lease during work: finishing it, then standing by");
+                    return std::future::pending().await;
+                }
+            }
+        };
         let interrupted = tokio::select! {
             _ = work => false,
             _ = interrupt.wait_for(|i| *i) => true,
+            () = renew => false,
         };
         if interrupted {
             agent.interrupted().await;
