@@ -102,6 +102,16 @@ impl Default for Metrics {
 impl Metrics {
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
+        // Bring the AWS error counters up to the cloud layer's tally.
+        for (operation, total) in crate::cloud::retry::error_counts() {
+            let counter = self
+                .aws_errors
+                .get_or_create(&OperationLabels { operation });
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String");
@@ -153,5 +163,42 @@ impl Metrics {
                 .get_or_create(&EnvLabels { env: env.into() })
                 .observe(result.seconds);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::CloudError;
+    use crate::cloud::retry::RetryPolicy;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn aws_errors_by_operation_come_from_the_cloud_layers_tally() {
+        let metrics = Metrics::default();
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+        };
+        let throttled = || async {
+            Err::<(), _>(CloudError::Throttled {
+                operation: "DescribeServicesMetricsTest".into(),
+            })
+        };
+        let _ = policy.run("DescribeServicesMetricsTest", throttled).await;
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                "amagent_aws_api_errors_total{operation=\"DescribeServicesMetricsTest\"} 3"
+            ),
+            "{text}"
+        );
+        // Scraping again does not count twice.
+        assert!(
+            metrics
+                .encode()
+                .contains("DescribeServicesMetricsTest\"} 3")
+        );
     }
 }

@@ -24,9 +24,24 @@ fn envrepo(dir: &Path) {
     for args in [
         vec!["init", "-q", "-b", "main"],
         vec!["add", "-A"],
-        vec!["-c", "user.name=Ada", "-c", "user.email=a@b", "commit", "-qm", "environments"],
+        vec![
+            "-c",
+            "user.name=Ada",
+            "-c",
+            "user.email=a@b",
+            "commit",
+            "-qm",
+            "environments",
+        ],
     ] {
-        assert!(Command::new("git").args(&args).current_dir(dir).status().unwrap().success());
+        assert!(
+            Command::new("git")
+                .args(&args)
+                .current_dir(dir)
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 }
 
@@ -40,7 +55,10 @@ fn agent(name: &str, repo: &Path, endpoint: &str, logs: &Path) -> Child {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "ap-southeast-2")
-        .env("AMAGENT_CACHE", repo.parent().unwrap().join(format!("cache-{name}")))
+        .env(
+            "AMAGENT_CACHE",
+            repo.parent().unwrap().join(format!("cache-{name}")),
+        )
         .env_remove("GITHUB_TOKEN")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(logs.join(format!("{name}.log"))).unwrap())
@@ -97,11 +115,18 @@ async fn two_agent_processes_one_lease_and_a_takeover_after_a_kill() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(holder(&s3).await.unwrap().starts_with("agent-a-"));
     let log_b = std::fs::read_to_string(tmp.path().join("agent-b.log")).unwrap();
-    assert!(log_b.contains("standby: another agent holds the lease"), "{log_b}");
+    assert!(
+        log_b.contains("standby: another agent holds the lease"),
+        "{log_b}"
+    );
     assert!(!log_b.contains("holding the lease"), "{log_b}");
     // Only the active agent acted: one adoption in the shared journal.
     let keys = s3.list(BUCKET, "amagent/journal/staging/").await.unwrap();
-    assert_eq!(keys.iter().filter(|k| k.contains("adopt")).count(), 1, "{keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.contains("adopt")).count(),
+        1,
+        "{keys:?}"
+    );
 
     a.kill().unwrap(); // SIGKILL: the lease is not released
     a.wait().unwrap();
@@ -113,7 +138,11 @@ async fn two_agent_processes_one_lease_and_a_takeover_after_a_kill() {
     assert!(log_b.contains("holding the lease"), "{log_b}");
     // b found a's adoption in the journal: nothing to redo.
     let keys = s3.list(BUCKET, "amagent/journal/staging/").await.unwrap();
-    assert_eq!(keys.iter().filter(|k| k.contains("adopt")).count(), 1, "{keys:?}");
+    assert_eq!(
+        keys.iter().filter(|k| k.contains("adopt")).count(),
+        1,
+        "{keys:?}"
+    );
     b.kill().unwrap();
     b.wait().unwrap();
 }

@@ -2,8 +2,27 @@
 //! access denied, not found or invalid requests: those need a person.
 
 use super::error::CloudError;
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// AWS API errors by operation, every failed attempt counted, for this process. The cloud layer
+/// must not know about metrics: `/metrics` reads this tally when it is scraped.
+static ERRORS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+/// The error tally so far: operation → failed attempts.
+pub fn error_counts() -> BTreeMap<String, u64> {
+    ERRORS.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+fn count_error(operation: &str) {
+    *ERRORS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(operation.to_string())
+        .or_default() += 1;
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
@@ -42,7 +61,11 @@ impl RetryPolicy {
     {
         let mut attempt = 1;
         loop {
-            match call().await {
+            let result = call().await;
+            if result.is_err() {
+                count_error(operation);
+            }
+            match result {
                 Err(e) if e.is_retryable() && attempt < self.max_attempts => {
                     let delay = self.delay(attempt);
                     tracing::debug!(operation, attempt, ?delay, error = %e, "retrying");
