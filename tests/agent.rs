@@ -51,7 +51,13 @@ impl Fixture {
             "FROM scratch\nARG NODE_VERSION\nCOPY hello.txt /hello.txt\n",
         )
         .unwrap();
-        std::fs::write(source.join("hello.txt"), "api v1.4.0\n").unwrap();
+        // Content unique to this test: tests build in parallel, and buildah's clean-up of one
+        // build must not remove a layer another build shares (identical content, same layer).
+        std::fs::write(
+            source.join("hello.txt"),
+            format!("api v1.4.0 ({})\n", tmp.path().display()),
+        )
+        .unwrap();
         git(&source, &["add", "-A"]);
         git(&source, &["commit", "-qm", "api v1.4.0"]);
         git(&source, &["tag", "v1.4.0"]);

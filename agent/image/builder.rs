@@ -125,8 +125,10 @@ impl Builder {
         ]);
         let pushed = self.run(&push).await;
         // The layout is all we need: drop the local image so builder storage does not grow.
+        // Not `--force`: a concurrent build of identical content shares the image, and forcing
+        // would pull its layers from under it ("layer not known"); then this only untags.
         let mut remove = self.base();
-        remove.extend(["rmi".into(), "--force".into(), req.tag.into()]);
+        remove.extend(["rmi".into(), req.tag.into()]);
         if let Err(e) = self.run(&remove).await {
             tracing::warn!(error = %e, "could not remove the local build image");
         }
