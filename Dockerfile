@@ -49,8 +49,11 @@ LABEL org.opencontainers.image.title="amagent" \
 RUN apt-get update \
  && apt-get install -y --no-install-recommends buildah uidmap git ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
+# AMAGENT_LISTEN: `amagent run` has no default listen address; the image serves the webhook,
+# /healthz and /metrics on 8080 (what EXPOSE and the HEALTHCHECK below expect).
 ENV STORAGE_DRIVER=vfs \
-    BUILDAH_ISOLATION=chroot
+    BUILDAH_ISOLATION=chroot \
+    AMAGENT_LISTEN=0.0.0.0:8080
 
 # Non-root, with a fixed numeric id (Kubernetes runAsNonRoot checks it) and subordinate ids for
 # buildah. Home holds the source cache (~/.cache/amagent), buildah's storage
@@ -64,7 +67,7 @@ COPY --from=build /usr/local/bin/amagent /usr/local/bin/amagent
 USER 10001:10001
 WORKDIR /home/amagent
 EXPOSE 8080
-# `amagent run` serves GET /healthz on its --listen address (default 0.0.0.0:8080).
+# `amagent run` serves GET /healthz on its --listen address (AMAGENT_LISTEN, set above).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=15s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["amagent"]
