@@ -239,7 +239,7 @@ async fn iteration(n: usize, marks: &Marks, client: &reqwest::Client) -> Sample 
     });
     // As in `amagent run`, the agent's loop is driven by the thread that blocks on the runtime
     // (it is not `Send`: it holds the git2 mirror); the server and forwarder run on the workers.
-    let agent_loop = daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx);
+    let agent_loop = daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx, None);
     let measure = async {
         // The loop's first look (its initial poll) adopts the head; wait for it to be done.
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -9,26 +9,12 @@ use amagent::watch::webhook::sign;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::envrepo::git;
 use support::github::FakeGitHub;
 use support::registry::Registry;
 
 const TOKEN: &str = "ghp_agent_test_token_never_printed";
 const SECRET: &str = "webhook-secret-for-tests";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 struct Fixture {
     tmp: tempfile::TempDir,

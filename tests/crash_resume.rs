@@ -5,6 +5,8 @@
 //! the task definition or taking the snapshot a second time. (`tests/agent.rs` kills a real
 //! process at a step and checks the PR comment carries on.)
 
+mod support;
+
 use amagent::cloud::sim::FaultScript;
 use amagent::daemon::{Agent, Settings};
 use amagent::deploy::{Outcome, Silent};
@@ -14,9 +16,9 @@ use amagent::report::console::Console;
 use amagent::sandbox::Sandbox;
 use async_trait::async_trait;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use support::envrepo;
 use tokio::sync::Notify;
 
 /// Journals, and once armed, never returns from the start of `step`: the agent is "dead".
@@ -46,56 +48,26 @@ impl Journal for DiesAt {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
+/// The bundled example with staging snapshotting before every deploy.
+fn example(dir: &Path) {
+    envrepo::example(dir, |text| text.replace("policy: major", "policy: always"));
 }
 
-/// The bundled example with staging snapshotting before every deploy, committed; then a merge
-/// that changes staging's api configuration (no build needed: the running image is kept).
-fn envrepo(dir: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["environments", "pipelines"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
-            let entry = entry.unwrap();
-            let text = std::fs::read_to_string(entry.path())
-                .unwrap()
-                .replace("policy: major", "policy: always");
-            std::fs::write(dir.join(sub).join(entry.file_name()), text).unwrap();
-        }
-    }
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", "environments"]);
-}
-
+/// A merge that resizes staging's api: a new task definition, no build (the image is kept).
 fn change_staging(dir: &Path) {
-    let path = dir.join("environments/staging.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let text = text.replacen("desiredCount: 1", "desiredCount: 2", 1);
-    assert!(text.contains("desiredCount: 2"));
-    std::fs::write(&path, text.replacen("memory: 512 ", "memory: 1024 ", 1)).unwrap();
-    git(
+    envrepo::edit(
         dir,
-        &[
-            "commit",
-            "-qam",
-            "Merge pull request #5 from team/bigger-api",
-        ],
+        "environments/staging.yaml",
+        "memory: 512 ",
+        "memory: 1024 ",
+        "Merge pull request #5 from team/bigger-api",
     );
 }
 
 async fn crash_then_resume(step: &'static str) {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("envrepo");
-    envrepo(&repo);
+    example(&repo);
     let model = amagent::config::load_dir(&repo).unwrap();
     let envs: Vec<_> = model.environments.values().cloned().collect();
     let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());

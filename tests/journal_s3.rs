@@ -26,19 +26,7 @@ async fn client(endpoint: &str) -> (Aws, Arc<dyn ObjectStore>) {
 }
 
 async fn bucket(aws: &Aws) {
-    aws_sdk_s3::Client::new(aws.sdk_config())
-        .create_bucket()
-        .bucket(BUCKET)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                    "ap-southeast-2",
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::create_bucket(aws, BUCKET).await;
 }
 
 fn t0() -> DateTime<Utc> {

@@ -12,39 +12,6 @@ use std::time::{Duration, Instant};
 
 const BUCKET: &str = "aussie-markets-staging-logs";
 
-fn envrepo(dir: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["environments", "pipelines"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), dir.join(sub).join(entry.file_name())).unwrap();
-        }
-    }
-    for args in [
-        vec!["init", "-q", "-b", "main"],
-        vec!["add", "-A"],
-        vec![
-            "-c",
-            "user.name=Ada",
-            "-c",
-            "user.email=a@b",
-            "commit",
-            "-qm",
-            "environments",
-        ],
-    ] {
-        assert!(
-            Command::new("git")
-                .args(&args)
-                .current_dir(dir)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-}
-
 fn agent(name: &str, repo: &Path, endpoint: &str, logs: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_amagent"))
         .args(["-v", "run", "--repo", repo.to_str().unwrap()])
@@ -87,23 +54,11 @@ async fn eventually(what: &str, s3: &Arc<dyn ObjectStore>, want: impl Fn(Option<
 async fn two_agent_processes_one_lease_and_a_takeover_after_a_kill() {
     let (_guard, endpoint) = support::moto::fresh().await;
     let aws = support::connect(&endpoint).await;
-    aws_sdk_s3::Client::new(aws.sdk_config())
-        .create_bucket()
-        .bucket(BUCKET)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
-                    "ap-southeast-2",
-                ))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::create_bucket(&aws, BUCKET).await;
     let s3 = aws.cloud().s3;
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("envrepo");
-    envrepo(&repo);
+    support::envrepo::example(&repo, str::to_string);
 
     let mut a = agent("agent-a", &repo, &endpoint, tmp.path());
     eventually("agent-a holds the lease", &s3, |h| {

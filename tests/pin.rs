@@ -2,6 +2,8 @@
 //! without changing its spec (here: a pipeline change) leaves it on the rolled-back revision;
 //! a merge that changes the service's spec deploys it and lifts the pin.
 
+mod support;
+
 use amagent::cloud::sim::FaultScript;
 use amagent::daemon::{Agent, Settings};
 use amagent::deploy::{Outcome, Silent};
@@ -9,44 +11,14 @@ use amagent::journal::{Journal, LocalJournal};
 use amagent::metrics::Metrics;
 use amagent::report::console::Console;
 use amagent::sandbox::Sandbox;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "git {args:?}");
-}
-
-fn edit(dir: &Path, file: &str, from: &str, to: &str, message: &str) {
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains(from), "{file} has no `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
-    git(dir, &["commit", "-qam", message]);
-}
+use support::envrepo::{self, edit};
 
 #[tokio::test(start_paused = true)]
 async fn a_pinned_service_is_held_until_its_spec_changes() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("envrepo");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["environments", "pipelines"] {
-        std::fs::create_dir_all(repo.join(sub)).unwrap();
-        for entry in std::fs::read_dir(root.join(sub)).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), repo.join(sub).join(entry.file_name())).unwrap();
-        }
-    }
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-qm", "environments"]);
+    envrepo::example(&repo, str::to_string);
     let model = amagent::config::load_dir(&repo).unwrap();
     let envs: Vec<_> = model.environments.values().cloned().collect();
     let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests that talk to moto.
 #![allow(dead_code)]
 
+pub mod envrepo;
 pub mod github;
 pub mod moto;
 pub mod registry;
@@ -114,4 +115,21 @@ pub async fn connect(endpoint: &str) -> Aws {
         },
     )
     .await
+}
+
+/// Create `bucket` in moto's ap-southeast-2.
+pub async fn create_bucket(aws: &Aws, bucket: &str) {
+    aws_sdk_s3::Client::new(aws.sdk_config())
+        .create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    "ap-southeast-2",
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
