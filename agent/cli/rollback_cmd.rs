@@ -76,11 +76,45 @@ pub fn run(args: RollbackArgs<'_>, output: OutputFormat) -> Exit {
         match rollback::rollback(&ctx, request).await {
             Ok(report) => {
                 print_report(&report, output);
+                tell_the_pull_requests(&report).await;
                 exit_for(&report)
             }
             Err(e) => print_refusal(&e, output),
         }
     })
+}
+
+/// A comment on the pull requests whose change was rolled back (found from the commit that was
+/// running), when GitHub is configured as for `amagent run` (AMAGENT_REPO + GITHUB_TOKEN or an
+/// App). Best effort: the rollback itself is done and journalled either way.
+async fn tell_the_pull_requests(report: &RollbackReport) {
+    let Ok(url) = std::env::var("AMAGENT_REPO") else {
+        return;
+    };
+    let github = match crate::report::github::GitHub::from_env(&url).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot report the rollback to GitHub");
+            return;
+        }
+    };
+    use crate::report::Reporter;
+    let body = crate::report::rollback::render_rollback(report);
+    let marker = crate::report::rollback::marker(&report.run);
+    let mut commits: Vec<&str> = report
+        .services
+        .iter()
+        .filter_map(|s| s.pin.as_ref()?.commit.as_deref())
+        .collect();
+    commits.dedup();
+    for commit in commits {
+        for pr in github.pull_requests(commit, "").await {
+            if let Err(e) = github.upsert_comment(pr, &marker, &body).await {
+                tracing::warn!(error = %e, pr, "cannot comment on the pull request");
+            }
+        }
+    }
 }
 
 /// 0 every service verified on its target, 3 AWS refused, 1 a rollback failed the gate.
