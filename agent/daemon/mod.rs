@@ -334,6 +334,14 @@ impl Agent {
                     tag.name
                 )));
             }
+            TagDecision::Promote(tag)
+                if self.promote_tag.is_none()
+                    && promotion::promoted_before(&records, env_name, &tag.version) =>
+            {
+                // Someone stepped back on purpose (`promote --allow-downgrade`): leave it.
+                tracing::debug!(env = env_name, tag = %tag.name, "already promoted once; not promoting it again by itself");
+                return Ok(None);
+            }
             TagDecision::Promote(tag) => tag,
         };
         let model = repo.model_at(&tag.commit)?;

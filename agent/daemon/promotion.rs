@@ -27,6 +27,23 @@ pub fn last_promoted(records: &[Record], env: &str) -> Option<semver::Version> {
         })
 }
 
+/// Whether `version` was promoted to `env` at some point (deployed, whatever the outcome). The
+/// agent does not promote such a tag again by itself: after a deliberate step back
+/// (`amagent promote --allow-downgrade`) the newer tag stays where the person left it.
+pub fn promoted_before(records: &[Record], env: &str, version: &semver::Version) -> bool {
+    let version = version.to_string();
+    records.iter().any(|r| {
+        r.env == env
+            && r.step == STEP
+            && r.phase == Phase::Finished
+            && matches!(
+                r.outcome.as_deref(),
+                Some(outcome::SUCCEEDED | outcome::FAILED)
+            )
+            && r.detail["version"].as_str() == Some(version.as_str())
+    })
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TagDecision {
     /// No promotion tag yet.
@@ -226,6 +243,32 @@ mod tests {
             decide_tag(prod, &tags, Some(&v("1.5.0")), false, true),
             TagDecision::Promote(tag("1.4.0"))
         );
+    }
+
+    #[test]
+    fn a_version_promoted_before_is_known() {
+        let records = vec![
+            rec(
+                "production",
+                None,
+                STEP,
+                "succeeded",
+                1,
+                serde_json::json!({ "commit": "c1", "version": "1.4.0" }),
+            ),
+            rec(
+                "production",
+                None,
+                STEP,
+                "refused",
+                2,
+                serde_json::json!({ "commit": "c2", "version": "1.5.0" }),
+            ),
+        ];
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        assert!(promoted_before(&records, "production", &v("1.4.0")));
+        assert!(!promoted_before(&records, "production", &v("1.5.0")));
+        assert!(!promoted_before(&records, "staging", &v("1.4.0")));
     }
 
     #[test]
