@@ -42,6 +42,7 @@ pub enum OutputFormat {
         and pipelines/<name>.yaml (how to build it) in a git repository. amagent validates them,\n\
         plans what a change means (build, RDS snapshot, deploy, ECR lifecycle) and runs it.",
     after_help = "Examples:\n  \
+        amagent demo                          the whole product on the simulator, in four acts\n  \
         amagent validate                      check ./environments and ./pipelines\n  \
         amagent validate path/to/envrepo      check another checkout\n  \
         amagent plan                          what the last commit changes\n  \
@@ -50,7 +51,9 @@ pub enum OutputFormat {
         amagent deploy --env staging --service api --image v1.4.0 --sim healthy\n  \
         amagent history --env staging         what was deployed, and how it went\n  \
         amagent status --env staging          what runs now, from where, pinned or not\n  \
-        amagent rollback --env staging --service api --reason \"500s\"\n\n\
+        amagent rollback --env staging --service api --reason \"500s\"\n  \
+        amagent run --repo URL --listen 0.0.0.0:8080   the agent: deploy on merge, report to PRs\n  \
+        amagent promote --repo URL --tag v1.4.0        staging's verified digests to production\n\n\
         Exit codes: 0 ok, 1 failed (invalid configuration found, deploy failed), 2 usage or\n\
         configuration error, 3 refused (git repository, cloud), 4 file error\n\
         (docs/operations.md)."
