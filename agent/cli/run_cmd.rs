@@ -16,7 +16,7 @@ use crate::daemon::{self, Agent, Settings, Wake};
 use crate::deploy::Outcome;
 use crate::journal::crash::CrashAfter;
 use crate::journal::{Journal, LocalJournal, Location, Record};
-use crate::lease::Lease;
+use crate::lease::{Lease, LeaseState};
 use crate::metrics::Metrics;
 use crate::repo::{EnvRepo, GitCredentials, redact_url};
 use crate::report::{Reporter, console::Console, github::GitHub};
@@ -270,12 +270,8 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
                     .push_image(repository, digest, &tags, sandbox.clock.now());
             }));
         }
-        if args.once {
-            return once(&mut agent, output).await;
-        }
-        tracing::info!(repo = %redact_url(&args.repo), branch = %args.branch, poll_seconds = args.poll_interval.as_secs(), simulated, "agent started");
         // An S3 journal is shared: a lease beside it makes one agent active, others standbys.
-        let lease = match &location {
+        let mut lease = match &location {
             Location::S3 { bucket, prefix } => {
                 let holder = format!(
                     "{}-{}",
@@ -295,6 +291,35 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
             }
             Location::Dir(_) => None,
         };
+        if args.once {
+            // One look acts like the agent: with a shared journal, only while holding the lease.
+            if let Some((l, _)) = lease.as_mut() {
+                match l.try_acquire(agent.clock.now()).await {
+                    Ok(LeaseState::Held { .. }) => {}
+                    Ok(LeaseState::HeldByOther { holder, expires_at }) => {
+                        print_error(
+                            output,
+                            "refused",
+                            &format!(
+                                "another agent ({holder}) is active on this journal until {expires_at}: \
+                                 push the tag with git and let it promote, or stop it first"
+                            ),
+                        );
+                        return Exit::Refused;
+                    }
+                    Err(e) => {
+                        print_error(output, "refused", &e.to_string());
+                        return Exit::Refused;
+                    }
+                }
+            }
+            let exit = once(&mut agent, output).await;
+            if let Some((l, _)) = lease.as_mut() {
+                let _ = l.release(agent.clock.now()).await;
+            }
+            return exit;
+        }
+        tracing::info!(repo = %redact_url(&args.repo), branch = %args.branch, poll_seconds = args.poll_interval.as_secs(), simulated, "agent started");
         daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx, lease).await;
         tracing::info!("agent stopped");
         Exit::Ok

@@ -71,6 +71,9 @@ pub enum Decision {
     UpToDate,
     /// Plan from `from` to `head` and run it (several merges since `from` become one plan).
     Apply { from: String },
+    /// Never applied here while others were: plan the environment as new (every service
+    /// deploys); `from` is the newest commit applied anywhere (whose PRs are reported).
+    ApplyNew { from: String },
     /// A promoted environment changes on a promotion tag, not on merges.
     WaitForTag { pattern: String },
 }
@@ -90,10 +93,12 @@ pub fn decide(env: &Environment, head: &str, applied: &BTreeMap<String, Applied>
         Some(a) => Decision::Apply {
             from: a.commit.clone(),
         },
+        // Only when nothing was ever applied is the head adopted; an environment the agent
+        // never finished applying (added later, or its first apply interrupted) is planned
+        // from the newest commit applied anywhere — its services all deploy as new.
         None => match applied.values().max_by_key(|a| a.at) {
             None => Decision::Adopt,
-            Some(newest) if newest.commit == head => Decision::Adopt,
-            Some(newest) => Decision::Apply {
+            Some(newest) => Decision::ApplyNew {
                 from: newest.commit.clone(),
             },
         },
@@ -161,10 +166,15 @@ mod tests {
             decide(staging, "h", &at("staging", "g")),
             Decision::Apply { from: "g".into() }
         );
-        // Added to the repository after the agent started: planned as a new environment.
+        // Added to the repository after the agent started: planned as a new environment,
+        // also when its first apply was interrupted at the head others already applied.
         assert_eq!(
             decide(staging, "h", &at("qa", "g")),
-            Decision::Apply { from: "g".into() }
+            Decision::ApplyNew { from: "g".into() }
+        );
+        assert_eq!(
+            decide(staging, "h", &at("qa", "h")),
+            Decision::ApplyNew { from: "h".into() }
         );
         assert!(matches!(
             decide(production, "h", &at("production", "g")),

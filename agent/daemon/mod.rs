@@ -243,7 +243,12 @@ impl Agent {
                     tick.adopted.push(env_name.to_string());
                 }
                 Decision::Apply { from } => {
-                    if let Some(report) = self.apply(&model, env_name, &from, &head).await? {
+                    if let Some(report) = self.apply(&model, env_name, &from, &head, false).await? {
+                        tick.applied.push(report);
+                    }
+                }
+                Decision::ApplyNew { from } => {
+                    if let Some(report) = self.apply(&model, env_name, &from, &head, true).await? {
                         tick.applied.push(report);
                     }
                 }
@@ -276,14 +281,13 @@ impl Agent {
         let tags = repo.semver_tags(prefix)?;
         let records = self.journal.read(None).await?;
         let last = promotion::last_promoted(&records, env_name);
-        let first_sight = !records
-            .iter()
-            .any(|r| r.env == env_name && r.step == applied::STEP);
-        // `amagent promote` names its tag; the agent looks at the newest.
-        let tags: Vec<SemverTag> = match &self.promote_tag {
-            Some(name) => tags.into_iter().filter(|t| &t.name == name).collect(),
-            None => tags,
-        };
+        // First sight of promotion for this environment: no promotion decision recorded yet
+        // (merge-applies from before it had `promotion` do not count). `amagent promote` names
+        // its tag: never a first sight.
+        let first_sight = self.promote_tag.is_none()
+            && !records.iter().any(|r| {
+                r.env == env_name && r.step == applied::STEP && r.detail.get("tag").is_some()
+            });
         if first_sight && tags.is_empty() {
             // Nothing promoted yet: the first tag pushed from now on is promoted.
             self.record(
@@ -296,6 +300,11 @@ impl Agent {
             .await;
             return Ok(None);
         }
+        // `amagent promote` names its tag; the agent looks at the newest.
+        let tags: Vec<SemverTag> = match &self.promote_tag {
+            Some(name) => tags.into_iter().filter(|t| &t.name == name).collect(),
+            None => tags,
+        };
         let decision = {
             let newest = tags.last().map(|t| t.commit.clone()).unwrap_or_default();
             match repo
@@ -423,9 +432,16 @@ impl Agent {
             let Some(source_image) = verified.get(&spec.name) else {
                 continue;
             };
-            let digest = promotion::digest_of(source_image)
-                .unwrap_or_default()
-                .to_string();
+            let Some(digest) = promotion::digest_of(source_image).map(String::from) else {
+                failures.push(DeployResult::build_failed(
+                    env_name,
+                    &spec.name,
+                    format!(
+                        "{from} ran {source_image}, not pinned by digest: nothing exact to promote"
+                    ),
+                ));
+                continue;
+            };
             let source_repo = model
                 .environments
                 .get(&from)
@@ -552,9 +568,13 @@ impl Agent {
         env_name: &str,
         from: &str,
         head: &str,
+        as_new: bool,
     ) -> Result<Option<EnvReport>, AgentError> {
         let repo = self.repo.as_ref().expect("fetched");
-        let old = repo.model_at(from).unwrap_or_default();
+        let mut old = repo.model_at(from).unwrap_or_default();
+        if as_new {
+            old.environments.remove(env_name);
+        }
         let plan = crate::plan::plan(&old, model);
         let landed = repo.landed_between(from, head).unwrap_or_default();
         let run = format!(
@@ -706,7 +726,19 @@ impl Agent {
         commit: &str,
     ) -> Option<chrono::DateTime<chrono::Utc>> {
         let records = self.journal.read(Some(env)).await.ok()?;
-        let since = records
+        // Only attempts after the last decided apply of this environment count: a commit
+        // promoted or applied before (and finished) is not being resumed.
+        // (By position: records are in journal order, and on virtual time many share an instant.)
+        let after = records
+            .iter()
+            .rposition(|r| {
+                r.step == applied::STEP
+                    && r.phase == Phase::Finished
+                    && r.outcome.as_deref() != Some(outcome::INTERRUPTED)
+            })
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let since = records[after..]
             .iter()
             .filter(|r| r.step == applied::STEP && r.phase == Phase::Started)
             .filter(|r| r.detail["commit"].as_str() == Some(commit))

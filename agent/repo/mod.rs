@@ -291,12 +291,17 @@ impl EnvRepo {
         let mut remote = self.repo.remote_anonymous(url).map_err(err)?;
         let mut opts = git2::PushOptions::new();
         opts.remote_callbacks(creds.callbacks());
-        remote
+        let pushed = remote
             .push(
                 &[format!("refs/tags/{name}:refs/tags/{name}")],
                 Some(&mut opts),
             )
-            .map_err(err)
+            .map_err(err);
+        if pushed.is_err() {
+            // Not on the remote: not here either, so a retry can create it again.
+            let _ = self.repo.tag_delete(name);
+        }
+        pushed
     }
 
     /// When `commit` was committed (seconds since the epoch): reproducible builds stamp it.
