@@ -158,3 +158,70 @@ async fn dying_at_each_step_resumes_without_duplicates() {
         crash_then_resume(step).await;
     }
 }
+
+/// Refuses to record finished applies, as an S3 outage would.
+struct LosesDecisions {
+    inner: Arc<dyn Journal>,
+}
+
+#[async_trait]
+impl Journal for LosesDecisions {
+    async fn append(&self, record: &Record) -> Result<(), JournalError> {
+        if record.step == "apply"
+            && record.phase == Phase::Finished
+            && record.outcome.as_deref() != Some("adopted")
+        {
+            return Err(JournalError::Io {
+                path: "s3://aussie-markets-staging-logs/amagent/".into(),
+                source: std::io::Error::other("503 Slow Down"),
+            });
+        }
+        self.inner.append(record).await
+    }
+
+    async fn read(&self, env: Option<&str>) -> Result<Vec<Record>, JournalError> {
+        self.inner.read(env).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_decision_the_journal_would_not_take_is_not_applied_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("envrepo");
+    example(&repo);
+    let model = amagent::config::load_dir(&repo).unwrap();
+    let envs: Vec<_> = model.environments.values().cloned().collect();
+    let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());
+    let journal: Arc<dyn Journal> = Arc::new(LosesDecisions {
+        inner: Arc::new(LocalJournal::new(tmp.path().join("journal"))),
+    });
+    let mut agent = Agent::new(
+        Settings {
+            url: repo.display().to_string(),
+            branch: "main".into(),
+            mirror: tmp.path().join("mirror"),
+            cache: tmp.path().join("cache"),
+            credentials: Default::default(),
+            builder: None,
+        },
+        sandbox.sim.cloud(),
+        sandbox.clock.clone(),
+        journal,
+        Arc::new(Console::quiet()),
+        Arc::new(Silent),
+        Arc::new(Metrics::default()),
+    );
+    agent.tick().await.unwrap();
+    change_staging(&repo);
+    let first = agent.tick().await.unwrap();
+    assert_eq!(first.applied.len(), 1);
+    let second = agent.tick().await.unwrap();
+    assert!(second.applied.is_empty(), "applied again: {second:?}");
+    let n = sandbox
+        .sim
+        .calls()
+        .get("UpdateService")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(n, 1);
+}

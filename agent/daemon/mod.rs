@@ -85,6 +85,8 @@ pub struct Agent {
     reported_invalid: Option<String>,
     /// The environment being applied now, for the record if the agent is stopped mid-way.
     in_flight: Option<InFlight>,
+    /// Finished applies the journal would not take (kept so they are not applied again).
+    unjournalled: std::sync::Mutex<Vec<Record>>,
     /// Promotion tags already refused (reported once, not on every poll).
     refused_tags: BTreeSet<(String, String)>,
     /// `amagent promote --allow-downgrade`: a tag older than the running one may be promoted.
@@ -150,6 +152,7 @@ impl Agent {
             repo: None,
             reported_invalid: None,
             in_flight: None,
+            unjournalled: std::sync::Mutex::new(Vec::new()),
             refused_tags: BTreeSet::new(),
             allow_downgrade: false,
             promote_tag: None,
@@ -191,9 +194,42 @@ impl Agent {
             outcome: outcome.map(String::from),
             detail,
         };
-        if let Err(e) = self.journal.append(&record).await {
-            tracing::error!(error = %e, "cannot write the journal");
+        // A finished apply is the decision the next look relies on: try harder, and if the
+        // journal stays unwritable, remember it here so this process does not apply the
+        // commit again (a restart would: the journal is the truth).
+        let attempts = if phase == Phase::Finished { 4 } else { 1 };
+        for attempt in 1..=attempts {
+            match self.journal.append(&record).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, attempt, "cannot write the journal");
+                    if attempt < attempts {
+                        self.clock
+                            .sleep(std::time::Duration::from_secs(1 << attempt))
+                            .await;
+                    }
+                }
+            }
         }
+        if phase == Phase::Finished {
+            self.unjournalled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(record);
+        }
+    }
+
+    /// The journal, plus finished applies it would not take.
+    async fn all_records(&self) -> Result<Vec<Record>, AgentError> {
+        let mut records = self.journal.read(None).await?;
+        records.extend(
+            self.unjournalled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        Ok(records)
     }
 
     /// Look at the branch head and apply it where it is new.
@@ -221,7 +257,7 @@ impl Agent {
             }
             Err(e) => return Err(e.into()),
         };
-        let records = self.journal.read(None).await?;
+        let records = self.all_records().await?;
         let applied = applied::last_applied(&records);
         // Only environments applied on merge act here; promoted ones wait for their tag.
         for (env_name, env) in &model.environments {
@@ -279,7 +315,7 @@ impl Agent {
         let prefix = pattern.trim_end_matches('*');
         let repo = self.repo.as_ref().expect("fetched");
         let tags = repo.semver_tags(prefix)?;
-        let records = self.journal.read(None).await?;
+        let records = self.all_records().await?;
         let last = promotion::last_promoted(&records, env_name);
         // First sight of promotion for this environment: no promotion decision recorded yet
         // (merge-applies from before it had `promotion` do not count). `amagent promote` names

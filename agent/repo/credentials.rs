@@ -126,16 +126,12 @@ impl GitCredentials {
 /// `url` without any `user:password@` part, for messages.
 pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => url.to_string(),
-            }
-        }
+        // Everything up to the last `@` goes: a password may hold an unencoded `/` or `@`. An
+        // `@` in the path over-redacts, which never leaks.
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host_and_path)) => format!("{scheme}://***@{host_and_path}"),
+            None => url.to_string(),
+        },
         None => url.to_string(),
     }
 }
@@ -190,5 +186,10 @@ mod tests {
             "https://***@github.com/org/env.git"
         );
         assert_eq!(redact_url("/srv/git/env.git"), "/srv/git/env.git");
+        // A password with `/` and `@` in it, unencoded.
+        assert_eq!(
+            redact_url("https://u:ab/c@d@github.com/o/r.git"),
+            "https://***@github.com/o/r.git"
+        );
     }
 }
