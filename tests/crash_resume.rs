@@ -8,11 +8,8 @@
 mod support;
 
 use amagent::cloud::sim::FaultScript;
-use amagent::daemon::{Agent, Settings};
-use amagent::deploy::{Outcome, Silent};
+use amagent::deploy::Outcome;
 use amagent::journal::{Journal, JournalError, LocalJournal, Phase, Record};
-use amagent::metrics::Metrics;
-use amagent::report::console::Console;
 use amagent::sandbox::Sandbox;
 use async_trait::async_trait;
 use std::path::Path;
@@ -79,24 +76,8 @@ async fn crash_then_resume(step: &'static str) {
         died: died.clone(),
         armed: AtomicBool::new(false),
     });
-    let agent = |journal: Arc<dyn Journal>| {
-        Agent::new(
-            Settings {
-                url: repo.display().to_string(),
-                branch: "main".into(),
-                mirror: tmp.path().join("mirror"),
-                cache: tmp.path().join("cache"),
-                credentials: Default::default(),
-                builder: None,
-            },
-            sandbox.sim.cloud(),
-            sandbox.clock.clone(),
-            journal,
-            Arc::new(Console::quiet()),
-            Arc::new(Silent),
-            Arc::new(Metrics::default()),
-        )
-    };
+    let agent =
+        |journal: Arc<dyn Journal>| envrepo::sim_agent(&repo, tmp.path(), &sandbox, journal);
     let mut a = agent(dying.clone());
     a.tick().await.unwrap(); // adopts the first commit
     change_staging(&repo);
@@ -195,22 +176,7 @@ async fn a_decision_the_journal_would_not_take_is_not_applied_twice() {
     let journal: Arc<dyn Journal> = Arc::new(LosesDecisions {
         inner: Arc::new(LocalJournal::new(tmp.path().join("journal"))),
     });
-    let mut agent = Agent::new(
-        Settings {
-            url: repo.display().to_string(),
-            branch: "main".into(),
-            mirror: tmp.path().join("mirror"),
-            cache: tmp.path().join("cache"),
-            credentials: Default::default(),
-            builder: None,
-        },
-        sandbox.sim.cloud(),
-        sandbox.clock.clone(),
-        journal,
-        Arc::new(Console::quiet()),
-        Arc::new(Silent),
-        Arc::new(Metrics::default()),
-    );
+    let mut agent = envrepo::sim_agent(&repo, tmp.path(), &sandbox, journal);
     agent.tick().await.unwrap();
     change_staging(&repo);
     let first = agent.tick().await.unwrap();

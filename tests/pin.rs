@@ -5,11 +5,8 @@
 mod support;
 
 use amagent::cloud::sim::FaultScript;
-use amagent::daemon::{Agent, Settings};
 use amagent::deploy::{Outcome, Silent};
 use amagent::journal::{Journal, LocalJournal};
-use amagent::metrics::Metrics;
-use amagent::report::console::Console;
 use amagent::sandbox::Sandbox;
 use std::sync::Arc;
 use support::envrepo::{self, edit};
@@ -23,22 +20,7 @@ async fn a_pinned_service_is_held_until_its_spec_changes() {
     let envs: Vec<_> = model.environments.values().cloned().collect();
     let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());
     let journal: Arc<dyn Journal> = Arc::new(LocalJournal::new(tmp.path().join("journal")));
-    let mut agent = Agent::new(
-        Settings {
-            url: repo.display().to_string(),
-            branch: "main".into(),
-            mirror: tmp.path().join("mirror"),
-            cache: tmp.path().join("cache"),
-            credentials: Default::default(),
-            builder: None,
-        },
-        sandbox.sim.cloud(),
-        sandbox.clock.clone(),
-        journal.clone(),
-        Arc::new(Console::quiet()),
-        Arc::new(Silent),
-        Arc::new(Metrics::default()),
-    );
+    let mut agent = envrepo::sim_agent(&repo, tmp.path(), &sandbox, journal.clone());
     let running = |tick: &amagent::daemon::TickReport| {
         tick.applied
             .iter()

@@ -61,6 +61,32 @@ pub fn last_applied(records: &[Record]) -> BTreeMap<String, Applied> {
     out
 }
 
+/// When an earlier attempt to apply `commit` to `env` started, if one was interrupted (the
+/// agent stopped or died mid-way): the resumed run reuses what it already did. Only attempts
+/// after the environment's last decided apply count — a commit applied or promoted before, and
+/// finished, is not being resumed. By position, not time: records are in journal order, and on
+/// virtual time many share an instant.
+pub fn interrupted_since(records: &[Record], env: &str, commit: &str) -> Option<DateTime<Utc>> {
+    let mine: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.env == env && r.step == STEP)
+        .collect();
+    let after = mine
+        .iter()
+        .rposition(|r| {
+            r.phase == Phase::Finished && r.outcome.as_deref() != Some(outcome::INTERRUPTED)
+        })
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let since = mine[after..]
+        .iter()
+        .filter(|r| r.phase == Phase::Started && r.detail["commit"].as_str() == Some(commit))
+        .map(|r| r.at)
+        .min()?;
+    tracing::info!(env, commit = %&commit[..7.min(commit.len())], %since, "resuming an interrupted apply");
+    Some(since)
+}
+
 /// What to do for one environment when the branch head is `head`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {

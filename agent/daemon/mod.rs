@@ -279,12 +279,18 @@ impl Agent {
                     tick.adopted.push(env_name.to_string());
                 }
                 Decision::Apply { from } => {
-                    if let Some(report) = self.apply(&model, env_name, &from, &head, false).await? {
+                    if let Some(report) = self
+                        .apply(&model, &records, env_name, &from, &head, false)
+                        .await?
+                    {
                         tick.applied.push(report);
                     }
                 }
                 Decision::ApplyNew { from } => {
-                    if let Some(report) = self.apply(&model, env_name, &from, &head, true).await? {
+                    if let Some(report) = self
+                        .apply(&model, &records, env_name, &from, &head, true)
+                        .await?
+                    {
                         tick.applied.push(report);
                     }
                 }
@@ -419,7 +425,7 @@ impl Agent {
             .clone()
             .unwrap_or_else(|| format!("{}~1", tag.commit));
         let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
-        let resume_since = self.interrupted_since(env_name, &tag.commit).await;
+        let resume_since = applied::interrupted_since(&records, env_name, &tag.commit);
         let pull_requests = self.pull_requests(&landed).await;
         let run = format!(
             "{env_name}-promote-{}-{}",
@@ -601,6 +607,7 @@ impl Agent {
     async fn apply(
         &mut self,
         model: &Model,
+        records: &[Record],
         env_name: &str,
         from: &str,
         head: &str,
@@ -633,7 +640,7 @@ impl Agent {
         // Services pinned by `amagent rollback` whose spec is unchanged stay as they are.
         let env_plan = self.hold_pinned(model, env_plan, from, head, &run).await;
         let env = model.environments[env_name].clone();
-        let resume_since = self.interrupted_since(env_name, head).await;
+        let resume_since = applied::interrupted_since(records, env_name, head);
         let pull_requests = self.pull_requests(&landed).await;
         tracing::info!(env = env_name, from = %&from[..7.min(from.len())], to = %&head[..7], ?pull_requests, services = env_plan.services.len(), "applying");
         self.record(
@@ -752,36 +759,6 @@ impl Agent {
         .await;
         self.in_flight = None;
         report
-    }
-
-    /// When an earlier attempt to apply `commit` to `env` started, if one was interrupted (the
-    /// agent stopped or died mid-way): the resumed run reuses what it already did.
-    async fn interrupted_since(
-        &self,
-        env: &str,
-        commit: &str,
-    ) -> Option<chrono::DateTime<chrono::Utc>> {
-        let records = self.journal.read(Some(env)).await.ok()?;
-        // Only attempts after the last decided apply of this environment count: a commit
-        // promoted or applied before (and finished) is not being resumed.
-        // (By position: records are in journal order, and on virtual time many share an instant.)
-        let after = records
-            .iter()
-            .rposition(|r| {
-                r.step == applied::STEP
-                    && r.phase == Phase::Finished
-                    && r.outcome.as_deref() != Some(outcome::INTERRUPTED)
-            })
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        let since = records[after..]
-            .iter()
-            .filter(|r| r.step == applied::STEP && r.phase == Phase::Started)
-            .filter(|r| r.detail["commit"].as_str() == Some(commit))
-            .map(|r| r.at)
-            .min()?;
-        tracing::info!(env, commit = %&commit[..7.min(commit.len())], %since, "resuming an interrupted apply");
-        Some(since)
     }
 
     /// Pull requests of the landed commits, each once, in landing order.

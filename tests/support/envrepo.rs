@@ -44,3 +44,30 @@ pub fn edit(dir: &Path, file: &str, from: &str, to: &str, message: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     git(dir, &["commit", "-qam", message]);
 }
+
+/// The agent watching the repository at `repo` on `sandbox`'s simulated account, with a quiet
+/// console reporter and no progress output; mirror and cache under `work`.
+pub fn sim_agent(
+    repo: &Path,
+    work: &Path,
+    sandbox: &amagent::sandbox::Sandbox,
+    journal: std::sync::Arc<dyn amagent::journal::Journal>,
+) -> amagent::daemon::Agent {
+    use std::sync::Arc;
+    amagent::daemon::Agent::new(
+        amagent::daemon::Settings {
+            url: repo.display().to_string(),
+            branch: "main".into(),
+            mirror: work.join("mirror"),
+            cache: work.join("cache"),
+            credentials: Default::default(),
+            builder: None,
+        },
+        sandbox.sim.cloud(),
+        sandbox.clock.clone(),
+        journal,
+        Arc::new(amagent::report::console::Console::quiet()),
+        Arc::new(amagent::deploy::Silent),
+        Arc::new(amagent::metrics::Metrics::default()),
+    )
+}
