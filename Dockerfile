@@ -16,7 +16,7 @@ FROM ${RUST_IMAGE} AS build
 ARG DEBIAN_FRONTEND=noninteractive
 # libgit2 and libz-sys link the system zlib (found through pkg-config).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends pkg-config zlib1g-dev \
+ && apt-get install -y --no-install-recommends pkg-config zlib1g-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

@@ -82,7 +82,8 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
         .mirror
         .clone()
         .unwrap_or_else(|| default_mirror(&cache, &args.repo));
-    let credentials = GitCredentials::from_env();
+    // The operator named this repository: a token may go to its host (and to github.com).
+    let credentials = GitCredentials::from_env().trusting(&args.repo);
     let opened = EnvRepo::open_or_clone(&args.repo, &mirror, &credentials).and_then(|r| {
         let head = r.resolve(&format!("refs/heads/{}", args.branch))?;
         let model = r.model_at(&head.to_string())?;

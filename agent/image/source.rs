@@ -28,7 +28,7 @@ pub fn checkout(
     creds: &GitCredentials,
 ) -> Result<Checkout, RepoError> {
     let mirror = mirror_dir(cache, url);
-    std::fs::create_dir_all(mirror.parent().expect("has a parent")).map_err(|e| {
+    crate::repo::private_dir(mirror.parent().expect("has a parent")).map_err(|e| {
         RepoError::Read {
             what: mirror.display().to_string(),
             message: e.to_string(),

@@ -3,7 +3,9 @@
 //! Knows nothing of AWS or of how a plan is executed.
 
 pub mod credentials;
+pub mod host_keys;
 mod pr;
+pub mod remote_url;
 
 pub use credentials::{GitCredentials, redact_url};
 pub use pr::pr_number_from_message;
@@ -20,6 +22,12 @@ pub enum RepoError {
     Clone { url: String, message: String },
     #[error("cannot fetch from {url}: {message}")]
     Fetch { url: String, message: String },
+    #[error("cannot push {what} to {url}: {message}")]
+    Push {
+        what: String,
+        url: String,
+        message: String,
+    },
     #[error("revision `{rev}` not found: {message}")]
     RevisionNotFound { rev: String, message: String },
     #[error("cannot read {what}: {message}")]
@@ -66,20 +74,37 @@ impl EnvRepo {
     }
 
     /// Clone `url` (local path, file://, https:// or ssh) as a bare mirror into `dest`, or open
-    /// and fetch it if `dest` already holds a clone.
+    /// and fetch it if `dest` already holds a clone. `dest` is made private (0700), and the URL
+    /// stored in its config carries no user-info: a token in `url` is offered through the
+    /// credential callback only.
     pub fn open_or_clone(
         url: &str,
         dest: &Path,
         creds: &GitCredentials,
     ) -> Result<Self, RepoError> {
+        let (clean, creds) = creds.for_remote(url);
+        let clone_err = |message: String| RepoError::Clone {
+            url: redact_url(url),
+            message,
+        };
         if dest.join("HEAD").exists() || dest.join(".git").exists() {
             let repo = Self::open(dest)?;
-            repo.fetch(url, creds)?;
+            // A mirror an older version cloned may hold a token in its config: drop it.
+            if let Ok(origin) = repo.repo.find_remote("origin")
+                && origin.url().ok().is_some_and(|u| u != clean)
+            {
+                let _ = repo.repo.remote_set_url("origin", &clean);
+            }
+            repo.fetch(url, &creds)?;
             return Ok(repo);
         }
+        private_dir(dest)
+            .map_err(|e| clone_err(format!("cannot create {}: {e}", dest.display())))?;
+        let (callbacks, refusal) = creds.callbacks(&clean);
         let mut fetch = git2::FetchOptions::new();
-        fetch.remote_callbacks(creds.callbacks());
+        fetch.remote_callbacks(callbacks);
         fetch.download_tags(git2::AutotagOption::All);
+        fetch.follow_redirects(git2::RemoteRedirect::Initial);
         tracing::info!(url = %redact_url(url), dest = %dest.display(), "cloning environments repo");
         git2::build::RepoBuilder::new()
             .bare(true)
@@ -87,12 +112,9 @@ impl EnvRepo {
             .remote_create(|repo, name, url| {
                 repo.remote_with_fetch(name, url, "+refs/heads/*:refs/heads/*")
             })
-            .clone(url, dest)
+            .clone(&clean, dest)
             .map(|repo| EnvRepo { repo })
-            .map_err(|e| RepoError::Clone {
-                url: redact_url(url),
-                message: e.message().to_string(),
-            })
+            .map_err(|e| clone_err(refusal.explain(&e)))
     }
 
     /// Fetch every branch and tag from `url` into this repository (branches as local heads, as
@@ -102,11 +124,16 @@ impl EnvRepo {
             url: redact_url(url),
             message: e.message().to_string(),
         };
-        let mut remote = self.repo.remote_anonymous(url).map_err(err)?;
+        let (clean, creds) = creds.for_remote(url);
+        let mut remote = self.repo.remote_anonymous(&clean).map_err(err)?;
+        let (callbacks, refusal) = creds.callbacks(&clean);
         let mut opts = git2::FetchOptions::new();
-        opts.remote_callbacks(creds.callbacks());
+        opts.remote_callbacks(callbacks);
         opts.prune(git2::FetchPrune::On);
         opts.download_tags(git2::AutotagOption::All);
+        // Only the first request may be redirected (as git does by default); the credential
+        // callback refuses the token to any host it is not meant for anyway.
+        opts.follow_redirects(git2::RemoteRedirect::Initial);
         // In a work tree the checked-out branch cannot be overwritten: fetch to remote-tracking refs.
         let heads = if self.repo.is_bare() {
             "+refs/heads/*:refs/heads/*"
@@ -124,7 +151,10 @@ impl EnvRepo {
                 Some(&mut opts),
                 None,
             )
-            .map_err(err)?;
+            .map_err(|e| RepoError::Fetch {
+                url: redact_url(url),
+                message: refusal.explain(&e),
+            })?;
         tracing::debug!(url = %redact_url(url), "fetched environments repo");
         Ok(())
     }
@@ -288,15 +318,39 @@ impl EnvRepo {
         self.repo
             .tag_lightweight(name, &object, false)
             .map_err(err)?;
-        let mut remote = self.repo.remote_anonymous(url).map_err(err)?;
+        let (clean, creds) = creds.for_remote(url);
+        let mut remote = self.repo.remote_anonymous(&clean).map_err(err)?;
+        // A server that refuses the ref (tag exists, protected) says so here, not as an error.
+        let rejected = std::cell::RefCell::new(None::<String>);
+        let (mut callbacks, refusal) = creds.callbacks(&clean);
+        callbacks.push_update_reference(|refname, status| {
+            if let Some(why) = status {
+                *rejected.borrow_mut() = Some(format!("the server rejected {refname}: {why}"));
+            }
+            Ok(())
+        });
         let mut opts = git2::PushOptions::new();
-        opts.remote_callbacks(creds.callbacks());
+        opts.remote_callbacks(callbacks);
+        opts.follow_redirects(git2::RemoteRedirect::Initial);
         let pushed = remote
             .push(
                 &[format!("refs/tags/{name}:refs/tags/{name}")],
                 Some(&mut opts),
             )
-            .map_err(err);
+            .map_err(|e| RepoError::Push {
+                what: format!("tag {name}"),
+                url: redact_url(url),
+                message: refusal.explain(&e),
+            });
+        drop(opts);
+        let pushed = match (pushed, rejected.into_inner()) {
+            (Ok(()), Some(why)) => Err(RepoError::Push {
+                what: format!("tag {name}"),
+                url: redact_url(url),
+                message: why,
+            }),
+            (result, _) => result,
+        };
         if pushed.is_err() {
             // Not on the remote: not here either, so a retry can create it again.
             let _ = self.repo.tag_delete(name);
@@ -349,4 +403,15 @@ impl EnvRepo {
         }
         Ok(commit.id())
     }
+}
+
+/// Create `dir` (and its parents) readable by its owner only: mirrors and checkouts of private
+/// repositories stay private.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }

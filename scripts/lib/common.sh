@@ -67,3 +67,18 @@ ensure_image_tools() {
   [ -x /usr/bin/docker-registry ] && command -v buildah >/dev/null && command -v htpasswd >/dev/null \
     || die "docker-registry, buildah and htpasswd are needed by the image tests"
 }
+
+# The git transport tests start real servers: git's http-backend behind lighttpd with TLS (a CA
+# made by openssl per run) and basic auth (htpasswd), and OpenSSH's sshd.
+ensure_git_servers() {
+  local missing=()
+  [ -x /usr/sbin/lighttpd ] || missing+=(lighttpd)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)
+  [ -x /usr/lib/git-core/git-http-backend ] || missing+=(git)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  [ -x /usr/sbin/lighttpd ] && [ -x /usr/sbin/sshd ] && [ -x /usr/lib/git-core/git-http-backend ] \
+    || die "lighttpd, sshd and git-http-backend are needed by the git transport tests"
+}

@@ -3,8 +3,10 @@
 
 pub mod envrepo;
 pub mod github;
+pub mod gitserver;
 pub mod moto;
 pub mod registry;
+pub mod token_trap;
 
 use amagent::cloud::aws::Aws;
 
