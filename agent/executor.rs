@@ -499,12 +499,21 @@ pub async fn run_lifecycle(
                     .map(|td| (td, "running"))
                     .chain(rollback.into_iter().map(|td| (td, "rollback target")));
                 for (td, why) in reasons {
-                    let definition = ctx
+                    let definition = match ctx
                         .retry
                         .run("DescribeTaskDefinition", || {
                             ctx.cloud.ecs.describe_task_definition(&td)
                         })
-                        .await?;
+                        .await
+                    {
+                        Ok(d) => d,
+                        // A deleted revision cannot be rolled back to: nothing to protect.
+                        Err(CloudError::NotFound { .. }) if why == "rollback target" => {
+                            tracing::warn!(task_definition = %td, "a verified revision no longer exists; it is no rollback target");
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     if let Some(digest) =
                         crate::deploy::render::image_of(&definition, &spec.ecs.container)
                             .and_then(|image| lifecycle::digest_of(&image, &images))

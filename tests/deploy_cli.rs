@@ -132,7 +132,15 @@ fn history_lists_deploys_newest_first() {
     assert_eq!(deploy("healthy").0, Some(0));
     assert_eq!(deploy("crash").0, Some(1));
     let out = Command::new(env!("CARGO_BIN_EXE_amagent"))
-        .args(["--output", "json", "history", "--env", "staging"])
+        // Simulated deploys: their journal is read with --simulated.
+        .args([
+            "--output",
+            "json",
+            "history",
+            "--simulated",
+            "--env",
+            "staging",
+        ])
         .env("AMAGENT_JOURNAL", journal.path())
         .output()
         .unwrap();

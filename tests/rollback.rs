@@ -443,6 +443,8 @@ fn pinned_journal(dir: &Path) {
 fn status_shows_what_runs_where_it_came_from_and_the_pin() {
     let journal = tempfile::tempdir().unwrap();
     pinned_journal(journal.path());
+    // Read by `status --sim`: the journal of simulated runs.
+    amagent::journal::realm::mark_simulated(journal.path()).unwrap();
     let (code, stdout, stderr) = amagent(
         &[
             "--output", "json", "status", "--env", "staging", "--sim", "healthy",

@@ -18,8 +18,9 @@ pub struct Filters<'a> {
     pub limit: usize,
 }
 
+/// `journal`: the spec, and whether it is the journal of simulated runs.
 pub fn run(
-    journal: &str,
+    (journal, simulated): (&str, bool),
     region: Option<&str>,
     filters: Filters<'_>,
     output: OutputFormat,
@@ -31,7 +32,10 @@ pub fn run(
         since,
         limit,
     } = filters;
-    let location = match Location::parse(journal) {
+    let location = match Location::parse(journal).and_then(|l| {
+        crate::journal::realm::claim(&l, simulated)?;
+        Ok(l)
+    }) {
         Ok(l) => l,
         Err(e) => {
             print_error(output, "usage", &e.to_string());

@@ -340,6 +340,9 @@ pub enum Command {
         /// The journal: a directory, or s3://bucket/prefix.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
+        /// Read the journal of simulated (--sim) runs instead of the real one.
+        #[arg(long)]
+        simulated: bool,
     },
     /// Return services to a revision this agent verified before — no rebuild — through the
     /// same health gate as a deploy, then pin them so the agent does not deploy the same spec
@@ -400,6 +403,9 @@ pub enum Command {
         dir: PathBuf,
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
+        /// Unpin in the journal of simulated (--sim) runs instead of the real one.
+        #[arg(long)]
+        simulated: bool,
     },
     /// Per service: the task definition running now and its image digest (from ECS), the
     /// commit and tags it came from, since when, the last outcome, and whether it is pinned.
@@ -438,7 +444,8 @@ pub fn main() -> ExitCode {
     run(cli).into()
 }
 
-pub fn run(cli: Cli) -> Exit {
+pub fn run(mut cli: Cli) -> Exit {
+    simulated_journal_default(&mut cli.command);
     match cli.command {
         Command::Demo { keep } => demo_cmd::run(keep.as_deref(), cli.output),
         Command::Validate { dir } => validate_cmd::run(&dir, cli.output),
@@ -572,8 +579,9 @@ pub fn run(cli: Cli) -> Exit {
             limit,
             region,
             journal,
+            simulated,
         } => history_cmd::run(
-            &journal,
+            (&journal, simulated),
             region.as_deref(),
             history_cmd::Filters {
                 env: env.as_deref(),
@@ -617,6 +625,7 @@ pub fn run(cli: Cli) -> Exit {
             region,
             dir,
             journal,
+            simulated,
         } => rollback_cmd::resume(
             rollback_cmd::ResumeArgs {
                 dir: &dir,
@@ -624,6 +633,7 @@ pub fn run(cli: Cli) -> Exit {
                 service: service.as_deref(),
                 region: region.as_deref(),
                 journal: &journal,
+                simulated,
                 actor: actor.as_deref(),
             },
             cli.output,
@@ -645,6 +655,27 @@ pub fn run(cli: Cli) -> Exit {
             cli.output,
         ),
     }
+}
+
+/// Simulated runs keep their own journal: under `--sim` (or `--simulated`) the default
+/// journal is the simulator's (journal::realm); an explicit one is checked when opened.
+fn simulated_journal_default(command: &mut Command) {
+    let (simulated, journal) = match command {
+        Command::Deploy { sim, journal, .. }
+        | Command::Lifecycle { sim, journal, .. }
+        | Command::Rollback { sim, journal, .. }
+        | Command::Status { sim, journal, .. }
+        | Command::Run { sim, journal, .. }
+        | Command::Promote { sim, journal, .. } => (sim.is_some(), journal),
+        Command::History {
+            simulated, journal, ..
+        }
+        | Command::Resume {
+            simulated, journal, ..
+        } => (*simulated, journal),
+        _ => return,
+    };
+    *journal = crate::journal::realm::spec_for(journal, simulated);
 }
 
 /// Print `value` as pretty JSON on stdout.

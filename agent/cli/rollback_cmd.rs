@@ -208,6 +208,8 @@ pub struct ResumeArgs<'a> {
     pub service: Option<&'a str>,
     pub region: Option<&'a str>,
     pub journal: &'a str,
+    /// The journal of simulated runs (`--simulated`).
+    pub simulated: bool,
     pub actor: Option<&'a str>,
 }
 
@@ -235,7 +237,13 @@ pub fn resume(args: ResumeArgs<'_>, output: OutputFormat) -> Exit {
     let by = actor(args.actor);
     runtime(false).block_on(async {
         let clock = crate::clock::Clock::system();
-        let journal = match super::status_cmd::journal_without_sim(args.journal, &env, args.region).await {
+        let journal = match super::status_cmd::journal_without_sim(
+            args.journal,
+            &env,
+            args.region,
+            args.simulated,
+        )
+        .await {
             Ok(j) => j,
             Err(e) => {
                 print_error(output, "usage", &e.to_string());

@@ -56,10 +56,25 @@ fn default_mirror(cache: &Path, url: &str) -> PathBuf {
     cache.join("envrepo").join(&hash[..16])
 }
 
-pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
+pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
     let faults = match scenario(args.sim.as_deref(), output) {
         Ok(f) => f,
         Err(code) => return code,
+    };
+    // A simulation never changes a real remote: `promote --sim` tags a scratch clone.
+    let _scratch = match (&faults, &args.promote) {
+        (Some(_), Some(_)) => match scratch_remote(&args.repo) {
+            Ok(Some((dir, path))) => {
+                args.repo = path;
+                Some(dir)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                print_error(output, "repository", &e);
+                return Exit::Refused;
+            }
+        },
+        _ => None,
     };
     let secret = std::env::var("AMAGENT_WEBHOOK_SECRET")
         .ok()
@@ -325,6 +340,28 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
         tracing::info!("agent stopped");
         Exit::Ok
     })
+}
+
+/// For a simulated promotion of a network remote: a scratch bare clone of it (kept until the
+/// command ends) and its path, so the tag is created and pushed there, never on the remote.
+fn scratch_remote(url: &str) -> Result<Option<(tempfile::TempDir, String)>, String> {
+    use crate::repo::remote_url::{RemoteUrl, Transport};
+    if RemoteUrl::parse(url).transport == Transport::Local {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("amagent-sim-remote-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a scratch clone: {e}"))?;
+    let path = dir.path().join("env.git");
+    let credentials = GitCredentials::from_env().trusting(url);
+    EnvRepo::open_or_clone(url, &path, &credentials).map_err(|e| e.to_string())?;
+    eprintln!(
+        "simulated: the tag goes to a scratch clone of {} ({}), not to the remote",
+        redact_url(url),
+        path.display()
+    );
+    Ok(Some((dir, path.display().to_string())))
 }
 
 /// Each environment as the commit last applied to it describes it (the head's, if none).

@@ -58,6 +58,11 @@ pub fn scenario(sim: Option<&str>, output: OutputFormat) -> Result<Option<FaultS
     let Some(name) = sim else {
         return Ok(None);
     };
+    // Every simulated run says so, whatever it prints after (stdout stays the result).
+    eprintln!(
+        "simulated: AWS is the in-process simulator (scenario {name}); nothing in any real \
+         account changes"
+    );
     FaultScript::load(name).map(Some).map_err(|e| {
         print_error(
             output,
@@ -92,8 +97,9 @@ pub fn runtime(simulated: bool) -> tokio::runtime::Runtime {
 /// The journal `--journal` names, on the session's S3 for an `s3://` one. On the simulator the
 /// bucket is created in the simulated account (so that journal lasts only this process).
 pub fn open_journal(spec: &str, session: &Session) -> Result<Box<dyn Journal>, JournalError> {
-    if let (Some(sandbox), Location::S3 { bucket, .. }) = (&session.sandbox, Location::parse(spec)?)
-    {
+    let location = Location::parse(spec)?;
+    journal::realm::claim(&location, session.sandbox.is_some())?;
+    if let (Some(sandbox), Location::S3 { bucket, .. }) = (&session.sandbox, location) {
         sandbox.sim.add_bucket(&bucket);
     }
     journal::open(spec, &session.cloud.s3)

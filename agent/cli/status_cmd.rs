@@ -15,8 +15,11 @@ pub async fn journal_without_sim(
     spec: &str,
     env: &Environment,
     region: Option<&str>,
+    simulated: bool,
 ) -> Result<Box<dyn Journal>, JournalError> {
-    match Location::parse(spec)? {
+    let location = Location::parse(spec)?;
+    journal::realm::claim(&location, simulated)?;
+    match location {
         Location::Dir(dir) => Ok(Box::new(journal::LocalJournal::new(dir))),
         Location::S3 { .. } => {
             let session = Session::open(env, None, region).await;

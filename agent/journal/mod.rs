@@ -12,6 +12,7 @@
 pub mod crash;
 mod local;
 pub mod pins;
+pub mod realm;
 mod s3;
 
 pub use local::LocalJournal;
@@ -78,6 +79,9 @@ pub enum JournalError {
         "journal conflict: {key} already exists — another agent recorded this step (is a second agent running on this environments repo?)"
     )]
     Conflict { key: String },
+    /// A simulated run's journal offered to a real command, or the other way round.
+    #[error(transparent)]
+    Realm(#[from] realm::RealmError),
     /// The object store refused or failed (access denied, bucket missing, throttled…).
     #[error("journal {location}: {source}")]
     Store {

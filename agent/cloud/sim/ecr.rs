@@ -20,12 +20,12 @@ pub fn registry_auth(
     expires_at: DateTime<Utc>,
 ) -> Result<RegistryAuth, String> {
     let Some(url) = override_url.filter(|u| !u.trim().is_empty()) else {
-        return Ok(RegistryAuth {
-            endpoint: format!("https://{registry_host}"),
-            username: "AWS".into(),
-            password: Secret::new("sim-password"),
-            expires_at,
-        });
+        // Handing out the real ECR host would send a simulated push to AWS.
+        return Err(format!(
+            "the simulated ECR has no registry to hand out for {registry_host}: set \
+             {REGISTRY_ENV}=http://user:password@127.0.0.1:PORT (a local registry, e.g. Debian's \
+             docker-registry) to build, push or promote images under --sim"
+        ));
     };
     let bad = || format!("{REGISTRY_ENV} must look like http://user:password@127.0.0.1:PORT");
     let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;

@@ -899,22 +899,20 @@ async fn ecr_images_batch_delete_and_lifecycle_policy() {
 async fn registry_login() {
     let expires = epoch() + chrono::Duration::hours(12);
     let host = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com";
-    let auth = registry_auth(None, host, expires).unwrap();
-    assert_eq!(auth.endpoint, format!("https://{host}"));
-    assert_eq!(auth.username, "AWS");
-    assert_eq!(auth.password.expose(), "sim-password");
+    // No local registry named: refused, never the real ECR host.
+    let err = registry_auth(None, host, expires).unwrap_err();
+    assert!(err.contains(REGISTRY_ENV), "{err}");
     let auth = registry_auth(Some("http://amagent:s3cret@127.0.0.1:5123/"), host, expires).unwrap();
     assert_eq!(auth.endpoint, "http://127.0.0.1:5123");
     assert_eq!(auth.username, "amagent");
     assert_eq!(auth.password.expose(), "s3cret");
     assert!(registry_auth(Some("127.0.0.1:5123"), host, expires).is_err());
 
-    if std::env::var(REGISTRY_ENV).is_err() {
-        let sim = Simulator::new(Clock::starting_at(epoch()), FaultScript::new());
-        let auth = sim.cloud().ecr.get_authorization_token().await.unwrap();
-        assert_eq!(auth.expires_at, expires);
-        assert_eq!(auth.username, "AWS");
-    }
+    let sim = Simulator::new(Clock::starting_at(epoch()), FaultScript::new());
+    sim.use_registry("http://amagent:s3cret@127.0.0.1:5123");
+    let auth = sim.cloud().ecr.get_authorization_token().await.unwrap();
+    assert_eq!(auth.expires_at, expires);
+    assert_eq!(auth.endpoint, "http://127.0.0.1:5123");
 }
 
 // ---------------------------------------------------------------------- S3 and SSM
