@@ -220,14 +220,6 @@ impl Fixture {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn final_status(f: &Fixture, sha: &str, context: &str) -> Option<String> {
     f.github
         .statuses()
@@ -422,7 +414,7 @@ fn wait_for_listener(port: u16) {
 #[test]
 fn a_pull_request_event_gets_a_plan_preview() {
     let f = Fixture::new();
-    let port = free_port();
+    let port = support::free_port();
     let agent = f.start("healthy", 3600, Some(port));
     wait_for_listener(port);
     eventually("adoption", || f.staging_journal().contains("\"adopted\""));
@@ -471,7 +463,7 @@ fn a_pull_request_event_gets_a_plan_preview() {
 #[test]
 fn only_a_validly_signed_new_delivery_triggers_a_deploy() {
     let f = Fixture::new();
-    let port = free_port();
+    let port = support::free_port();
     // Polling is off in effect: only webhooks wake the agent.
     let agent = f.start("healthy", 3600, Some(port));
     wait_for_listener(port);

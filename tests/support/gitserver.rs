@@ -3,6 +3,7 @@
 //! host key and one authorised client key. Both serve bare repositories under `root`. Stopped
 //! when dropped, and by a watchdog if the test process dies.
 
+use super::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,14 +15,6 @@ fn program(path: &str) -> PathBuf {
         "{path} not found — run scripts/test (it installs lighttpd, openssh-server and openssl)"
     );
     p
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run(cmd: &mut Command) {

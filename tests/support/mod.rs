@@ -10,6 +10,15 @@ pub mod token_trap;
 
 use amagent::cloud::aws::Aws;
 
+/// A loopback port nobody listens on right now (for a server a test is about to start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The first `<tag>` in moto's answer to an EC2 query `action` (moto's default VPC, subnets
 /// and security group exist in every region). Asked by hand to keep the large EC2 SDK crate out
 /// of the build; moto routes the request by the credential scope in the (unchecked)

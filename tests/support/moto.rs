@@ -2,6 +2,7 @@
 //! a free loopback port, reset before each test, stopped when the test process exits. A missing
 //! moto is a loud failure, never a skip: `scripts/test` installs it.
 
+use super::free_port;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -34,14 +35,6 @@ fn moto_server() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start() -> Moto {
