@@ -116,7 +116,11 @@ async fn members_amagent_does_not_manage_are_carried_not_refused() {
         .await
         .unwrap();
     assert_eq!(back.extra.get("proxyConfiguration"), Some(&proxy));
-    assert_eq!(back.extra.get("tags"), Some(&tags), "described with include=TAGS");
+    assert_eq!(
+        back.extra.get("tags"),
+        Some(&tags),
+        "described with include=TAGS"
+    );
 }
 
 #[tokio::test]

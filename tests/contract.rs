@@ -206,7 +206,9 @@ fn comparable(td: &TaskDefinition, registered: &serde_json::Value) -> serde_json
     }
     // moto 5.2.5 does not store it (tests/taskdef_corpus.rs checks that it still does not).
     members.remove("enableFaultInjection");
-    if registered.get("networkMode").is_none() && members.get("networkMode") == Some(&"bridge".into()) {
+    if registered.get("networkMode").is_none()
+        && members.get("networkMode") == Some(&"bridge".into())
+    {
         members.remove("networkMode");
     }
     for (i, c) in members["containerDefinitions"]
@@ -217,7 +219,10 @@ fn comparable(td: &TaskDefinition, registered: &serde_json::Value) -> serde_json
     {
         let given = &registered["containerDefinitions"][i];
         let c = c.as_object_mut().unwrap();
-        for (field, default) in [("cpu", serde_json::json!(0)), ("essential", serde_json::json!(true))] {
+        for (field, default) in [
+            ("cpu", serde_json::json!(0)),
+            ("essential", serde_json::json!(true)),
+        ] {
             if given.get(field).is_none() && c.get(field) == Some(&default) {
                 c.remove(field);
             }
@@ -241,12 +246,15 @@ fn prune(v: &mut serde_json::Value) {
 
 fn whole_definitions() -> Vec<TaskDefinition> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let every: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("taskdef-every-member.json")).unwrap())
-            .unwrap();
+    let every: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("taskdef-every-member.json")).unwrap(),
+    )
+    .unwrap();
     let mut every_member: TaskDefinition =
         serde_json::from_value(every["taskDefinition"].clone()).unwrap();
-    every_member.extra.insert("tags".into(), every["tags"].clone());
+    every_member
+        .extra
+        .insert("tags".into(), every["tags"].clone());
     let mut all = vec![every_member];
     let mut files: Vec<_> = std::fs::read_dir(dir.join("taskdefs"))
         .unwrap()

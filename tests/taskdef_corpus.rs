@@ -68,8 +68,7 @@ fn corpus() -> Vec<Case> {
                 .unwrap()
                 .iter()
                 .find(|c| c.get("firelensConfiguration").is_none())
-                .unwrap_or_else(|| panic!("{}: no application container", path.display()))
-                ["name"]
+                .unwrap_or_else(|| panic!("{}: no application container", path.display()))["name"]
                 .as_str()
                 .unwrap()
                 .to_string();
@@ -238,10 +237,19 @@ fn take_managed(td: &mut Value, container: &str) -> Value {
 #[tokio::test]
 async fn every_corpus_task_definition_deploys_with_nothing_lost() {
     let cases = corpus();
-    assert!(cases.len() > 20, "corpus has {} definitions", cases.len() - 1);
+    assert!(
+        cases.len() > 20,
+        "corpus has {} definitions",
+        cases.len() - 1
+    );
     let (_moto, endpoint) = support::moto::fresh().await;
     let aws = support::connect(&endpoint).await;
-    ecs(&endpoint, "CreateCluster", &json!({ "clusterName": CLUSTER })).await;
+    ecs(
+        &endpoint,
+        "CreateCluster",
+        &json!({ "clusterName": CLUSTER }),
+    )
+    .await;
     let dir = spec_dir(&cases);
     let journal = tempfile::tempdir().unwrap();
     let (mut moto_dropped, mut lost) = (Vec::new(), Vec::new());

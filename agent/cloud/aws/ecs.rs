@@ -199,9 +199,9 @@ impl Ecs for AwsEcs {
                     e,
                 )
             })?;
-        let body = body.take().ok_or_else(|| {
-            CloudError::invalid("RegisterTaskDefinition", "no response body")
-        })?;
+        let body = body
+            .take()
+            .ok_or_else(|| CloudError::invalid("RegisterTaskDefinition", "no response body"))?;
         from_response("RegisterTaskDefinition", &body)
     }
 

@@ -37,6 +37,8 @@ macro_rules! shape {
 }
 
 /// Every input shape of RegisterTaskDefinition, with where it sits in a describe response.
+// InferenceAccelerator is deprecated, yet old definitions still carry it.
+#[allow(deprecated)]
 fn shapes() -> Vec<(&'static str, BTreeSet<String>, Vec<&'static str>)> {
     let c = "taskDefinition.containerDefinitions.*";
     let lp = "taskDefinition.containerDefinitions.*.linuxParameters";
@@ -45,37 +47,120 @@ fn shapes() -> Vec<(&'static str, BTreeSet<String>, Vec<&'static str>)> {
         shape!(ecs::TaskDefinition, "taskDefinition"),
         shape!(ecs::Tag, "tags.*"),
         shape!(ecs::ContainerDefinition, c),
-        shape!(ecs::RepositoryCredentials, "taskDefinition.containerDefinitions.*.repositoryCredentials"),
-        shape!(ecs::PortMapping, "taskDefinition.containerDefinitions.*.portMappings.*"),
-        shape!(ecs::ContainerRestartPolicy, "taskDefinition.containerDefinitions.*.restartPolicy"),
-        shape!(ecs::KeyValuePair, "taskDefinition.containerDefinitions.*.environment.*", "taskDefinition.proxyConfiguration.properties.*"),
-        shape!(ecs::EnvironmentFile, "taskDefinition.containerDefinitions.*.environmentFiles.*"),
-        shape!(ecs::MountPoint, "taskDefinition.containerDefinitions.*.mountPoints.*"),
-        shape!(ecs::VolumeFrom, "taskDefinition.containerDefinitions.*.volumesFrom.*"),
+        shape!(
+            ecs::RepositoryCredentials,
+            "taskDefinition.containerDefinitions.*.repositoryCredentials"
+        ),
+        shape!(
+            ecs::PortMapping,
+            "taskDefinition.containerDefinitions.*.portMappings.*"
+        ),
+        shape!(
+            ecs::ContainerRestartPolicy,
+            "taskDefinition.containerDefinitions.*.restartPolicy"
+        ),
+        shape!(
+            ecs::KeyValuePair,
+            "taskDefinition.containerDefinitions.*.environment.*",
+            "taskDefinition.proxyConfiguration.properties.*"
+        ),
+        shape!(
+            ecs::EnvironmentFile,
+            "taskDefinition.containerDefinitions.*.environmentFiles.*"
+        ),
+        shape!(
+            ecs::MountPoint,
+            "taskDefinition.containerDefinitions.*.mountPoints.*"
+        ),
+        shape!(
+            ecs::VolumeFrom,
+            "taskDefinition.containerDefinitions.*.volumesFrom.*"
+        ),
         shape!(ecs::LinuxParameters, lp),
-        shape!(ecs::KernelCapabilities, "taskDefinition.containerDefinitions.*.linuxParameters.capabilities"),
-        shape!(ecs::Device, "taskDefinition.containerDefinitions.*.linuxParameters.devices.*"),
-        shape!(ecs::Tmpfs, "taskDefinition.containerDefinitions.*.linuxParameters.tmpfs.*"),
-        shape!(ecs::Secret, "taskDefinition.containerDefinitions.*.secrets.*", "taskDefinition.containerDefinitions.*.logConfiguration.secretOptions.*"),
-        shape!(ecs::ContainerDependency, "taskDefinition.containerDefinitions.*.dependsOn.*"),
-        shape!(ecs::HostEntry, "taskDefinition.containerDefinitions.*.extraHosts.*"),
-        shape!(ecs::Ulimit, "taskDefinition.containerDefinitions.*.ulimits.*"),
-        shape!(ecs::LogConfiguration, "taskDefinition.containerDefinitions.*.logConfiguration"),
-        shape!(ecs::HealthCheck, "taskDefinition.containerDefinitions.*.healthCheck"),
-        shape!(ecs::SystemControl, "taskDefinition.containerDefinitions.*.systemControls.*"),
-        shape!(ecs::ResourceRequirement, "taskDefinition.containerDefinitions.*.resourceRequirements.*"),
-        shape!(ecs::FirelensConfiguration, "taskDefinition.containerDefinitions.*.firelensConfiguration"),
+        shape!(
+            ecs::KernelCapabilities,
+            "taskDefinition.containerDefinitions.*.linuxParameters.capabilities"
+        ),
+        shape!(
+            ecs::Device,
+            "taskDefinition.containerDefinitions.*.linuxParameters.devices.*"
+        ),
+        shape!(
+            ecs::Tmpfs,
+            "taskDefinition.containerDefinitions.*.linuxParameters.tmpfs.*"
+        ),
+        shape!(
+            ecs::Secret,
+            "taskDefinition.containerDefinitions.*.secrets.*",
+            "taskDefinition.containerDefinitions.*.logConfiguration.secretOptions.*"
+        ),
+        shape!(
+            ecs::ContainerDependency,
+            "taskDefinition.containerDefinitions.*.dependsOn.*"
+        ),
+        shape!(
+            ecs::HostEntry,
+            "taskDefinition.containerDefinitions.*.extraHosts.*"
+        ),
+        shape!(
+            ecs::Ulimit,
+            "taskDefinition.containerDefinitions.*.ulimits.*"
+        ),
+        shape!(
+            ecs::LogConfiguration,
+            "taskDefinition.containerDefinitions.*.logConfiguration"
+        ),
+        shape!(
+            ecs::HealthCheck,
+            "taskDefinition.containerDefinitions.*.healthCheck"
+        ),
+        shape!(
+            ecs::SystemControl,
+            "taskDefinition.containerDefinitions.*.systemControls.*"
+        ),
+        shape!(
+            ecs::ResourceRequirement,
+            "taskDefinition.containerDefinitions.*.resourceRequirements.*"
+        ),
+        shape!(
+            ecs::FirelensConfiguration,
+            "taskDefinition.containerDefinitions.*.firelensConfiguration"
+        ),
         shape!(ecs::Volume, v),
         shape!(ecs::HostVolumeProperties, "taskDefinition.volumes.*.host"),
-        shape!(ecs::DockerVolumeConfiguration, "taskDefinition.volumes.*.dockerVolumeConfiguration"),
-        shape!(ecs::EfsVolumeConfiguration, "taskDefinition.volumes.*.efsVolumeConfiguration"),
-        shape!(ecs::EfsAuthorizationConfig, "taskDefinition.volumes.*.efsVolumeConfiguration.authorizationConfig"),
-        shape!(ecs::S3FilesVolumeConfiguration, "taskDefinition.volumes.*.s3filesVolumeConfiguration"),
-        shape!(ecs::FSxWindowsFileServerVolumeConfiguration, "taskDefinition.volumes.*.fsxWindowsFileServerVolumeConfiguration"),
-        shape!(ecs::FSxWindowsFileServerAuthorizationConfig, "taskDefinition.volumes.*.fsxWindowsFileServerVolumeConfiguration.authorizationConfig"),
-        shape!(ecs::TaskDefinitionPlacementConstraint, "taskDefinition.placementConstraints.*"),
+        shape!(
+            ecs::DockerVolumeConfiguration,
+            "taskDefinition.volumes.*.dockerVolumeConfiguration"
+        ),
+        shape!(
+            ecs::EfsVolumeConfiguration,
+            "taskDefinition.volumes.*.efsVolumeConfiguration"
+        ),
+        shape!(
+            ecs::EfsAuthorizationConfig,
+            "taskDefinition.volumes.*.efsVolumeConfiguration.authorizationConfig"
+        ),
+        shape!(
+            ecs::S3FilesVolumeConfiguration,
+            "taskDefinition.volumes.*.s3filesVolumeConfiguration"
+        ),
+        shape!(
+            ecs::FSxWindowsFileServerVolumeConfiguration,
+            "taskDefinition.volumes.*.fsxWindowsFileServerVolumeConfiguration"
+        ),
+        shape!(
+            ecs::FSxWindowsFileServerAuthorizationConfig,
+            "taskDefinition.volumes.*.fsxWindowsFileServerVolumeConfiguration.authorizationConfig"
+        ),
+        shape!(
+            ecs::TaskDefinitionPlacementConstraint,
+            "taskDefinition.placementConstraints.*"
+        ),
         shape!(ecs::RuntimePlatform, "taskDefinition.runtimePlatform"),
-        shape!(ecs::InferenceAccelerator, "taskDefinition.inferenceAccelerators.*"),
+        shape!(
+            ecs::InferenceAccelerator,
+            "taskDefinition.inferenceAccelerators.*"
+        ),
         shape!(ecs::ProxyConfiguration, "taskDefinition.proxyConfiguration"),
         shape!(ecs::EphemeralStorage, "taskDefinition.ephemeralStorage"),
     ]
@@ -109,7 +194,10 @@ fn describe_and_register_differ_by_exactly_the_read_only_members() {
     let described = members(&format!("{:?}", ecs::TaskDefinition::builder()));
     let input = members(&format!("{:?}", RegisterTaskDefinitionInput::builder()));
     let only_described: BTreeSet<String> = described.difference(&input).cloned().collect();
-    let mut read_only: BTreeSet<String> = TASK_DEFINITION_READ_ONLY.iter().map(|f| normal(f)).collect();
+    let mut read_only: BTreeSet<String> = TASK_DEFINITION_READ_ONLY
+        .iter()
+        .map(|f| normal(f))
+        .collect();
     read_only.extend(["taskdefinitionarn".to_string(), "revision".to_string()]);
     assert_eq!(
         only_described, read_only,
@@ -159,19 +247,31 @@ fn every_object_in_the_fixture_is_a_known_shape() {
                     out.push(path.clone());
                 }
                 for (k, v) in o {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     walk(v, p, known, out);
                 }
             }
-            Value::Array(a) => a.iter().for_each(|x| walk(x, format!("{path}.*"), known, out)),
+            Value::Array(a) => a
+                .iter()
+                .for_each(|x| walk(x, format!("{path}.*"), known, out)),
             _ => {}
         }
     }
     let shapes = shapes();
-    let known: BTreeSet<&str> = shapes.iter().flat_map(|(_, _, p)| p.iter().copied()).collect();
+    let known: BTreeSet<&str> = shapes
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().copied())
+        .collect();
     let mut unknown = Vec::new();
     walk(&every_member(), String::new(), &known, &mut unknown);
-    assert!(unknown.is_empty(), "objects at {unknown:?} are not in shapes()");
+    assert!(
+        unknown.is_empty(),
+        "objects at {unknown:?} are not in shapes()"
+    );
 }
 
 /// The fixture's definition as RegisterTaskDefinition should receive it.
@@ -179,7 +279,10 @@ fn expected_register_body() -> Value {
     let fixture = every_member();
     let mut td = fixture["taskDefinition"].clone();
     let members = td.as_object_mut().unwrap();
-    for field in ["taskDefinitionArn", "revision"].into_iter().chain(TASK_DEFINITION_READ_ONLY) {
+    for field in ["taskDefinitionArn", "revision"]
+        .into_iter()
+        .chain(TASK_DEFINITION_READ_ONLY)
+    {
         members.remove(field);
     }
     members.insert("tags".into(), fixture["tags"].clone());
@@ -193,7 +296,10 @@ fn every_member_is_carried_from_describe_to_register() {
     let mut lost = Vec::new();
     lost_paths(&expected_register_body(), &body, "", &mut lost);
     assert!(lost.is_empty(), "lost or changed: {lost:?}");
-    assert_eq!(body["enableFaultInjection"], true, "a member moto does not store");
+    assert_eq!(
+        body["enableFaultInjection"], true,
+        "a member moto does not store"
+    );
     assert!(body.get("registeredAt").is_none() && body.get("status").is_none());
 }
 
@@ -212,19 +318,31 @@ fn a_render_changes_only_what_the_spec_manages() {
     let app = &mut body["containerDefinitions"][0];
     assert_eq!(app["image"], image);
     assert_eq!(app["environment"][0]["name"], "API_BASE_URL");
-    assert_eq!(app["secrets"][0]["valueFrom"], "arn:ssm:/aussie-markets/staging/api/database-url");
-    assert_eq!((body["cpu"].clone(), body["memory"].clone()), (json!("256"), json!("512")));
+    assert_eq!(
+        app["secrets"][0]["valueFrom"],
+        "arn:ssm:/aussie-markets/staging/api/database-url"
+    );
+    assert_eq!(
+        (body["cpu"].clone(), body["memory"].clone()),
+        (json!("256"), json!("512"))
+    );
     let mut expected = expected_register_body();
     for managed in [&mut body, &mut expected] {
         let app = managed["containerDefinitions"][0].as_object_mut().unwrap();
         for field in ["image", "environment", "secrets"] {
             app.remove(field);
         }
-        managed.as_object_mut().unwrap().retain(|k, _| k != "cpu" && k != "memory");
+        managed
+            .as_object_mut()
+            .unwrap()
+            .retain(|k, _| k != "cpu" && k != "memory");
     }
     let mut lost = Vec::new();
     lost_paths(&expected, &body, "", &mut lost);
-    assert!(lost.is_empty(), "a render changed unmanaged member(s) {lost:?}");
+    assert!(
+        lost.is_empty(),
+        "a render changed unmanaged member(s) {lost:?}"
+    );
 }
 
 #[test]
