@@ -36,121 +36,77 @@ macro_rules! shape {
     };
 }
 
+/// Where container and volume shapes sit in a describe response.
+macro_rules! c {
+    ($path:literal) => {
+        concat!("taskDefinition.containerDefinitions.*", $path)
+    };
+}
+
+macro_rules! v {
+    ($path:literal) => {
+        concat!("taskDefinition.volumes.*", $path)
+    };
+}
+
 /// Every input shape of RegisterTaskDefinition, with where it sits in a describe response.
 // InferenceAccelerator is deprecated, yet old definitions still carry it.
 #[allow(deprecated)]
 fn shapes() -> Vec<(&'static str, BTreeSet<String>, Vec<&'static str>)> {
-    let c = "taskDefinition.containerDefinitions.*";
-    let lp = "taskDefinition.containerDefinitions.*.linuxParameters";
-    let v = "taskDefinition.volumes.*";
     vec![
         shape!(ecs::TaskDefinition, "taskDefinition"),
         shape!(ecs::Tag, "tags.*"),
-        shape!(ecs::ContainerDefinition, c),
-        shape!(
-            ecs::RepositoryCredentials,
-            "taskDefinition.containerDefinitions.*.repositoryCredentials"
-        ),
-        shape!(
-            ecs::PortMapping,
-            "taskDefinition.containerDefinitions.*.portMappings.*"
-        ),
-        shape!(
-            ecs::ContainerRestartPolicy,
-            "taskDefinition.containerDefinitions.*.restartPolicy"
-        ),
+        shape!(ecs::ContainerDefinition, c!("")),
+        shape!(ecs::RepositoryCredentials, c!(".repositoryCredentials")),
+        shape!(ecs::PortMapping, c!(".portMappings.*")),
+        shape!(ecs::ContainerRestartPolicy, c!(".restartPolicy")),
         shape!(
             ecs::KeyValuePair,
-            "taskDefinition.containerDefinitions.*.environment.*",
+            c!(".environment.*"),
             "taskDefinition.proxyConfiguration.properties.*"
         ),
-        shape!(
-            ecs::EnvironmentFile,
-            "taskDefinition.containerDefinitions.*.environmentFiles.*"
-        ),
-        shape!(
-            ecs::MountPoint,
-            "taskDefinition.containerDefinitions.*.mountPoints.*"
-        ),
-        shape!(
-            ecs::VolumeFrom,
-            "taskDefinition.containerDefinitions.*.volumesFrom.*"
-        ),
-        shape!(ecs::LinuxParameters, lp),
-        shape!(
-            ecs::KernelCapabilities,
-            "taskDefinition.containerDefinitions.*.linuxParameters.capabilities"
-        ),
-        shape!(
-            ecs::Device,
-            "taskDefinition.containerDefinitions.*.linuxParameters.devices.*"
-        ),
-        shape!(
-            ecs::Tmpfs,
-            "taskDefinition.containerDefinitions.*.linuxParameters.tmpfs.*"
-        ),
+        shape!(ecs::EnvironmentFile, c!(".environmentFiles.*")),
+        shape!(ecs::MountPoint, c!(".mountPoints.*")),
+        shape!(ecs::VolumeFrom, c!(".volumesFrom.*")),
+        shape!(ecs::LinuxParameters, c!(".linuxParameters")),
+        shape!(ecs::KernelCapabilities, c!(".linuxParameters.capabilities")),
+        shape!(ecs::Device, c!(".linuxParameters.devices.*")),
+        shape!(ecs::Tmpfs, c!(".linuxParameters.tmpfs.*")),
         shape!(
             ecs::Secret,
-            "taskDefinition.containerDefinitions.*.secrets.*",
-            "taskDefinition.containerDefinitions.*.logConfiguration.secretOptions.*"
+            c!(".secrets.*"),
+            c!(".logConfiguration.secretOptions.*")
         ),
-        shape!(
-            ecs::ContainerDependency,
-            "taskDefinition.containerDefinitions.*.dependsOn.*"
-        ),
-        shape!(
-            ecs::HostEntry,
-            "taskDefinition.containerDefinitions.*.extraHosts.*"
-        ),
-        shape!(
-            ecs::Ulimit,
-            "taskDefinition.containerDefinitions.*.ulimits.*"
-        ),
-        shape!(
-            ecs::LogConfiguration,
-            "taskDefinition.containerDefinitions.*.logConfiguration"
-        ),
-        shape!(
-            ecs::HealthCheck,
-            "taskDefinition.containerDefinitions.*.healthCheck"
-        ),
-        shape!(
-            ecs::SystemControl,
-            "taskDefinition.containerDefinitions.*.systemControls.*"
-        ),
-        shape!(
-            ecs::ResourceRequirement,
-            "taskDefinition.containerDefinitions.*.resourceRequirements.*"
-        ),
-        shape!(
-            ecs::FirelensConfiguration,
-            "taskDefinition.containerDefinitions.*.firelensConfiguration"
-        ),
-        shape!(ecs::Volume, v),
-        shape!(ecs::HostVolumeProperties, "taskDefinition.volumes.*.host"),
+        shape!(ecs::ContainerDependency, c!(".dependsOn.*")),
+        shape!(ecs::HostEntry, c!(".extraHosts.*")),
+        shape!(ecs::Ulimit, c!(".ulimits.*")),
+        shape!(ecs::LogConfiguration, c!(".logConfiguration")),
+        shape!(ecs::HealthCheck, c!(".healthCheck")),
+        shape!(ecs::SystemControl, c!(".systemControls.*")),
+        shape!(ecs::ResourceRequirement, c!(".resourceRequirements.*")),
+        shape!(ecs::FirelensConfiguration, c!(".firelensConfiguration")),
+        shape!(ecs::Volume, v!("")),
+        shape!(ecs::HostVolumeProperties, v!(".host")),
         shape!(
             ecs::DockerVolumeConfiguration,
-            "taskDefinition.volumes.*.dockerVolumeConfiguration"
+            v!(".dockerVolumeConfiguration")
         ),
-        shape!(
-            ecs::EfsVolumeConfiguration,
-            "taskDefinition.volumes.*.efsVolumeConfiguration"
-        ),
+        shape!(ecs::EfsVolumeConfiguration, v!(".efsVolumeConfiguration")),
         shape!(
             ecs::EfsAuthorizationConfig,
-            "taskDefinition.volumes.*.efsVolumeConfiguration.authorizationConfig"
+            v!(".efsVolumeConfiguration.authorizationConfig")
         ),
         shape!(
             ecs::S3FilesVolumeConfiguration,
-            "taskDefinition.volumes.*.s3filesVolumeConfiguration"
+            v!(".s3filesVolumeConfiguration")
         ),
         shape!(
             ecs::FSxWindowsFileServerVolumeConfiguration,
-            "taskDefinition.volumes.*.fsxWindowsFileServerVolumeConfiguration"
+            v!(".fsxWindowsFileServerVolumeConfiguration")
         ),
         shape!(
             ecs::FSxWindowsFileServerAuthorizationConfig,
-            "taskDefinition.volumes.*.fsxWindowsFileServerVolumeConfiguration.authorizationConfig"
+            v!(".fsxWindowsFileServerVolumeConfiguration.authorizationConfig")
         ),
         shape!(
             ecs::TaskDefinitionPlacementConstraint,
