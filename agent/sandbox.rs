@@ -284,6 +284,7 @@ impl Sandbox {
             runtime_platform: Some(RuntimePlatform {
                 cpu_architecture: Some("X86_64".into()),
                 operating_system_family: Some("LINUX".into()),
+                extra: BTreeMap::new(),
             }),
             container_definitions: vec![ContainerDefinition {
                 name: s.ecs.container.clone(),
@@ -305,7 +306,7 @@ impl Sandbox {
                     })
                     .collect(),
                 port_mappings: vec![PortMapping {
-                    container_port: port,
+                    container_port: Some(port),
                     extra: port_extra,
                 }],
                 extra: container_extra,

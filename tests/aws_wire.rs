@@ -82,7 +82,7 @@ async fn task_definitions_round_trip_fargate_awsvpc_secrets_and_logs() {
         b.extra.get("logConfiguration"),
         a.extra.get("logConfiguration")
     );
-    assert_eq!(b.port_mappings[0].container_port, 3000);
+    assert_eq!(b.port_mappings[0].container_port, Some(3000));
     // Registering again makes revision 2; the family's latest is it.
     cloud.ecs.register_task_definition(&sent).await.unwrap();
     assert_eq!(
@@ -97,16 +97,30 @@ async fn task_definitions_round_trip_fargate_awsvpc_secrets_and_logs() {
 }
 
 #[tokio::test]
-async fn unknown_task_definition_fields_are_refused_not_dropped() {
+async fn members_amagent_does_not_manage_are_carried_not_refused() {
     let (_moto, endpoint) = support::moto::fresh().await;
     let cloud = connect(&endpoint).await.cloud();
     let mut td = fixture_task_definition();
-    td.extra.insert(
-        "proxyConfiguration".into(),
-        serde_json::json!({ "containerName": "envoy" }),
+    let proxy = serde_json::json!({
+        "type": "APPMESH",
+        "containerName": "envoy",
+        "properties": [{ "name": "AppPorts", "value": "3000" }]
+    });
+    td.extra.insert("proxyConfiguration".into(), proxy.clone());
+    let tags = serde_json::json!([{ "key": "team", "value": "markets" }]);
+    td.extra.insert("tags".into(), tags.clone());
+    let registered = cloud.ecs.register_task_definition(&td).await.unwrap();
+    let back = cloud
+        .ecs
+        .describe_task_definition(&registered.family_revision())
+        .await
+        .unwrap();
+    assert_eq!(back.extra.get("proxyConfiguration"), Some(&proxy));
+    assert_eq!(
+        back.extra.get("tags"),
+        Some(&tags),
+        "described with include=TAGS"
     );
-    let err = cloud.ecs.register_task_definition(&td).await.unwrap_err();
-    assert!(err.to_string().contains("proxyConfiguration"), "{err}");
 }
 
 #[tokio::test]

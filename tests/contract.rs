@@ -191,3 +191,105 @@ async fn simulator_and_aws_wire_model_agree() {
     assert_eq!(wire.updated_revision_suffix, "aussie-markets-api-task:2");
     assert_eq!(simulated, wire);
 }
+
+/// A registered definition as both backends describe it, in the API's JSON without what only a
+/// describe returns; with what AWS (and moto) fill in on registration that the simulator keeps
+/// as registered.
+fn comparable(td: &TaskDefinition, registered: &serde_json::Value) -> serde_json::Value {
+    let mut json = serde_json::to_value(td).unwrap();
+    let members = json.as_object_mut().unwrap();
+    for field in ["taskDefinitionArn", "revision"]
+        .into_iter()
+        .chain(amagent::cloud::types::TASK_DEFINITION_READ_ONLY)
+    {
+        members.remove(field);
+    }
+    // moto 5.2.5 does not store it (tests/taskdef_corpus.rs checks that it still does not).
+    members.remove("enableFaultInjection");
+    if registered.get("networkMode").is_none()
+        && members.get("networkMode") == Some(&"bridge".into())
+    {
+        members.remove("networkMode");
+    }
+    for (i, c) in members["containerDefinitions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        let given = &registered["containerDefinitions"][i];
+        let c = c.as_object_mut().unwrap();
+        for (field, default) in [
+            ("cpu", serde_json::json!(0)),
+            ("essential", serde_json::json!(true)),
+        ] {
+            if given.get(field).is_none() && c.get(field) == Some(&default) {
+                c.remove(field);
+            }
+        }
+    }
+    prune(&mut json);
+    json
+}
+
+/// Empty lists mean the same as absent ones to ECS (moto answers `volumes: []` for none).
+fn prune(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(members) => {
+            members.retain(|_, v| !matches!(v, serde_json::Value::Array(a) if a.is_empty()));
+            members.values_mut().for_each(prune);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(prune),
+        _ => {}
+    }
+}
+
+fn whole_definitions() -> Vec<TaskDefinition> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let every: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("taskdef-every-member.json")).unwrap(),
+    )
+    .unwrap();
+    let mut every_member: TaskDefinition =
+        serde_json::from_value(every["taskDefinition"].clone()).unwrap();
+    every_member
+        .extra
+        .insert("tags".into(), every["tags"].clone());
+    let mut all = vec![every_member];
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("taskdefs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    for file in files {
+        all.push(serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap());
+    }
+    all
+}
+
+/// Every member of every shape, and every corpus definition, is carried alike by the aws
+/// adapter on moto and by the simulator.
+#[tokio::test]
+async fn simulator_and_aws_carry_whole_task_definitions_alike() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let wire = support::connect(&endpoint).await.cloud();
+    let sim = Simulator::new(Clock::system(), FaultScript::builtin("healthy").unwrap()).cloud();
+    let mut differences = Vec::new();
+    for td in whole_definitions() {
+        let registered = serde_json::to_value(&td).unwrap();
+        let mut seen = Vec::new();
+        for cloud in [&wire, &sim] {
+            let arn = cloud.ecs.register_task_definition(&td).await.unwrap().arn;
+            let back = cloud.ecs.describe_task_definition(&arn).await.unwrap();
+            seen.push(comparable(&back, &registered));
+        }
+        if seen[0] != seen[1] {
+            differences.push(format!(
+                "{}:\n  moto: {}\n  sim:  {}",
+                td.family, seen[0], seen[1]
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

@@ -7,6 +7,8 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("DescribeServices", "ecs:DescribeServices"),
     ("DescribeTaskDefinition", "ecs:DescribeTaskDefinition"),
     ("RegisterTaskDefinition", "ecs:RegisterTaskDefinition"),
+    // Registering a definition with its tags is authorised as tagging too (tag-on-create).
+    ("TagResource", "ecs:TagResource"),
     ("UpdateService", "ecs:UpdateService"),
     ("ListTasks", "ecs:ListTasks"),
     ("DescribeTasks", "ecs:DescribeTasks"),

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 // ---------------------------------------------------------------- ECS: task definitions
 
 /// A registered task definition (DescribeTaskDefinition) or one to register (then `arn` and
-/// `revision` are ignored). Fields amagent does not manage are kept verbatim in `extra`.
+/// `revision` are ignored). Fields amagent does not manage are kept verbatim in `extra`, and so
+/// are the definition's `tags` (DescribeTaskDefinition `include=TAGS`; RegisterTaskDefinition
+/// takes them back): every member of every nested shape survives a describe → register.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDefinition {
@@ -39,7 +41,7 @@ pub struct TaskDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_platform: Option<RuntimePlatform>,
     pub container_definitions: Vec<ContainerDefinition>,
-    /// Everything else (volumes, placementConstraints, tags, ephemeralStorage, …), kept as is.
+    /// Everything else (volumes, placementConstraints, tags, proxyConfiguration, …), kept as is.
     /// Read-only fields (status, registeredAt, …) are dropped by the render before registering.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -74,6 +76,9 @@ pub struct RuntimePlatform {
     pub cpu_architecture: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operating_system_family: Option<String>,
+    /// Members a later API version adds, kept as is.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -87,7 +92,8 @@ pub struct ContainerDefinition {
     pub secrets: Vec<SecretRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_mappings: Vec<PortMapping>,
-    /// logConfiguration, healthCheck, ulimits, essential, stopTimeout, …: kept as is.
+    /// logConfiguration, healthCheck, mountPoints, dependsOn, firelensConfiguration, …: kept as
+    /// is.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
@@ -110,7 +116,9 @@ pub struct SecretRef {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortMapping {
-    pub container_port: u16,
+    /// None for a `containerPortRange` mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<u16>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }

@@ -58,7 +58,7 @@ pub fn render(
         && !container
             .port_mappings
             .iter()
-            .any(|p| p.container_port == lb.container_port)
+            .any(|p| p.container_port == Some(lb.container_port))
     {
         return Err(RenderError::PortNotMapped {
             task_definition: current.family_revision(),

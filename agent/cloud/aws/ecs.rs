@@ -1,7 +1,8 @@
 //! ECS through aws-sdk-ecs.
 
 use super::error::{Subject, map};
-use super::taskdef::{from_sdk, time, to_register};
+use super::raw_body::{ReadBody, SendBody};
+use super::taskdef::{from_response, register_body, time};
 use crate::cloud::types::*;
 use crate::cloud::{
     CloudError, CloudResult, DESCRIBE_SERVICES_BATCH, DESCRIBE_TASKS_BATCH, Ecs, ResourceKind,
@@ -152,10 +153,13 @@ impl Ecs for AwsEcs {
     }
 
     async fn describe_task_definition(&self, task_definition: &str) -> CloudResult<TaskDefinition> {
-        let out = self
-            .client
+        let body = ReadBody::default();
+        self.client
             .describe_task_definition()
             .task_definition(task_definition)
+            .include(ecs::TaskDefinitionField::Tags)
+            .customize()
+            .interceptor(body.clone())
             .send()
             .await
             .map_err(|e| {
@@ -168,28 +172,37 @@ impl Ecs for AwsEcs {
                     e,
                 )
             })?;
-        out.task_definition()
-            .map(from_sdk)
-            .ok_or_else(|| CloudError::not_found(ResourceKind::TaskDefinition, task_definition))
+        let body = body
+            .take()
+            .ok_or_else(|| CloudError::not_found(ResourceKind::TaskDefinition, task_definition))?;
+        from_response("DescribeTaskDefinition", &body)
     }
 
+    /// The definition's own JSON is the request body, so every member reaches ECS as it is.
     async fn register_task_definition(&self, td: &TaskDefinition) -> CloudResult<TaskDefinition> {
-        let out = to_register(&self.client, td)?.send().await.map_err(|e| {
-            map(
-                "RegisterTaskDefinition",
-                Subject {
-                    kind: ResourceKind::TaskDefinition,
-                    name: &td.family,
-                },
-                e,
-            )
-        })?;
-        out.task_definition().map(from_sdk).ok_or_else(|| {
-            CloudError::invalid(
-                "RegisterTaskDefinition",
-                "no task definition in the response",
-            )
-        })
+        let body = ReadBody::default();
+        self.client
+            .register_task_definition()
+            .family(&td.family)
+            .customize()
+            .interceptor(SendBody(register_body(td)?))
+            .interceptor(body.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "RegisterTaskDefinition",
+                    Subject {
+                        kind: ResourceKind::TaskDefinition,
+                        name: &td.family,
+                    },
+                    e,
+                )
+            })?;
+        let body = body
+            .take()
+            .ok_or_else(|| CloudError::invalid("RegisterTaskDefinition", "no response body"))?;
+        from_response("RegisterTaskDefinition", &body)
     }
 
     async fn update_service(&self, request: &UpdateService) -> CloudResult<EcsService> {

@@ -11,6 +11,7 @@ mod ecs;
 mod elb;
 pub mod error;
 pub mod iam;
+mod raw_body;
 mod rds;
 mod s3;
 mod ssm;

@@ -95,6 +95,7 @@ impl World {
             + 1;
         let revision = if revision > 0 { revision } else { next };
         let mut stored = td.clone();
+        super::registration::fill_defaults(&mut stored);
         stored.revision = revision;
         stored.arn = self.task_definition_arn(&td.family, revision);
         stored

@@ -15,6 +15,7 @@ mod ecs;
 mod elb;
 pub mod faults;
 mod rds;
+mod registration;
 mod s3;
 mod ssm;
 mod world;

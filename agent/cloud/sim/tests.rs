@@ -241,7 +241,7 @@ async fn steady_service_after_set_up() {
         .unwrap();
     assert_eq!(
         td.container("api").unwrap().port_mappings[0].container_port,
-        3000
+        Some(3000)
     );
 }
 
