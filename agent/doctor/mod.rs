@@ -1,5 +1,9 @@
 //! `amagent doctor`: does the AWS account match the environment spec? Every resource the spec
-//! names is looked up; each check says ✓, or ✗ with what to do and where it is configured.
+//! names is looked up, and each found service's live state is checked for what would block a
+//! deploy (`live`); each check says ✓, ✗ with what to do and where it is configured, or ! for
+//! what the agent cannot verify itself.
+
+mod live;
 
 use crate::cloud::{
     Cloud, CloudError, DESCRIBE_SERVICES_BATCH, GET_PARAMETERS_BATCH, ResourceKind,
@@ -16,6 +20,9 @@ pub struct Check {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Passes, but names something to verify by hand (e.g. the execution role's policy).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 /// Where a field is written, for fixes: `environments/staging.yaml:45 (services[0].loadBalancer.targetGroup)`.
@@ -48,6 +55,7 @@ fn ok(check: &str, subject: &str, detail: impl Into<String>) -> Check {
         ok: true,
         detail: detail.into(),
         fix: None,
+        warning: false,
     }
 }
 
@@ -58,6 +66,7 @@ fn bad(check: &str, subject: &str, detail: impl Into<String>, fix: String) -> Ch
         ok: false,
         detail: detail.into(),
         fix: Some(fix),
+        warning: false,
     }
 }
 
@@ -105,7 +114,7 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
     let mut cluster_error = None;
     for chunk in names.chunks(DESCRIBE_SERVICES_BATCH) {
         match cloud.ecs.describe_services(cluster, chunk).await {
-            Ok(services) => found.extend(services.into_iter().map(|s| s.service_name)),
+            Ok(services) => found.extend(services),
             Err(CloudError::NotFound {
                 kind: ResourceKind::Service,
                 ..
@@ -123,9 +132,12 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
             spec.at(&root.key("ecs").key("cluster")),
         ),
     });
+    let found_names: Vec<String> = found.iter().map(|s| s.service_name.clone()).collect();
+    let controllers = live::controllers(cloud, cluster, &found_names).await;
     for (i, s) in env.services.iter().enumerate() {
         let sp = root.key("services").index(i);
-        checks.push(if found.contains(&s.ecs.service) {
+        let live = found.iter().find(|f| f.service_name == s.ecs.service);
+        checks.push(if live.is_some() {
             ok("ECS service", &s.ecs.service, "found")
         } else {
             bad(
@@ -138,6 +150,13 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
                 ),
             )
         });
+        if let Some(live) = live {
+            let controller = controllers
+                .iter()
+                .find(|(n, _)| *n == s.ecs.service)
+                .map(|(_, c)| c.as_str());
+            checks.extend(live::service_checks(cloud, spec, &sp, s, live, controller).await);
+        }
         checks.push(lookup(
             "task definition family",
             &s.ecs.task_family,
