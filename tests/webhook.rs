@@ -7,9 +7,9 @@ use amagent::metrics::Metrics;
 use amagent::secret::Secret;
 use amagent::watch::serve::{self as bounded, Connections, ServerLimits, fd_limit};
 use amagent::watch::webhook::{Event, MAX_DELIVERY_ID, WebhookState, router, sign};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 const PUSH: &str = include_str!("fixtures/github-push-event.json");
@@ -251,7 +251,10 @@ async fn trickle(url: &str, first: &[u8], trickled: &[u8]) -> (usize, String) {
         .await
         .unwrap_or_else(|_| panic!("still open after {sent} slow bytes"))
         .unwrap();
-    assert!(sent < MAX_TRICKLE, "the server waited for {sent} slow bytes");
+    assert!(
+        sent < MAX_TRICKLE,
+        "the server waited for {sent} slow bytes"
+    );
     (sent, answer)
 }
 

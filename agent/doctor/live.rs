@@ -6,8 +6,8 @@
 use super::{Check, SpecLocator, bad, ok};
 use crate::cloud::types::{EcsService, TaskDefinition};
 use crate::cloud::{Cloud, CloudError};
-use crate::config::{LoadBalancer, Service};
 use crate::config::position::FieldPath;
+use crate::config::{LoadBalancer, Service};
 use std::collections::BTreeSet;
 
 /// The parts of a task definition these checks read. Kept in one function so a change to the
@@ -50,7 +50,11 @@ pub(super) async fn service_checks(
 ) -> Vec<Check> {
     let name = &service.ecs.service;
     let mut checks = vec![controller_check(spec, at, name, controller)];
-    let td = match cloud.ecs.describe_task_definition(&live.task_definition).await {
+    let td = match cloud
+        .ecs
+        .describe_task_definition(&live.task_definition)
+        .await
+    {
         Ok(td) => view(&td, &service.ecs.container),
         Err(e) => {
             checks.push(bad(
@@ -64,7 +68,8 @@ pub(super) async fn service_checks(
         }
     };
     checks.push(container_check(spec, at, service, &td));
-    if let Some(lb) = &service.load_balancer {
+    // Without the container, its ports say nothing (the container ✗ says what to fix).
+    if let (Some(lb), Some(_)) = (&service.load_balancer, &td.container) {
         let group = cloud
             .elb
             .describe_target_groups(std::slice::from_ref(&lb.target_group))
@@ -78,7 +83,14 @@ pub(super) async fn service_checks(
                 .map(|b| (b.container_name.clone(), b.container_port))
         });
         let group_port = group.map(|g| g.port);
-        checks.push(port_check(spec, at, service, lb, &td, (expected, group_port)));
+        checks.push(port_check(
+            spec,
+            at,
+            service,
+            lb,
+            &td,
+            (expected, group_port),
+        ));
     }
     if !service.secrets.is_empty() {
         checks.push(execution_role_check(cloud, spec, at, service, &td));
@@ -220,7 +232,11 @@ fn execution_role_check(
     td: &TaskDefinitionView,
 ) -> Check {
     let wanted: BTreeSet<String> = service.secrets.values().map(|p| cloud.ssm.arn(p)).collect();
-    let running = td.container.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
+    let running = td
+        .container
+        .as_ref()
+        .map(|(_, s)| s.clone())
+        .unwrap_or_default();
     let added: Vec<&String> = wanted.difference(&running).collect();
     let list = |arns: &[&String]| {
         arns.iter()
@@ -234,7 +250,10 @@ fn execution_role_check(
         return bad(
             "execution role",
             &service.ecs.service,
-            format!("{} has no executionRoleArn, and the spec sets secrets", td.name),
+            format!(
+                "{} has no executionRoleArn, and the spec sets secrets",
+                td.name
+            ),
             format!(
                 "set executionRoleArn in the task definition to a role allowed ssm:GetParameters \
                  on {} (and kms:Decrypt on their key), or remove them at {where_}",

@@ -8,8 +8,8 @@ mod live;
 use crate::cloud::{
     Cloud, CloudError, DESCRIBE_SERVICES_BATCH, GET_PARAMETERS_BATCH, ResourceKind,
 };
-use crate::config::Environment;
 use crate::config::position::{FieldPath, PositionIndex};
+use crate::config::{Environment, Service};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,67 +157,7 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
                 .map(|(_, c)| c.as_str());
             checks.extend(live::service_checks(cloud, spec, &sp, s, live, controller).await);
         }
-        checks.push(lookup(
-            "task definition family",
-            &s.ecs.task_family,
-            cloud.ecs.describe_task_definition(&s.ecs.task_family).await,
-            |td| format!("latest revision {}", td.revision),
-            spec.at(&sp.key("ecs").key("taskFamily")),
-        ));
-        if let Some(lb) = &s.load_balancer {
-            checks.push(lookup(
-                "target group",
-                &lb.target_group,
-                cloud
-                    .elb
-                    .describe_target_groups(std::slice::from_ref(&lb.target_group))
-                    .await,
-                |groups| {
-                    groups
-                        .first()
-                        .map(|g| format!("port {}, health check {}", g.port, g.health_check_path))
-                        .unwrap_or_default()
-                },
-                spec.at(&sp.key("loadBalancer").key("targetGroup")),
-            ));
-        }
-        checks.push(lookup(
-            "ECR repository",
-            &s.image.repository,
-            cloud.ecr.describe_images(&s.image.repository).await,
-            |images| format!("{} image(s)", images.len()),
-            spec.at(&sp.key("image").key("repository")),
-        ));
-        let parameters: Vec<(&String, &String)> = s.secrets.iter().collect();
-        for chunk in parameters.chunks(GET_PARAMETERS_BATCH) {
-            let names: Vec<String> = chunk.iter().map(|(_, p)| (*p).clone()).collect();
-            match cloud.ssm.missing(&names).await {
-                Ok(missing) => {
-                    for (var, parameter) in chunk {
-                        checks.push(if missing.contains(parameter) {
-                            bad(
-                                "SSM parameter",
-                                parameter,
-                                "not found",
-                                format!(
-                                    "create it (aws ssm put-parameter --type SecureString --name {parameter} …), or correct {}",
-                                    spec.at(&sp.key("secrets").key(var))
-                                ),
-                            )
-                        } else {
-                            ok("SSM parameter", parameter, format!("exists (for {var}; value not read)"))
-                        });
-                    }
-                }
-                Err(e) => checks.push(lookup::<()>(
-                    "SSM parameters",
-                    &s.name,
-                    Err(e),
-                    |_| String::new(),
-                    spec.at(&sp.key("secrets")),
-                )),
-            }
-        }
+        checks.extend(resources(cloud, spec, &sp, s).await);
     }
     if let Some(db) = &env.database {
         checks.push(lookup(
@@ -227,6 +167,73 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
             |i| format!("status {}", i.status),
             spec.at(&root.key("database").key("instanceId")),
         ));
+    }
+    checks
+}
+
+/// The resources one service names: task family, target group, ECR repository, SSM parameters.
+async fn resources(cloud: &Cloud, spec: &SpecLocator, sp: &FieldPath, s: &Service) -> Vec<Check> {
+    let mut checks = Vec::new();
+    checks.push(lookup(
+        "task definition family",
+        &s.ecs.task_family,
+        cloud.ecs.describe_task_definition(&s.ecs.task_family).await,
+        |td| format!("latest revision {}", td.revision),
+        spec.at(&sp.key("ecs").key("taskFamily")),
+    ));
+    if let Some(lb) = &s.load_balancer {
+        checks.push(lookup(
+            "target group",
+            &lb.target_group,
+            cloud
+                .elb
+                .describe_target_groups(std::slice::from_ref(&lb.target_group))
+                .await,
+            |groups| {
+                groups
+                    .first()
+                    .map(|g| format!("port {}, health check {}", g.port, g.health_check_path))
+                    .unwrap_or_default()
+            },
+            spec.at(&sp.key("loadBalancer").key("targetGroup")),
+        ));
+    }
+    checks.push(lookup(
+        "ECR repository",
+        &s.image.repository,
+        cloud.ecr.describe_images(&s.image.repository).await,
+        |images| format!("{} image(s)", images.len()),
+        spec.at(&sp.key("image").key("repository")),
+    ));
+    let parameters: Vec<(&String, &String)> = s.secrets.iter().collect();
+    for chunk in parameters.chunks(GET_PARAMETERS_BATCH) {
+        let names: Vec<String> = chunk.iter().map(|(_, p)| (*p).clone()).collect();
+        match cloud.ssm.missing(&names).await {
+            Ok(missing) => {
+                for (var, parameter) in chunk {
+                    checks.push(if missing.contains(parameter) {
+                        bad(
+                            "SSM parameter",
+                            parameter,
+                            "not found",
+                            format!(
+                                "create it (aws ssm put-parameter --type SecureString --name {parameter} …), or correct {}",
+                                spec.at(&sp.key("secrets").key(var))
+                            ),
+                        )
+                    } else {
+                        ok("SSM parameter", parameter, format!("exists (for {var}; value not read)"))
+                    });
+                }
+            }
+            Err(e) => checks.push(lookup::<()>(
+                "SSM parameters",
+                &s.name,
+                Err(e),
+                |_| String::new(),
+                spec.at(&sp.key("secrets")),
+            )),
+        }
     }
     checks
 }

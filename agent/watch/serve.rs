@@ -70,8 +70,14 @@ impl ServerLimits {
                 .ok_or_else(|| format!("{name}={value:?}: expected a whole number above 0"))
         };
         for (name, field) in [
-            ("AMAGENT_WEBHOOK_HEADER_TIMEOUT", &mut limits.header_read_timeout),
-            ("AMAGENT_WEBHOOK_BODY_TIMEOUT", &mut limits.body_read_timeout),
+            (
+                "AMAGENT_WEBHOOK_HEADER_TIMEOUT",
+                &mut limits.header_read_timeout,
+            ),
+            (
+                "AMAGENT_WEBHOOK_BODY_TIMEOUT",
+                &mut limits.body_read_timeout,
+            ),
             ("AMAGENT_WEBHOOK_IDLE_TIMEOUT", &mut limits.idle_timeout),
         ] {
             if let Some(v) = var(name) {
@@ -106,17 +112,24 @@ struct Conn {
     close: Notify,
 }
 
-/// The open connections, oldest first. Cloning shares them.
+/// The open connections by id (ids increase, so oldest first), and the last id given.
+#[derive(Default)]
+struct Open {
+    last_id: u64,
+    by_id: BTreeMap<u64, Arc<Conn>>,
+}
+
+/// The open connections. Cloning shares them.
 #[derive(Clone, Default)]
-pub struct Connections(Arc<Mutex<(u64, BTreeMap<u64, Arc<Conn>>)>>);
+pub struct Connections(Arc<Mutex<Open>>);
 
 impl Connections {
     /// How many connections are open now.
     pub fn open(&self) -> usize {
-        self.lock().1.len()
+        self.lock().by_id.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, BTreeMap<u64, Arc<Conn>>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -124,7 +137,10 @@ impl Connections {
     /// in progress. `None` when all `cap` are busy.
     fn admit(&self, cap: usize) -> Option<(u64, Arc<Conn>)> {
         let mut guard = self.lock();
-        let (next, open) = &mut *guard;
+        let Open {
+            last_id,
+            by_id: open,
+        } = &mut *guard;
         if open.len() >= cap {
             let idle = open
                 .iter()
@@ -134,19 +150,19 @@ impl Connections {
                 victim.close.notify_one();
             }
         }
-        *next += 1;
+        *last_id += 1;
         let conn = Arc::new(Conn {
             in_flight: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             idle_since: Mutex::new(Instant::now()),
             close: Notify::new(),
         });
-        open.insert(*next, conn.clone());
-        Some((*next, conn))
+        open.insert(*last_id, conn.clone());
+        Some((*last_id, conn))
     }
 
     fn remove(&self, id: u64) {
-        self.lock().1.remove(&id);
+        self.lock().by_id.remove(&id);
     }
 }
 
@@ -185,19 +201,25 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(stream: TcpStream, router: Router, limits: &ServerLimits, conn: &Arc<Conn>) {
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    limits: &ServerLimits,
+    conn: &Arc<Conn>,
+) {
     let tracked = conn.clone();
-    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        let (router, conn) = (router.clone(), tracked.clone());
-        conn.in_flight.fetch_add(1, Ordering::SeqCst);
-        async move {
-            let response = router.oneshot(request.map(axum::body::Body::new)).await;
-            *conn.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-            conn.served.fetch_add(1, Ordering::SeqCst);
-            conn.in_flight.fetch_sub(1, Ordering::SeqCst);
-            response
-        }
-    });
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let (router, conn) = (router.clone(), tracked.clone());
+            conn.in_flight.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let response = router.oneshot(request.map(axum::body::Body::new)).await;
+                *conn.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                conn.served.fetch_add(1, Ordering::SeqCst);
+                conn.in_flight.fetch_sub(1, Ordering::SeqCst);
+                response
+            }
+        });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
@@ -219,12 +241,17 @@ async fn serve_connection(stream: TcpStream, router: Router, limits: &ServerLimi
 async fn idle_expired(conn: &Conn, idle: Duration) {
     loop {
         let since = *conn.idle_since.lock().unwrap_or_else(|p| p.into_inner());
-        let waiting = conn.in_flight.load(Ordering::SeqCst) == 0
-            && conn.served.load(Ordering::SeqCst) > 0;
+        let waiting =
+            conn.in_flight.load(Ordering::SeqCst) == 0 && conn.served.load(Ordering::SeqCst) > 0;
         if waiting && since.elapsed() >= idle {
             return;
         }
-        tokio::time::sleep_until(if waiting { since + idle } else { Instant::now() + idle }).await;
+        tokio::time::sleep_until(if waiting {
+            since + idle
+        } else {
+            Instant::now() + idle
+        })
+        .await;
     }
 }
 
