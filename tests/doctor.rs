@@ -29,15 +29,7 @@ async fn seed(endpoint: &str) -> Aws {
         .send()
         .await
         .unwrap();
-    support::fargate_service(
-        &aws,
-        endpoint,
-        "aussie-markets-staging",
-        "aussie-markets-api-staging",
-        &td.arn,
-    )
-    .await;
-    aws_sdk_elasticloadbalancingv2::Client::new(c)
+    let group = aws_sdk_elasticloadbalancingv2::Client::new(c)
         .create_target_group()
         .name("aussie-markets-api-staging")
         .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
@@ -48,6 +40,8 @@ async fn seed(endpoint: &str) -> Aws {
         .send()
         .await
         .unwrap();
+    let group = group.target_groups()[0].target_group_arn().unwrap();
+    create_service(&aws, &td.arn, Some(group), "ECS").await;
     aws_sdk_ecr::Client::new(c)
         .create_repository()
         .repository_name("aussie-markets/api")
@@ -222,9 +216,13 @@ async fn deploy_against_aws_checks_ssm_parameters_before_touching_anything() {
 }
 
 /// The staging account, but the service runs a task definition changed by `edit`, under the
-/// deployment controller `controller`.
-async fn seed_live(endpoint: &str, edit: impl Fn(&mut serde_json::Value), controller: &str) {
-    use aws_sdk_ecs::types as ecs;
+/// deployment controller `controller`, registered in the target group if `attached`.
+async fn seed_live(
+    endpoint: &str,
+    edit: impl Fn(&mut serde_json::Value),
+    controller: &str,
+    attached: bool,
+) {
     let aws = seed(endpoint).await;
     let mut td: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
     let td = &mut td["taskDefinition"];
@@ -236,7 +234,7 @@ async fn seed_live(endpoint: &str, edit: impl Fn(&mut serde_json::Value), contro
         .await
         .unwrap();
     let client = aws_sdk_ecs::Client::new(aws.sdk_config());
-    client
+    let running = client
         .delete_service()
         .cluster("aussie-markets-staging")
         .service("aussie-markets-api-staging")
@@ -244,12 +242,33 @@ async fn seed_live(endpoint: &str, edit: impl Fn(&mut serde_json::Value), contro
         .send()
         .await
         .unwrap();
-    client
+    let group = attached.then(|| {
+        running.service().unwrap().load_balancers()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_string()
+    });
+    create_service(&aws, &registered.arn, group.as_deref(), controller).await;
+}
+
+/// The staging service on `td`, registering container api:3000 in `group`.
+async fn create_service(aws: &Aws, td: &str, group: Option<&str>, controller: &str) {
+    use aws_sdk_ecs::types as ecs;
+    aws_sdk_ecs::Client::new(aws.sdk_config())
         .create_service()
         .cluster("aussie-markets-staging")
         .service_name("aussie-markets-api-staging")
-        .task_definition(&registered.arn)
+        .task_definition(td)
         .desired_count(1)
+        .set_load_balancers(group.map(|arn| {
+            vec![
+                ecs::LoadBalancer::builder()
+                    .target_group_arn(arn)
+                    .container_name("api")
+                    .container_port(3000)
+                    .build(),
+            ]
+        }))
         .deployment_controller(
             ecs::DeploymentController::builder()
                 .r#type(ecs::DeploymentControllerType::from(controller))
@@ -285,6 +304,7 @@ async fn a_live_service_that_would_block_a_deploy_says_what_and_where_to_fix() {
             td["containerDefinitions"][0]["portMappings"][0]["hostPort"] = 8080.into();
         },
         "CODE_DEPLOY",
+        true,
     )
     .await;
     let (code, json) = doctor_on(&endpoint).await;
@@ -353,6 +373,7 @@ async fn a_missing_container_and_new_secrets_are_named() {
             td["containerDefinitions"][0]["name"] = "web".into();
         },
         "ECS",
+        true,
     )
     .await;
     let (code, json) = doctor_on(&endpoint).await;
@@ -396,6 +417,7 @@ async fn a_missing_container_and_new_secrets_are_named() {
             secrets.retain(|s| s["name"] != "REDIS_URL");
         },
         "ECS",
+        true,
     )
     .await;
     let (code, json) = doctor_on(&endpoint).await;
@@ -410,5 +432,28 @@ async fn a_missing_container_and_new_secrets_are_named() {
     assert!(
         detail.contains(REDIS_ARN) && !detail.contains(DB_ARN),
         "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_outside_the_specs_target_group_is_named() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    seed_live(&endpoint, |_| {}, "ECS", false).await;
+    let (code, json) = doctor_on(&endpoint).await;
+    assert_eq!(code, Some(1), "{json:#}");
+    let lb = check(&json, "service load balancer", "aussie-markets-api-staging");
+    assert_eq!(lb["ok"], false, "{lb}");
+    assert!(
+        lb["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("registers its tasks in no target group"),
+        "{lb}"
+    );
+    assert_eq!(
+        lb["fix"],
+        "attach aussie-markets-api-staging to the service (loadBalancers: containerName api, \
+         containerPort 3000; UpdateService can), or correct environments/staging.yaml:44 \
+         (services[0].loadBalancer.targetGroup)"
     );
 }

@@ -82,20 +82,74 @@ pub(super) async fn service_checks(
                 .find(|b| b.target_group_arn == g.arn)
                 .map(|b| (b.container_name.clone(), b.container_port))
         });
-        let group_port = group.map(|g| g.port);
-        checks.push(port_check(
-            spec,
-            at,
-            service,
-            lb,
-            &td,
-            (expected, group_port),
-        ));
+        if let Some(g) = group.as_ref().filter(|_| expected.is_none()) {
+            checks.push(not_registered(spec, at, service, live, &g.arn));
+            return with_role(cloud, spec, at, service, &td, checks);
+        }
+        checks.push(port_check(spec, at, service, lb, &td, expected));
     }
+    with_role(cloud, spec, at, service, &td, checks)
+}
+
+fn with_role(
+    cloud: &Cloud,
+    spec: &SpecLocator,
+    at: &FieldPath,
+    service: &Service,
+    td: &TaskDefinitionView,
+    mut checks: Vec<Check>,
+) -> Vec<Check> {
     if !service.secrets.is_empty() {
-        checks.push(execution_role_check(cloud, spec, at, service, &td));
+        checks.push(execution_role_check(cloud, spec, at, service, td));
     }
     checks
+}
+
+/// The service does not register its tasks in the spec's target group: the health gate would
+/// wait for targets that never come.
+fn not_registered(
+    spec: &SpecLocator,
+    at: &FieldPath,
+    service: &Service,
+    live: &EcsService,
+    group_arn: &str,
+) -> Check {
+    let Some(lb) = &service.load_balancer else {
+        return ok(
+            "service load balancer",
+            &live.service_name,
+            "none in the spec",
+        );
+    };
+    let elsewhere: Vec<&str> = live
+        .load_balancers
+        .iter()
+        .map(|b| b.target_group_arn.as_str())
+        .collect();
+    bad(
+        "service load balancer",
+        &lb.target_group,
+        if elsewhere.is_empty() {
+            format!(
+                "{} registers its tasks in no target group",
+                live.service_name
+            )
+        } else {
+            format!(
+                "{} registers its tasks in {}, not in {group_arn}",
+                live.service_name,
+                elsewhere.join(", ")
+            )
+        },
+        format!(
+            "attach {} to the service (loadBalancers: containerName {}, containerPort {}; \
+             UpdateService can), or correct {}",
+            lb.target_group,
+            service.ecs.container,
+            lb.container_port,
+            spec.at(&at.key("loadBalancer").key("targetGroup"))
+        ),
+    )
 }
 
 fn controller_check(
@@ -150,49 +204,43 @@ fn container_check(
     )
 }
 
-/// The spec's container port must be the one the service registers in the target group (its
-/// loadBalancers entry; else the group's port), and the task definition must map it.
+/// The spec's container port and container must be the ones the service registers in the
+/// target group (`registered`, from its loadBalancers entry), and the task definition must map
+/// the port.
 fn port_check(
     spec: &SpecLocator,
     at: &FieldPath,
     service: &Service,
     lb: &LoadBalancer,
     td: &TaskDefinitionView,
-    (expected, group_port): (Option<(String, u16)>, Option<u16>),
+    registered: Option<(String, u16)>,
 ) -> Check {
     let container = &service.ecs.container;
     let subject = format!("{container}:{}", lb.container_port);
     let where_ = spec.at(&at.key("loadBalancer").key("containerPort"));
-    let (expected_name, expected_port) = match (&expected, group_port) {
-        (Some((name, port)), _) => (name.clone(), Some(*port)),
-        (None, port) => (container.clone(), port),
-    };
-    if let Some(port) = expected_port.filter(|p| *p != lb.container_port) {
-        let by = if expected.is_some() {
-            "the service registers"
-        } else {
-            "the target group listens on"
-        };
-        return bad(
-            "container port",
-            &subject,
-            format!("{by} {expected_name}:{port} in {}", lb.target_group),
-            format!("set loadBalancer.containerPort to {port} at {where_}"),
-        );
-    }
-    if expected_name != *container {
-        return bad(
-            "container port",
-            &subject,
-            format!(
-                "the service registers container `{expected_name}` in {}, the spec deploys `{container}`",
-                lb.target_group
-            ),
-            format!(
-                "set ecs.container to {expected_name} at {}",
-                spec.at(&at.key("ecs").key("container"))
-            ),
-        );
+    if let Some((name, port)) = &registered {
+        if *port != lb.container_port {
+            return bad(
+                "container port",
+                &subject,
+                format!("the service registers {name}:{port} in {}", lb.target_group),
+                format!("set loadBalancer.containerPort to {port} at {where_}"),
+            );
+        }
+        if name != container {
+            return bad(
+                "container port",
+                &subject,
+                format!(
+                    "the service registers container `{name}` in {}, the spec deploys `{container}`",
+                    lb.target_group
+                ),
+                format!(
+                    "set ecs.container to {name} at {}",
+                    spec.at(&at.key("ecs").key("container"))
+                ),
+            );
+        }
     }
     match &td.container {
         Some((ports, _)) if !ports.contains(&lb.container_port) => bad(
