@@ -87,6 +87,24 @@ fn check<'a>(json: &'a serde_json::Value, check: &str, subject: &str) -> &'a ser
         .unwrap_or_else(|| panic!("no {check} {subject} in {json}"))
 }
 
+/// The live service and the task definition it runs were read, and nothing blocks a deploy.
+fn live_checks_pass(json: &serde_json::Value) {
+    assert_eq!(
+        check(json, "deployment controller", SERVICE)["detail"],
+        "ECS (rolling update)"
+    );
+    assert_eq!(check(json, "container", "api")["ok"], true);
+    assert_eq!(check(json, "container port", "api:3000")["ok"], true);
+    assert_eq!(
+        check(
+            json,
+            "execution role",
+            "arn:aws:iam::123456789012:role/aussie-markets-api-staging-execution"
+        )["detail"],
+        "already reads the 2 secret(s) the spec sets"
+    );
+}
+
 #[tokio::test]
 async fn seeded_account_passes_and_missing_pieces_say_how_to_fix_them() {
     let (_moto, endpoint) = support::moto::fresh().await;
@@ -107,21 +125,7 @@ async fn seeded_account_passes_and_missing_pieces_say_how_to_fix_them() {
         assert_eq!(c["ok"], true, "{c}");
         assert!(c.get("warning").is_none(), "{c}");
     }
-    // The live service and the task definition it runs were read too.
-    assert_eq!(
-        check(&json, "deployment controller", SERVICE)["detail"],
-        "ECS (rolling update)"
-    );
-    assert_eq!(check(&json, "container", "api")["ok"], true);
-    assert_eq!(check(&json, "container port", "api:3000")["ok"], true);
-    assert_eq!(
-        check(
-            &json,
-            "execution role",
-            "arn:aws:iam::123456789012:role/aussie-markets-api-staging-execution"
-        )["detail"],
-        "already reads the 2 secret(s) the spec sets"
-    );
+    live_checks_pass(&json);
 
     // Take away the target group and one SSM parameter.
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(aws.sdk_config());
