@@ -29,6 +29,7 @@ use amagent::repo::GitCredentials;
 use amagent::report::console::Console;
 use amagent::sandbox::Sandbox;
 use amagent::secret::Secret;
+use amagent::watch::serve;
 use amagent::watch::webhook::{self, WebhookState, sign};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -225,9 +226,13 @@ async fn iteration(n: usize, marks: &Marks, client: &reqwest::Client) -> Sample 
     let state = Arc::new(WebhookState::new(Secret::new(SECRET), events_tx, metrics));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, webhook::router(state)).await.unwrap();
-    });
+    let server = tokio::spawn(serve::serve(
+        listener,
+        webhook::router(state),
+        serve::ServerLimits::for_fd_limit(serve::fd_limit()),
+        serve::Connections::default(),
+        Arc::new(amagent::metrics::Metrics::default()),
+    ));
     let forward_marks = marks.clone();
     let forwarder = tokio::spawn(async move {
         while let Some(event) = events_rx.recv().await {

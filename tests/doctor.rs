@@ -1,6 +1,9 @@
 //! `amagent doctor` against moto through AWS_ENDPOINT_URL: ✓ for an account seeded like the
 //! staging spec, ✗ with the fix (and where it is configured) for a missing target group and a
-//! missing SSM parameter.
+//! missing SSM parameter, and — read from the live service and the task definition it runs —
+//! for what would block a deploy: a deployment controller other than ECS, the spec's container
+//! missing, a port the target group does not expect, secrets without an execution role; ! for
+//! secrets the spec adds that the execution role must be allowed to read.
 
 mod support;
 
@@ -26,15 +29,7 @@ async fn seed(endpoint: &str) -> Aws {
         .send()
         .await
         .unwrap();
-    support::fargate_service(
-        &aws,
-        endpoint,
-        "aussie-markets-staging",
-        "aussie-markets-api-staging",
-        &td.arn,
-    )
-    .await;
-    aws_sdk_elasticloadbalancingv2::Client::new(c)
+    let group = aws_sdk_elasticloadbalancingv2::Client::new(c)
         .create_target_group()
         .name("aussie-markets-api-staging")
         .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
@@ -45,6 +40,8 @@ async fn seed(endpoint: &str) -> Aws {
         .send()
         .await
         .unwrap();
+    let group = group.target_groups()[0].target_group_arn().unwrap();
+    create_service(&aws, &td.arn, Some(group), "ECS").await;
     aws_sdk_ecr::Client::new(c)
         .create_repository()
         .repository_name("aussie-markets/api")
@@ -90,6 +87,24 @@ fn check<'a>(json: &'a serde_json::Value, check: &str, subject: &str) -> &'a ser
         .unwrap_or_else(|| panic!("no {check} {subject} in {json}"))
 }
 
+/// The live service and the task definition it runs were read, and nothing blocks a deploy.
+fn live_checks_pass(json: &serde_json::Value) {
+    assert_eq!(
+        check(json, "deployment controller", SERVICE)["detail"],
+        "ECS (rolling update)"
+    );
+    assert_eq!(check(json, "container", "api")["ok"], true);
+    assert_eq!(check(json, "container port", "api:3000")["ok"], true);
+    assert_eq!(
+        check(
+            json,
+            "execution role",
+            "arn:aws:iam::123456789012:role/aussie-markets-api-staging-execution"
+        )["detail"],
+        "already reads the 2 secret(s) the spec sets"
+    );
+}
+
 #[tokio::test]
 async fn seeded_account_passes_and_missing_pieces_say_how_to_fix_them() {
     let (_moto, endpoint) = support::moto::fresh().await;
@@ -108,7 +123,9 @@ async fn seeded_account_passes_and_missing_pieces_say_how_to_fix_them() {
     );
     for c in json["checks"].as_array().unwrap() {
         assert_eq!(c["ok"], true, "{c}");
+        assert!(c.get("warning").is_none(), "{c}");
     }
+    live_checks_pass(&json);
 
     // Take away the target group and one SSM parameter.
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(aws.sdk_config());
@@ -199,5 +216,248 @@ async fn deploy_against_aws_checks_ssm_parameters_before_touching_anything() {
     assert!(
         reason.contains("SSM parameter(s) missing: /aussie-markets/staging/api/database-url"),
         "{reason}"
+    );
+}
+
+/// The staging account, but the service runs a task definition changed by `edit`, under the
+/// deployment controller `controller`, registered in the target group if `attached`.
+async fn seed_live(
+    endpoint: &str,
+    edit: impl Fn(&mut serde_json::Value),
+    controller: &str,
+    attached: bool,
+) {
+    let aws = seed(endpoint).await;
+    let mut td: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+    let td = &mut td["taskDefinition"];
+    edit(td);
+    let registered = aws
+        .cloud()
+        .ecs
+        .register_task_definition(&serde_json::from_value(td.clone()).unwrap())
+        .await
+        .unwrap();
+    let client = aws_sdk_ecs::Client::new(aws.sdk_config());
+    let running = client
+        .delete_service()
+        .cluster("aussie-markets-staging")
+        .service("aussie-markets-api-staging")
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+    let group = attached.then(|| {
+        running.service().unwrap().load_balancers()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_string()
+    });
+    create_service(&aws, &registered.arn, group.as_deref(), controller).await;
+}
+
+/// The staging service on `td`, registering container api:3000 in `group`.
+async fn create_service(aws: &Aws, td: &str, group: Option<&str>, controller: &str) {
+    use aws_sdk_ecs::types as ecs;
+    aws_sdk_ecs::Client::new(aws.sdk_config())
+        .create_service()
+        .cluster("aussie-markets-staging")
+        .service_name("aussie-markets-api-staging")
+        .task_definition(td)
+        .desired_count(1)
+        .set_load_balancers(group.map(|arn| {
+            vec![
+                ecs::LoadBalancer::builder()
+                    .target_group_arn(arn)
+                    .container_name("api")
+                    .container_port(3000)
+                    .build(),
+            ]
+        }))
+        .deployment_controller(
+            ecs::DeploymentController::builder()
+                .r#type(ecs::DeploymentControllerType::from(controller))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn doctor_on(endpoint: &str) -> (Option<i32>, serde_json::Value) {
+    let endpoint = endpoint.to_string();
+    tokio::task::spawn_blocking(move || doctor(&endpoint))
+        .await
+        .unwrap()
+}
+
+const SERVICE: &str = "aussie-markets-api-staging";
+const DB_ARN: &str =
+    "arn:aws:ssm:ap-southeast-2:123456789012:parameter/aussie-markets/staging/api/database-url";
+const REDIS_ARN: &str =
+    "arn:aws:ssm:ap-southeast-2:123456789012:parameter/aussie-markets/staging/api/redis-url";
+
+#[tokio::test]
+async fn a_live_service_that_would_block_a_deploy_says_what_and_where_to_fix() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    seed_live(
+        &endpoint,
+        |td| {
+            td.as_object_mut().unwrap().remove("executionRoleArn");
+            td["containerDefinitions"][0]["portMappings"][0]["containerPort"] = 8080.into();
+            td["containerDefinitions"][0]["portMappings"][0]["hostPort"] = 8080.into();
+        },
+        "CODE_DEPLOY",
+        true,
+    )
+    .await;
+    let (code, json) = doctor_on(&endpoint).await;
+    assert_eq!(code, Some(1), "{json:#}");
+
+    let controller = check(&json, "deployment controller", SERVICE);
+    assert_eq!(controller["ok"], false, "{controller}");
+    assert!(
+        controller["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("CODE_DEPLOY"),
+        "{controller}"
+    );
+    assert!(
+        controller["fix"]
+            .as_str()
+            .unwrap()
+            .contains("deploymentController type ECS")
+            && controller["fix"]
+                .as_str()
+                .unwrap()
+                .contains("environments/staging.yaml:26 (services[0].ecs.service)"),
+        "{controller}"
+    );
+
+    assert_eq!(check(&json, "container", "api")["ok"], true);
+
+    let port = check(&json, "container port", "api:3000");
+    assert_eq!(port["ok"], false, "{port}");
+    assert!(
+        port["detail"].as_str().unwrap().contains("maps [8080]"),
+        "{port}"
+    );
+    assert_eq!(
+        port["fix"],
+        "add containerPort 3000 to the task definition's portMappings, or correct \
+         environments/staging.yaml:45 (services[0].loadBalancer.containerPort)"
+    );
+
+    let role = check(&json, "execution role", SERVICE);
+    assert_eq!(role["ok"], false, "{role}");
+    assert!(
+        role["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no executionRoleArn"),
+        "{role}"
+    );
+    let fix = role["fix"].as_str().unwrap();
+    assert!(fix.contains(DB_ARN) && fix.contains(REDIS_ARN), "{fix}");
+    assert!(
+        fix.contains("environments/staging.yaml:41 (services[0].secrets)"),
+        "{fix}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_container_and_new_secrets_are_named() {
+    let (moto, endpoint) = support::moto::fresh().await;
+    // The running revision calls the container `web`: the spec's `api` is not there, and none
+    // of the spec's secrets are set yet, so the execution role must be able to read both.
+    seed_live(
+        &endpoint,
+        |td| {
+            td["containerDefinitions"][0]["name"] = "web".into();
+        },
+        "ECS",
+        true,
+    )
+    .await;
+    let (code, json) = doctor_on(&endpoint).await;
+    assert_eq!(code, Some(1), "{json:#}");
+    assert_eq!(check(&json, "deployment controller", SERVICE)["ok"], true);
+    let container = check(&json, "container", "api");
+    assert_eq!(container["ok"], false, "{container}");
+    assert!(
+        container["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("has no container `api` (it has: web)"),
+        "{container}"
+    );
+    assert_eq!(
+        container["fix"],
+        "set ecs.container to one of them at environments/staging.yaml:28 (services[0].ecs.container)"
+    );
+    let role = check(
+        &json,
+        "execution role",
+        "arn:aws:iam::123456789012:role/aussie-markets-api-staging-execution",
+    );
+    assert_eq!(role["ok"], true, "{role}");
+    assert_eq!(role["warning"], true, "{role}");
+    let detail = role["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(DB_ARN) && detail.contains(REDIS_ARN),
+        "{detail}"
+    );
+
+    // Only REDIS_URL is new to the running revision: only it is named.
+    drop(moto);
+    let (_moto, endpoint) = support::moto::fresh().await;
+    seed_live(
+        &endpoint,
+        |td| {
+            let secrets = td["containerDefinitions"][0]["secrets"]
+                .as_array_mut()
+                .unwrap();
+            secrets.retain(|s| s["name"] != "REDIS_URL");
+        },
+        "ECS",
+        true,
+    )
+    .await;
+    let (code, json) = doctor_on(&endpoint).await;
+    assert_eq!(code, Some(0), "{json:#}");
+    let role = check(
+        &json,
+        "execution role",
+        "arn:aws:iam::123456789012:role/aussie-markets-api-staging-execution",
+    );
+    assert_eq!(role["warning"], true, "{role}");
+    let detail = role["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(REDIS_ARN) && !detail.contains(DB_ARN),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_outside_the_specs_target_group_is_named() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    seed_live(&endpoint, |_| {}, "ECS", false).await;
+    let (code, json) = doctor_on(&endpoint).await;
+    assert_eq!(code, Some(1), "{json:#}");
+    let lb = check(&json, "service load balancer", "aussie-markets-api-staging");
+    assert_eq!(lb["ok"], false, "{lb}");
+    assert!(
+        lb["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("registers its tasks in no target group"),
+        "{lb}"
+    );
+    assert_eq!(
+        lb["fix"],
+        "attach aussie-markets-api-staging to the service (loadBalancers: containerName api, \
+         containerPort 3000; UpdateService can), or correct environments/staging.yaml:44 \
+         (services[0].loadBalancer.targetGroup)"
     );
 }

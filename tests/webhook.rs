@@ -1,10 +1,15 @@
 //! The webhook server over real HTTP: only correctly signed, first-time deliveries wake the
-//! agent; everything else is rejected or ignored and triggers nothing.
+//! agent; everything else is rejected or ignored and triggers nothing. Hostile clients (slow
+//! headers, slow bodies, connection floods, oversized delivery ids) are cut off within the
+//! server's limits while /healthz and GitHub still get through.
 
 use amagent::metrics::Metrics;
 use amagent::secret::Secret;
-use amagent::watch::webhook::{Event, WebhookState, router, sign};
+use amagent::watch::serve::{self as bounded, Connections, ServerLimits, fd_limit};
+use amagent::watch::webhook::{Event, MAX_DELIVERY_ID, WebhookState, router, sign};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 const PUSH: &str = include_str!("fixtures/github-push-event.json");
@@ -18,20 +23,30 @@ struct Server {
 }
 
 async fn serve() -> Server {
+    serve_within(ServerLimits::for_fd_limit(fd_limit())).await.0
+}
+
+/// The server as `amagent run` starts it, within `limits`; `Connections` counts what is open.
+async fn serve_within(limits: ServerLimits) -> (Server, Connections) {
     let (tx, rx) = mpsc::channel(16);
-    let state = Arc::new(WebhookState::new(
-        Secret::new(SECRET),
-        tx,
-        Arc::new(Metrics::default()),
-    ));
+    let metrics = Arc::new(Metrics::default());
+    let state = Arc::new(WebhookState::new(Secret::new(SECRET), tx, metrics.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    Server {
+    let connections = Connections::default();
+    tokio::spawn(bounded::serve(
+        listener,
+        router(state),
+        limits,
+        connections.clone(),
+        metrics,
+    ));
+    let server = Server {
         url,
         events: rx,
         client: reqwest::Client::new(),
-    }
+    };
+    (server, connections)
 }
 
 impl Server {
@@ -197,4 +212,149 @@ async fn health_and_metrics_endpoints() {
         "{metrics}"
     );
     assert!(metrics.ends_with("# EOF\n"));
+}
+
+fn limits(max_connections: usize, timeout: Duration) -> ServerLimits {
+    ServerLimits {
+        header_read_timeout: timeout,
+        body_read_timeout: timeout,
+        idle_timeout: timeout,
+        max_connections,
+    }
+}
+
+/// Sends `first` at once, then `trickled` one byte per second — at most `MAX_TRICKLE` bytes, far
+/// more seconds than the server's timeout — and waits a while for the server to close the
+/// connection. Returns the bytes trickled before it did and what it answered; panics if it
+/// never closed.
+async fn trickle(url: &str, first: &[u8], trickled: &[u8]) -> (usize, String) {
+    const MAX_TRICKLE: usize = 10;
+    let stream = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (mut read, mut write) = stream.into_split();
+    write.write_all(first).await.unwrap();
+    let reader = tokio::spawn(async move {
+        let mut answer = Vec::new();
+        let _ = read.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+    let mut sent = 0;
+    for b in trickled.iter().take(MAX_TRICKLE) {
+        if reader.is_finished() || write.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        sent += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let answer = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .unwrap_or_else(|_| panic!("still open after {sent} slow bytes"))
+        .unwrap();
+    assert!(
+        sent < MAX_TRICKLE,
+        "the server waited for {sent} slow bytes"
+    );
+    (sent, answer)
+}
+
+#[tokio::test]
+async fn a_slowloris_client_is_disconnected_after_the_header_timeout() {
+    let (s, connections) = serve_within(limits(8, Duration::from_secs(2))).await;
+    let head = b"POST /webhooks/github HTTP/1.1\r\nHost: agent\r\nX-GitHub-Event: push\r\n\r\n";
+    let (_, answer) = trickle(&s.url, b"", head).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    // The server's side goes a moment after the client saw it close.
+    for _ in 0..500 {
+        if connections.open() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(connections.open(), 0);
+}
+
+#[tokio::test]
+async fn a_slow_body_is_cut_off_after_the_body_timeout() {
+    let (mut s, _) = serve_within(limits(8, Duration::from_secs(2))).await;
+    let body = PUSH.as_bytes();
+    let head = format!(
+        "POST /webhooks/github HTTP/1.1\r\nHost: agent\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: slow\r\nX-Hub-Signature-256: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        sign(SECRET, body),
+        body.len()
+    );
+    let (_, answer) = trickle(&s.url, head.as_bytes(), body).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(s.triggered().is_empty());
+}
+
+#[tokio::test]
+async fn a_connection_flood_beyond_the_cap_leaves_health_and_github_working() {
+    const CAP: usize = 8;
+    // Timeouts far longer than the test: only the cap can keep the flood out.
+    let (mut s, connections) = serve_within(limits(CAP, Duration::from_secs(300))).await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut flood = Vec::new();
+    for _ in 0..5 * CAP {
+        flood.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // Each connection beyond the cap closes the oldest idle one.
+    let mut closed = 0;
+    for stream in flood.iter_mut().take(4 * CAP) {
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
+            .await
+            .expect("a flood connection beyond the cap was kept open");
+        if matches!(n, Ok(0) | Err(_)) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 4 * CAP);
+    assert!(connections.open() <= CAP, "{} open", connections.open());
+
+    let health = s
+        .client
+        .get(format!("{}/healthz", s.url))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(
+        s.deliver("push", "d-flood", PUSH, Some(sign(SECRET, PUSH.as_bytes())))
+            .await,
+        202
+    );
+    assert_eq!(s.triggered().len(), 1);
+    assert!(connections.open() <= CAP, "{} open", connections.open());
+}
+
+#[tokio::test]
+async fn an_oversized_or_unprintable_delivery_id_is_refused_before_anything_remembers_it() {
+    let mut s = serve().await;
+    let signed = || Some(sign(SECRET, PUSH.as_bytes()));
+    let long = "d".repeat(MAX_DELIVERY_ID + 1);
+    assert_eq!(s.deliver("push", &long, PUSH, signed()).await, 400);
+    assert_eq!(s.deliver("push", "two words", PUSH, signed()).await, 400);
+    assert!(s.triggered().is_empty());
+    // Not remembered: the longest allowed id (its first 128 characters) is a new delivery.
+    let longest = "d".repeat(MAX_DELIVERY_ID);
+    assert_eq!(s.deliver("push", &longest, PUSH, signed()).await, 202);
+    assert_eq!(s.triggered().len(), 1);
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("amagent_webhook_rejections_total{reason=\"bad-delivery-id\"} 2"),
+        "{metrics}"
+    );
 }

@@ -1,4 +1,6 @@
-//! `amagent doctor --env E`: ✓/✗ for every AWS resource the spec names, with the fix.
+//! `amagent doctor --env E`: ✓/✗ for every AWS resource the spec names and for what would block a
+//! deploy of each service (live service and task definition), with the fix; ! for what to verify
+//! by hand.
 
 use super::sim_cmd::{Session, load_environment, runtime, scenario};
 use super::{Exit, OutputFormat, print_json};
@@ -59,15 +61,23 @@ pub fn run(
         OutputFormat::Text => {
             let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
             for c in &checks {
-                let mark = if c.ok { "✓" } else { "✗" };
+                let mark = match (c.ok, c.warning) {
+                    (false, _) => "✗",
+                    (true, true) => "!",
+                    (true, false) => "✓",
+                };
                 println!("{mark} {:width$}  {}  {}", c.check, c.subject, c.detail);
                 if let Some(fix) = &c.fix {
                     println!("  {:width$}  fix: {fix}", "");
                 }
             }
             let failed = checks.iter().filter(|c| !c.ok).count();
+            let to_verify = checks.iter().filter(|c| c.warning).count();
             if failed == 0 {
                 println!("\nAll {} checks passed for {}.", checks.len(), env.name);
+                if to_verify > 0 {
+                    println!("{to_verify} marked ! to verify by hand.");
+                }
             } else {
                 println!(
                     "\n{failed} of {} checks failed for {}.",

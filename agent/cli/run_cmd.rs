@@ -22,6 +22,7 @@ use crate::repo::{EnvRepo, GitCredentials, redact_url};
 use crate::report::{Reporter, console::Console, github::GitHub};
 use crate::sandbox::Sandbox;
 use crate::secret::Secret;
+use crate::watch::serve::{Connections, ServerLimits, serve};
 use crate::watch::webhook::{self, WebhookState};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -154,6 +155,13 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let io = runtime(false);
     if let (Some(addr), Some(secret)) = (args.listen, secret) {
+        let limits = match ServerLimits::from_env() {
+            Ok(l) => l,
+            Err(e) => {
+                print_error(output, "usage", &e);
+                return Exit::Usage;
+            }
+        };
         let state = Arc::new(WebhookState::new(secret, events_tx, metrics.clone()));
         let listener = match io.block_on(tokio::net::TcpListener::bind(addr)) {
             Ok(l) => l,
@@ -162,12 +170,15 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
                 return Exit::Io;
             }
         };
-        tracing::info!(%addr, "webhook server listening: POST /webhooks/github, GET /healthz, GET /metrics");
-        io.spawn(async move {
-            if let Err(e) = axum::serve(listener, webhook::router(state)).await {
-                tracing::error!(error = %e, "webhook server stopped");
-            }
-        });
+        tracing::info!(%addr, ?limits, "webhook server listening: POST /webhooks/github, GET /healthz, GET /metrics");
+        let metrics = metrics.clone();
+        io.spawn(serve(
+            listener,
+            webhook::router(state),
+            limits,
+            Connections::default(),
+            metrics,
+        ));
     }
     let forward = wake_tx.clone();
     io.spawn(async move {

@@ -39,6 +39,20 @@ pub trait Ecs: Send + Sync {
     ) -> CloudResult<Vec<String>>;
     /// DescribeTasks; `tasks.len()` ≤ [`DESCRIBE_TASKS_BATCH`].
     async fn describe_tasks(&self, cluster: &str, tasks: &[String]) -> CloudResult<Vec<Task>>;
+    /// DescribeServices again, for `(service name, deployment controller type)` — `ECS`,
+    /// `CODE_DEPLOY` or `EXTERNAL`; only `doctor` reads it. The simulator models ECS rolling
+    /// updates only, so by default every service found is `ECS`.
+    async fn deployment_controllers(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> CloudResult<Vec<(String, String)>> {
+        let found = self.describe_services(cluster, services).await?;
+        Ok(found
+            .into_iter()
+            .map(|s| (s.service_name, "ECS".to_string()))
+            .collect())
+    }
 }
 
 #[async_trait]

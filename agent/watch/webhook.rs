@@ -2,7 +2,8 @@
 //!
 //! A delivery is accepted only with a valid `X-Hub-Signature-256` (HMAC-SHA256 of the raw body
 //! with the shared secret, compared in constant time); bodies over 1 MiB get 413; a repeated
-//! `X-GitHub-Delivery` id is acknowledged but ignored, so a redelivery never deploys twice. The
+//! `X-GitHub-Delivery` id is acknowledged but ignored, so a redelivery never deploys twice (an id
+//! over `MAX_DELIVERY_ID` characters is refused with 400 first). The
 //! answer (202) goes out before any work: accepted events are handed to the agent on a channel.
 
 use crate::metrics::Metrics;
@@ -23,6 +24,9 @@ use tokio::sync::mpsc;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Delivery ids remembered for de-duplication.
 pub const REMEMBERED_DELIVERIES: usize = 4096;
+/// GitHub's delivery ids are UUIDs (36 characters); anything longer than this, or with other
+/// than printable ASCII, is refused before it reaches the de-dup cache or a log line.
+pub const MAX_DELIVERY_ID: usize = 128;
 
 /// What an accepted delivery asks the agent to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,6 +126,20 @@ async fn github(
     body: Bytes,
 ) -> (StatusCode, &'static str) {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // Checked first: every later step may log the id or remember it.
+    if let Some(id) = headers.get("x-github-delivery")
+        && (id.len() > MAX_DELIVERY_ID || !id.as_bytes().iter().all(u8::is_ascii_graphic))
+    {
+        state.metrics.rejected("bad-delivery-id");
+        tracing::warn!(
+            length = id.len(),
+            "webhook rejected: X-GitHub-Delivery is not a short printable id"
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            "X-GitHub-Delivery must be at most 128 printable ASCII characters\n",
+        );
+    }
     if !signature_valid(&state.secret, &body, header("x-hub-signature-256")) {
         state
             .metrics

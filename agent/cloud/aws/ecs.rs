@@ -119,37 +119,12 @@ impl Ecs for AwsEcs {
         cluster: &str,
         services: &[String],
     ) -> CloudResult<Vec<EcsService>> {
-        if services.len() > DESCRIBE_SERVICES_BATCH {
-            return Err(CloudError::invalid(
-                "DescribeServices",
-                "at most 10 services per call",
-            ));
-        }
-        let out = self
-            .client
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(services.to_vec()))
-            .send()
-            .await
-            .map_err(|e| {
-                map(
-                    "DescribeServices",
-                    Subject {
-                        kind: ResourceKind::Cluster,
-                        name: cluster,
-                    },
-                    e,
-                )
-            })?;
-        let found: Vec<EcsService> = out.services().iter().map(service_from_sdk).collect();
-        if found.is_empty() && !services.is_empty() {
-            return Err(CloudError::not_found(
-                ResourceKind::Service,
-                services.join(", "),
-            ));
-        }
-        Ok(found)
+        Ok(self
+            .sdk_services(cluster, services)
+            .await?
+            .iter()
+            .map(service_from_sdk)
+            .collect())
     }
 
     async fn describe_task_definition(&self, task_definition: &str) -> CloudResult<TaskDefinition> {
@@ -290,5 +265,66 @@ impl Ecs for AwsEcs {
                 )
             })?;
         Ok(out.tasks().iter().map(task_from_sdk).collect())
+    }
+
+    async fn deployment_controllers(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> CloudResult<Vec<(String, String)>> {
+        Ok(self
+            .sdk_services(cluster, services)
+            .await?
+            .iter()
+            .map(|s| {
+                let controller = s
+                    .deployment_controller()
+                    .map_or("ECS", |c| c.r#type().as_str());
+                (
+                    s.service_name().unwrap_or_default().to_string(),
+                    controller.to_string(),
+                )
+            })
+            .collect())
+    }
+}
+
+impl AwsEcs {
+    /// DescribeServices as the SDK returns them; none found is `NotFound`.
+    async fn sdk_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> CloudResult<Vec<ecs::Service>> {
+        if services.len() > DESCRIBE_SERVICES_BATCH {
+            return Err(CloudError::invalid(
+                "DescribeServices",
+                "at most 10 services per call",
+            ));
+        }
+        let out = self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "DescribeServices",
+                    Subject {
+                        kind: ResourceKind::Cluster,
+                        name: cluster,
+                    },
+                    e,
+                )
+            })?;
+        if out.services().is_empty() && !services.is_empty() {
+            return Err(CloudError::not_found(
+                ResourceKind::Service,
+                services.join(", "),
+            ));
+        }
+        Ok(out.services().to_vec())
     }
 }

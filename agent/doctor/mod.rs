@@ -1,11 +1,15 @@
 //! `amagent doctor`: does the AWS account match the environment spec? Every resource the spec
-//! names is looked up; each check says ✓, or ✗ with what to do and where it is configured.
+//! names is looked up, and each found service's live state is checked for what would block a
+//! deploy (`live`); each check says ✓, ✗ with what to do and where it is configured, or ! for
+//! what the agent cannot verify itself.
+
+mod live;
 
 use crate::cloud::{
     Cloud, CloudError, DESCRIBE_SERVICES_BATCH, GET_PARAMETERS_BATCH, ResourceKind,
 };
-use crate::config::Environment;
 use crate::config::position::{FieldPath, PositionIndex};
+use crate::config::{Environment, Service};
 use serde::Serialize;
 
 #[derive(Clone, Debug, Serialize)]
@@ -16,6 +20,9 @@ pub struct Check {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Passes, but names something to verify by hand (e.g. the execution role's policy).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 /// Where a field is written, for fixes: `environments/staging.yaml:45 (services[0].loadBalancer.targetGroup)`.
@@ -48,6 +55,7 @@ fn ok(check: &str, subject: &str, detail: impl Into<String>) -> Check {
         ok: true,
         detail: detail.into(),
         fix: None,
+        warning: false,
     }
 }
 
@@ -58,6 +66,7 @@ fn bad(check: &str, subject: &str, detail: impl Into<String>, fix: String) -> Ch
         ok: false,
         detail: detail.into(),
         fix: Some(fix),
+        warning: false,
     }
 }
 
@@ -105,7 +114,7 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
     let mut cluster_error = None;
     for chunk in names.chunks(DESCRIBE_SERVICES_BATCH) {
         match cloud.ecs.describe_services(cluster, chunk).await {
-            Ok(services) => found.extend(services.into_iter().map(|s| s.service_name)),
+            Ok(services) => found.extend(services),
             Err(CloudError::NotFound {
                 kind: ResourceKind::Service,
                 ..
@@ -123,9 +132,12 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
             spec.at(&root.key("ecs").key("cluster")),
         ),
     });
+    let found_names: Vec<String> = found.iter().map(|s| s.service_name.clone()).collect();
+    let controllers = live::controllers(cloud, cluster, &found_names).await;
     for (i, s) in env.services.iter().enumerate() {
         let sp = root.key("services").index(i);
-        checks.push(if found.contains(&s.ecs.service) {
+        let live = found.iter().find(|f| f.service_name == s.ecs.service);
+        checks.push(if live.is_some() {
             ok("ECS service", &s.ecs.service, "found")
         } else {
             bad(
@@ -138,67 +150,14 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
                 ),
             )
         });
-        checks.push(lookup(
-            "task definition family",
-            &s.ecs.task_family,
-            cloud.ecs.describe_task_definition(&s.ecs.task_family).await,
-            |td| format!("latest revision {}", td.revision),
-            spec.at(&sp.key("ecs").key("taskFamily")),
-        ));
-        if let Some(lb) = &s.load_balancer {
-            checks.push(lookup(
-                "target group",
-                &lb.target_group,
-                cloud
-                    .elb
-                    .describe_target_groups(std::slice::from_ref(&lb.target_group))
-                    .await,
-                |groups| {
-                    groups
-                        .first()
-                        .map(|g| format!("port {}, health check {}", g.port, g.health_check_path))
-                        .unwrap_or_default()
-                },
-                spec.at(&sp.key("loadBalancer").key("targetGroup")),
-            ));
+        if let Some(live) = live {
+            let controller = controllers
+                .iter()
+                .find(|(n, _)| *n == s.ecs.service)
+                .map(|(_, c)| c.as_str());
+            checks.extend(live::service_checks(cloud, spec, &sp, s, live, controller).await);
         }
-        checks.push(lookup(
-            "ECR repository",
-            &s.image.repository,
-            cloud.ecr.describe_images(&s.image.repository).await,
-            |images| format!("{} image(s)", images.len()),
-            spec.at(&sp.key("image").key("repository")),
-        ));
-        let parameters: Vec<(&String, &String)> = s.secrets.iter().collect();
-        for chunk in parameters.chunks(GET_PARAMETERS_BATCH) {
-            let names: Vec<String> = chunk.iter().map(|(_, p)| (*p).clone()).collect();
-            match cloud.ssm.missing(&names).await {
-                Ok(missing) => {
-                    for (var, parameter) in chunk {
-                        checks.push(if missing.contains(parameter) {
-                            bad(
-                                "SSM parameter",
-                                parameter,
-                                "not found",
-                                format!(
-                                    "create it (aws ssm put-parameter --type SecureString --name {parameter} …), or correct {}",
-                                    spec.at(&sp.key("secrets").key(var))
-                                ),
-                            )
-                        } else {
-                            ok("SSM parameter", parameter, format!("exists (for {var}; value not read)"))
-                        });
-                    }
-                }
-                Err(e) => checks.push(lookup::<()>(
-                    "SSM parameters",
-                    &s.name,
-                    Err(e),
-                    |_| String::new(),
-                    spec.at(&sp.key("secrets")),
-                )),
-            }
-        }
+        checks.extend(resources(cloud, spec, &sp, s).await);
     }
     if let Some(db) = &env.database {
         checks.push(lookup(
@@ -208,6 +167,73 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
             |i| format!("status {}", i.status),
             spec.at(&root.key("database").key("instanceId")),
         ));
+    }
+    checks
+}
+
+/// The resources one service names: task family, target group, ECR repository, SSM parameters.
+async fn resources(cloud: &Cloud, spec: &SpecLocator, sp: &FieldPath, s: &Service) -> Vec<Check> {
+    let mut checks = Vec::new();
+    checks.push(lookup(
+        "task definition family",
+        &s.ecs.task_family,
+        cloud.ecs.describe_task_definition(&s.ecs.task_family).await,
+        |td| format!("latest revision {}", td.revision),
+        spec.at(&sp.key("ecs").key("taskFamily")),
+    ));
+    if let Some(lb) = &s.load_balancer {
+        checks.push(lookup(
+            "target group",
+            &lb.target_group,
+            cloud
+                .elb
+                .describe_target_groups(std::slice::from_ref(&lb.target_group))
+                .await,
+            |groups| {
+                groups
+                    .first()
+                    .map(|g| format!("port {}, health check {}", g.port, g.health_check_path))
+                    .unwrap_or_default()
+            },
+            spec.at(&sp.key("loadBalancer").key("targetGroup")),
+        ));
+    }
+    checks.push(lookup(
+        "ECR repository",
+        &s.image.repository,
+        cloud.ecr.describe_images(&s.image.repository).await,
+        |images| format!("{} image(s)", images.len()),
+        spec.at(&sp.key("image").key("repository")),
+    ));
+    let parameters: Vec<(&String, &String)> = s.secrets.iter().collect();
+    for chunk in parameters.chunks(GET_PARAMETERS_BATCH) {
+        let names: Vec<String> = chunk.iter().map(|(_, p)| (*p).clone()).collect();
+        match cloud.ssm.missing(&names).await {
+            Ok(missing) => {
+                for (var, parameter) in chunk {
+                    checks.push(if missing.contains(parameter) {
+                        bad(
+                            "SSM parameter",
+                            parameter,
+                            "not found",
+                            format!(
+                                "create it (aws ssm put-parameter --type SecureString --name {parameter} …), or correct {}",
+                                spec.at(&sp.key("secrets").key(var))
+                            ),
+                        )
+                    } else {
+                        ok("SSM parameter", parameter, format!("exists (for {var}; value not read)"))
+                    });
+                }
+            }
+            Err(e) => checks.push(lookup::<()>(
+                "SSM parameters",
+                &s.name,
+                Err(e),
+                |_| String::new(),
+                spec.at(&sp.key("secrets")),
+            )),
+        }
     }
     checks
 }
