@@ -31,7 +31,10 @@ fn view(td: &TaskDefinition, container: &str) -> TaskDefinitionView {
             .collect(),
         container: td.container(container).map(|c| {
             (
-                c.port_mappings.iter().map(|p| p.container_port).collect(),
+                c.port_mappings
+                    .iter()
+                    .filter_map(|p| p.container_port)
+                    .collect(),
                 c.secrets.iter().map(|s| s.value_from.clone()).collect(),
             )
         }),
