@@ -117,6 +117,7 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
 pub fn exit_for(report: &EnvReport) -> Exit {
     match (report.outcome, report.worst_failure()) {
         (Outcome::Succeeded, _) => Exit::Ok,
+        (Outcome::Failed, Some(FailureKind::Journal)) => Exit::Io,
         (Outcome::Failed, Some(FailureKind::Refused)) => Exit::Refused,
         (Outcome::Failed, Some(FailureKind::Config)) => Exit::Usage,
         (Outcome::Failed, _) => Exit::Failed,

@@ -5,6 +5,7 @@ use super::progress::ConsoleProgress;
 use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_json};
 use crate::executor::{self, Context};
+use crate::journal::{Phase, Record};
 use crate::lifecycle::{Rules, ecr_policy_json};
 use std::path::Path;
 
@@ -37,9 +38,37 @@ pub fn run(
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = Context::new(&session.cloud, &session.clock, journal, &progress);
         let services: Vec<_> = env.services.iter().collect();
+        // Write-ahead: an unreadable journal stops it; deletions are journalled before made.
+        let run = format!("{}-{}-lifecycle", env.name, session.clock.now().format("%Y%m%dT%H%M%SZ"));
+        let record = |phase, outcome: Option<&str>, detail| Record {
+            at: session.clock.now(),
+            run: run.clone(),
+            env: env.name.clone(),
+            service: None,
+            step: "lifecycle".into(),
+            phase,
+            outcome: outcome.map(String::from),
+            detail,
+        };
+        let started = match journal.read(Some(&env.name)).await {
+            Ok(_) if dry_run => Ok(()),
+            Ok(_) => journal.append(&record(Phase::Started, None, serde_json::json!({ "manual": true }))).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = started {
+            super::print_error(output, "io", &format!("nothing deleted: {e}"));
+            return Exit::Io;
+        }
         let reports = executor::run_lifecycle(&ctx, &env, &services, dry_run).await;
-        let policy = ecr_policy_json(Rules::from(&env.ecr.lifecycle));
         let failed = reports.iter().any(|r| r.error.is_some());
+        if !dry_run {
+            let outcome = if failed { "failed" } else { "succeeded" };
+            let detail = serde_json::to_value(&reports).unwrap_or_default();
+            if let Err(e) = journal.append(&record(Phase::Finished, Some(outcome), detail)).await {
+                tracing::error!(error = %e, "cannot write the journal");
+            }
+        }
+        let policy = ecr_policy_json(Rules::from(&env.ecr.lifecycle));
         match output {
             OutputFormat::Json => print_json(&serde_json::json!({
                 "env": env.name,

@@ -7,6 +7,7 @@ mod deploy_cmd;
 mod doctor_cmd;
 mod exit;
 mod history_cmd;
+mod journal_cmd;
 mod lifecycle_cmd;
 mod plan_cmd;
 mod progress;
@@ -314,6 +315,8 @@ pub enum Command {
         #[arg(long)]
         region: Option<String>,
     },
+    /// Check a local journal for lines that cannot be read back, or move them aside.
+    Journal(journal_cmd::JournalArgs),
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
     #[command(after_help = "Examples:\n  \
         amagent history --env staging --service api --limit 5\n  \
@@ -564,6 +567,7 @@ pub fn run(cli: Cli) -> Exit {
             },
             cli.output,
         ),
+        Command::Journal(args) => journal_cmd::run(args, cli.output),
         Command::History {
             env,
             service,

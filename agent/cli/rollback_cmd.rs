@@ -126,6 +126,8 @@ pub fn exit_for(report: &RollbackReport) -> Exit {
         .collect();
     if report.outcome == Outcome::Succeeded {
         Exit::Ok
+    } else if kinds.contains(&FailureKind::Journal) {
+        Exit::Io
     } else if kinds.contains(&FailureKind::Refused) {
         Exit::Refused
     } else if kinds.contains(&FailureKind::Config) {

@@ -385,11 +385,17 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
                 Exit::Usage
             } else if !tick.refused.is_empty() {
                 Exit::Refused
+            } else if tick.applied.iter().any(|r| r.journal_error.is_some()) {
+                Exit::Io
             } else if failed {
                 Exit::Failed
             } else {
                 Exit::Ok
             }
+        }
+        Err(e @ crate::daemon::AgentError::Journal(_)) => {
+            print_error(output, "io", &e.to_string());
+            Exit::Io
         }
         Err(e) => {
             print_error(output, "repository", &e.to_string());

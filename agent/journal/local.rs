@@ -38,6 +38,72 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
     }
 }
 
+/// One line of a journal file, read back.
+pub(super) enum Line {
+    Record(Box<Record>),
+    /// Cut short by a crash mid-write (the JSON ends early): the step it recorded never
+    /// finished writing, so readers skip it.
+    Torn,
+    /// Anything else: readers stop, naming the line.
+    Unreadable(String),
+}
+
+fn corrupt(dir: &Path, path: &Path, line: usize, why: &str) -> JournalError {
+    JournalError::Corrupt {
+        path: path.display().to_string(),
+        line,
+        message: format!(
+            "{why}. Every command stops until this is repaired: `amagent journal check --journal {dir}` lists the bad lines, `amagent journal repair --journal {dir}` moves them aside into {}.rejected",
+            path.display(),
+            dir = dir.display(),
+        ),
+    }
+}
+
+/// Each line of a journal file (1-based numbers, blank lines skipped), parsed. A missing
+/// file has no lines.
+pub(super) fn read_lines(
+    path: &Path,
+    mut each: impl FnMut(usize, Line) -> Result<(), JournalError>,
+) -> Result<(), JournalError> {
+    read_raw_lines(path, |n, text| {
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        let line = match serde_json::from_str::<Record>(text) {
+            Ok(record) => Line::Record(Box::new(record)),
+            Err(e) if e.is_eof() => Line::Torn,
+            Err(e) => Line::Unreadable(e.to_string()),
+        };
+        each(n, line)
+    })
+}
+
+/// Each line of a file as text (invalid UTF-8 replaced), streamed. A missing file has none.
+pub(super) fn read_raw_lines(
+    path: &Path,
+    mut each: impl FnMut(usize, &str) -> Result<(), JournalError>,
+) -> Result<(), JournalError> {
+    use std::io::BufRead;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(io_err(path))? == 0 {
+            return Ok(());
+        }
+        n += 1;
+        let text = String::from_utf8_lossy(&buf);
+        each(n, text.trim_end_matches('\n'))?;
+    }
+}
+
 #[async_trait]
 impl Journal for LocalJournal {
     // Plain blocking file I/O on the runtime's thread: one small append and fsync per step, and
@@ -85,32 +151,17 @@ impl Journal for LocalJournal {
         }
         let mut records = Vec::new();
         for path in paths {
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(&path)(e)),
-            };
-            let lines: Vec<&str> = text.split('\n').collect();
-            for (i, line) in lines.iter().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
+            read_lines(&path, |n, line| match line {
+                Line::Record(r) => {
+                    records.push(*r);
+                    Ok(())
                 }
-                match serde_json::from_str::<Record>(line) {
-                    Ok(record) => records.push(record),
-                    // A line cut short by a crash (no newline after it): the step it recorded
-                    // never finished writing, so it is skipped, not fatal.
-                    Err(e) if e.is_eof() => {
-                        tracing::warn!(path = %path.display(), line = i + 1, "skipping a torn journal line");
-                    }
-                    Err(e) => {
-                        return Err(JournalError::Corrupt {
-                            path: path.display().to_string(),
-                            line: i + 1,
-                            message: e.to_string(),
-                        });
-                    }
+                Line::Torn => {
+                    tracing::warn!(path = %path.display(), line = n, "skipping a torn journal line");
+                    Ok(())
                 }
-            }
+                Line::Unreadable(why) => Err(corrupt(&self.dir, &path, n, &why)),
+            })?;
         }
         records.sort_by_key(|a| a.at);
         Ok(records)
