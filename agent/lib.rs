@@ -15,6 +15,7 @@ pub mod lease;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
+pub mod output;
 pub mod plan;
 pub mod repo;
 pub mod report;

@@ -147,30 +147,31 @@ fn print_report(
             "aws_calls": calls,
         })),
         OutputFormat::Text => {
-            println!("{} — run {}", report.env, report.run);
+            crate::outln!("{} — run {}", report.env, report.run);
             if let Some(s) = &report.snapshot {
-                println!(
+                crate::outln!(
                     "  snapshot   {} (available after {:.0} s)",
-                    s.snapshot_id, s.seconds
+                    s.snapshot_id,
+                    s.seconds
                 );
             }
             if let Some(e) = &report.snapshot_error {
-                println!("  snapshot   FAILED: {e}");
+                crate::outln!("  snapshot   FAILED: {e}");
             }
             for d in &report.deploys {
                 let running = d.task_definition.as_deref().map(short_td).unwrap_or("?");
                 match (d.outcome, d.rolled_back) {
-                    (Outcome::Succeeded, _) => println!(
+                    (Outcome::Succeeded, _) => crate::outln!(
                         "  {:<10} deployed and verified: {running} ({})",
                         d.service,
                         minutes(d.seconds)
                     ),
-                    (Outcome::Failed, true) => println!(
+                    (Outcome::Failed, true) => crate::outln!(
                         "  {:<10} FAILED, rolled back to {running}: {}",
                         d.service,
                         d.reason.as_deref().unwrap_or("")
                     ),
-                    (Outcome::Failed, false) => println!(
+                    (Outcome::Failed, false) => crate::outln!(
                         "  {:<10} FAILED (not rolled back; running {running}): {}",
                         d.service,
                         d.reason.as_deref().unwrap_or("")
@@ -184,8 +185,8 @@ fn print_report(
                     .filter(|k| k.reason.starts_with("protected"))
                     .count();
                 match &l.error {
-                    Some(e) => println!("  lifecycle  {}: FAILED: {e}", l.repository),
-                    None => println!(
+                    Some(e) => crate::outln!("  lifecycle  {}: FAILED: {e}", l.repository),
+                    None => crate::outln!(
                         "  lifecycle  {}: expired {} image(s), kept {} ({protected} protected: running or rollback target)",
                         l.repository,
                         l.deleted.len(),

@@ -60,16 +60,16 @@ pub fn run(
             let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
             for c in &checks {
                 let mark = if c.ok { "✓" } else { "✗" };
-                println!("{mark} {:width$}  {}  {}", c.check, c.subject, c.detail);
+                crate::outln!("{mark} {:width$}  {}  {}", c.check, c.subject, c.detail);
                 if let Some(fix) = &c.fix {
-                    println!("  {:width$}  fix: {fix}", "");
+                    crate::outln!("  {:width$}  fix: {fix}", "");
                 }
             }
             let failed = checks.iter().filter(|c| !c.ok).count();
             if failed == 0 {
-                println!("\nAll {} checks passed for {}.", checks.len(), env.name);
+                crate::outln!("\nAll {} checks passed for {}.", checks.len(), env.name);
             } else {
-                println!(
+                crate::outln!(
                     "\n{failed} of {} checks failed for {}.",
                     checks.len(),
                     env.name

@@ -63,18 +63,18 @@ fn print_check(files: &[FileCheck], output: OutputFormat) -> Exit {
         OutputFormat::Text => {
             for f in files {
                 let path = f.path.display();
-                println!(
+                crate::outln!(
                     "{path}: {} record(s), {} torn line(s) (skipped), {} unreadable",
                     f.records,
                     f.torn.len(),
                     f.unreadable.len()
                 );
                 for (line, why) in &f.unreadable {
-                    println!("  {path}:{line}: {why}");
+                    crate::outln!("  {path}:{line}: {why}");
                 }
             }
             if !clean {
-                println!("`amagent journal repair` moves the unreadable lines aside.");
+                crate::outln!("`amagent journal repair` moves the unreadable lines aside.");
             }
         }
     }
@@ -84,11 +84,11 @@ fn print_check(files: &[FileCheck], output: OutputFormat) -> Exit {
 fn print_repair(files: &[Repaired], output: OutputFormat) -> Exit {
     match output {
         OutputFormat::Json => print_json(&serde_json::json!({ "repaired": files })),
-        OutputFormat::Text if files.is_empty() => println!("nothing to repair"),
+        OutputFormat::Text if files.is_empty() => crate::outln!("nothing to repair"),
         OutputFormat::Text => {
             for f in files {
                 let lines: Vec<String> = f.moved.iter().map(|n| n.to_string()).collect();
-                println!(
+                crate::outln!(
                     "{}: moved line(s) {} to {}; kept {} record(s)",
                     f.path.display(),
                     lines.join(", "),

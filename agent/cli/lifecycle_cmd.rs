@@ -79,18 +79,18 @@ pub fn run(
             OutputFormat::Text => {
                 for r in &reports {
                     let verb = if dry_run { "would expire" } else { "expired" };
-                    println!("{} ({}): {verb} {} image(s)", r.repository, r.services.join(", "), r.expire.len());
+                    crate::outln!("{} ({}): {verb} {} image(s)", r.repository, r.services.join(", "), r.expire.len());
                     if let Some(e) = &r.error {
-                        println!("  error: {e}");
+                        crate::outln!("  error: {e}");
                     }
                     for v in &r.expire {
-                        println!("  - {} {:<12} pushed {}  {}", &v.digest[..19.min(v.digest.len())], v.tags.join(","), v.pushed_at.format("%Y-%m-%d"), v.reason);
+                        crate::outln!("  - {} {:<12} pushed {}  {}", &v.digest[..19.min(v.digest.len())], v.tags.join(","), v.pushed_at.format("%Y-%m-%d"), v.reason);
                     }
                     for v in r.keep.iter().filter(|v| v.reason.starts_with("protected")) {
-                        println!("  = {} {:<12} pushed {}  {}", &v.digest[..19.min(v.digest.len())], v.tags.join(","), v.pushed_at.format("%Y-%m-%d"), v.reason);
+                        crate::outln!("  = {} {:<12} pushed {}  {}", &v.digest[..19.min(v.digest.len())], v.tags.join(","), v.pushed_at.format("%Y-%m-%d"), v.reason);
                     }
                 }
-                println!("\nEquivalent standing ECR lifecycle policy (ECR's own rules cannot protect running images):\n{policy}");
+                crate::outln!("\nEquivalent standing ECR lifecycle policy (ECR's own rules cannot protect running images):\n{policy}");
             }
         }
         if failed { Exit::Refused } else { Exit::Ok }

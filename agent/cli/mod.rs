@@ -438,7 +438,14 @@ fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.log_format);
-    run(cli).into()
+    let exit = run(cli);
+    if crate::output::stdout_lost() {
+        crate::errln!(
+            "amagent: standard output was closed early; the command ran to its end (exit {})",
+            exit as u8
+        );
+    }
+    exit.into()
 }
 
 pub fn run(cli: Cli) -> Exit {
@@ -653,7 +660,7 @@ pub fn run(cli: Cli) -> Exit {
 
 /// Print `value` as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(value: &T) {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("plain data serializes")
     );
@@ -662,7 +669,7 @@ fn print_json<T: serde::Serialize>(value: &T) {
 /// An error for a person, on stderr, in the chosen format.
 fn print_error(output: OutputFormat, kind: &str, message: &str) {
     match output {
-        OutputFormat::Text => eprintln!("error: {message}"),
+        OutputFormat::Text => crate::errln!("error: {message}"),
         OutputFormat::Json => print_json(&serde_json::json!({
             "error": { "kind": kind, "message": message }
         })),

@@ -350,12 +350,12 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
             match output {
                 OutputFormat::Json => print_json(&tick),
                 OutputFormat::Text => {
-                    println!("head {}", &tick.head[..tick.head.len().min(12)]);
+                    crate::outln!("head {}", &tick.head[..tick.head.len().min(12)]);
                     for env in &tick.adopted {
-                        println!("  {env:<12} adopted as the baseline (nothing deployed)");
+                        crate::outln!("  {env:<12} adopted as the baseline (nothing deployed)");
                     }
                     for r in &tick.applied {
-                        println!(
+                        crate::outln!(
                             "  {:<12} {} ({} deploy(s), run {})",
                             r.env,
                             match r.outcome {
@@ -367,17 +367,19 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
                         );
                     }
                     if tick.invalid {
-                        println!("  the configuration at the head is invalid: nothing deployed");
+                        crate::outln!(
+                            "  the configuration at the head is invalid: nothing deployed"
+                        );
                     }
                     for why in &tick.refused {
-                        println!("  refused: {why}");
+                        crate::outln!("  refused: {why}");
                     }
                     if tick.adopted.is_empty()
                         && tick.applied.is_empty()
                         && !tick.invalid
                         && tick.refused.is_empty()
                     {
-                        println!("  up to date");
+                        crate::outln!("  up to date");
                     }
                 }
             }
