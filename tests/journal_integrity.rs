@@ -140,3 +140,34 @@ fn a_journal_that_cannot_be_written_stops_the_deploy_before_it_acts() {
     assert!(out.contains("staging.jsonl"), "{out}");
     assert_eq!(mutations(&out), 0, "deploy changed AWS: {out}");
 }
+
+#[test]
+fn a_journal_file_that_is_a_device_is_refused_at_once() {
+    let journal = tempfile::tempdir().unwrap();
+    // Once read until the OOM killer came.
+    std::os::unix::fs::symlink("/dev/zero", journal.path().join("staging.jsonl")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amagent"))
+        .args(["history", "--journal"])
+        .arg(journal.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A guard against the old behaviour only (reading forever), not a speed assertion.
+    let mut waited = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if waited == 600 {
+            child.kill().unwrap();
+            panic!("`amagent history` still reading /dev/zero after a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert!(err.contains("staging.jsonl: not a regular file"), "{err}");
+}

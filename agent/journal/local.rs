@@ -79,29 +79,96 @@ pub(super) fn read_lines(
     })
 }
 
-/// Each line of a file as text (invalid UTF-8 replaced), streamed. A missing file has none.
+/// The most a journal file may hold. A deploy writes a few kilobytes, so this is many years
+/// of deploys; past it something else is there (a device, a runaway writer) and reading it
+/// into memory would exhaust it.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+/// The longest line read back: a record is a few hundred bytes.
+pub const MAX_LINE_BYTES: u64 = 1 << 20;
+
+/// Opens an existing journal file for reading or appending: only a regular file (a device or
+/// a FIFO could hand out bytes forever or block), at most [`MAX_FILE_BYTES`]. None: no file.
+fn open_regular(
+    path: &Path,
+    options: &std::fs::OpenOptions,
+) -> Result<Option<std::fs::File>, JournalError> {
+    let refuse = |message: String| JournalError::NotAJournal {
+        path: path.display().to_string(),
+        message,
+    };
+    // Checked before opening: opening a FIFO blocks until someone writes to it.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(refuse("not a regular file (a device, FIFO or directory): move it aside; the journal starts a new file".into()));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    }
+    let file = options.open(path).map_err(io_err(path))?;
+    let meta = file.metadata().map_err(io_err(path))?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(refuse(format!(
+            "{} MiB, over the {} MiB a journal file may hold: it is not a journal, or it must be moved aside (keep it: it holds the rollback targets)",
+            meta.len() >> 20,
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    Ok(Some(file))
+}
+
+/// Each line of a file as text (invalid UTF-8 replaced), streamed, at most [`MAX_FILE_BYTES`]
+/// in all and [`MAX_LINE_BYTES`] a line (a longer one stops the read, naming it). A missing
+/// file has none.
 pub(super) fn read_raw_lines(
     path: &Path,
     mut each: impl FnMut(usize, &str) -> Result<(), JournalError>,
 ) -> Result<(), JournalError> {
-    use std::io::BufRead;
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(path)(e)),
+    use std::io::{BufRead, Read};
+    let Some(file) = open_regular(path, std::fs::OpenOptions::new().read(true))? else {
+        return Ok(());
     };
-    let mut reader = std::io::BufReader::new(file);
+    // The size was checked at open; a file still growing is read no further than the cap.
+    let mut reader = std::io::BufReader::new(file.take(MAX_FILE_BYTES));
     let mut buf = Vec::new();
     let mut n = 0;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(io_err(path))? == 0 {
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES)
+            .read_until(b'\n', &mut buf)
+            .map_err(io_err(path))?;
+        if read == 0 {
             return Ok(());
         }
         n += 1;
+        if !buf.ends_with(b"\n") && read as u64 == MAX_LINE_BYTES {
+            let why = format!("a line over {} KiB: not a record", MAX_LINE_BYTES >> 10);
+            return Err(JournalError::Corrupt {
+                path: path.display().to_string(),
+                line: n,
+                message: why,
+            });
+        }
         let text = String::from_utf8_lossy(&buf);
         each(n, text.trim_end_matches('\n'))?;
     }
+}
+
+/// Whether a journal file ends in the middle of a line (a crash mid-write): reads one byte.
+fn ends_torn(file: &mut std::fs::File, path: &Path) -> Result<bool, JournalError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata().map_err(io_err(path))?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8];
+    file.seek(SeekFrom::Start(len - 1)).map_err(io_err(path))?;
+    file.read_exact(&mut last).map_err(io_err(path))?;
+    Ok(last[0] != b'\n')
 }
 
 #[async_trait]
@@ -114,18 +181,19 @@ impl Journal for LocalJournal {
         let path = self.path(&record.env);
         let mut line = serde_json::to_vec(record).expect("records serialize");
         line.push(b'\n');
-        // A crash mid-write can leave a line without its newline: start ours on a fresh line.
-        let torn = std::fs::read(&path)
-            .map(|bytes| bytes.last().is_some_and(|b| *b != b'\n'))
-            .unwrap_or(false);
-        if torn {
-            line.insert(0, b'\n');
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).append(true);
+        let mut file = match open_regular(&path, &options)? {
+            Some(mut file) => {
+                // A crash mid-write can leave a line without its newline: start ours on a
+                // fresh line.
+                if ends_torn(&mut file, &path)? {
+                    line.insert(0, b'\n');
+                }
+                file
+            }
+            None => options.create(true).open(&path).map_err(io_err(&path))?,
+        };
         file.write_all(&line).map_err(io_err(&path))?;
         // Written before the step acts: it must survive a crash right after.
         file.sync_data().map_err(io_err(&path))
@@ -227,5 +295,57 @@ mod tests {
                 .contains("staging.jsonl:1: unreadable record"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_file_over_the_cap_is_refused_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staging.jsonl");
+        // Sparse: no disk used, but reading it whole would take 256 MiB of memory.
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(MAX_FILE_BYTES + 1)
+            .unwrap();
+        let j = LocalJournal::new(dir.path());
+        let err = j.read(Some("staging")).await.unwrap_err().to_string();
+        assert!(err.contains("over the 256 MiB"), "{err}");
+        let err = j
+            .append(&record(1, "api", "deploy", None, "td:1"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("over the 256 MiB"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_cap_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = "x".repeat(MAX_LINE_BYTES as usize + 10);
+        text.push('\n');
+        std::fs::write(dir.path().join("staging.jsonl"), text).unwrap();
+        let err = LocalJournal::new(dir.path()).read(None).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("staging.jsonl:1: unreadable record: a line over 1024 KiB"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn devices_and_fifos_are_refused_before_they_are_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("production.jsonl");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.expect("mkfifo (coreutils)").success());
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("staging.jsonl")).unwrap();
+        let j = LocalJournal::new(dir.path());
+        for env in ["staging", "production"] {
+            let err = j.read(Some(env)).await.unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+            let mut r = record(1, "api", "deploy", None, "td:1");
+            r.env = env.into();
+            let err = j.append(&r).await.unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
     }
 }

@@ -86,6 +86,10 @@ pub enum JournalError {
         #[source]
         source: CloudError,
     },
+    /// A journal file that is not one: not a regular file (a device, a FIFO), or over the
+    /// size a journal file may have.
+    #[error("journal {path}: {message}")]
+    NotAJournal { path: String, message: String },
     /// A `--journal` value that names no usable place.
     #[error("journal `{spec}`: {message}")]
     Spec { spec: String, message: String },
