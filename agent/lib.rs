@@ -9,6 +9,7 @@ pub mod demo;
 pub mod deploy;
 pub mod doctor;
 pub mod executor;
+pub mod fence;
 pub mod image;
 pub mod journal;
 pub mod lease;

@@ -243,6 +243,13 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
                 return Exit::Usage;
             }
         };
+        // With a shared (S3) journal every change to AWS is fenced by the lease.
+        let fence = matches!(location, Location::S3 { .. })
+            .then(|| crate::fence::LeaseGuard::new(args.lease_ttl));
+        let cloud = match &fence {
+            Some(guard) => crate::fence::fenced(cloud, guard.clone()),
+            None => cloud,
+        };
         let mut agent = Agent::new(
             Settings {
                 url: args.repo.clone(),
@@ -261,6 +268,7 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
         );
         agent.allow_downgrade = args.allow_downgrade;
         agent.promote_tag = args.promote.as_ref().map(|(tag, _)| tag.clone());
+        agent.fence = fence.clone();
         if let Some(sandbox) = sandbox {
             let sandbox = Arc::new(sandbox);
             agent.on_pushed = Some(Box::new(move |repository, digest, tags| {
@@ -285,7 +293,8 @@ pub fn run(args: RunArgs, output: OutputFormat) -> Exit {
                         Lease::key_for(prefix),
                         holder,
                         args.lease_ttl,
-                    ),
+                    )
+                    .with_guard(fence.clone().expect("an S3 journal is fenced")),
                     args.lease_ttl,
                 ))
             }

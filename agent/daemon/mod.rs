@@ -10,6 +10,7 @@
 
 pub mod applied;
 mod event_loop;
+mod lease_lost;
 mod pinned;
 pub mod promotion;
 
@@ -93,6 +94,8 @@ pub struct Agent {
     pub allow_downgrade: bool,
     /// `amagent promote --tag`: decide on this tag rather than the newest.
     pub promote_tag: Option<String>,
+    /// With a lease: whether a change was refused for want of it (`lease_lost.rs`).
+    pub fence: Option<std::sync::Arc<crate::fence::LeaseGuard>>,
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +159,7 @@ impl Agent {
             refused_tags: BTreeSet::new(),
             allow_downgrade: false,
             promote_tag: None,
+            fence: None,
         }
     }
 
@@ -743,6 +747,12 @@ impl Agent {
             report.outcome = Outcome::Failed;
         }
         report.deploys.splice(0..0, d.failures);
+        if self
+            .abandoned_for_lost_lease(d.run, d.commit, &report)
+            .await
+        {
+            return report;
+        }
         let env_name = d.env.name.as_str();
         let ok = report.outcome == Outcome::Succeeded;
         self.comment(
