@@ -135,6 +135,11 @@ impl Lease {
         &self.holder
     }
 
+    /// The lease object as it is now (None: no agent ever held it).
+    pub async fn current(&self) -> Result<Option<LeaseRecord>, LeaseError> {
+        Ok(self.read().await?.map(|(record, _)| record))
+    }
+
     /// Whether this holder believes it holds the lease (as of its last successful write).
     pub fn is_held(&self) -> bool {
         self.owned.is_some()

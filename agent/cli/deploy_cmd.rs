@@ -19,6 +19,8 @@ pub struct DeployArgs<'a> {
     pub sim: Option<&'a str>,
     pub region: Option<&'a str>,
     pub journal: &'a str,
+    /// Act even while an agent holds the lease on the journal (journalled).
+    pub force: bool,
 }
 
 pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
@@ -48,6 +50,25 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
     // Real time for AWS and for building; the simulated rollout then runs on virtual time.
     let real_time = runtime(false);
     let session = real_time.block_on(Session::open(&env, faults, args.region));
+    let journal = match open_journal(args.journal, &session) {
+        Ok(j) => j,
+        Err(e) => {
+            print_error(output, "usage", &e.to_string());
+            return Exit::Usage;
+        }
+    };
+    let who = (&session.clock, env.name.as_str(), "deploy");
+    let leased = super::lease_guard::refuse_if_leased(
+        args.journal,
+        &session.cloud.s3,
+        journal.as_ref(),
+        who,
+        args.force,
+        output,
+    );
+    if let Err(code) = real_time.block_on(leased) {
+        return code;
+    }
     let image = match args.image {
         Some(image) => real_time
             .block_on(session.resolve_image(&spec, image))
@@ -81,13 +102,6 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
     };
     let rollout_time = if simulated { runtime(true) } else { real_time };
     rollout_time.block_on(async {
-        let journal = match open_journal(args.journal, &session) {
-            Ok(j) => j,
-            Err(e) => {
-                print_error(output, "usage", &e.to_string());
-                return Exit::Usage;
-            }
-        };
         let journal = journal.as_ref();
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = Context::new(&session.cloud, &session.clock, journal, &progress);

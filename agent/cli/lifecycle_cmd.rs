@@ -14,7 +14,7 @@ pub fn run(
     env_name: &str,
     dry_run: bool,
     (sim, region): (Option<&str>, Option<&str>),
-    journal: &str,
+    (journal_spec, force): (&str, bool),
     output: OutputFormat,
 ) -> Exit {
     let (_, env) = match load_environment(dir, env_name, output) {
@@ -27,7 +27,7 @@ pub fn run(
     };
     runtime(faults.is_some()).block_on(async {
         let session = Session::open(&env, faults, region).await;
-        let journal = match open_journal(journal, &session) {
+        let journal = match open_journal(journal_spec, &session) {
             Ok(j) => j,
             Err(e) => {
                 super::print_error(output, "usage", &e.to_string());
@@ -35,6 +35,14 @@ pub fn run(
             }
         };
         let journal = journal.as_ref();
+        // A dry run changes nothing: it may look while an agent is active.
+        if !dry_run {
+            let who = (&session.clock, env.name.as_str(), "lifecycle");
+            let leased = super::lease_guard::refuse_if_leased(journal_spec, &session.cloud.s3, journal, who, force, output);
+            if let Err(code) = leased.await {
+                return code;
+            }
+        }
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = Context::new(&session.cloud, &session.clock, journal, &progress);
         let services: Vec<_> = env.services.iter().collect();

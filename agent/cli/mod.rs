@@ -8,6 +8,7 @@ mod doctor_cmd;
 mod exit;
 mod history_cmd;
 mod journal_cmd;
+mod lease_guard;
 mod lifecycle_cmd;
 mod plan_cmd;
 mod progress;
@@ -151,6 +152,9 @@ pub enum Command {
         /// Where the journal of deployment steps is kept: a directory, or s3://bucket/prefix.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
+        /// Act even while an agent holds the lease on an S3 journal (an emergency: journalled).
+        #[arg(long)]
+        force: bool,
     },
     /// Build the service's image from its source ref and push it to ECR (skipping what the
     /// registry has); prints the image reference with its digest. No deploy.
@@ -191,6 +195,9 @@ pub enum Command {
         /// The journal: a directory, or s3://bucket/prefix.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
+        /// Act even while an agent holds the lease on an S3 journal (an emergency: journalled).
+        #[arg(long)]
+        force: bool,
     },
     /// Check that the AWS account matches the spec: credentials, cluster, services, task
     /// definition families, target groups, ECR repositories, RDS instance, SSM parameters.
@@ -384,6 +391,9 @@ pub enum Command {
         dir: PathBuf,
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
+        /// Act even while an agent holds the lease on an S3 journal (an emergency: journalled).
+        #[arg(long)]
+        force: bool,
     },
     /// Unpin services pinned by `amagent rollback`: the agent deploys them again on the next
     /// change.
@@ -462,6 +472,7 @@ pub fn run(cli: Cli) -> Exit {
             region,
             dir,
             journal,
+            force,
         } => deploy_cmd::run(
             deploy_cmd::DeployArgs {
                 dir: &dir,
@@ -472,6 +483,7 @@ pub fn run(cli: Cli) -> Exit {
                 sim: sim.as_deref(),
                 region: region.as_deref(),
                 journal: &journal,
+                force,
             },
             cli.output,
         ),
@@ -482,12 +494,13 @@ pub fn run(cli: Cli) -> Exit {
             region,
             dir,
             journal,
+            force,
         } => lifecycle_cmd::run(
             &dir,
             &env,
             dry_run,
             (sim.as_deref(), region.as_deref()),
-            &journal,
+            (&journal, force),
             cli.output,
         ),
         Command::Build {
@@ -606,6 +619,7 @@ pub fn run(cli: Cli) -> Exit {
             region,
             dir,
             journal,
+            force,
         } => rollback_cmd::run(
             rollback_cmd::RollbackArgs {
                 dir: &dir,
@@ -618,6 +632,7 @@ pub fn run(cli: Cli) -> Exit {
                 journal: &journal,
                 reason: reason.as_deref(),
                 actor: actor.as_deref(),
+                force,
             },
             cli.output,
         ),

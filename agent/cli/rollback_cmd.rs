@@ -22,6 +22,8 @@ pub struct RollbackArgs<'a> {
     pub journal: &'a str,
     pub reason: Option<&'a str>,
     pub actor: Option<&'a str>,
+    /// Act even while an agent holds the lease on the journal (journalled).
+    pub force: bool,
 }
 
 /// `--actor`, else `$USER`, else "unknown".
@@ -55,6 +57,18 @@ pub fn run(args: RollbackArgs<'_>, output: OutputFormat) -> Exit {
                 return Exit::Usage;
             }
         };
+        let who = (&session.clock, env.name.as_str(), "rollback");
+        let leased = super::lease_guard::refuse_if_leased(
+            args.journal,
+            &session.cloud.s3,
+            journal.as_ref(),
+            who,
+            args.force,
+            output,
+        );
+        if let Err(code) = leased.await {
+            return code;
+        }
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = rollback::Context {
             cloud: &session.cloud,
