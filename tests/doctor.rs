@@ -7,62 +7,8 @@ mod support;
 use amagent::cloud::aws::Aws;
 use std::process::Command;
 
-const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
-
 async fn seed(endpoint: &str) -> Aws {
-    let aws = support::connect(endpoint).await;
-    let cloud = aws.cloud();
-    let c = aws.sdk_config();
-    let v: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
-    let td = cloud
-        .ecs
-        .register_task_definition(&serde_json::from_value(v["taskDefinition"].clone()).unwrap())
-        .await
-        .unwrap();
-    let ecs_client = aws_sdk_ecs::Client::new(c);
-    ecs_client
-        .create_cluster()
-        .cluster_name("aussie-markets-staging")
-        .send()
-        .await
-        .unwrap();
-    support::fargate_service(
-        &aws,
-        endpoint,
-        "aussie-markets-staging",
-        "aussie-markets-api-staging",
-        &td.arn,
-    )
-    .await;
-    aws_sdk_elasticloadbalancingv2::Client::new(c)
-        .create_target_group()
-        .name("aussie-markets-api-staging")
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(3000)
-        .vpc_id(support::vpc(endpoint).await)
-        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
-        .health_check_path("/api/v1/health")
-        .send()
-        .await
-        .unwrap();
-    aws_sdk_ecr::Client::new(c)
-        .create_repository()
-        .repository_name("aussie-markets/api")
-        .send()
-        .await
-        .unwrap();
-    support::db_instance(&aws, "aussie-markets-staging-db").await;
-    let ssm = aws_sdk_ssm::Client::new(c);
-    for name in ["database-url", "redis-url"] {
-        ssm.put_parameter()
-            .name(format!("/aussie-markets/staging/api/{name}"))
-            .value("never-read")
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .send()
-            .await
-            .unwrap();
-    }
-    aws
+    support::seed_staging(endpoint).await
 }
 
 fn doctor(endpoint: &str) -> (Option<i32>, serde_json::Value) {
