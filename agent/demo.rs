@@ -139,7 +139,7 @@ fn merge(envs: &WorkTree, n: u64, release: &str) -> Result<String, DemoError> {
 
 /// Act headers go with the live progress, on stderr (stdout holds the result).
 fn say(line: &str) {
-    eprintln!("{line}");
+    crate::errln!("{line}");
 }
 
 /// Run the four acts in `work` (an empty directory), building into `registry`

@@ -88,13 +88,21 @@ pub struct EnvReport {
     pub snapshot_error: Option<String>,
     pub deploys: Vec<DeployResult>,
     pub lifecycle: Vec<LifecycleReport>,
+    /// The journal could not be read or would not take a "started" record: what it would
+    /// have covered was not done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_error: Option<String>,
 }
 
 impl EnvReport {
     /// The deploy failure that matters most for an exit code: a refusal beats a rollout failure.
     pub fn worst_failure(&self) -> Option<FailureKind> {
         let kinds: Vec<FailureKind> = self.deploys.iter().filter_map(|d| d.failure_kind).collect();
+        if self.journal_error.is_some() {
+            return Some(FailureKind::Journal);
+        }
         [
+            FailureKind::Journal,
             FailureKind::Config,
             FailureKind::Refused,
             FailureKind::Rollout,
@@ -133,18 +141,11 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
         };
         let journal = ctx.journal;
         async move {
-            if let Err(e) = journal.append(&record).await {
-                tracing::error!(error = %e, "cannot write the journal");
-            }
+            journal.append(&record).await.inspect_err(|e| {
+                tracing::error!(error = %e, step = %record.step, "cannot write the journal");
+            })
         }
     };
-    journal(
-        "run",
-        Phase::Started,
-        None,
-        serde_json::json!({ "commit": run.commit, "plan": run.plan }),
-    )
-    .await;
 
     let wants = |stage: StageKind| -> Vec<&Service> {
         run.plan
@@ -163,7 +164,20 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
         snapshot_error: None,
         deploys: Vec::new(),
         lifecycle: Vec::new(),
+        journal_error: None,
     };
+    // Write-ahead: an unreadable journal, or one that will not take the run's start, stops
+    // the run before it changes anything.
+    let usable = match ctx.journal.read(Some(&env.name)).await {
+        Ok(_) => {
+            let plan = serde_json::json!({ "commit": run.commit, "plan": run.plan });
+            journal("run", Phase::Started, None, plan).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = usable {
+        return stopped_by_journal(report, &deploying, &e);
+    }
 
     // Preflight: every secret the new task definitions reference must exist in SSM.
     let mut targets = Vec::new();
@@ -237,16 +251,25 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
                 &format!("snapshotting RDS {}", db.instance_id),
             );
         }
-        journal(
+        let started = journal(
             "snapshot",
             Phase::Started,
             None,
             serde_json::json!({ "instance": db.instance_id, "services": snapshotting }),
         )
         .await;
-        match snapshot::take_snapshot(ctx.cloud, ctx.clock, ctx.retry, &request).await {
+        let taken = match started {
+            Ok(()) => snapshot::take_snapshot(ctx.cloud, ctx.clock, ctx.retry, &request)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => {
+                report.journal_error = Some(e.to_string());
+                Err(format!("not taken: cannot write the journal ({e})"))
+            }
+        };
+        match taken {
             Ok(snap) => {
-                journal(
+                let _ = journal(
                     "snapshot",
                     Phase::Finished,
                     Some("succeeded"),
@@ -255,9 +278,8 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
                 .await;
                 report.snapshot = Some(snap);
             }
-            Err(e) => {
-                let why = e.to_string();
-                journal(
+            Err(why) => {
+                let _ = journal(
                     "snapshot",
                     Phase::Finished,
                     Some("failed"),
@@ -329,17 +351,23 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
         .into_iter()
         .filter(|s| !failed_services.contains(s.name.as_str()))
         .collect();
-    if !lifecycle_services.is_empty() {
-        journal(
+    let lifecycle_started = match lifecycle_services.is_empty() {
+        true => None,
+        false => Some(journal(
             "lifecycle",
             Phase::Started,
             None,
             serde_json::json!({ "services": lifecycle_services.iter().map(|s| &s.name).collect::<Vec<_>>() }),
-        ).await;
+        ).await),
+    };
+    if let Some(Err(e)) = lifecycle_started {
+        // Deletions nobody recorded are not made.
+        report.journal_error = Some(e.to_string());
+    } else if lifecycle_started.is_some() {
         report.lifecycle =
             run_lifecycle(ctx, env, &lifecycle_services, run.lifecycle_dry_run).await;
         let ok = report.lifecycle.iter().all(|l| l.error.is_none());
-        journal(
+        let _ = journal(
             "lifecycle",
             Phase::Finished,
             Some(if ok { "succeeded" } else { "failed" }),
@@ -350,10 +378,11 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
 
     if report.deploys.iter().any(|d| d.outcome == Outcome::Failed)
         || report.snapshot_error.is_some()
+        || report.journal_error.is_some()
     {
         report.outcome = Outcome::Failed;
     }
-    journal(
+    let _ = journal(
         "run",
         Phase::Finished,
         Some(match report.outcome {
@@ -366,9 +395,30 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
     report
 }
 
+/// The run stopped before acting because the journal cannot be read or written: every deploy
+/// it would have made failed, nothing changed.
+fn stopped_by_journal(
+    mut report: EnvReport,
+    deploying: &[&Service],
+    e: &crate::journal::JournalError,
+) -> EnvReport {
+    let reason = crate::deploy::write_ahead::not_deployed(e);
+    report.deploys = deploying
+        .iter()
+        .map(|spec| failed_for(&report.env, spec, FailureKind::Journal, reason.clone()))
+        .collect();
+    report.journal_error = Some(e.to_string());
+    report.outcome = Outcome::Failed;
+    report
+}
+
 fn failed(env: &Environment, spec: &Service, kind: FailureKind, reason: String) -> DeployResult {
+    failed_for(&env.name, spec, kind, reason)
+}
+
+fn failed_for(env: &str, spec: &Service, kind: FailureKind, reason: String) -> DeployResult {
     DeployResult {
-        env: env.name.clone(),
+        env: env.to_string(),
         service: spec.name.clone(),
         outcome: Outcome::Failed,
         rolled_back: false,

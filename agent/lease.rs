@@ -89,6 +89,8 @@ pub struct Lease {
     holder: String,
     ttl: chrono::Duration,
     owned: Option<Owned>,
+    /// Told of every successful write and of every loss (fencing, `fence.rs`).
+    guard: Option<Arc<crate::fence::LeaseGuard>>,
 }
 
 /// Attempts at acquiring before giving up with [`LeaseError::Contended`].
@@ -110,7 +112,14 @@ impl Lease {
             holder: holder.into(),
             ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
             owned: None,
+            guard: None,
         }
+    }
+
+    /// Keep `guard` told when the lease was last surely ours.
+    pub fn with_guard(mut self, guard: Arc<crate::fence::LeaseGuard>) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// `<prefix>lease.json`, beside the journal under the same prefix.
@@ -124,6 +133,11 @@ impl Lease {
 
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// The lease object as it is now (None: no agent ever held it).
+    pub async fn current(&self) -> Result<Option<LeaseRecord>, LeaseError> {
+        Ok(self.read().await?.map(|(record, _)| record))
     }
 
     /// Whether this holder believes it holds the lease (as of its last successful write).
@@ -173,6 +187,8 @@ impl Lease {
             expires_at,
         };
         let body = serde_json::to_vec_pretty(&record).expect("lease records serialize");
+        // Held from when the request left, not when the answer came: conservative.
+        let sent = tokio::time::Instant::now();
         match self
             .store
             .put(&self.bucket, &self.key, &body, condition)
@@ -180,6 +196,13 @@ impl Lease {
         {
             Ok(etag) => {
                 self.owned = Some(Owned { etag, acquired_at });
+                if let Some(g) = &self.guard {
+                    if expires_at > now {
+                        g.renewed(sent);
+                    } else {
+                        g.revoke();
+                    }
+                }
                 Ok(Some(expires_at))
             }
             Err(e) if e.is_precondition_failed() => Ok(None),
@@ -272,6 +295,9 @@ impl Lease {
     /// Forget the lease and say who has it now (if that can be read).
     async fn lost(&mut self) -> LeaseError {
         self.owned = None;
+        if let Some(g) = &self.guard {
+            g.revoke();
+        }
         let holder = self.read().await.ok().flatten().map(|(r, _)| r.holder);
         tracing::error!(lease = %self.location(), holder = ?holder, "lease lost");
         LeaseError::Lost {

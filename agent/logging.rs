@@ -22,7 +22,9 @@ pub fn init(verbose: u8, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Its own fallback is eprintln!, which panics when stderr is closed.
+        .log_internal_errors(false);
     // try_init: tests may call this more than once in a process.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

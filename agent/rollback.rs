@@ -358,7 +358,7 @@ pub enum RollbackError {
         service: String,
         known: String,
     },
-    /// Nothing was changed: the journal could not be read.
+    /// Nothing was changed: the journal could not be read, or would not take the start.
     #[error("{0}")]
     Journal(#[from] JournalError),
     /// Nothing was changed: AWS refused a look-up.
@@ -489,10 +489,11 @@ pub async fn rollback(
         detail,
     };
     let append = |r: Record| async move {
-        if let Err(e) = ctx.journal.append(&r).await {
+        ctx.journal.append(&r).await.inspect_err(|e| {
             tracing::error!(error = %e, "cannot write the journal");
-        }
+        })
     };
+    // Write-ahead: nothing is rolled back unless the journal took its start.
     append(record(
         None,
         "run",
@@ -500,7 +501,7 @@ pub async fn rollback(
         None,
         serde_json::json!({ "kind": "rollback", "actor": request.actor, "reason": request.reason }),
     ))
-    .await;
+    .await?;
 
     let mut report = RollbackReport {
         env: env.name.clone(),
@@ -548,7 +549,7 @@ pub async fn rollback(
             None,
             detail,
         ))
-        .await;
+        .await?;
         ctx.progress.step(
             &env.name,
             &p.spec.name,
@@ -606,7 +607,8 @@ pub async fn rollback(
                 "failure": reason,
             }),
         ))
-        .await;
+        .await
+        .ok();
         let pin = verified.then(|| Pin {
             env: env.name.clone(),
             service: p.spec.name.clone(),
@@ -621,7 +623,7 @@ pub async fn rollback(
             run: run.clone(),
         });
         if let Some(pin) = &pin {
-            append(pin.record()).await;
+            append(pin.record()).await.ok();
         } else {
             report.outcome = Outcome::Failed;
         }
@@ -649,7 +651,8 @@ pub async fn rollback(
         }),
         serde_json::json!({ "kind": "rollback", "services": report.services.len() }),
     ))
-    .await;
+    .await
+    .ok();
     Ok(report)
 }
 

@@ -52,6 +52,7 @@ fn kind(e: &CloudError) -> &'static str {
         CloudError::AccessDenied { .. } => "access-denied",
         CloudError::Throttled { .. } => "throttled",
         CloudError::Unavailable { .. } => "unavailable",
+        CloudError::LeaseLost { .. } => "lease-lost",
     }
 }
 

@@ -126,7 +126,7 @@ pub fn run(
                         } else {
                             "already in the registry: not rebuilt".to_string()
                         };
-                        println!(
+                        crate::outln!(
                             "{}\n  {what} in {:.1} s; tags: {}",
                             result.image,
                             result.seconds,

@@ -117,26 +117,26 @@ pub fn run(keep: Option<&Path>, output: OutputFormat) -> Exit {
     match output {
         OutputFormat::Json => print_json(&summary),
         OutputFormat::Text => {
-            println!("\n━━ The pull-request comments, as GitHub would show them ━━");
+            crate::outln!("\n━━ The pull-request comments, as GitHub would show them ━━");
             for (pr, body) in &summary.comments {
-                println!("\n┌─ PR #{pr}\n{}", body.trim_end());
+                crate::outln!("\n┌─ PR #{pr}\n{}", body.trim_end());
             }
-            println!("\n━━ Summary ━━\n");
-            println!("| act | what | outcome |\n|---|---|---|");
+            crate::outln!("\n━━ Summary ━━\n");
+            crate::outln!("| act | what | outcome |\n|---|---|---|");
             for a in &summary.acts {
-                println!(
+                crate::outln!(
                     "| {} | {} | {} |",
                     a.act,
                     a.title,
                     a.outcome.replace('\n', " ")
                 );
             }
-            println!(
+            crate::outln!(
                 "\nDone in {:.1} s of wall time (the simulator's clock is virtual).",
                 started.elapsed().as_secs_f64()
             );
             if keep.is_some() {
-                println!(
+                crate::outln!(
                     "The repositories and the journal are kept in {}.",
                     work.display()
                 );

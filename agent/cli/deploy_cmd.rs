@@ -19,6 +19,8 @@ pub struct DeployArgs<'a> {
     pub sim: Option<&'a str>,
     pub region: Option<&'a str>,
     pub journal: &'a str,
+    /// Act even while an agent holds the lease on the journal (journalled).
+    pub force: bool,
 }
 
 pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
@@ -48,6 +50,25 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
     // Real time for AWS and for building; the simulated rollout then runs on virtual time.
     let real_time = runtime(false);
     let session = real_time.block_on(Session::open(&env, faults, args.region));
+    let journal = match open_journal(args.journal, &session) {
+        Ok(j) => j,
+        Err(e) => {
+            print_error(output, "usage", &e.to_string());
+            return Exit::Usage;
+        }
+    };
+    let who = (&session.clock, env.name.as_str(), "deploy");
+    let leased = super::lease_guard::refuse_if_leased(
+        args.journal,
+        &session.cloud.s3,
+        journal.as_ref(),
+        who,
+        args.force,
+        output,
+    );
+    if let Err(code) = real_time.block_on(leased) {
+        return code;
+    }
     let image = match args.image {
         Some(image) => real_time
             .block_on(session.resolve_image(&spec, image))
@@ -81,13 +102,6 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
     };
     let rollout_time = if simulated { runtime(true) } else { real_time };
     rollout_time.block_on(async {
-        let journal = match open_journal(args.journal, &session) {
-            Ok(j) => j,
-            Err(e) => {
-                print_error(output, "usage", &e.to_string());
-                return Exit::Usage;
-            }
-        };
         let journal = journal.as_ref();
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = Context::new(&session.cloud, &session.clock, journal, &progress);
@@ -117,6 +131,7 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
 pub fn exit_for(report: &EnvReport) -> Exit {
     match (report.outcome, report.worst_failure()) {
         (Outcome::Succeeded, _) => Exit::Ok,
+        (Outcome::Failed, Some(FailureKind::Journal)) => Exit::Io,
         (Outcome::Failed, Some(FailureKind::Refused)) => Exit::Refused,
         (Outcome::Failed, Some(FailureKind::Config)) => Exit::Usage,
         (Outcome::Failed, _) => Exit::Failed,
@@ -146,30 +161,31 @@ fn print_report(
             "aws_calls": calls,
         })),
         OutputFormat::Text => {
-            println!("{} — run {}", report.env, report.run);
+            crate::outln!("{} — run {}", report.env, report.run);
             if let Some(s) = &report.snapshot {
-                println!(
+                crate::outln!(
                     "  snapshot   {} (available after {:.0} s)",
-                    s.snapshot_id, s.seconds
+                    s.snapshot_id,
+                    s.seconds
                 );
             }
             if let Some(e) = &report.snapshot_error {
-                println!("  snapshot   FAILED: {e}");
+                crate::outln!("  snapshot   FAILED: {e}");
             }
             for d in &report.deploys {
                 let running = d.task_definition.as_deref().map(short_td).unwrap_or("?");
                 match (d.outcome, d.rolled_back) {
-                    (Outcome::Succeeded, _) => println!(
+                    (Outcome::Succeeded, _) => crate::outln!(
                         "  {:<10} deployed and verified: {running} ({})",
                         d.service,
                         minutes(d.seconds)
                     ),
-                    (Outcome::Failed, true) => println!(
+                    (Outcome::Failed, true) => crate::outln!(
                         "  {:<10} FAILED, rolled back to {running}: {}",
                         d.service,
                         d.reason.as_deref().unwrap_or("")
                     ),
-                    (Outcome::Failed, false) => println!(
+                    (Outcome::Failed, false) => crate::outln!(
                         "  {:<10} FAILED (not rolled back; running {running}): {}",
                         d.service,
                         d.reason.as_deref().unwrap_or("")
@@ -183,8 +199,8 @@ fn print_report(
                     .filter(|k| k.reason.starts_with("protected"))
                     .count();
                 match &l.error {
-                    Some(e) => println!("  lifecycle  {}: FAILED: {e}", l.repository),
-                    None => println!(
+                    Some(e) => crate::outln!("  lifecycle  {}: FAILED: {e}", l.repository),
+                    None => crate::outln!(
                         "  lifecycle  {}: expired {} image(s), kept {} ({protected} protected: running or rollback target)",
                         l.repository,
                         l.deleted.len(),

@@ -66,20 +66,20 @@ pub fn run(
                     (true, true) => "!",
                     (true, false) => "✓",
                 };
-                println!("{mark} {:width$}  {}  {}", c.check, c.subject, c.detail);
+                crate::outln!("{mark} {:width$}  {}  {}", c.check, c.subject, c.detail);
                 if let Some(fix) = &c.fix {
-                    println!("  {:width$}  fix: {fix}", "");
+                    crate::outln!("  {:width$}  fix: {fix}", "");
                 }
             }
             let failed = checks.iter().filter(|c| !c.ok).count();
             let to_verify = checks.iter().filter(|c| c.warning).count();
             if failed == 0 {
-                println!("\nAll {} checks passed for {}.", checks.len(), env.name);
+                crate::outln!("\nAll {} checks passed for {}.", checks.len(), env.name);
                 if to_verify > 0 {
-                    println!("{to_verify} marked ! to verify by hand.");
+                    crate::outln!("{to_verify} marked ! to verify by hand.");
                 }
             } else {
-                println!(
+                crate::outln!(
                     "\n{failed} of {} checks failed for {}.",
                     checks.len(),
                     env.name

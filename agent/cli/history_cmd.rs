@@ -175,16 +175,16 @@ pub fn run(
         }
         OutputFormat::Text => {
             if order.is_empty() {
-                println!("No deployments recorded in {location}.");
+                crate::outln!("No deployments recorded in {location}.");
             }
             for (at, id) in &order {
-                println!("{} {id}", at.format("%Y-%m-%d %H:%M:%S"));
+                crate::outln!("{} {id}", at.format("%Y-%m-%d %H:%M:%S"));
                 if let Some(rb) = rollback_of(&runs[id]) {
                     let reason = rb["reason"]
                         .as_str()
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default();
-                    println!(
+                    crate::outln!(
                         "  ROLLBACK by {}{reason}",
                         rb["actor"].as_str().unwrap_or("unknown")
                     );
@@ -199,7 +199,7 @@ pub fn run(
                             .as_str()
                             .map(|f| format!(": {f}"))
                             .unwrap_or_default();
-                        println!(
+                        crate::outln!(
                             "  {:<10} {:<9} rollback {} → {}{failure}",
                             s["service"].as_str().unwrap_or("-"),
                             s["outcome"].as_str().unwrap_or("-"),
@@ -223,7 +223,7 @@ pub fn run(
                         .as_str()
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default();
-                    println!(
+                    crate::outln!(
                         "  {:<10} {:<9} {td}{rolled}{reason}",
                         d["service"].as_str().unwrap_or("-"),
                         d["outcome"].as_str().unwrap_or("-")

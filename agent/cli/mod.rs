@@ -7,6 +7,8 @@ mod deploy_cmd;
 mod doctor_cmd;
 mod exit;
 mod history_cmd;
+mod journal_cmd;
+mod lease_guard;
 mod lifecycle_cmd;
 mod plan_cmd;
 mod progress;
@@ -150,6 +152,9 @@ pub enum Command {
         /// Where the journal of deployment steps is kept: a directory, or s3://bucket/prefix.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
+        /// Act even while an agent holds the lease on an S3 journal (an emergency: journalled).
+        #[arg(long)]
+        force: bool,
     },
     /// Build the service's image from its source ref and push it to ECR (skipping what the
     /// registry has); prints the image reference with its digest. No deploy.
@@ -190,6 +195,9 @@ pub enum Command {
         /// The journal: a directory, or s3://bucket/prefix.
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
+        /// Act even while an agent holds the lease on an S3 journal (an emergency: journalled).
+        #[arg(long)]
+        force: bool,
     },
     /// Check that the AWS account matches the spec: credentials, cluster, services, task
     /// definition families, target groups, ECR repositories, RDS instance, SSM parameters.
@@ -314,6 +322,8 @@ pub enum Command {
         #[arg(long)]
         region: Option<String>,
     },
+    /// Check a local journal for lines that cannot be read back, or move them aside.
+    Journal(journal_cmd::JournalArgs),
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
     #[command(after_help = "Examples:\n  \
         amagent history --env staging --service api --limit 5\n  \
@@ -384,6 +394,9 @@ pub enum Command {
         dir: PathBuf,
         #[arg(long, env = "AMAGENT_JOURNAL", default_value = ".amagent/journal")]
         journal: String,
+        /// Act even while an agent holds the lease on an S3 journal (an emergency: journalled).
+        #[arg(long)]
+        force: bool,
     },
     /// Unpin services pinned by `amagent rollback`: the agent deploys them again on the next
     /// change.
@@ -441,7 +454,14 @@ fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.log_format);
-    run(cli).into()
+    let exit = run(cli);
+    if crate::output::stdout_lost() {
+        crate::errln!(
+            "amagent: standard output was closed early; the command ran to its end (exit {})",
+            exit as u8
+        );
+    }
+    exit.into()
 }
 
 pub fn run(mut cli: Cli) -> Exit {
@@ -459,6 +479,7 @@ pub fn run(mut cli: Cli) -> Exit {
             region,
             dir,
             journal,
+            force,
         } => deploy_cmd::run(
             deploy_cmd::DeployArgs {
                 dir: &dir,
@@ -469,6 +490,7 @@ pub fn run(mut cli: Cli) -> Exit {
                 sim: sim.as_deref(),
                 region: region.as_deref(),
                 journal: &journal,
+                force,
             },
             cli.output,
         ),
@@ -479,12 +501,13 @@ pub fn run(mut cli: Cli) -> Exit {
             region,
             dir,
             journal,
+            force,
         } => lifecycle_cmd::run(
             &dir,
             &env,
             dry_run,
             (sim.as_deref(), region.as_deref()),
-            &journal,
+            (&journal, force),
             cli.output,
         ),
         Command::Build {
@@ -571,6 +594,7 @@ pub fn run(mut cli: Cli) -> Exit {
             },
             cli.output,
         ),
+        Command::Journal(args) => journal_cmd::run(args, cli.output),
         Command::History {
             env,
             service,
@@ -603,6 +627,7 @@ pub fn run(mut cli: Cli) -> Exit {
             region,
             dir,
             journal,
+            force,
         } => rollback_cmd::run(
             rollback_cmd::RollbackArgs {
                 dir: &dir,
@@ -615,6 +640,7 @@ pub fn run(mut cli: Cli) -> Exit {
                 journal: &journal,
                 reason: reason.as_deref(),
                 actor: actor.as_deref(),
+                force,
             },
             cli.output,
         ),
@@ -680,7 +706,7 @@ fn simulated_journal_default(command: &mut Command) {
 
 /// Print `value` as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(value: &T) {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("plain data serializes")
     );
@@ -689,7 +715,7 @@ fn print_json<T: serde::Serialize>(value: &T) {
 /// An error for a person, on stderr, in the chosen format.
 fn print_error(output: OutputFormat, kind: &str, message: &str) {
     match output {
-        OutputFormat::Text => eprintln!("error: {message}"),
+        OutputFormat::Text => crate::errln!("error: {message}"),
         OutputFormat::Json => print_json(&serde_json::json!({
             "error": { "kind": kind, "message": message }
         })),

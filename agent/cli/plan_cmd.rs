@@ -11,7 +11,7 @@ pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) 
         Ok(result) => {
             match output {
                 OutputFormat::Json => print_json(&result),
-                OutputFormat::Text => print!("{}", render(&result)),
+                OutputFormat::Text => crate::out!("{}", render(&result)),
             }
             Exit::Ok
         }

@@ -51,7 +51,7 @@ impl Progress for ConsoleProgress {
         let key = format!("{env}/{service}");
         match self.bar(&key) {
             Some(bar) => bar.set_message(format!("{} {message}", self.stamp())),
-            None => eprintln!("{} {key}: {message}", self.stamp()),
+            None => crate::errln!("{} {key}: {message}", self.stamp()),
         }
     }
 
@@ -60,7 +60,7 @@ impl Progress for ConsoleProgress {
         let mark = if succeeded { "✓" } else { "✗" };
         match self.bar(&key) {
             Some(bar) => bar.finish_with_message(format!("{} {mark} {message}", self.stamp())),
-            None => eprintln!("{} {key}: {mark} {message}", self.stamp()),
+            None => crate::errln!("{} {key}: {mark} {message}", self.stamp()),
         }
     }
 }

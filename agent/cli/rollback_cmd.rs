@@ -22,6 +22,8 @@ pub struct RollbackArgs<'a> {
     pub journal: &'a str,
     pub reason: Option<&'a str>,
     pub actor: Option<&'a str>,
+    /// Act even while an agent holds the lease on the journal (journalled).
+    pub force: bool,
 }
 
 /// `--actor`, else `$USER`, else "unknown".
@@ -55,6 +57,18 @@ pub fn run(args: RollbackArgs<'_>, output: OutputFormat) -> Exit {
                 return Exit::Usage;
             }
         };
+        let who = (&session.clock, env.name.as_str(), "rollback");
+        let leased = super::lease_guard::refuse_if_leased(
+            args.journal,
+            &session.cloud.s3,
+            journal.as_ref(),
+            who,
+            args.force,
+            output,
+        );
+        if let Err(code) = leased.await {
+            return code;
+        }
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = rollback::Context {
             cloud: &session.cloud,
@@ -126,6 +140,8 @@ pub fn exit_for(report: &RollbackReport) -> Exit {
         .collect();
     if report.outcome == Outcome::Succeeded {
         Exit::Ok
+    } else if kinds.contains(&FailureKind::Journal) {
+        Exit::Io
     } else if kinds.contains(&FailureKind::Refused) {
         Exit::Refused
     } else if kinds.contains(&FailureKind::Config) {
@@ -150,14 +166,14 @@ fn print_refusal(e: &RollbackError, output: OutputFormat) -> Exit {
             "error": { "kind": kind, "message": e.to_string(), "verified": verified }
         })),
         OutputFormat::Text => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             if let RollbackError::Choice(_) = e {
                 if verified.is_empty() {
-                    eprintln!("the journal has no verified deploy of it to go back to");
+                    crate::errln!("the journal has no verified deploy of it to go back to");
                 } else {
-                    eprintln!("verified revisions (newest first; give one to --to):");
+                    crate::errln!("verified revisions (newest first; give one to --to):");
                     for v in &verified {
-                        eprintln!("  {}", v.line());
+                        crate::errln!("  {}", v.line());
                     }
                 }
             }
@@ -171,7 +187,7 @@ fn print_report(report: &RollbackReport, output: OutputFormat) {
         print_json(report);
         return;
     }
-    println!(
+    crate::outln!(
         "{} — rollback run {} by {}{}",
         report.env,
         report.run,
@@ -187,13 +203,16 @@ fn print_report(report: &RollbackReport, output: OutputFormat) {
         let to = short_td(&s.to);
         match (s.outcome, s.unchanged) {
             (Outcome::Succeeded, true) => {
-                println!("  {:<10} already running {to}: nothing to do", s.service)
+                crate::outln!("  {:<10} already running {to}: nothing to do", s.service)
             }
-            (Outcome::Succeeded, false) => println!(
+            (Outcome::Succeeded, false) => crate::outln!(
                 "  {:<10} rolled back {from} → {to} and verified healthy ({:.0} s); pinned — `amagent resume --env {} --service {}` lets the agent deploy it again",
-                s.service, s.seconds, report.env, s.service
+                s.service,
+                s.seconds,
+                report.env,
+                s.service
             ),
-            (Outcome::Failed, _) => println!(
+            (Outcome::Failed, _) => crate::outln!(
                 "  {:<10} FAILED: {}",
                 s.service,
                 s.reason.as_deref().unwrap_or("")
@@ -280,7 +299,7 @@ pub fn resume(args: ResumeArgs<'_>, output: OutputFormat) -> Exit {
                 "by": by,
                 "resumed": resumed,
             })),
-            OutputFormat::Text if resumed.is_empty() => println!(
+            OutputFormat::Text if resumed.is_empty() => crate::outln!(
                 "{}: nothing pinned{}",
                 env.name,
                 args.service
@@ -289,7 +308,7 @@ pub fn resume(args: ResumeArgs<'_>, output: OutputFormat) -> Exit {
             ),
             OutputFormat::Text => {
                 for p in &resumed {
-                    println!(
+                    crate::outln!(
                         "{} {}: unpinned (was pinned to {} by {} at {}); the agent deploys it again on the next change",
                         p.env,
                         p.service,

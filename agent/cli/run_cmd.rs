@@ -270,6 +270,13 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
                 return Exit::Usage;
             }
         };
+        // With a shared (S3) journal every change to AWS is fenced by the lease.
+        let fence = matches!(location, Location::S3 { .. })
+            .then(|| crate::fence::LeaseGuard::new(args.lease_ttl));
+        let cloud = match &fence {
+            Some(guard) => crate::fence::fenced(cloud, guard.clone()),
+            None => cloud,
+        };
         let mut agent = Agent::new(
             Settings {
                 url: args.repo.clone(),
@@ -288,6 +295,7 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
         );
         agent.allow_downgrade = args.allow_downgrade;
         agent.promote_tag = args.promote.as_ref().map(|(tag, _)| tag.clone());
+        agent.fence = fence.clone();
         if let Some(sandbox) = sandbox {
             let sandbox = Arc::new(sandbox);
             agent.on_pushed = Some(Box::new(move |repository, digest, tags| {
@@ -312,7 +320,8 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
                         Lease::key_for(prefix),
                         holder,
                         args.lease_ttl,
-                    ),
+                    )
+                    .with_guard(fence.clone().expect("an S3 journal is fenced")),
                     args.lease_ttl,
                 ))
             }
@@ -367,7 +376,7 @@ fn scratch_remote(url: &str) -> Result<Option<(tempfile::TempDir, String)>, Stri
     let path = dir.path().join("env.git");
     let credentials = GitCredentials::from_env().trusting(url);
     EnvRepo::open_or_clone(url, &path, &credentials).map_err(|e| e.to_string())?;
-    eprintln!(
+    crate::errln!(
         "simulated: the tag goes to a scratch clone of {} ({}), not to the remote",
         redact_url(url),
         path.display()
@@ -399,12 +408,12 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
             match output {
                 OutputFormat::Json => print_json(&tick),
                 OutputFormat::Text => {
-                    println!("head {}", &tick.head[..tick.head.len().min(12)]);
+                    crate::outln!("head {}", &tick.head[..tick.head.len().min(12)]);
                     for env in &tick.adopted {
-                        println!("  {env:<12} adopted as the baseline (nothing deployed)");
+                        crate::outln!("  {env:<12} adopted as the baseline (nothing deployed)");
                     }
                     for r in &tick.applied {
-                        println!(
+                        crate::outln!(
                             "  {:<12} {} ({} deploy(s), run {})",
                             r.env,
                             match r.outcome {
@@ -416,17 +425,19 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
                         );
                     }
                     if tick.invalid {
-                        println!("  the configuration at the head is invalid: nothing deployed");
+                        crate::outln!(
+                            "  the configuration at the head is invalid: nothing deployed"
+                        );
                     }
                     for why in &tick.refused {
-                        println!("  refused: {why}");
+                        crate::outln!("  refused: {why}");
                     }
                     if tick.adopted.is_empty()
                         && tick.applied.is_empty()
                         && !tick.invalid
                         && tick.refused.is_empty()
                     {
-                        println!("  up to date");
+                        crate::outln!("  up to date");
                     }
                 }
             }
@@ -434,11 +445,17 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
                 Exit::Usage
             } else if !tick.refused.is_empty() {
                 Exit::Refused
+            } else if tick.applied.iter().any(|r| r.journal_error.is_some()) {
+                Exit::Io
             } else if failed {
                 Exit::Failed
             } else {
                 Exit::Ok
             }
+        }
+        Err(e @ crate::daemon::AgentError::Journal(_)) => {
+            print_error(output, "io", &e.to_string());
+            Exit::Io
         }
         Err(e) => {
             print_error(output, "repository", &e.to_string());

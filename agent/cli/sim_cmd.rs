@@ -59,7 +59,7 @@ pub fn scenario(sim: Option<&str>, output: OutputFormat) -> Result<Option<FaultS
         return Ok(None);
     };
     // Every simulated run says so, whatever it prints after (stdout stays the result).
-    eprintln!(
+    crate::errln!(
         "simulated: AWS is the in-process simulator (scenario {name}); nothing in any real \
          account changes"
     );

@@ -176,5 +176,5 @@ pub fn table(env: &str, services: &[ServiceStatus]) -> String {
 }
 
 fn print_table(env: &str, services: &[ServiceStatus]) {
-    print!("{}", table(env, services));
+    crate::out!("{}", table(env, services));
 }

@@ -51,7 +51,7 @@ pub fn run(dir: &Path, output: OutputFormat) -> Exit {
                 OutputFormat::Text => {
                     let services: usize =
                         model.environments.values().map(|e| e.services.len()).sum();
-                    println!(
+                    crate::outln!(
                         "ok: {} environment(s) ({}), {} pipeline(s) ({}), {} service(s)",
                         envs.len(),
                         join(&envs),
@@ -70,10 +70,10 @@ pub fn run(dir: &Path, output: OutputFormat) -> Exit {
                     "diagnostics": diagnostics,
                 })),
                 OutputFormat::Text => {
-                    print!("{diagnostics}");
+                    crate::out!("{diagnostics}");
                     let files: std::collections::BTreeSet<&str> =
                         diagnostics.iter().map(|d| d.file.as_str()).collect();
-                    eprintln!(
+                    crate::errln!(
                         "error: {} problem(s) in {} file(s)",
                         diagnostics.len(),
                         files.len()

@@ -21,6 +21,12 @@ pub enum CloudError {
     /// The request was malformed or not allowed in the resource's current state.
     #[error("{operation} rejected: {message}")]
     InvalidRequest { operation: String, message: String },
+    /// Not called: this agent may no longer hold the lease (see `fence.rs`), so it changes
+    /// nothing — the agent holding it now decides.
+    #[error(
+        "{operation} not made: this agent may have lost the lease ({since}); it makes no further change, not even a rollback — the agent holding the lease now decides"
+    )]
+    LeaseLost { operation: String, since: String },
 }
 
 impl CloudError {

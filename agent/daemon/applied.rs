@@ -25,6 +25,9 @@ pub mod outcome {
     pub const INTERRUPTED: &str = "interrupted";
     /// A promotion tag that may not be promoted (not verified, not newer): nothing deployed.
     pub const REFUSED: &str = "refused";
+    /// The agent lost its lease mid-apply and abandoned it, changing nothing more: the agent
+    /// holding the lease decides (not a decision: the commit is applied again).
+    pub const LEASE_LOST: &str = "lease-lost";
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +46,8 @@ pub fn last_applied(records: &[Record]) -> BTreeMap<String, Applied> {
             continue;
         }
         let outcome = r.outcome.clone().unwrap_or_default();
-        if outcome == outcome::INTERRUPTED || outcome == outcome::REFUSED {
+        if [outcome::INTERRUPTED, outcome::REFUSED, outcome::LEASE_LOST].contains(&outcome.as_str())
+        {
             continue;
         }
         let Some(commit) = r.detail["commit"].as_str() else {
@@ -74,7 +78,11 @@ pub fn interrupted_since(records: &[Record], env: &str, commit: &str) -> Option<
     let after = mine
         .iter()
         .rposition(|r| {
-            r.phase == Phase::Finished && r.outcome.as_deref() != Some(outcome::INTERRUPTED)
+            r.phase == Phase::Finished
+                && !matches!(
+                    r.outcome.as_deref(),
+                    Some(outcome::INTERRUPTED | outcome::LEASE_LOST)
+                )
         })
         .map(|i| i + 1)
         .unwrap_or(0);

@@ -122,7 +122,7 @@ pub async fn run(
             loop {
                 tokio::time::sleep(*ttl / 3).await;
                 if let Err(e) = l.renew(clock.now()).await {
-                    tracing::error!(error = %e, "lost the lease during work: finishing it, then standing by");
+                    tracing::error!(error = %e, "lost the lease during work: it makes no further change to AWS (not even a rollback), then stands by");
                     return std::future::pending().await;
                 }
             }

@@ -10,6 +10,7 @@
 
 pub mod applied;
 mod event_loop;
+mod lease_lost;
 mod pinned;
 pub mod promotion;
 
@@ -93,6 +94,8 @@ pub struct Agent {
     pub allow_downgrade: bool,
     /// `amagent promote --tag`: decide on this tag rather than the newest.
     pub promote_tag: Option<String>,
+    /// With a lease: whether a change was refused for want of it (`lease_lost.rs`).
+    pub fence: Option<std::sync::Arc<crate::fence::LeaseGuard>>,
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +159,7 @@ impl Agent {
             refused_tags: BTreeSet::new(),
             allow_downgrade: false,
             promote_tag: None,
+            fence: None,
         }
     }
 
@@ -217,6 +221,28 @@ impl Agent {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(record);
         }
+    }
+
+    /// Record the start of an apply before it acts: Err means it must not act.
+    async fn write_ahead(
+        &self,
+        env: &str,
+        run: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), crate::journal::JournalError> {
+        let record = Record {
+            at: self.clock.now(),
+            run: run.to_string(),
+            env: env.to_string(),
+            service: None,
+            step: applied::STEP.into(),
+            phase: Phase::Started,
+            outcome: None,
+            detail,
+        };
+        self.journal.append(&record).await.inspect_err(|e| {
+            tracing::error!(error = %e, env, "cannot write the journal: not applying");
+        })
     }
 
     /// The journal, plus finished applies it would not take.
@@ -434,14 +460,12 @@ impl Agent {
         );
         let plan = promotion::plan(&env, &from, &tag.name);
         tracing::info!(env = env_name, tag = %tag.name, from = %from, ?pull_requests, "promoting");
-        self.record(
+        self.write_ahead(
             env_name,
             &run,
-            Phase::Started,
-            None,
             serde_json::json!({ "commit": tag.commit, "tag": tag.name, "images": verified, "plan": plan }),
         )
-        .await;
+        .await?;
         self.in_flight = Some(InFlight {
             env: env_name.to_string(),
             commit: tag.commit.clone(),
@@ -643,13 +667,13 @@ impl Agent {
         let resume_since = applied::interrupted_since(records, env_name, head);
         let pull_requests = self.pull_requests(&landed).await;
         tracing::info!(env = env_name, from = %&from[..7.min(from.len())], to = %&head[..7], ?pull_requests, services = env_plan.services.len(), "applying");
-        self.record(
+        // Write-ahead: no build, push or deploy unless the journal took the apply's start.
+        self.write_ahead(
             env_name,
             &run,
-            Phase::Started,
-            None,
             serde_json::json!({ "commit": head, "from": from, "pull_requests": pull_requests, "plan": env_plan }),
-        ).await;
+        )
+        .await?;
         self.in_flight = Some(InFlight {
             env: env_name.to_string(),
             commit: head.to_string(),
@@ -723,6 +747,12 @@ impl Agent {
             report.outcome = Outcome::Failed;
         }
         report.deploys.splice(0..0, d.failures);
+        if self
+            .abandoned_for_lost_lease(d.run, d.commit, &report)
+            .await
+        {
+            return report;
+        }
         let env_name = d.env.name.as_str();
         let ok = report.outcome == Outcome::Succeeded;
         self.comment(

@@ -18,7 +18,7 @@ pub fn last_promoted(records: &[Record], env: &str) -> Option<semver::Version> {
         .filter(|r| {
             !matches!(
                 r.outcome.as_deref(),
-                Some(outcome::INTERRUPTED | outcome::REFUSED)
+                Some(outcome::INTERRUPTED | outcome::REFUSED | outcome::LEASE_LOST)
             )
         })
         .find_map(|r| {

@@ -5,6 +5,7 @@ pub mod gate;
 pub mod progress;
 pub mod render;
 pub mod rollout;
+pub mod write_ahead;
 
 pub use progress::{Progress, Silent};
 pub use rollout::{DeployResult, FailureKind, Outcome, Rollout, Target};

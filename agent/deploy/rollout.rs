@@ -7,6 +7,7 @@
 use super::gate::{Decision, DeploymentView, Failure, Gate, GateConfig, NewTask, Observation};
 use super::progress::Progress;
 use super::render::{RenderError, render};
+use super::write_ahead::{StepError, not_deployed};
 use crate::clock::Clock;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::types::{
@@ -15,7 +16,7 @@ use crate::cloud::types::{
 };
 use crate::cloud::{Cloud, CloudError, DESCRIBE_SERVICES_BATCH, DESCRIBE_TASKS_BATCH};
 use crate::config::Service;
-use crate::journal::{Journal, Phase, Record, last_verified};
+use crate::journal::{Journal, JournalError, Phase, Record, last_verified};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -54,6 +55,9 @@ pub enum FailureKind {
     Config,
     /// The image could not be built or pushed: nothing was deployed.
     Build,
+    /// The journal could not be read, or would not take a step's "started" record: the step
+    /// did not act.
+    Journal,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -215,6 +219,8 @@ impl Rollout<'_> {
         results
     }
 
+    /// Record a step that already happened: a journal failure is logged (the step cannot be
+    /// undone by not recording it), and the next write-ahead will stop what follows.
     async fn record(
         &self,
         target: &Target,
@@ -223,6 +229,18 @@ impl Rollout<'_> {
         outcome: Option<&str>,
         detail: serde_json::Value,
     ) {
+        let _ = self.write_ahead(target, step, phase, outcome, detail).await;
+    }
+
+    /// Record a step before it acts: Err means it must not act.
+    async fn write_ahead(
+        &self,
+        target: &Target,
+        step: &str,
+        phase: Phase,
+        outcome: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<(), JournalError> {
         let record = Record {
             at: self.clock.now(),
             run: self.run_id.to_string(),
@@ -233,10 +251,9 @@ impl Rollout<'_> {
             outcome: outcome.map(String::from),
             detail,
         };
-        if let Err(e) = self.journal.append(&record).await {
-            // The deploy goes on: stopping half-way would be worse than a gap in the record.
-            tracing::error!(error = %e, "cannot write the journal");
-        }
+        self.journal.append(&record).await.inspect_err(|e| {
+            tracing::error!(error = %e, step, phase = phase.as_str(), "cannot write the journal");
+        })
     }
 
     async fn call<T, F, Fut>(&self, operation: &str, call: F) -> Result<T, CloudError>
@@ -255,18 +272,24 @@ impl Rollout<'_> {
             name,
             &format!("deploying {}", short_image(&target.image)),
         );
-        self.record(
-            &target,
-            "deploy",
-            Phase::Started,
-            None,
-            serde_json::json!({
-                "image": target.image,
-                "spec": spec_fingerprint(&target.spec),
-                "revision": target.revision,
-            }),
-        )
-        .await;
+        if let Err(e) = self
+            .write_ahead(
+                &target,
+                "deploy",
+                Phase::Started,
+                None,
+                serde_json::json!({
+                    "image": target.image,
+                    "spec": spec_fingerprint(&target.spec),
+                    "revision": target.revision,
+                }),
+            )
+            .await
+        {
+            let result = DeployResult::failed(&target, FailureKind::Journal, not_deployed(&e));
+            self.finish_failed(&target, &result).await;
+            return Err(Box::new(result));
+        }
         let refused = |e: CloudError| {
             let result = DeployResult::failed(&target, FailureKind::Refused, e.to_string());
             let target = &target;
@@ -309,12 +332,15 @@ impl Rollout<'_> {
             .primary()
             .filter(|d| d.rollout_state == crate::cloud::types::RolloutState::Completed)
             .map(|d| d.task_definition.clone());
-        let verified = self
-            .journal
-            .read(Some(env))
-            .await
-            .ok()
-            .and_then(|records| last_verified(&records, env, name));
+        // Without the journal the rollback target is unknown: do not start what may need one.
+        let verified = match self.journal.read(Some(env)).await {
+            Ok(records) => last_verified(&records, env, name),
+            Err(e) => {
+                let result = DeployResult::failed(&target, FailureKind::Journal, not_deployed(&e));
+                self.finish_failed(&target, &result).await;
+                return Err(Box::new(result));
+            }
+        };
         // A verified revision someone has since deregistered cannot be rolled back to.
         let verified = match verified {
             Some(td) => match self
@@ -429,14 +455,21 @@ impl Rollout<'_> {
                     );
                     latest.arn
                 } else {
-                    self.record(
-                        &target,
-                        "register",
-                        Phase::Started,
-                        None,
-                        serde_json::json!({ "family": td.family }),
-                    )
-                    .await;
+                    if let Err(e) = self
+                        .write_ahead(
+                            &target,
+                            "register",
+                            Phase::Started,
+                            None,
+                            serde_json::json!({ "family": td.family }),
+                        )
+                        .await
+                    {
+                        let kind = FailureKind::Journal;
+                        let result = DeployResult::failed(&target, kind, not_deployed(&e));
+                        self.finish_failed(&target, &result).await;
+                        return Err(Box::new(result));
+                    }
                     let registered = match self
                         .call("RegisterTaskDefinition", || {
                             self.cloud.ecs.register_task_definition(&td)
@@ -483,7 +516,7 @@ impl Rollout<'_> {
             Ok(x) => x,
             Err(e) => {
                 // Refused before anything rolled: the service still runs what it ran.
-                let mut result = DeployResult::failed(&target, FailureKind::Refused, e.to_string());
+                let mut result = DeployResult::failed(&target, e.kind(), e.to_string());
                 result.task_definition = Some(current.arn.clone());
                 result.previous_task_definition = Some(current.arn.clone());
                 result.new_task_definition = Some(new_td.clone());
@@ -531,7 +564,7 @@ impl Rollout<'_> {
         task_definition: &str,
         step: &str,
         settings: Settings,
-    ) -> Result<(String, chrono::DateTime<chrono::Utc>), CloudError> {
+    ) -> Result<(String, chrono::DateTime<chrono::Utc>), StepError> {
         let request = UpdateService {
             cluster: target.cluster.clone(),
             service: target.spec.ecs.service.clone(),
@@ -547,14 +580,15 @@ impl Rollout<'_> {
                 }),
             }),
         };
-        self.record(
+        self.write_ahead(
             target,
             step,
             Phase::Started,
             None,
             serde_json::json!({ "task_definition": task_definition }),
         )
-        .await;
+        .await
+        .map_err(StepError::Journal)?;
         let updated_at = self.clock.now();
         let result = self
             .call("UpdateService", || self.cloud.ecs.update_service(&request))
@@ -581,7 +615,7 @@ impl Rollout<'_> {
                     serde_json::json!({ "error": e.to_string() }),
                 )
                 .await;
-                Err(e)
+                Err(StepError::Cloud(e))
             }
         }
     }
@@ -916,24 +950,30 @@ impl Rollout<'_> {
             &name,
             &format!("rolling back to {}", short_td(&target)),
         );
-        self.record(
-            &flight.target,
-            "rollback",
-            Phase::Started,
-            None,
-            serde_json::json!({ "task_definition": target, "reason": reason }),
-        )
-        .await;
         flight.first_failure = Some(reason.clone());
-        match self
-            .update_service(
+        let started = self
+            .write_ahead(
                 &flight.target,
-                &target,
-                "rollback-update-service",
-                flight.previous_settings,
+                "rollback",
+                Phase::Started,
+                None,
+                serde_json::json!({ "task_definition": target, "reason": reason }),
             )
             .await
-        {
+            .map_err(StepError::Journal);
+        let updated = match started {
+            Ok(()) => {
+                self.update_service(
+                    &flight.target,
+                    &target,
+                    "rollback-update-service",
+                    flight.previous_settings,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match updated {
             Ok((id, at)) => {
                 flight.stage = Stage::RollingBack;
                 flight.reused_deployment = false;

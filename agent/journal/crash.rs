@@ -17,7 +17,7 @@ impl Journal for CrashAfter {
     async fn append(&self, record: &Record) -> Result<(), JournalError> {
         self.inner.append(record).await?;
         if record.step == self.step && record.phase == Phase::Started {
-            eprintln!(
+            crate::errln!(
                 "amagent: simulated crash after journalling the start of `{}` (killAgentAt)",
                 self.step
             );

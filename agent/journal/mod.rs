@@ -9,6 +9,7 @@
 //! [`open`] picks one from the `--journal` / `AMAGENT_JOURNAL` value.
 //! Must not know: ECS, GitHub. Never holds secret values (only names, ARNs, digests).
 
+pub mod check;
 pub mod crash;
 mod local;
 pub mod pins;
@@ -89,6 +90,10 @@ pub enum JournalError {
         #[source]
         source: CloudError,
     },
+    /// A journal file that is not one: not a regular file (a device, a FIFO), or over the
+    /// size a journal file may have.
+    #[error("journal {path}: {message}")]
+    NotAJournal { path: String, message: String },
     /// A `--journal` value that names no usable place.
     #[error("journal `{spec}`: {message}")]
     Spec { spec: String, message: String },

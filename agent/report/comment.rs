@@ -200,6 +200,7 @@ mod tests {
             snapshot_error: None,
             deploys: vec![deploy],
             lifecycle: Vec::new(),
+            journal_error: None,
         }
     }
 

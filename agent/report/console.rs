@@ -60,7 +60,7 @@ impl Reporter for Console {
             .insert((pr, marker.to_string()), body.to_string());
         if !self.quiet {
             let verb = if previous.is_some() { "updated" } else { "new" };
-            println!("── PR #{pr} comment ({verb}) ──\n{body}");
+            crate::outln!("── PR #{pr} comment ({verb}) ──\n{body}");
         }
         Ok(())
     }
@@ -74,7 +74,7 @@ impl Reporter for Console {
     ) -> Result<(), ReportError> {
         let context = format!("amagent/{env}");
         if !self.quiet {
-            println!(
+            crate::outln!(
                 "── status {context} on {}: {state:?} — {description}",
                 &sha[..sha.len().min(7)]
             );

@@ -144,3 +144,63 @@ pub async fn create_bucket(aws: &Aws, bucket: &str) {
         .await
         .unwrap();
 }
+
+const FIXTURE: &str = include_str!("../fixtures/ecs-describe-task-definition-staging.json");
+
+/// An account seeded like the staging spec's api service (cluster, service on the fixture's
+/// task definition, target group, ECR repository, RDS instance, SSM parameters).
+pub async fn seed_staging(endpoint: &str) -> Aws {
+    let aws = connect(endpoint).await;
+    let cloud = aws.cloud();
+    let c = aws.sdk_config();
+    let v: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+    let td = cloud
+        .ecs
+        .register_task_definition(&serde_json::from_value(v["taskDefinition"].clone()).unwrap())
+        .await
+        .unwrap();
+    let ecs_client = aws_sdk_ecs::Client::new(c);
+    ecs_client
+        .create_cluster()
+        .cluster_name("aussie-markets-staging")
+        .send()
+        .await
+        .unwrap();
+    fargate_service(
+        &aws,
+        endpoint,
+        "aussie-markets-staging",
+        "aussie-markets-api-staging",
+        &td.arn,
+    )
+    .await;
+    aws_sdk_elasticloadbalancingv2::Client::new(c)
+        .create_target_group()
+        .name("aussie-markets-api-staging")
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(3000)
+        .vpc_id(vpc(endpoint).await)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+        .health_check_path("/api/v1/health")
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_ecr::Client::new(c)
+        .create_repository()
+        .repository_name("aussie-markets/api")
+        .send()
+        .await
+        .unwrap();
+    db_instance(&aws, "aussie-markets-staging-db").await;
+    let ssm = aws_sdk_ssm::Client::new(c);
+    for name in ["database-url", "redis-url"] {
+        ssm.put_parameter()
+            .name(format!("/aussie-markets/staging/api/{name}"))
+            .value("never-read")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
+    aws
+}
