@@ -23,7 +23,8 @@ pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) 
             match (&e, output) {
                 (RepoError::InvalidConfig { diagnostics, .. }, OutputFormat::Json) => {
                     print_json(&serde_json::json!({
-                        "error": { "kind": kind, "message": e.to_string(), "diagnostics": diagnostics }
+                        "error": { "kind": kind, "message": e.to_string(), "diagnostics": diagnostics,
+                            "problems": diagnostics.len(), "not_shown": diagnostics.not_shown() }
                     }))
                 }
                 _ => print_error(output, kind, &e.to_string()),

@@ -3,6 +3,7 @@
 //! so one run reports every unknown field and every wrong type of a unit.
 
 use super::position::{FieldPath, Segment};
+use super::printable::short_name;
 use super::suggest::{did_you_mean, one_of};
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
@@ -354,7 +355,8 @@ fn unknown_field(path: &FieldPath, field: &str, expected: &[String]) -> FieldErr
     FieldError {
         path: path.clone(),
         at_key: true,
-        message: format!("unknown field `{field}`{}", where_in(path)),
+        // The name is the file's own text (a linked /etc/shadow line, say): never echo it whole.
+        message: format!("unknown field `{}`{}", short_name(field), where_in(path)),
         hint: Some(hint),
     }
 }
@@ -401,7 +403,7 @@ fn invalid(
         return FieldError {
             path: path.clone(),
             at_key: false,
-            message: format!("`{path}` has an unknown value `{given}`"),
+            message: format!("`{path}` has an unknown value `{}`", short_name(given)),
             hint: Some(hint),
         };
     }

@@ -3,11 +3,12 @@
 
 use super::deserialize::{FieldError, deserialize_all};
 use super::diagnostic::{Diagnostic, Diagnostics};
+use super::limits::{self, Scan};
+use super::read_dir::Budget;
 use super::model::{EnvironmentSpec, Model, Pipeline, Service};
 use super::position::{FieldPath, Position, PositionIndex, duplicate_key};
 use super::validate;
 use serde_yaml::Value;
-use std::path::Path;
 
 /// One configuration file: its path relative to the repo root and its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,7 +107,13 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
     let mut diagnostics = Vec::new();
     let mut environments = Vec::new();
     let mut pipelines = Vec::new();
+    let mut budget = Budget::default();
     for file in files {
+        if FileKind::of(&file.path).is_some()
+            && !budget.admit(&file.path, file.text.len() as u64, &mut diagnostics)
+        {
+            continue;
+        }
         match FileKind::of(&file.path) {
             Some(FileKind::Environment) => {
                 if let Some(env) = read_environment(file, &mut diagnostics) {
@@ -190,64 +197,14 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
     Ok(model)
 }
 
-/// Problems reading the directory itself (not the configuration in it).
-#[derive(Debug, thiserror::Error)]
-pub enum LoadDirError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Invalid(Diagnostics),
-}
-
-/// Read `root/environments/*.yaml` and `root/pipelines/*.yaml` from disk and load them.
-pub fn load_dir(root: &Path) -> Result<Model, LoadDirError> {
-    let files = read_dir_sources(root)?;
-    load_sources(&files).map_err(LoadDirError::Invalid)
-}
-
-/// The configuration files under `root`, sorted by path.
-pub fn read_dir_sources(root: &Path) -> Result<Vec<SourceFile>, LoadDirError> {
-    let mut files = Vec::new();
-    for dir in [ENVIRONMENTS_DIR, PIPELINES_DIR] {
-        let full = root.join(dir);
-        let entries = match std::fs::read_dir(&full) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(LoadDirError::Io {
-                    path: full.display().to_string(),
-                    source,
-                });
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(|source| LoadDirError::Io {
-                path: full.display().to_string(),
-                source,
-            })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = format!("{dir}/{name}");
-            if FileKind::of(&rel).is_none() || !entry.path().is_file() {
-                continue;
-            }
-            let text =
-                std::fs::read_to_string(entry.path()).map_err(|source| LoadDirError::Io {
-                    path: entry.path().display().to_string(),
-                    source,
-                })?;
-            files.push(SourceFile { path: rel, text });
-        }
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
-}
-
 /// YAML text → value, or a syntax diagnostic with serde_yaml's own position.
 fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Located)> {
+    // Bounds first: the readers below recurse, and are quadratic in flow nesting.
+    let scanned = limits::scan(&file.path, &file.text);
+    if let Scan::Refused(d) = scanned {
+        out.push(d);
+        return None;
+    }
     let located = Located {
         file: file.path.clone(),
         index: PositionIndex::build(&file.text),
@@ -259,7 +216,27 @@ fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Lo
         message,
         hint: Some(hint.to_string()),
     };
-    match serde_yaml::from_str::<Value>(&file.text) {
+    // After a syntax error serde_yaml only reads up to its line: past it may lie anything the
+    // bounds check did not get to see.
+    let text = match &scanned {
+        Scan::Unreadable(e) => text_through_line(&file.text, e.marker().line()),
+        _ => &file.text,
+    };
+    match serde_yaml::from_str::<Value>(text) {
+        Ok(_) if let Scan::Unreadable(e) = &scanned => {
+            // serde_yaml reads what the bounds check could not: refuse rather than trust it.
+            let mark = e.marker();
+            let pos = Position {
+                line: mark.line().max(1),
+                column: mark.col() + 1,
+            };
+            out.push(diagnostic(
+                pos,
+                format!("invalid YAML: {}", e.info()),
+                "check the indentation and quoting on this line and the one before",
+            ));
+            None
+        }
         Ok(Value::Null) => {
             out.push(diagnostic(
                 Position::START,
@@ -309,6 +286,15 @@ fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Lo
             None
         }
     }
+}
+
+/// `text` up to the end of line `line` (1-based).
+fn text_through_line(text: &str, line: usize) -> &str {
+    let end = text
+        .match_indices('\n')
+        .nth(line.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| i + 1);
+    &text[..end]
 }
 
 /// serde_yaml's message without its trailing "at line N column M" (we print that in front).

@@ -4,14 +4,20 @@
 pub mod deserialize;
 pub mod diagnostic;
 pub mod fargate;
+pub mod limits;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod position;
+pub mod printable;
+pub mod read_dir;
+mod shared;
 pub mod suggest;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use load::{LoadDirError, SourceFile, load_dir, load_sources, read_dir_sources};
+pub use load::{SourceFile, load_sources};
+pub use read_dir::{LoadDirError, load_dir, read_dir_sources};
 pub use model::*;
 
 /// The repository's worked example (environments/ and pipelines/), for unit tests.
