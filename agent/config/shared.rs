@@ -77,6 +77,9 @@ struct Place<'a> {
     path: FieldPath,
 }
 
+/// Places named in one message; the count says how many more there are.
+const MAX_PLACES_LISTED: usize = 20;
+
 type Key<'a> = (&'a str, &'a str, &'static str, &'a str);
 
 pub fn check_shared_resources(envs: &[PartialEnvironment], out: &mut Vec<Diagnostic>) {
@@ -134,17 +137,25 @@ fn report(account: &str, region: &str, what: &str, name: &str, places: &[Place<'
         .collect();
     let users = match others.as_slice() {
         [one] => format!("which {} uses too", one.header.name),
-        many => format!(
-            "which {} other environments use too: {}",
-            many.len(),
-            many.iter()
+        many => {
+            let listed: Vec<String> = many
+                .iter()
+                .take(MAX_PLACES_LISTED)
                 .map(|p| {
                     let line = p.env.at.index.value_position(&p.path).line;
                     format!("{} ({}:{line})", p.header.name, p.env.at.file)
                 })
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+                .collect();
+            let rest = match many.len().saturating_sub(MAX_PLACES_LISTED) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            format!(
+                "which {} other environments use too: {}{rest}",
+                many.len(),
+                listed.join(", ")
+            )
+        }
     };
     let ha = here.header;
     here.env.at.at_value(
