@@ -11,7 +11,11 @@ pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) 
         Ok(result) => {
             match output {
                 OutputFormat::Json => print_json(&result),
-                OutputFormat::Text => print!("{}", render(&result)),
+                // Commit titles and authors are anyone's text: no raw escapes to the terminal.
+                OutputFormat::Text => print!(
+                    "{}",
+                    crate::config::printable::for_terminal(&render(&result))
+                ),
             }
             Exit::Ok
         }

@@ -5,6 +5,7 @@
 use super::position::{FieldPath, Segment};
 use super::printable::short_name;
 use super::suggest::{did_you_mean, one_of};
+use super::unknown_fields::remove_all_unknown;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
@@ -53,9 +54,13 @@ pub fn deserialize_all<T: DeserializeOwned>(
                 } else {
                     relative.key(&field)
                 };
-                errors.push(unknown_field(&base.join(&rel), &field, &expected));
-                if !remove(&mut value, &rel) {
+                let parent = rel.parent().unwrap_or_default();
+                let removed = remove_all_unknown(&mut value, &parent, &expected);
+                if !removed.contains(&field) {
                     return None;
+                }
+                for name in removed {
+                    errors.push(unknown_field(&base.join(&parent.key(&name)), &name, &expected));
                 }
             }
             Problem::MissingField { field } => {

@@ -4,6 +4,7 @@
 use super::deserialize::{FieldError, deserialize_all};
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::limits::{self, Scan};
+use super::printable::short_name;
 use super::read_dir::Budget;
 use super::model::{EnvironmentSpec, Model, Pipeline, Service};
 use super::position::{FieldPath, Position, PositionIndex, duplicate_key};
@@ -247,45 +248,57 @@ fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Lo
         }
         Ok(value) => Some((value, located)),
         Err(err) => {
-            // serde_yaml points a duplicate key at its mapping; marked-yaml finds the key itself.
-            if let Some(dup) = duplicate_key(&file.text) {
-                out.push(diagnostic(
-                    dup.second,
-                    format!(
-                        "invalid YAML: key `{}` appears twice in one mapping (first at line {})",
-                        dup.key, dup.first.line
-                    ),
-                    "each key may appear once per mapping: remove or rename one of them",
-                ));
-                return None;
-            }
-            let pos = err
-                .location()
-                .map(|l| Position {
-                    line: l.line(),
-                    column: l.column(),
-                })
-                .unwrap_or(Position::START);
-            let line_text = file
-                .text
-                .lines()
-                .nth(pos.line.saturating_sub(1))
-                .unwrap_or("");
-            let hint = if line_text.contains('\t') {
-                "indent with spaces, not tabs"
-            } else if err.to_string().contains("more than one document") {
-                "keep one document per file: remove the `---` separator"
-            } else {
-                "check the indentation and quoting on this line and the one before"
-            };
-            out.push(diagnostic(
-                pos,
-                format!("invalid YAML: {}", syntax_message(&err)),
-                hint,
-            ));
+            out.push(syntax_error(file, &err));
             None
         }
     }
+}
+
+/// serde_yaml's syntax error as a diagnostic, with a hint for the usual causes.
+fn syntax_error(file: &SourceFile, err: &serde_yaml::Error) -> Diagnostic {
+    let diagnostic = |pos: Position, message: String, hint: &str| Diagnostic {
+        file: file.path.clone(),
+        line: pos.line,
+        column: pos.column,
+        message,
+        hint: Some(hint.to_string()),
+    };
+    // serde_yaml points a duplicate key at its mapping; marked-yaml finds the key itself.
+    if let Some(dup) = duplicate_key(&file.text) {
+        return diagnostic(
+            dup.second,
+            format!(
+                "invalid YAML: key `{}` appears twice in one mapping (first at line {})",
+                short_name(&dup.key),
+                dup.first.line
+            ),
+            "each key may appear once per mapping: remove or rename one of them",
+        );
+    }
+    let pos = err
+        .location()
+        .map(|l| Position {
+            line: l.line(),
+            column: l.column(),
+        })
+        .unwrap_or(Position::START);
+    let line_text = file
+        .text
+        .lines()
+        .nth(pos.line.saturating_sub(1))
+        .unwrap_or("");
+    let hint = if line_text.contains('\t') {
+        "indent with spaces, not tabs"
+    } else if err.to_string().contains("more than one document") {
+        "keep one document per file: remove the `---` separator"
+    } else {
+        "check the indentation and quoting on this line and the one before"
+    };
+    diagnostic(
+        pos,
+        format!("invalid YAML: {}", syntax_message(err)),
+        hint,
+    )
 }
 
 /// `text` up to the end of line `line` (1-based).

@@ -13,6 +13,7 @@ pub mod printable;
 pub mod read_dir;
 mod shared;
 pub mod suggest;
+mod unknown_fields;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics};

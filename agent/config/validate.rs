@@ -4,7 +4,7 @@
 use super::diagnostic::Diagnostic;
 use super::fargate;
 use super::load::{Located, PartialEnvironment, PartialPipeline};
-use super::names::check_name;
+use super::names::{check_name, is_amagent_name};
 use super::printable::short_name;
 use super::model::{API_VERSION, EnvironmentSpec, Service, StageKind, is_full_sha};
 use super::position::FieldPath;
@@ -42,6 +42,8 @@ pub fn check(
         for (i, service) in &env.services {
             let path = FieldPath::root().key("services").index(*i);
             check_name(&env.at, &path.key("name"), &service.name, "service name", out);
+            // An invalid service name would only be echoed into suggested SSM names.
+            let header = header.filter(|_| is_amagent_name(&service.name));
             check_service(&env.at, header, &path, service, pipeline_names, out);
         }
     }
