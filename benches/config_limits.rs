@@ -81,25 +81,60 @@ fn inputs() -> Vec<(&'static str, Vec<SourceFile>, bool)> {
         format!("deep: {}x{}\n", open.repeat(n), close.repeat(n))
     };
     vec![
-        ("valid 1 file at 1 MiB", files(vec![("e0".into(), environment(0, per_file))]), true),
         (
-            "valid repo at 16 MiB (16 files)",
-            files((0..16).map(|e| (format!("e{e}"), environment(e, per_file))).collect()),
+            "valid 1 file at 1 MiB",
+            files(vec![("e0".into(), environment(0, per_file))]),
             true,
         ),
-        ("flow depth 63 (at bound)", staging_with(&nested("[", "]", MAX_DEPTH - 1)), false),
-        ("block depth 63 (at bound)", staging_with(&format!("deep:\n  {}x\n", "- ".repeat(MAX_DEPTH - 2))), false),
-        ("flow [ x 100k (refused)", staging_with(&"[".repeat(100_000)), false),
-        ("block - x 5000 (refused)", staging_with(&format!("deep:\n  {}x\n", "- ".repeat(5000))), false),
-        ("flow [ to 1 MiB (refused)", staging_with(&"[".repeat(file - STAGING.len() - 8)), false),
+        (
+            "valid repo at 16 MiB (16 files)",
+            files(
+                (0..16)
+                    .map(|e| (format!("e{e}"), environment(e, per_file)))
+                    .collect(),
+            ),
+            true,
+        ),
+        (
+            "flow depth 63 (at bound)",
+            staging_with(&nested("[", "]", MAX_DEPTH - 1)),
+            false,
+        ),
+        (
+            "block depth 63 (at bound)",
+            staging_with(&format!("deep:\n  {}x\n", "- ".repeat(MAX_DEPTH - 2))),
+            false,
+        ),
+        (
+            "flow [ x 100k (refused)",
+            staging_with(&"[".repeat(100_000)),
+            false,
+        ),
+        (
+            "block - x 5000 (refused)",
+            staging_with(&format!("deep:\n  {}x\n", "- ".repeat(5000))),
+            false,
+        ),
+        (
+            "flow [ to 1 MiB (refused)",
+            staging_with(&"[".repeat(file - STAGING.len() - 8)),
+            false,
+        ),
         (
             "wide flow list 1 MiB",
-            staging_with(&format!("deep: [{}]\n", vec!["xyz"; (file - STAGING.len()) / 6].join(", "))),
+            staging_with(&format!(
+                "deep: [{}]\n",
+                vec!["xyz"; (file - STAGING.len()) / 6].join(", ")
+            )),
             false,
         ),
         (
             "wide unknown keys 1 MiB",
-            staging_with(&(0..(file - STAGING.len()) / 16).map(|i| format!("k{i:010}: x\n")).collect::<String>()),
+            staging_with(
+                &(0..(file - STAGING.len()) / 16)
+                    .map(|i| format!("k{i:010}: x\n"))
+                    .collect::<String>(),
+            ),
             false,
         ),
     ]
@@ -111,7 +146,10 @@ fn bench_limits(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     for (name, files, loads) in inputs() {
         let bytes: usize = files.iter().map(|f| f.text.len()).sum();
-        assert!(bytes as u64 <= MAX_REPO_BYTES + MAX_FILE_BYTES, "{name}: {bytes}");
+        assert!(
+            bytes as u64 <= MAX_REPO_BYTES + MAX_FILE_BYTES,
+            "{name}: {bytes}"
+        );
         assert_eq!(load_sources(&files).is_ok(), loads, "{name}");
         // The bound this bench stands for: linear time, at most 1 s per MiB (1 s at least),
         // for every input at or past a limit (the 200 KB flow input took 264 s before).

@@ -119,10 +119,21 @@ fn environments_sharing_names_report_each_name_once_with_every_place() {
             .unwrap_or_else(|| panic!("{what}: {} messages", messages.len()));
         let start: String = m.chars().take(300).collect();
         assert!(m.starts_with("env-1999 uses the"), "{start}");
-        assert!(m.contains("which 1999 other environments use too: env-0000 (environments/env-0000.yaml:"), "{start}");
-        assert!(m.contains("env-0019 (environments/env-0019.yaml:"), "{start}");
+        assert!(
+            m.contains(
+                "which 1999 other environments use too: env-0000 (environments/env-0000.yaml:"
+            ),
+            "{start}"
+        );
+        assert!(
+            m.contains("env-0019 (environments/env-0019.yaml:"),
+            "{start}"
+        );
         assert!(!m.contains("env-0020 ("), "{start}");
-        assert!(m.ends_with(" and 1979 more (same account 123456789012, ap-southeast-2)"), "{start}");
+        assert!(
+            m.ends_with(" and 1979 more (same account 123456789012, ap-southeast-2)"),
+            "{start}"
+        );
     }
 }
 
@@ -159,7 +170,11 @@ fn printed_problems_are_capped_and_the_rest_counted() {
 fn symlinked_files_are_refused_alike_and_never_read() {
     let outside = tempfile::tempdir().unwrap();
     let secret = outside.path().join("shadow");
-    std::fs::write(&secret, "root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\n").unwrap();
+    std::fs::write(
+        &secret,
+        "root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\n",
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     example(dir.path(), |t| t.to_string());
     std::os::unix::fs::symlink(&secret, dir.path().join("environments/leak.yaml")).unwrap();
@@ -177,7 +192,10 @@ fn fifos_are_refused_not_opened() {
     let dir = tempfile::tempdir().unwrap();
     example(dir.path(), |t| t.to_string());
     let fifo = dir.path().join("environments/pipe.yaml");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
     assert!(made.success());
     let (code, stdout, _) = amagent(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(code, Some(1));
@@ -215,10 +233,15 @@ fn names_must_suit_files_s3_keys_and_ssm_paths() {
         "environments/staging.yaml:22:11: `../..$(reboot)\\u{1b}[31m` is not a valid service name",
     );
     assert!(!out.contains('\u{1b}'), "{out:?}");
-    assert!(out.contains("use 1 to 63 letters, digits, `-` and `_`"), "{out}");
+    assert!(
+        out.contains("use 1 to 63 letters, digits, `-` and `_`"),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
-    repo_with_staging(dir.path(), |t| t.replacen("  - name: api", "  - name: \"\"", 1));
+    repo_with_staging(dir.path(), |t| {
+        t.replacen("  - name: api", "  - name: \"\"", 1)
+    });
     both_refuse(
         dir.path(),
         "environments/staging.yaml:22:11: the service name is empty",

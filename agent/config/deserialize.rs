@@ -60,7 +60,11 @@ pub fn deserialize_all<T: DeserializeOwned>(
                     return None;
                 }
                 for name in removed {
-                    errors.push(unknown_field(&base.join(&parent.key(&name)), &name, &expected));
+                    errors.push(unknown_field(
+                        &base.join(&parent.key(&name)),
+                        &name,
+                        &expected,
+                    ));
                 }
             }
             Problem::MissingField { field } => {

@@ -191,7 +191,10 @@ fn tagged(file: &str, mark: &Marker, tag: &Tag) -> Diagnostic {
     at(
         file,
         mark,
-        format!("YAML tags such as `{}` are not supported", short_name(&written)),
+        format!(
+            "YAML tags such as `{}` are not supported",
+            short_name(&written)
+        ),
         "remove the tag; quote a value to make it text, e.g. `ref: \"1.10\"`",
     )
 }

@@ -4,10 +4,10 @@
 use super::deserialize::{FieldError, deserialize_all};
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::limits::{self, Scan};
-use super::printable::short_name;
-use super::read_dir::Budget;
 use super::model::{EnvironmentSpec, Model, Pipeline, Service};
 use super::position::{FieldPath, Position, PositionIndex, duplicate_key};
+use super::printable::short_name;
+use super::read_dir::Budget;
 use super::validate;
 use serde_yaml::Value;
 
@@ -294,11 +294,7 @@ fn syntax_error(file: &SourceFile, err: &serde_yaml::Error) -> Diagnostic {
     } else {
         "check the indentation and quoting on this line and the one before"
     };
-    diagnostic(
-        pos,
-        format!("invalid YAML: {}", syntax_message(err)),
-        hint,
-    )
+    diagnostic(pos, format!("invalid YAML: {}", syntax_message(err)), hint)
 }
 
 /// `text` up to the end of line `line` (1-based).

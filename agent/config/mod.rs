@@ -18,8 +18,8 @@ mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{SourceFile, load_sources};
-pub use read_dir::{LoadDirError, load_dir, read_dir_sources};
 pub use model::*;
+pub use read_dir::{LoadDirError, load_dir, read_dir_sources};
 
 /// The repository's worked example (environments/ and pipelines/), for unit tests.
 #[cfg(test)]

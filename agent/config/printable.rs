@@ -49,10 +49,7 @@ mod tests {
 
     #[test]
     fn escapes_ansi_and_carriage_returns() {
-        assert_eq!(
-            for_terminal("a\u{1b}[31mred\r\nb"),
-            "a\\u{1b}[31mred\\r\nb"
-        );
+        assert_eq!(for_terminal("a\u{1b}[31mred\r\nb"), "a\\u{1b}[31mred\\r\nb");
         assert!(matches!(for_terminal("plain"), Cow::Borrowed(_)));
     }
 

@@ -207,7 +207,10 @@ mod tests {
         assert!(link_leaves_repo("environments/x.yaml", "/etc/shadow"));
         assert!(link_leaves_repo("environments/x.yaml", "../../etc/shadow"));
         assert!(link_leaves_repo("environments", ".."));
-        assert!(!link_leaves_repo("environments/x.yaml", "../pipelines/api.yaml"));
+        assert!(!link_leaves_repo(
+            "environments/x.yaml",
+            "../pipelines/api.yaml"
+        ));
         assert!(!link_leaves_repo("environments/x.yaml", "y.yaml"));
     }
 

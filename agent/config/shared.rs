@@ -115,9 +115,10 @@ pub fn check_shared_resources(envs: &[PartialEnvironment], out: &mut Vec<Diagnos
 /// otherwise in the last by name.
 fn reporter(places: &[Place<'_>]) -> usize {
     let promotes_from_member = |p: &Place<'_>| {
-        p.header.promotion.as_ref().is_some_and(|promotion| {
-            places.iter().any(|q| q.header.name == promotion.from)
-        })
+        p.header
+            .promotion
+            .as_ref()
+            .is_some_and(|promotion| places.iter().any(|q| q.header.name == promotion.from))
     };
     let key = |i: &usize| {
         let p = &places[*i];

@@ -8,7 +8,11 @@ use serde_yaml::Value;
 
 /// Remove every text key of the mapping at `parent` (relative to `value`) that is not in
 /// `expected`, returning their names in file order. Empty when `parent` is not a mapping.
-pub fn remove_all_unknown(value: &mut Value, parent: &FieldPath, expected: &[String]) -> Vec<String> {
+pub fn remove_all_unknown(
+    value: &mut Value,
+    parent: &FieldPath,
+    expected: &[String],
+) -> Vec<String> {
     let mut current = value;
     for seg in &parent.0 {
         current = match (seg, current) {
@@ -44,8 +48,10 @@ mod tests {
 
     #[test]
     fn removes_only_the_unknown_text_keys_of_that_mapping() {
-        let mut value: Value = serde_yaml::from_str("a: 1\nin:\n  x: 1\n  b: 2\n  y: 3\n  1: 4\n").unwrap();
-        let removed = remove_all_unknown(&mut value, &FieldPath::root().key("in"), &["b".to_string()]);
+        let mut value: Value =
+            serde_yaml::from_str("a: 1\nin:\n  x: 1\n  b: 2\n  y: 3\n  1: 4\n").unwrap();
+        let removed =
+            remove_all_unknown(&mut value, &FieldPath::root().key("in"), &["b".to_string()]);
         assert_eq!(removed, ["x", "y"]);
         assert_eq!(value["in"].as_mapping().unwrap().len(), 2);
         assert!(remove_all_unknown(&mut value, &FieldPath::root().key("a"), &[]).is_empty());

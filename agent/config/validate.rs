@@ -4,10 +4,10 @@
 use super::diagnostic::Diagnostic;
 use super::fargate;
 use super::load::{Located, PartialEnvironment, PartialPipeline};
-use super::names::{check_name, is_amagent_name};
-use super::printable::short_name;
 use super::model::{API_VERSION, EnvironmentSpec, Service, StageKind, is_full_sha};
+use super::names::{check_name, is_amagent_name};
 use super::position::FieldPath;
+use super::printable::short_name;
 use super::suggest::{did_you_mean, one_of};
 use serde_yaml::Value;
 use std::collections::HashMap;
@@ -26,13 +26,25 @@ pub fn check(
 ) {
     for p in pipelines {
         if let Some(pipeline) = &p.pipeline {
-            check_name(&p.at, &root().key("name"), &pipeline.name, "pipeline name", out);
+            check_name(
+                &p.at,
+                &root().key("name"),
+                &pipeline.name,
+                "pipeline name",
+                out,
+            );
             check_pipeline(&p.at, pipeline, out);
         }
     }
     for env in envs {
         if let Some(header) = &env.header {
-            check_name(&env.at, &root().key("name"), &header.name, "environment name", out);
+            check_name(
+                &env.at,
+                &root().key("name"),
+                &header.name,
+                "environment name",
+                out,
+            );
             check_environment_header(&env.at, header, env_names, out);
         }
         check_duplicates(env, out);
@@ -41,7 +53,13 @@ pub fn check(
         let header = env.header.as_ref().filter(|h| h.name == env.at.stem());
         for (i, service) in &env.services {
             let path = FieldPath::root().key("services").index(*i);
-            check_name(&env.at, &path.key("name"), &service.name, "service name", out);
+            check_name(
+                &env.at,
+                &path.key("name"),
+                &service.name,
+                "service name",
+                out,
+            );
             // An invalid service name would only be echoed into suggested SSM names.
             let header = header.filter(|_| is_amagent_name(&service.name));
             check_service(&env.at, header, &path, service, pipeline_names, out);

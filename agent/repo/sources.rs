@@ -97,7 +97,12 @@ impl EnvRepo {
     }
 
     /// The text of a link (bounded: only to judge whether it leaves the repository).
-    fn link_target(&self, entry: &TreeEntry<'_>, path: &str, rev: &str) -> Result<String, RepoError> {
+    fn link_target(
+        &self,
+        entry: &TreeEntry<'_>,
+        path: &str,
+        rev: &str,
+    ) -> Result<String, RepoError> {
         let what = || format!("{path} at {rev}");
         let odb = self.repo.odb().map_err(read_err(what()))?;
         let (size, _) = odb.read_header(entry.id()).map_err(read_err(what()))?;
