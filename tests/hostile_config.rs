@@ -277,3 +277,32 @@ fn merge_keys_and_tags_are_refused_once_at_their_line() {
         assert_eq!(out.lines().count(), 2, "one problem and its hint:\n{out}");
     }
 }
+
+/// The agent's path: the model at a commit (a pull request's head), on a stack the size of a
+/// tokio worker's.
+#[test]
+fn the_model_at_a_commit_with_deep_yaml_is_invalid_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_staging(dir.path(), |t| {
+        format!("{t}deep:\n  {}x\n", "- ".repeat(5000))
+    });
+    let path = dir.path().to_path_buf();
+    let result = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let repo = amagent::repo::EnvRepo::open(&path).unwrap();
+            match repo.model_at("HEAD") {
+                Err(amagent::repo::RepoError::InvalidConfig { diagnostics, .. }) => {
+                    diagnostics.to_string()
+                }
+                other => panic!("expected invalid configuration, got {:?}", other.is_ok()),
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        result.contains("environments/staging.yaml:54:129: the YAML here is nested more than 64"),
+        "{result}"
+    );
+}
