@@ -2,6 +2,7 @@
 //! first: after an error we drop the offending entry from the YAML value and deserialize again,
 //! so one run reports every unknown field and every wrong type of a unit.
 
+use super::examples::example_for;
 use super::position::{FieldPath, Segment};
 use super::printable::short_name;
 use super::suggest::{did_you_mean, one_of};
@@ -501,49 +502,6 @@ fn number_example(field: &str) -> &'static str {
         "expireUntaggedAfterDays" => "1",
         _ => "1",
     }
-}
-
-/// An example line for a field, used in "add …" hints.
-fn example_for(field: &str, top_level: bool) -> Option<&'static str> {
-    Some(match (field, top_level) {
-        ("apiVersion", _) => "apiVersion: amagent/v1",
-        ("kind", _) => "kind: Environment",
-        ("name", true) => "name: staging",
-        ("name", false) => "name: api",
-        ("aws", _) => "aws: {region: ap-southeast-2, accountId: \"123456789012\"}",
-        ("region", _) => "region: ap-southeast-2",
-        ("accountId", _) => "accountId: \"123456789012\"",
-        ("ecs", true) => "ecs: {cluster: my-cluster}",
-        ("ecs", false) => "ecs: {service: my-service, taskFamily: my-task, container: app}",
-        ("cluster", _) => "cluster: my-cluster",
-        ("ecr", _) => "ecr: {lifecycle: {keepLastTagged: 10, expireUntaggedAfterDays: 1}}",
-        ("lifecycle", _) => "lifecycle: {keepLastTagged: 10, expireUntaggedAfterDays: 1}",
-        ("keepLastTagged", _) => "keepLastTagged: 10",
-        ("expireUntaggedAfterDays", _) => "expireUntaggedAfterDays: 1",
-        ("ssm", _) => "ssm: {naming: \"/my-app/{env}/{service}/{secret}\"}",
-        ("naming", _) => "naming: \"/my-app/{env}/{service}/{secret}\"",
-        ("database", _) => "database: {instanceId: my-db, snapshots: {policy: major}}",
-        ("instanceId", _) => "instanceId: my-db",
-        ("snapshots", _) => "snapshots: {policy: major, retain: 10}",
-        ("policy", _) => "policy: major",
-        ("from", _) => "from: staging",
-        ("tagPattern", _) => "tagPattern: \"v*\"",
-        ("pipeline", _) => "pipeline: api",
-        ("service", _) => "service: my-service",
-        ("taskFamily", _) => "taskFamily: my-task",
-        ("container", _) => "container: app",
-        ("image", _) => "image: {repository: my-app/api}",
-        ("repository", _) => "repository: my-app/api",
-        ("source", _) => "source: {url: https://github.com/org/repo.git, ref: v1.0.0}",
-        ("url", _) => "url: https://github.com/org/repo.git",
-        ("ref", _) => "ref: v1.0.0",
-        ("cpu", _) => "cpu: 256",
-        ("memory", _) => "memory: 512",
-        ("targetGroup", _) => "targetGroup: my-target-group",
-        ("containerPort", _) => "containerPort: 3000",
-        ("healthCheckPath", _) => "healthCheckPath: /health",
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod deserialize;
 pub mod diagnostic;
+mod examples;
 pub mod fargate;
 pub mod limits;
 pub mod load;
