@@ -58,6 +58,8 @@ pub fn deserialize_all<T: DeserializeOwned>(
                 let parent = rel.parent().unwrap_or_default();
                 let removed = remove_all_unknown(&mut value, &parent, &expected);
                 if !removed.contains(&field) {
+                    // Not a text key we could remove (e.g. `1:`): report it and stop here.
+                    errors.push(unknown_field(&base.join(&rel), &field, &expected));
                     return None;
                 }
                 for name in removed {
@@ -556,6 +558,17 @@ mod tests {
     fn out_of_range_port() {
         let (_, errors) = run("name: x\ninner:\n  cluster: c\n  port: 70000\n");
         assert_eq!(errors[0].message, "`inner.port` is out of range");
+    }
+
+    #[test]
+    fn every_unknown_field_of_a_mapping_in_one_pass_and_odd_keys_still_reported() {
+        let (out, errors) = run("name: x\na: 1\nb: 2\ninner:\n  cluster: c\n  port: 80\n");
+        assert!(out.is_none());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        // A backquote in the key garbles serde's message: still one error, never silence.
+        let (out, errors) = run("name: x\n\"0`\": 1\ninner:\n  cluster: c\n  port: 80\n");
+        assert!(out.is_none());
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 
     #[test]
