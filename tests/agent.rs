@@ -460,6 +460,54 @@ fn a_pull_request_event_gets_a_plan_preview() {
     assert!(f.github.statuses().is_empty());
 }
 
+/// Issue 13 item 1: a pull request's head with YAML nested 5,000 deep used to overflow the
+/// stack of `amagent run` while it rendered the preview. Now the preview reports it.
+#[test]
+fn a_pull_request_with_deep_yaml_gets_an_invalid_preview_and_the_agent_lives_on() {
+    let f = Fixture::new();
+    let port = free_port();
+    let agent = f.start("healthy", 3600, Some(port));
+    wait_for_listener(port);
+    eventually("adoption", || f.staging_journal().contains("\"adopted\""));
+    let base = git(&f.work, &["rev-parse", "HEAD"]);
+    git(&f.work, &["checkout", "-q", "-b", "deep"]);
+    let path = f.work.join("environments/staging.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}deep:\n  {}x\n", "- ".repeat(5000))).unwrap();
+    git(&f.work, &["commit", "-qam", "deep"]);
+    let head = git(&f.work, &["rev-parse", "HEAD"]);
+    git(&f.work, &["push", "-q", "origin", "HEAD:refs/pull/8/head"]);
+    let body = serde_json::json!({
+        "action": "opened", "number": 8,
+        "pull_request": { "head": { "sha": head }, "base": { "sha": base } }
+    })
+    .to_string();
+    let status = deliver(
+        port,
+        "pull_request",
+        "d-8",
+        &body,
+        Some(sign(SECRET, body.as_bytes())),
+    );
+    assert_eq!(status, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while f.github.comments().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, stderr) = agent.stop();
+    assert_eq!(code, Some(0), "the agent was still running: {stderr}");
+    let comments = f.github.comments();
+    assert!(!comments.is_empty(), "no preview: {stderr}");
+    let c = &comments[0];
+    assert_eq!(c.pr, 8);
+    assert!(
+        c.body
+            .contains("the YAML here is nested more than 64 levels deep"),
+        "{}",
+        c.body
+    );
+}
+
 #[test]
 fn only_a_validly_signed_new_delivery_triggers_a_deploy() {
     let f = Fixture::new();

@@ -715,7 +715,9 @@ fn print_json<T: serde::Serialize>(value: &T) {
 /// An error for a person, on stderr, in the chosen format.
 fn print_error(output: OutputFormat, kind: &str, message: &str) {
     match output {
-        OutputFormat::Text => crate::errln!("error: {message}"),
+        OutputFormat::Text => {
+            crate::errln!("error: {}", crate::config::printable::for_terminal(message))
+        }
         OutputFormat::Json => print_json(&serde_json::json!({
             "error": { "kind": kind, "message": message }
         })),

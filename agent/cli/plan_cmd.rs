@@ -11,7 +11,11 @@ pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) 
         Ok(result) => {
             match output {
                 OutputFormat::Json => print_json(&result),
-                OutputFormat::Text => crate::out!("{}", render(&result)),
+                // Commit titles and authors are anyone's text: no raw escapes to the terminal.
+                OutputFormat::Text => crate::out!(
+                    "{}",
+                    crate::config::printable::for_terminal(&render(&result))
+                ),
             }
             Exit::Ok
         }
@@ -23,7 +27,8 @@ pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) 
             match (&e, output) {
                 (RepoError::InvalidConfig { diagnostics, .. }, OutputFormat::Json) => {
                     print_json(&serde_json::json!({
-                        "error": { "kind": kind, "message": e.to_string(), "diagnostics": diagnostics }
+                        "error": { "kind": kind, "message": e.to_string(), "diagnostics": diagnostics,
+                            "problems": diagnostics.len(), "not_shown": diagnostics.not_shown() }
                     }))
                 }
                 _ => print_error(output, kind, &e.to_string()),

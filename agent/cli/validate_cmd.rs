@@ -21,6 +21,10 @@ pub fn run(dir: &Path, output: OutputFormat) -> Exit {
     let root = repo_root(dir);
     let files = match config::read_dir_sources(&root) {
         Ok(files) => files,
+        // Files refused before reading (links, FIFOs, over the size bounds).
+        Err(config::LoadDirError::Invalid(diagnostics)) => {
+            return report_invalid(&diagnostics, output);
+        }
         Err(e) => {
             print_error(output, "io", &e.to_string());
             return Exit::Io;
@@ -63,26 +67,30 @@ pub fn run(dir: &Path, output: OutputFormat) -> Exit {
             }
             Exit::Ok
         }
-        Err(diagnostics) => {
-            match output {
-                OutputFormat::Json => print_json(&serde_json::json!({
-                    "valid": false,
-                    "diagnostics": diagnostics,
-                })),
-                OutputFormat::Text => {
-                    crate::out!("{diagnostics}");
-                    let files: std::collections::BTreeSet<&str> =
-                        diagnostics.iter().map(|d| d.file.as_str()).collect();
-                    crate::errln!(
-                        "error: {} problem(s) in {} file(s)",
-                        diagnostics.len(),
-                        files.len()
-                    );
-                }
-            }
-            Exit::Failed
+        Err(diagnostics) => report_invalid(&diagnostics, output),
+    }
+}
+
+fn report_invalid(diagnostics: &config::Diagnostics, output: OutputFormat) -> Exit {
+    match output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "valid": false,
+            "diagnostics": diagnostics,
+            "problems": diagnostics.len(),
+            "not_shown": diagnostics.not_shown(),
+        })),
+        OutputFormat::Text => {
+            crate::out!("{diagnostics}");
+            let files: std::collections::BTreeSet<&str> =
+                diagnostics.iter().map(|d| d.file.as_str()).collect();
+            crate::errln!(
+                "error: {} problem(s) in {} file(s)",
+                diagnostics.len(),
+                files.len()
+            );
         }
     }
+    Exit::Failed
 }
 
 fn join(names: &[&String]) -> String {

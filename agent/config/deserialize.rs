@@ -2,8 +2,11 @@
 //! first: after an error we drop the offending entry from the YAML value and deserialize again,
 //! so one run reports every unknown field and every wrong type of a unit.
 
+use super::examples::example_for;
 use super::position::{FieldPath, Segment};
+use super::printable::short_name;
 use super::suggest::{did_you_mean, one_of};
+use super::unknown_fields::remove_all_unknown;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
@@ -52,9 +55,19 @@ pub fn deserialize_all<T: DeserializeOwned>(
                 } else {
                     relative.key(&field)
                 };
-                errors.push(unknown_field(&base.join(&rel), &field, &expected));
-                if !remove(&mut value, &rel) {
+                let parent = rel.parent().unwrap_or_default();
+                let removed = remove_all_unknown(&mut value, &parent, &expected);
+                if !removed.contains(&field) {
+                    // Not a text key we could remove (e.g. `1:`): report it and stop here.
+                    errors.push(unknown_field(&base.join(&rel), &field, &expected));
                     return None;
+                }
+                for name in removed {
+                    errors.push(unknown_field(
+                        &base.join(&parent.key(&name)),
+                        &name,
+                        &expected,
+                    ));
                 }
             }
             Problem::MissingField { field } => {
@@ -354,7 +367,8 @@ fn unknown_field(path: &FieldPath, field: &str, expected: &[String]) -> FieldErr
     FieldError {
         path: path.clone(),
         at_key: true,
-        message: format!("unknown field `{field}`{}", where_in(path)),
+        // The name is the file's own text (a linked /etc/shadow line, say): never echo it whole.
+        message: format!("unknown field `{}`{}", short_name(field), where_in(path)),
         hint: Some(hint),
     }
 }
@@ -401,7 +415,7 @@ fn invalid(
         return FieldError {
             path: path.clone(),
             at_key: false,
-            message: format!("`{path}` has an unknown value `{given}`"),
+            message: format!("`{path}` has an unknown value `{}`", short_name(given)),
             hint: Some(hint),
         };
     }
@@ -492,49 +506,6 @@ fn number_example(field: &str) -> &'static str {
     }
 }
 
-/// An example line for a field, used in "add …" hints.
-fn example_for(field: &str, top_level: bool) -> Option<&'static str> {
-    Some(match (field, top_level) {
-        ("apiVersion", _) => "apiVersion: amagent/v1",
-        ("kind", _) => "kind: Environment",
-        ("name", true) => "name: staging",
-        ("name", false) => "name: api",
-        ("aws", _) => "aws: {region: ap-southeast-2, accountId: \"123456789012\"}",
-        ("region", _) => "region: ap-southeast-2",
-        ("accountId", _) => "accountId: \"123456789012\"",
-        ("ecs", true) => "ecs: {cluster: my-cluster}",
-        ("ecs", false) => "ecs: {service: my-service, taskFamily: my-task, container: app}",
-        ("cluster", _) => "cluster: my-cluster",
-        ("ecr", _) => "ecr: {lifecycle: {keepLastTagged: 10, expireUntaggedAfterDays: 1}}",
-        ("lifecycle", _) => "lifecycle: {keepLastTagged: 10, expireUntaggedAfterDays: 1}",
-        ("keepLastTagged", _) => "keepLastTagged: 10",
-        ("expireUntaggedAfterDays", _) => "expireUntaggedAfterDays: 1",
-        ("ssm", _) => "ssm: {naming: \"/my-app/{env}/{service}/{secret}\"}",
-        ("naming", _) => "naming: \"/my-app/{env}/{service}/{secret}\"",
-        ("database", _) => "database: {instanceId: my-db, snapshots: {policy: major}}",
-        ("instanceId", _) => "instanceId: my-db",
-        ("snapshots", _) => "snapshots: {policy: major, retain: 10}",
-        ("policy", _) => "policy: major",
-        ("from", _) => "from: staging",
-        ("tagPattern", _) => "tagPattern: \"v*\"",
-        ("pipeline", _) => "pipeline: api",
-        ("service", _) => "service: my-service",
-        ("taskFamily", _) => "taskFamily: my-task",
-        ("container", _) => "container: app",
-        ("image", _) => "image: {repository: my-app/api}",
-        ("repository", _) => "repository: my-app/api",
-        ("source", _) => "source: {url: https://github.com/org/repo.git, ref: v1.0.0}",
-        ("url", _) => "url: https://github.com/org/repo.git",
-        ("ref", _) => "ref: v1.0.0",
-        ("cpu", _) => "cpu: 256",
-        ("memory", _) => "memory: 512",
-        ("targetGroup", _) => "targetGroup: my-target-group",
-        ("containerPort", _) => "containerPort: 3000",
-        ("healthCheckPath", _) => "healthCheckPath: /health",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +558,17 @@ mod tests {
     fn out_of_range_port() {
         let (_, errors) = run("name: x\ninner:\n  cluster: c\n  port: 70000\n");
         assert_eq!(errors[0].message, "`inner.port` is out of range");
+    }
+
+    #[test]
+    fn every_unknown_field_of_a_mapping_in_one_pass_and_odd_keys_still_reported() {
+        let (out, errors) = run("name: x\na: 1\nb: 2\ninner:\n  cluster: c\n  port: 80\n");
+        assert!(out.is_none());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        // A backquote in the key garbles serde's message: still one error, never silence.
+        let (out, errors) = run("name: x\n\"0`\": 1\ninner:\n  cluster: c\n  port: 80\n");
+        assert!(out.is_none());
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 use super::deserialize::{FieldError, deserialize_all};
 use super::diagnostic::{Diagnostic, Diagnostics};
+use super::limits::{self, Scan};
 use super::model::{EnvironmentSpec, Model, Pipeline, Service};
 use super::position::{FieldPath, Position, PositionIndex, duplicate_key};
+use super::printable::short_name;
+use super::read_dir::Budget;
 use super::validate;
 use serde_yaml::Value;
-use std::path::Path;
 
 /// One configuration file: its path relative to the repo root and its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,7 +108,13 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
     let mut diagnostics = Vec::new();
     let mut environments = Vec::new();
     let mut pipelines = Vec::new();
+    let mut budget = Budget::default();
     for file in files {
+        if FileKind::of(&file.path).is_some()
+            && !budget.admit(&file.path, file.text.len() as u64, &mut diagnostics)
+        {
+            continue;
+        }
         match FileKind::of(&file.path) {
             Some(FileKind::Environment) => {
                 if let Some(env) = read_environment(file, &mut diagnostics) {
@@ -190,64 +198,14 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
     Ok(model)
 }
 
-/// Problems reading the directory itself (not the configuration in it).
-#[derive(Debug, thiserror::Error)]
-pub enum LoadDirError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Invalid(Diagnostics),
-}
-
-/// Read `root/environments/*.yaml` and `root/pipelines/*.yaml` from disk and load them.
-pub fn load_dir(root: &Path) -> Result<Model, LoadDirError> {
-    let files = read_dir_sources(root)?;
-    load_sources(&files).map_err(LoadDirError::Invalid)
-}
-
-/// The configuration files under `root`, sorted by path.
-pub fn read_dir_sources(root: &Path) -> Result<Vec<SourceFile>, LoadDirError> {
-    let mut files = Vec::new();
-    for dir in [ENVIRONMENTS_DIR, PIPELINES_DIR] {
-        let full = root.join(dir);
-        let entries = match std::fs::read_dir(&full) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => {
-                return Err(LoadDirError::Io {
-                    path: full.display().to_string(),
-                    source,
-                });
-            }
-        };
-        for entry in entries {
-            let entry = entry.map_err(|source| LoadDirError::Io {
-                path: full.display().to_string(),
-                source,
-            })?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = format!("{dir}/{name}");
-            if FileKind::of(&rel).is_none() || !entry.path().is_file() {
-                continue;
-            }
-            let text =
-                std::fs::read_to_string(entry.path()).map_err(|source| LoadDirError::Io {
-                    path: entry.path().display().to_string(),
-                    source,
-                })?;
-            files.push(SourceFile { path: rel, text });
-        }
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
-}
-
 /// YAML text → value, or a syntax diagnostic with serde_yaml's own position.
 fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Located)> {
+    // Bounds first: the readers below recurse, and are quadratic in flow nesting.
+    let scanned = limits::scan(&file.path, &file.text);
+    if let Scan::Refused(d) = scanned {
+        out.push(d);
+        return None;
+    }
     let located = Located {
         file: file.path.clone(),
         index: PositionIndex::build(&file.text),
@@ -259,7 +217,27 @@ fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Lo
         message,
         hint: Some(hint.to_string()),
     };
-    match serde_yaml::from_str::<Value>(&file.text) {
+    // After a syntax error serde_yaml only reads up to its line: past it may lie anything the
+    // bounds check did not get to see.
+    let text = match &scanned {
+        Scan::Unreadable(e) => text_through_line(&file.text, e.marker().line()),
+        _ => &file.text,
+    };
+    match serde_yaml::from_str::<Value>(text) {
+        Ok(_) if let Scan::Unreadable(e) = &scanned => {
+            // serde_yaml reads what the bounds check could not: refuse rather than trust it.
+            let mark = e.marker();
+            let pos = Position {
+                line: mark.line().max(1),
+                column: mark.col() + 1,
+            };
+            out.push(diagnostic(
+                pos,
+                format!("invalid YAML: {}", e.info()),
+                "check the indentation and quoting on this line and the one before",
+            ));
+            None
+        }
         Ok(Value::Null) => {
             out.push(diagnostic(
                 Position::START,
@@ -270,45 +248,62 @@ fn parse_yaml(file: &SourceFile, out: &mut Vec<Diagnostic>) -> Option<(Value, Lo
         }
         Ok(value) => Some((value, located)),
         Err(err) => {
-            // serde_yaml points a duplicate key at its mapping; marked-yaml finds the key itself.
-            if let Some(dup) = duplicate_key(&file.text) {
-                out.push(diagnostic(
-                    dup.second,
-                    format!(
-                        "invalid YAML: key `{}` appears twice in one mapping (first at line {})",
-                        dup.key, dup.first.line
-                    ),
-                    "each key may appear once per mapping: remove or rename one of them",
-                ));
-                return None;
-            }
-            let pos = err
-                .location()
-                .map(|l| Position {
-                    line: l.line(),
-                    column: l.column(),
-                })
-                .unwrap_or(Position::START);
-            let line_text = file
-                .text
-                .lines()
-                .nth(pos.line.saturating_sub(1))
-                .unwrap_or("");
-            let hint = if line_text.contains('\t') {
-                "indent with spaces, not tabs"
-            } else if err.to_string().contains("more than one document") {
-                "keep one document per file: remove the `---` separator"
-            } else {
-                "check the indentation and quoting on this line and the one before"
-            };
-            out.push(diagnostic(
-                pos,
-                format!("invalid YAML: {}", syntax_message(&err)),
-                hint,
-            ));
+            out.push(syntax_error(file, &err));
             None
         }
     }
+}
+
+/// serde_yaml's syntax error as a diagnostic, with a hint for the usual causes.
+fn syntax_error(file: &SourceFile, err: &serde_yaml::Error) -> Diagnostic {
+    let diagnostic = |pos: Position, message: String, hint: &str| Diagnostic {
+        file: file.path.clone(),
+        line: pos.line,
+        column: pos.column,
+        message,
+        hint: Some(hint.to_string()),
+    };
+    // serde_yaml points a duplicate key at its mapping; marked-yaml finds the key itself.
+    if let Some(dup) = duplicate_key(&file.text) {
+        return diagnostic(
+            dup.second,
+            format!(
+                "invalid YAML: key `{}` appears twice in one mapping (first at line {})",
+                short_name(&dup.key),
+                dup.first.line
+            ),
+            "each key may appear once per mapping: remove or rename one of them",
+        );
+    }
+    let pos = err
+        .location()
+        .map(|l| Position {
+            line: l.line(),
+            column: l.column(),
+        })
+        .unwrap_or(Position::START);
+    let line_text = file
+        .text
+        .lines()
+        .nth(pos.line.saturating_sub(1))
+        .unwrap_or("");
+    let hint = if line_text.contains('\t') {
+        "indent with spaces, not tabs"
+    } else if err.to_string().contains("more than one document") {
+        "keep one document per file: remove the `---` separator"
+    } else {
+        "check the indentation and quoting on this line and the one before"
+    };
+    diagnostic(pos, format!("invalid YAML: {}", syntax_message(err)), hint)
+}
+
+/// `text` up to the end of line `line` (1-based).
+fn text_through_line(text: &str, line: usize) -> &str {
+    let end = text
+        .match_indices('\n')
+        .nth(line.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| i + 1);
+    &text[..end]
 }
 
 /// serde_yaml's message without its trailing "at line N column M" (we print that in front).

@@ -3,16 +3,24 @@
 
 pub mod deserialize;
 pub mod diagnostic;
+mod examples;
 pub mod fargate;
+pub mod limits;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod position;
+pub mod printable;
+pub mod read_dir;
+mod shared;
 pub mod suggest;
+mod unknown_fields;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use load::{LoadDirError, SourceFile, load_dir, load_sources, read_dir_sources};
+pub use load::{SourceFile, load_sources};
 pub use model::*;
+pub use read_dir::{LoadDirError, load_dir, read_dir_sources};
 
 /// The repository's worked example (environments/ and pipelines/), for unit tests.
 #[cfg(test)]

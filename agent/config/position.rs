@@ -4,6 +4,7 @@
 //! serde_yaml only knows positions for syntax errors, so we keep a second, marker-keeping read
 //! of the same text (marked-yaml) and index it by field path.
 
+use super::printable::short_name;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -68,8 +69,9 @@ impl fmt::Display for FieldPath {
         }
         for (i, segment) in self.0.iter().enumerate() {
             match segment {
-                Segment::Key(k) if i == 0 => write!(f, "{k}")?,
-                Segment::Key(k) => write!(f, ".{k}")?,
+                // Keys come from the file: cut long ones short.
+                Segment::Key(k) if i == 0 => write!(f, "{}", short_name(k))?,
+                Segment::Key(k) => write!(f, ".{}", short_name(k))?,
                 Segment::Index(n) => write!(f, "[{n}]")?,
             }
         }

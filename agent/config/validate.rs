@@ -5,10 +5,12 @@ use super::diagnostic::Diagnostic;
 use super::fargate;
 use super::load::{Located, PartialEnvironment, PartialPipeline};
 use super::model::{API_VERSION, EnvironmentSpec, Service, StageKind, is_full_sha};
+use super::names::{check_name, is_amagent_name};
 use super::position::FieldPath;
+use super::printable::short_name;
 use super::suggest::{did_you_mean, one_of};
 use serde_yaml::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 type Header = EnvironmentSpec<Value>;
 
@@ -24,11 +26,25 @@ pub fn check(
 ) {
     for p in pipelines {
         if let Some(pipeline) = &p.pipeline {
+            check_name(
+                &p.at,
+                &root().key("name"),
+                &pipeline.name,
+                "pipeline name",
+                out,
+            );
             check_pipeline(&p.at, pipeline, out);
         }
     }
     for env in envs {
         if let Some(header) = &env.header {
+            check_name(
+                &env.at,
+                &root().key("name"),
+                &header.name,
+                "environment name",
+                out,
+            );
             check_environment_header(&env.at, header, env_names, out);
         }
         check_duplicates(env, out);
@@ -37,10 +53,19 @@ pub fn check(
         let header = env.header.as_ref().filter(|h| h.name == env.at.stem());
         for (i, service) in &env.services {
             let path = FieldPath::root().key("services").index(*i);
+            check_name(
+                &env.at,
+                &path.key("name"),
+                &service.name,
+                "service name",
+                out,
+            );
+            // An invalid service name would only be echoed into suggested SSM names.
+            let header = header.filter(|_| is_amagent_name(&service.name));
             check_service(&env.at, header, &path, service, pipeline_names, out);
         }
     }
-    check_shared_resources(envs, out);
+    super::shared::check_shared_resources(envs, out);
     check_promotion_cycles(envs, out);
 }
 
@@ -114,7 +139,11 @@ fn check_header_common(
         let file_name = at.file.rsplit('/').next().unwrap_or(&at.file);
         out.push(at.at_value(
             &root().key("name"),
-            format!("name `{name}` does not match the file name `{file_name}`"),
+            format!(
+                "name `{}` does not match the file name `{}`",
+                short_name(name),
+                short_name(file_name)
+            ),
             Some(format!(
                 "write `name: {stem}`, or rename the file to `{name}.yaml`"
             )),
@@ -237,7 +266,7 @@ fn name_rule(
     if !ok {
         out.push(at.at_value(
             &path,
-            format!("`{value}` is not a valid {what}"),
+            format!("`{}` is not a valid {what}", short_name(value)),
             Some(rule.to_string()),
         ));
     }
@@ -805,118 +834,6 @@ fn check_variables(
                     Some(format!("write {}", suggest(name))),
                 ));
         }
-    }
-}
-
-/// A named AWS resource an environment claims.
-struct Claim<'a> {
-    what: &'static str,
-    name: &'a str,
-    path: FieldPath,
-}
-
-fn claims(env: &PartialEnvironment) -> Vec<Claim<'_>> {
-    let mut out = Vec::new();
-    if let Some(h) = &env.header {
-        out.push(Claim {
-            what: "ECS cluster",
-            name: &h.ecs.cluster,
-            path: root().key("ecs").key("cluster"),
-        });
-        if let Some(db) = &h.database {
-            out.push(Claim {
-                what: "RDS instance",
-                name: &db.instance_id,
-                path: root().key("database").key("instanceId"),
-            });
-        }
-    }
-    for (i, s) in &env.services {
-        let p = root().key("services").index(*i);
-        // ECS service names are scoped by cluster, and a shared cluster is reported already.
-        out.push(Claim {
-            what: "task definition family",
-            name: &s.ecs.task_family,
-            path: p.key("ecs").key("taskFamily"),
-        });
-        out.push(Claim {
-            what: "ECR repository",
-            name: &s.image.repository,
-            path: p.key("image").key("repository"),
-        });
-        if let Some(lb) = &s.load_balancer {
-            out.push(Claim {
-                what: "target group",
-                name: &lb.target_group,
-                path: p.key("loadBalancer").key("targetGroup"),
-            });
-        }
-        for (var, parameter) in &s.secrets {
-            out.push(Claim {
-                what: "SSM parameter",
-                name: parameter,
-                path: p.key("secrets").key(var),
-            });
-        }
-    }
-    out
-}
-
-/// Two environments in one account and region must not share resources: a deploy or an ECR
-/// lifecycle run in one would change the other (e.g. staging expiring production's images).
-fn check_shared_resources(envs: &[PartialEnvironment], out: &mut Vec<Diagnostic>) {
-    let placed: Vec<(&PartialEnvironment, &Header)> = envs
-        .iter()
-        .filter_map(|e| e.header.as_ref().map(|h| (e, h)))
-        .collect();
-    for (a, ha) in &placed {
-        for (b, hb) in &placed {
-            // Report in the environment that promotes from the other; otherwise in the later name.
-            let b_is_source = ha.promotion.as_ref().is_some_and(|p| p.from == hb.name);
-            let a_is_source = hb.promotion.as_ref().is_some_and(|p| p.from == ha.name);
-            let report_in_a = b_is_source || (!a_is_source && ha.name > hb.name);
-            if ha.name == hb.name
-                || !report_in_a
-                || ha.aws.account_id != hb.aws.account_id
-                || ha.aws.region != hb.aws.region
-            {
-                continue;
-            }
-            let theirs: BTreeMap<(&str, &str), ()> = claims(b)
-                .into_iter()
-                .map(|c| ((c.what, c.name), ()))
-                .collect();
-            for claim in claims(a) {
-                if theirs.contains_key(&(claim.what, claim.name)) {
-                    out.push(a.at.at_value(
-                        &claim.path,
-                        format!(
-                            "{} uses the {} `{}`, which {} uses too (same account {}, {})",
-                            ha.name,
-                            claim.what,
-                            claim.name,
-                            hb.name,
-                            ha.aws.account_id,
-                            ha.aws.region
-                        ),
-                        Some(format!(
-                            "give {} its own {}, e.g. `{}`",
-                            ha.name,
-                            claim.what,
-                            own_name(claim.name, &hb.name, &ha.name)
-                        )),
-                    ));
-                }
-            }
-        }
-    }
-}
-
-fn own_name(shared: &str, theirs: &str, ours: &str) -> String {
-    if shared.contains(theirs) {
-        shared.replace(theirs, ours)
-    } else {
-        format!("{shared}-{ours}")
     }
 }
 

@@ -6,11 +6,12 @@ pub mod credentials;
 pub mod host_keys;
 mod pr;
 pub mod remote_url;
+mod sources;
 
 pub use credentials::{GitCredentials, redact_url};
 pub use pr::pr_number_from_message;
 
-use crate::config::{self, Diagnostics, Model, SourceFile};
+use crate::config::{self, Diagnostics, Model};
 use git2::{Oid, Repository};
 use std::path::Path;
 
@@ -169,53 +170,6 @@ impl EnvRepo {
                 rev: rev.to_string(),
                 message: e.message().to_string(),
             })
-    }
-
-    /// The configuration files (environments/*.yaml, pipelines/*.yaml) at a revision. A
-    /// revision without those directories has none.
-    pub fn sources_at(&self, rev: &str) -> Result<Vec<SourceFile>, RepoError> {
-        let oid = self.resolve(rev)?;
-        let read_err = |what: String| {
-            move |e: git2::Error| RepoError::Read {
-                what,
-                message: e.message().to_string(),
-            }
-        };
-        let tree = self
-            .repo
-            .find_commit(oid)
-            .and_then(|c| c.tree())
-            .map_err(read_err(format!("the tree of {rev}")))?;
-        let mut files = Vec::new();
-        for dir in [config::load::ENVIRONMENTS_DIR, config::load::PIPELINES_DIR] {
-            let Ok(entry) = tree.get_path(Path::new(dir)) else {
-                continue;
-            };
-            let Ok(subtree) = entry.to_object(&self.repo).and_then(|o| o.peel_to_tree()) else {
-                continue;
-            };
-            for item in subtree.iter() {
-                let Ok(name) = item.name() else { continue };
-                let path = format!("{dir}/{name}");
-                if config::load::FileKind::of(&path).is_none()
-                    || item.kind() != Some(git2::ObjectType::Blob)
-                {
-                    continue;
-                }
-                let blob = self
-                    .repo
-                    .find_blob(item.id())
-                    .map_err(read_err(format!("{path} at {rev}")))?;
-                let text =
-                    String::from_utf8(blob.content().to_vec()).map_err(|_| RepoError::Read {
-                        what: format!("{path} at {rev}"),
-                        message: "the file is not UTF-8 text".into(),
-                    })?;
-                files.push(SourceFile { path, text });
-            }
-        }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(files)
     }
 
     /// The validated model at a revision.
