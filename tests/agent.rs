@@ -465,7 +465,7 @@ fn a_pull_request_event_gets_a_plan_preview() {
 #[test]
 fn a_pull_request_with_deep_yaml_gets_an_invalid_preview_and_the_agent_lives_on() {
     let f = Fixture::new();
-    let port = free_port();
+    let port = support::free_port();
     let agent = f.start("healthy", 3600, Some(port));
     wait_for_listener(port);
     eventually("adoption", || f.staging_journal().contains("\"adopted\""));
