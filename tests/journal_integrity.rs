@@ -79,7 +79,8 @@ fn a_garbage_line_stops_every_command_until_repaired() {
     );
     assert_eq!(mutations(&out), 0, "deploy changed AWS: {out}");
     for args in [
-        &["history"][..],
+        // The simulated deploys' journal: history reads it with --simulated.
+        &["history", "--simulated"][..],
         &["status", "--env", "staging", "--sim", "healthy"],
         &[
             "rollback",
@@ -125,7 +126,7 @@ fn a_torn_last_line_is_tolerated() {
     std::fs::write(&file, text).unwrap();
     let (code, out) = deploy(journal.path(), "v1.4.1");
     assert_eq!(code, Some(0), "{out}");
-    let (code, out) = amagent(&["history"], journal.path());
+    let (code, out) = amagent(&["history", "--simulated"], journal.path());
     assert_eq!(code, Some(0), "{out}");
 }
 
@@ -135,6 +136,8 @@ fn a_journal_that_cannot_be_written_stops_the_deploy_before_it_acts() {
     // A directory where the environment's journal file belongs: neither readable nor
     // writable as a file (root ignores permissions, so this is the portable way).
     std::fs::create_dir(journal.path().join("staging.jsonl")).unwrap();
+    // A journal of simulated runs (the deploy below is simulated).
+    amagent::journal::realm::mark_simulated(journal.path()).unwrap();
     let (code, out) = deploy(journal.path(), "v1.4.0");
     assert_eq!(code, Some(4), "{out}");
     assert!(out.contains("staging.jsonl"), "{out}");
