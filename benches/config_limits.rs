@@ -1,14 +1,24 @@
-//! How long load + validate takes on hostile and large input, up to the loader's bounds
-//! (`config::limits`): the figures behind "linear, and fast at the bound". Time bounds for the
-//! loader are asserted here, by benchmark, not by timed tests.
+//! How long load + validate takes on hostile and large input, and how much heap it needs at
+//! its peak, up to the loader's bounds (`config::limits`): the figures behind "linear, fast and
+//! bounded at the bound". Time and memory bounds for the loader are asserted here, by
+//! benchmark, not by timed tests.
 //!
 //! `cargo bench --bench config_limits` prints criterion's figures for each input.
 
 use amagent::config::limits::{MAX_DEPTH, MAX_FILE_BYTES, MAX_REPO_BYTES};
 use amagent::config::{SourceFile, load_sources};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use peak_alloc::PeakAlloc;
 use std::hint::black_box;
 use std::time::Duration;
+
+#[global_allocator]
+static HEAP: PeakAlloc = PeakAlloc;
+
+/// The memory bound: the peak heap of one load+validate, beyond what was allocated before it,
+/// at most this many times the input's size (plus a floor for the fixed cost).
+const HEAP_PER_INPUT_BYTE: usize = 128;
+const HEAP_FLOOR: usize = 32 << 20;
 
 const STAGING: &str = include_str!("../environments/staging.yaml");
 const PIPELINE: &str = include_str!("../pipelines/api.yaml");
@@ -153,15 +163,27 @@ fn bench_limits(c: &mut Criterion) {
         assert_eq!(load_sources(&files).is_ok(), loads, "{name}");
         // The bound this bench stands for: linear time, at most 1 s per MiB (1 s at least),
         // for every input at or past a limit (the 200 KB flow input took 264 s before).
+        let before = HEAP.current_usage();
+        HEAP.reset_peak_usage();
         let started = std::time::Instant::now();
         black_box(load_sources(&files).is_ok());
         let once = started.elapsed();
+        let peak = HEAP.peak_usage().saturating_sub(before);
         let mib = bytes as f64 / (1 << 20) as f64;
         println!(
-            "{name}: {bytes} bytes, one load+validate {once:?} ({:.0} ms/MiB)",
-            once.as_secs_f64() * 1000.0 / mib
+            "{name}: {bytes} bytes, one load+validate {once:?} ({:.0} ms/MiB), peak heap {:.1} MiB ({:.1} x input)",
+            once.as_secs_f64() * 1000.0 / mib,
+            peak as f64 / (1 << 20) as f64,
+            peak as f64 / bytes as f64
         );
-        let allowed = Duration::from_secs_f64(mib.max(1.0));
+        let heap_allowed = (HEAP_PER_INPUT_BYTE * bytes).max(HEAP_FLOOR);
+        assert!(
+            peak <= heap_allowed,
+            "{name} peaked at {peak} bytes of heap, allowed {heap_allowed}"
+        );
+        // An unoptimised build (`cargo test --benches`) is ~20x slower: the bound is for release.
+        let slowdown = if cfg!(debug_assertions) { 20.0 } else { 1.0 };
+        let allowed = Duration::from_secs_f64(mib.max(1.0) * slowdown);
         assert!(once < allowed, "{name} took {once:?}, allowed {allowed:?}");
         group.bench_with_input(BenchmarkId::from_parameter(name), &files, |b, files| {
             b.iter(|| load_sources(black_box(files)).is_ok())
