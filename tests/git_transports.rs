@@ -379,3 +379,34 @@ fn no_token_over_plain_http_nor_to_another_port_after_a_redirect() {
         "a token reached the server"
     );
 }
+
+#[test]
+fn an_ssh_key_the_server_does_not_authorise_is_refused_clearly() {
+    let server = SshGitServer::start();
+    let _work = env_repo(&server.root);
+    let state = tempfile::tempdir().unwrap();
+    let stranger = state.path().join("stranger_key");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&stranger)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let out = run_once(
+        &server.url("env.git"),
+        state.path(),
+        &[
+            ("AMAGENT_GIT_SSH_KEY", stranger.to_str().unwrap()),
+            (
+                "AMAGENT_GIT_KNOWN_HOSTS",
+                server.known_hosts.to_str().unwrap(),
+            ),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("refused the SSH key"), "{stderr}");
+    assert!(stderr.contains("AMAGENT_GIT_SSH_KEY="), "{stderr}");
+    let private = std::fs::read_to_string(&stranger).unwrap();
+    assert!(!stderr.contains(private.lines().nth(1).unwrap()));
+}
