@@ -1,0 +1,195 @@
+//! What a gate decision means for a rollout: keep waiting, verified, or failed and rolled back
+//! to the last verified revision (gated the same way).
+
+use super::*;
+
+impl Rollout<'_> {
+    pub(super) async fn decide(&self, flight: &mut InFlight, decision: Decision) -> Verdict {
+        let (env, name) = (flight.target.env.clone(), flight.target.spec.name.clone());
+        match (flight.stage, decision) {
+            (_, Decision::Wait(d)) => {
+                // Say what the rollout waits for, once per change (not once per poll).
+                let elapsed = flight.rollout_started.elapsed();
+                let status = match (flight.gate.healthy_since(), flight.gate.bake_done(elapsed)) {
+                    (None, _) => "waiting for new tasks to pass health checks",
+                    (Some(_), false) => "all new tasks healthy; baking",
+                    (Some(_), true) => "baked; waiting for the old tasks to drain",
+                };
+                if flight.last_status != status {
+                    flight.last_status = status;
+                    self.progress.step(&env, &name, status);
+                }
+                flight.next_poll = Instant::now() + d;
+                Verdict::Continue
+            }
+            (Stage::Rolling, Decision::Succeeded) => {
+                self.record(
+                    &flight.target,
+                    "gate",
+                    Phase::Finished,
+                    Some("succeeded"),
+                    serde_json::json!({ "task_definition": flight.new_td }),
+                )
+                .await;
+                let result = self.result(
+                    flight,
+                    Outcome::Succeeded,
+                    false,
+                    None,
+                    Some(flight.new_td.clone()),
+                );
+                self.record(&flight.target, "deploy", Phase::Finished, Some("succeeded"),
+                    serde_json::json!({ "task_definition": flight.new_td, "image": flight.target.image, "seconds": result.seconds })).await;
+                self.progress.done(
+                    &env,
+                    &name,
+                    true,
+                    &format!("deployed {} and verified healthy", short_td(&flight.new_td)),
+                );
+                Verdict::Done(result)
+            }
+            (Stage::Rolling, Decision::Failed(failure)) => {
+                let reason = failure.to_string();
+                self.record(
+                    &flight.target,
+                    "gate",
+                    Phase::Finished,
+                    Some("failed"),
+                    serde_json::json!({ "failure": failure, "task_definition": flight.new_td }),
+                )
+                .await;
+                self.progress
+                    .step(&env, &name, &format!("failed: {reason}"));
+                self.roll_back(flight, reason).await
+            }
+            (Stage::RollingBack, Decision::Succeeded) => {
+                let to = flight.rollback_to.clone().unwrap_or_default();
+                self.record(
+                    &flight.target,
+                    "rollback",
+                    Phase::Finished,
+                    Some("succeeded"),
+                    serde_json::json!({ "task_definition": to }),
+                )
+                .await;
+                self.record(
+                    &flight.target,
+                    "verified",
+                    Phase::Finished,
+                    Some("succeeded"),
+                    serde_json::json!({ "task_definition": to }),
+                )
+                .await;
+                let reason = flight.first_failure.clone();
+                let result = self.result(
+                    flight,
+                    Outcome::Failed,
+                    true,
+                    reason.clone(),
+                    Some(to.clone()),
+                );
+                self.finish_failed(&flight.target, &result).await;
+                Verdict::Done(result)
+            }
+            (Stage::RollingBack, Decision::Failed(failure)) => {
+                let reason = format!(
+                    "{}; the rollback to {} failed too: {failure}",
+                    flight.first_failure.clone().unwrap_or_default(),
+                    short_td(flight.rollback_to.as_deref().unwrap_or("?"))
+                );
+                self.record(
+                    &flight.target,
+                    "rollback",
+                    Phase::Finished,
+                    Some("failed"),
+                    serde_json::json!({ "failure": failure }),
+                )
+                .await;
+                let running = flight.rollback_to.clone();
+                let result = self.result(flight, Outcome::Failed, false, Some(reason), running);
+                self.finish_failed(&flight.target, &result).await;
+                Verdict::Done(result)
+            }
+        }
+    }
+
+    pub(super) async fn roll_back(&self, flight: &mut InFlight, reason: String) -> Verdict {
+        let (env, name) = (flight.target.env.clone(), flight.target.spec.name.clone());
+        let target = match (&flight.rollback_to, flight.target.spec.deploy.auto_rollback) {
+            (Some(to), true) if *to != flight.new_td => to.clone(),
+            (to, auto) => {
+                let why = if !auto {
+                    "auto-rollback is off: the service stays on the new revision".to_string()
+                } else if to.is_none() {
+                    "no verified revision to roll back to".to_string()
+                } else {
+                    "the failed revision is the last verified one: nothing to roll back to"
+                        .to_string()
+                };
+                let result = self.result(
+                    flight,
+                    Outcome::Failed,
+                    false,
+                    Some(format!("{reason} ({why})")),
+                    Some(flight.new_td.clone()),
+                );
+                self.finish_failed(&flight.target, &result).await;
+                return Verdict::Done(result);
+            }
+        };
+        self.progress.step(
+            &env,
+            &name,
+            &format!("rolling back to {}", short_td(&target)),
+        );
+        flight.first_failure = Some(reason.clone());
+        let started = self
+            .write_ahead(
+                &flight.target,
+                "rollback",
+                Phase::Started,
+                None,
+                serde_json::json!({ "task_definition": target, "reason": reason }),
+            )
+            .await
+            .map_err(StepError::Journal);
+        let updated = match started {
+            Ok(()) => {
+                self.update_service(
+                    &flight.target,
+                    &target,
+                    "rollback-update-service",
+                    flight.previous_settings,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match updated {
+            Ok((id, at)) => {
+                flight.stage = Stage::RollingBack;
+                flight.reused_deployment = false;
+                flight.deployment_id = id;
+                flight.updated_at = at;
+                flight.gate = Gate::new(gate_config(&flight.target.spec));
+                flight.rollout_started = Instant::now();
+                flight.next_poll = Instant::now();
+                flight.task_key = None;
+                flight.health.clear();
+                flight.last_status = "";
+                Verdict::Continue
+            }
+            Err(e) => {
+                let result = self.result(
+                    flight,
+                    Outcome::Failed,
+                    false,
+                    Some(format!("{reason}; the rollback could not start: {e}")),
+                    Some(flight.new_td.clone()),
+                );
+                self.finish_failed(&flight.target, &result).await;
+                Verdict::Done(result)
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Looking at every in-flight rollout at once: DescribeServices batched by cluster, task lists
+//! re-read only when ECS's counts change, target health of the new tasks.
+
+use super::*;
+
+impl Rollout<'_> {
+    /// Observe every due rollout (batched per cluster) and act on the gates' decisions.
+    pub(super) async fn poll(&self, due: Vec<InFlight>) -> Vec<(InFlight, Verdict)> {
+        let mut by_cluster: BTreeMap<String, Vec<InFlight>> = BTreeMap::new();
+        for f in due {
+            by_cluster
+                .entry(f.target.cluster.clone())
+                .or_default()
+                .push(f);
+        }
+        let mut out = Vec::new();
+        for (cluster, flights) in by_cluster {
+            let names: Vec<String> = flights
+                .iter()
+                .map(|f| f.target.spec.ecs.service.clone())
+                .collect();
+            let mut described: HashMap<String, EcsService> = HashMap::new();
+            let mut error = None;
+            for chunk in names.chunks(DESCRIBE_SERVICES_BATCH) {
+                match self
+                    .call("DescribeServices", || {
+                        self.cloud.ecs.describe_services(&cluster, chunk)
+                    })
+                    .await
+                {
+                    Ok(services) => {
+                        described.extend(services.into_iter().map(|s| (s.service_name.clone(), s)))
+                    }
+                    Err(e) => error = Some(e),
+                }
+            }
+            for mut flight in flights {
+                let observation = match (&error, described.get(&flight.target.spec.ecs.service)) {
+                    (_, Some(service)) => self.observe(&mut flight, service).await,
+                    (Some(e), None) => Err(e.clone()),
+                    (None, None) => Err(CloudError::not_found(
+                        crate::cloud::ResourceKind::Service,
+                        &flight.target.spec.ecs.service,
+                    )),
+                };
+                let decision = match observation {
+                    Ok(obs) => flight.gate.observe(&obs),
+                    // Unable to watch is unable to verify: decide, never leave it hanging.
+                    Err(e) => Decision::Failed(Failure::Timeout {
+                        waiting_for: format!("an observation of the rollout ({e})"),
+                    }),
+                };
+                let verdict = self.decide(&mut flight, decision).await;
+                out.push((flight, verdict));
+            }
+        }
+        out
+    }
+
+    pub(super) async fn observe(
+        &self,
+        flight: &mut InFlight,
+        service: &EcsService,
+    ) -> Result<Observation, CloudError> {
+        let cluster = flight.target.cluster.clone();
+        let name = flight.target.spec.ecs.service.clone();
+        // Re-read tasks only when ECS's counts moved: a task started, stopped or failed.
+        let key = service
+            .deployments
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}:{}:{}:{:?}",
+                    d.id, d.running_count, d.pending_count, d.failed_tasks, d.rollout_state
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("|");
+        if flight.task_key.as_deref() != Some(key.as_str()) {
+            let mut arns = self
+                .call("ListTasks", || {
+                    self.cloud
+                        .ecs
+                        .list_tasks(&cluster, &name, DesiredStatus::Running)
+                })
+                .await?;
+            arns.extend(
+                self.call("ListTasks", || {
+                    self.cloud
+                        .ecs
+                        .list_tasks(&cluster, &name, DesiredStatus::Stopped)
+                })
+                .await?,
+            );
+            // A task whose desired status flipped between the two calls is listed twice.
+            arns.sort();
+            arns.dedup();
+            let mut tasks = Vec::new();
+            for chunk in arns.chunks(DESCRIBE_TASKS_BATCH) {
+                tasks.extend(
+                    self.call("DescribeTasks", || {
+                        self.cloud.ecs.describe_tasks(&cluster, chunk)
+                    })
+                    .await?,
+                );
+            }
+            flight.tasks = tasks;
+            flight.task_key = Some(key);
+        }
+        // After the bake only the old tasks' drain is awaited: a new task failing then still
+        // shows in ECS's counts (ECS stops it), so target health need not be re-read.
+        let baked = flight.gate.bake_done(flight.rollout_started.elapsed());
+        if let (Some(arn), false) = (&flight.target_group, baked) {
+            flight.health = self
+                .call("DescribeTargetHealth", || {
+                    self.cloud.elb.describe_target_health(arn)
+                })
+                .await?
+                .into_iter()
+                .map(|t| (t.target_id, (t.state, t.reason)))
+                .collect();
+        }
+        let health = &flight.health;
+        let deployment = service
+            .deployments
+            .iter()
+            .find(|d| d.id == flight.deployment_id)
+            .map(|d| DeploymentView {
+                is_primary: d.status == "PRIMARY",
+                rollout_state: d.rollout_state,
+                rollout_state_reason: d.rollout_state_reason.clone(),
+                desired_count: d.desired_count,
+                failed_tasks: d.failed_tasks,
+            });
+        let new_tasks = flight
+            .tasks
+            .iter()
+            .filter(|t| t.started_by == flight.deployment_id)
+            .filter(|t| {
+                !flight.reused_deployment
+                    || t.desired_status == "RUNNING"
+                    || t.created_at >= flight.updated_at
+            })
+            .map(|t| {
+                let h = health.get(&t.private_ip);
+                NewTask {
+                    task_arn: t.task_arn.clone(),
+                    last_status: t.last_status.clone(),
+                    stopped_reason: t.stopped_reason.clone(),
+                    target: h.map(|(s, _)| *s),
+                    target_reason: h.and_then(|(_, r)| r.clone()),
+                }
+            })
+            .collect();
+        let old_tasks_remaining = flight
+            .tasks
+            .iter()
+            .filter(|t| t.started_by != flight.deployment_id && t.last_status != "STOPPED")
+            .count() as u32;
+        // Events of our deployment: from its own creation time (AWS's clock), unless ECS kept an
+        // older deployment.
+        let since = service
+            .deployments
+            .iter()
+            .find(|d| d.id == flight.deployment_id && !flight.reused_deployment)
+            .map(|d| d.created_at)
+            .unwrap_or(flight.updated_at);
+        let stuck_event = service
+            .events
+            .iter()
+            .find(|e| e.created_at >= since && e.message.contains("unable to stop or start tasks"))
+            .map(|e| e.message.clone());
+        Ok(Observation {
+            elapsed: flight.rollout_started.elapsed(),
+            deployment,
+            old_tasks_remaining,
+            new_tasks,
+            stuck_event,
+        })
+    }
+}
