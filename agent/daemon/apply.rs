@@ -1,0 +1,245 @@
+//! A merge, applied to one environment: plan from the commit last applied, hold pinned
+//! services, build, then deliver (execute, report, journal the decision).
+
+use super::*;
+
+impl Agent {
+    /// Apply `head` to one environment, planned from `from`.
+    pub(super) async fn apply(
+        &mut self,
+        model: &Model,
+        records: &[Record],
+        env_name: &str,
+        from: &str,
+        head: &str,
+        as_new: bool,
+    ) -> Result<Option<EnvReport>, AgentError> {
+        let repo = self.repo.as_ref().expect("fetched");
+        let mut old = repo.model_at(from).unwrap_or_default();
+        if as_new {
+            old.environments.remove(env_name);
+        }
+        let plan = crate::plan::plan(&old, model);
+        let landed = repo.landed_between(from, head).unwrap_or_default();
+        let run = format!(
+            "{env_name}-apply-{}-{}",
+            &head[..7],
+            self.clock.now().format("%Y%m%dT%H%M%SZ")
+        );
+        let Some(env_plan) = plan.environment(env_name).cloned() else {
+            self.record(
+                env_name,
+                &run,
+                Phase::Finished,
+                Some(outcome::UNCHANGED),
+                serde_json::json!({ "commit": head, "from": from }),
+            )
+            .await;
+            self.metrics.applied(env_name, head, Some(from));
+            return Ok(None);
+        };
+        // Services pinned by `amagent rollback` whose spec is unchanged stay as they are.
+        let env_plan = self.hold_pinned(model, env_plan, from, head, &run).await;
+        let env = model.environments[env_name].clone();
+        let resume_since = applied::interrupted_since(records, env_name, head);
+        let pull_requests = self.pull_requests(&landed).await;
+        tracing::info!(env = env_name, from = %&from[..7.min(from.len())], to = %&head[..7], ?pull_requests, services = env_plan.services.len(), "applying");
+        // Write-ahead: no build, push or deploy unless the journal took the apply's start.
+        self.write_ahead(
+            env_name,
+            &run,
+            serde_json::json!({ "commit": head, "from": from, "pull_requests": pull_requests, "plan": env_plan }),
+        )
+        .await?;
+        self.in_flight = Some(InFlight {
+            env: env_name.to_string(),
+            commit: head.to_string(),
+            run: run.clone(),
+            pull_requests: pull_requests.clone(),
+        });
+        let status_commits = status_commits(&landed, head);
+        let builds = env_plan
+            .services
+            .iter()
+            .any(|s| s.stage_kinds().contains(&StageKind::Build));
+        let doing = if builds { "building" } else { "deploying" };
+        self.comment(
+            &pull_requests,
+            env_name,
+            &report::render_in_progress(&env_plan, head, doing, &BTreeMap::new()),
+        )
+        .await;
+        self.status(&status_commits, env_name, Status::Pending, doing)
+            .await;
+
+        let (images, build_failures) = self.build(model, &env, &env_plan).await;
+        let mut exec_plan = env_plan.clone();
+        exec_plan
+            .services
+            .retain(|s| !build_failures.iter().any(|f| f.service == s.name));
+        if builds {
+            self.comment(
+                &pull_requests,
+                env_name,
+                &report::render_in_progress(&exec_plan, head, "deploying", &images),
+            )
+            .await;
+        }
+
+        let report = self
+            .deliver(Delivery {
+                env: &env,
+                plan: &exec_plan,
+                images,
+                failures: build_failures,
+                commit: head,
+                run: &run,
+                pull_requests: &pull_requests,
+                status_commits: &status_commits,
+                detail: serde_json::json!({ "commit": head, "from": from }),
+                resume_since,
+            })
+            .await;
+        self.metrics.applied(env_name, head, Some(from));
+        Ok(Some(report))
+    }
+
+    /// Execute a plan whose images are known, report the outcome where people look, and
+    /// record the apply as finished.
+    pub(super) async fn deliver(&mut self, d: Delivery<'_>) -> EnvReport {
+        let ctx = Context::new(&self.cloud, &self.clock, &*self.journal, &*self.progress);
+        let mut report = executor::execute(
+            &ctx,
+            EnvRun {
+                env: d.env,
+                plan: d.plan,
+                images: d.images,
+                commit: Some(d.commit.to_string()),
+                lifecycle_dry_run: false,
+                resume_since: d.resume_since,
+            },
+        )
+        .await;
+        if !d.failures.is_empty() {
+            report.outcome = Outcome::Failed;
+        }
+        report.deploys.splice(0..0, d.failures);
+        if self
+            .abandoned_for_lost_lease(d.run, d.commit, &report)
+            .await
+        {
+            return report;
+        }
+        let env_name = d.env.name.as_str();
+        let ok = report.outcome == Outcome::Succeeded;
+        self.comment(
+            d.pull_requests,
+            env_name,
+            &report::render_comment(&report, Some(d.commit)),
+        )
+        .await;
+        let description = summary(&report);
+        self.status(
+            d.status_commits,
+            env_name,
+            if ok { Status::Success } else { Status::Failure },
+            &description,
+        )
+        .await;
+        for r in &report.deploys {
+            self.metrics.deployed(env_name, r);
+        }
+        let mut detail = d.detail;
+        detail["executor_run"] = report.run.clone().into();
+        detail["summary"] = description.into();
+        self.record(
+            env_name,
+            d.run,
+            Phase::Finished,
+            Some(if ok {
+                outcome::SUCCEEDED
+            } else {
+                outcome::FAILED
+            }),
+            detail,
+        )
+        .await;
+        self.in_flight = None;
+        report
+    }
+
+    /// Build the services the plan builds. Failures become failed deploy results (with the
+    /// build log's last lines), and those services are not deployed.
+    pub(super) async fn build(
+        &self,
+        model: &Model,
+        env: &crate::config::Environment,
+        plan: &EnvironmentPlan,
+    ) -> (BTreeMap<String, String>, Vec<DeployResult>) {
+        let mut images = BTreeMap::new();
+        let mut failures = Vec::new();
+        for s in plan
+            .services
+            .iter()
+            .filter(|s| s.stages.iter().any(|st| st.stage == StageKind::Build))
+        {
+            let Some(spec) = env.service(&s.name) else {
+                continue;
+            };
+            let Some(pipeline) = model.pipelines.get(&spec.pipeline) else {
+                continue;
+            };
+            self.progress.step(
+                &env.name,
+                &spec.name,
+                &format!("building {}", spec.source.reference),
+            );
+            let result = image::build_and_push(
+                &self.cloud,
+                &ImageRequest {
+                    service: spec,
+                    pipeline,
+                    cache: &self.settings.cache,
+                    credentials: &self.settings.credentials,
+                    builder: self.settings.builder.as_deref(),
+                    now: self.clock.now(),
+                },
+            )
+            .await;
+            match result {
+                Ok(built) => {
+                    if let Some(hook) = &self.on_pushed {
+                        hook(&spec.image.repository, &built.digest, &built.tags);
+                    }
+                    self.progress.step(
+                        &env.name,
+                        &spec.name,
+                        &format!(
+                            "pushed {}",
+                            crate::deploy::rollout::short_image(&built.image)
+                        ),
+                    );
+                    images.insert(spec.name.clone(), built.image);
+                }
+                Err(e) => {
+                    let reference = &spec.source.reference;
+                    let reason = match &e {
+                        image::ImageError::Build(image::builder::BuildError::Failed {
+                            program,
+                            code,
+                            tail,
+                        }) => format!(
+                            "build of {reference} failed ({program} exit {}); last lines of the build log:\n\n```\n{tail}\n```",
+                            code.map(|c| c.to_string())
+                                .unwrap_or_else(|| "signal".into())
+                        ),
+                        e => format!("build of {reference} failed: {e}"),
+                    };
+                    self.progress.done(&env.name, &spec.name, false, &reason);
+                    failures.push(DeployResult::build_failed(&env.name, &spec.name, reason));
+                }
+            }
+        }
+        (images, failures)
+    }
+}

@@ -1,0 +1,263 @@
+//! A promotion tag, applied: the source environment's verified digests at the tagged commit,
+//! copied by digest and deployed (no build), or the tag refused once with why.
+
+use super::*;
+
+impl Agent {
+    /// Promote the newest promotion tag to `env_name`, if it is new: the source environment's
+    /// verified digests at the tagged commit, copied into this environment's repositories by
+    /// digest, deployed through the same gate. Refusals are reported once, on the tagged commit.
+    pub(super) async fn promote(
+        &mut self,
+        env_name: &str,
+        pattern: &str,
+    ) -> Result<Option<EnvReport>, AgentError> {
+        let prefix = pattern.trim_end_matches('*');
+        let repo = self.repo.as_ref().expect("fetched");
+        let tags = repo.semver_tags(prefix)?;
+        let records = self.all_records().await?;
+        let last = promotion::last_promoted(&records, env_name);
+        // First sight of promotion for this environment: no promotion decision recorded yet
+        // (merge-applies from before it had `promotion` do not count). `amagent promote` names
+        // its tag: never a first sight.
+        let first_sight = self.promote_tag.is_none()
+            && !records.iter().any(|r| {
+                r.env == env_name && r.step == applied::STEP && r.detail.get("tag").is_some()
+            });
+        if first_sight && tags.is_empty() {
+            // Nothing promoted yet: the first tag pushed from now on is promoted.
+            self.record(
+                env_name,
+                &format!("{env_name}-adopt"),
+                Phase::Finished,
+                Some(outcome::ADOPTED),
+                serde_json::json!({ "tag": null }),
+            )
+            .await;
+            return Ok(None);
+        }
+        // `amagent promote` names its tag; the agent looks at the newest.
+        let tags: Vec<SemverTag> = match &self.promote_tag {
+            Some(name) => tags.into_iter().filter(|t| &t.name == name).collect(),
+            None => tags,
+        };
+        let decision = {
+            let newest = tags.last().map(|t| t.commit.clone()).unwrap_or_default();
+            match repo
+                .model_at(&newest)
+                .ok()
+                .and_then(|m| m.environments.get(env_name).cloned())
+            {
+                Some(env) => promotion::decide_tag(
+                    &env,
+                    &tags,
+                    last.as_ref(),
+                    first_sight,
+                    self.allow_downgrade,
+                ),
+                None => TagDecision::NoTag,
+            }
+        };
+        let tag = match decision {
+            TagDecision::NoTag | TagDecision::UpToDate => return Ok(None),
+            TagDecision::Adopt(tag) => {
+                tracing::info!(env = env_name, tag = %tag.name, "first sight: adopting the newest promotion tag as what runs, deploying nothing");
+                self.record(
+                    env_name,
+                    &format!("{env_name}-adopt-{}", tag.name),
+                    Phase::Finished,
+                    Some(outcome::ADOPTED),
+                    serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string() }),
+                )
+                .await;
+                return Ok(None);
+            }
+            TagDecision::Refuse(tag, why) => {
+                self.refuse_promotion(env_name, &tag, &why).await;
+                return Err(AgentError::Refused(format!(
+                    "{env_name}: {} refused: {why}",
+                    tag.name
+                )));
+            }
+            TagDecision::Promote(tag)
+                if self.promote_tag.is_none()
+                    && promotion::promoted_before(&records, env_name, &tag.version) =>
+            {
+                // Someone stepped back on purpose (`promote --allow-downgrade`): leave it.
+                tracing::debug!(env = env_name, tag = %tag.name, "already promoted once; not promoting it again by itself");
+                return Ok(None);
+            }
+            TagDecision::Promote(tag) => tag,
+        };
+        let model = repo.model_at(&tag.commit)?;
+        let Some(env) = model.environments.get(env_name).cloned() else {
+            return Ok(None);
+        };
+        let from = env
+            .promotion
+            .as_ref()
+            .map(|p| p.from.clone())
+            .unwrap_or_default();
+        let services: Vec<String> = env.services.iter().map(|s| s.name.clone()).collect();
+        let verified = match promotion::verified_images(&records, &from, &tag.commit, &services) {
+            Ok(v) => v,
+            Err(why) => {
+                self.refuse_promotion(env_name, &tag, &why).await;
+                return Err(AgentError::Refused(format!(
+                    "{env_name}: {} refused: {why}",
+                    tag.name
+                )));
+            }
+        };
+        let previous_commit = last.as_ref().and_then(|v| {
+            tags.iter()
+                .find(|t| &t.version == v)
+                .map(|t| t.commit.clone())
+        });
+        // The pull requests released since the last promotion (the first: the tagged one's).
+        let since = previous_commit
+            .clone()
+            .unwrap_or_else(|| format!("{}~1", tag.commit));
+        let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
+        let resume_since = applied::interrupted_since(&records, env_name, &tag.commit);
+        let pull_requests = self.pull_requests(&landed).await;
+        let run = format!(
+            "{env_name}-promote-{}-{}",
+            tag.name,
+            self.clock.now().format("%Y%m%dT%H%M%SZ")
+        );
+        let plan = promotion::plan(&env, &from, &tag.name);
+        tracing::info!(env = env_name, tag = %tag.name, from = %from, ?pull_requests, "promoting");
+        self.write_ahead(
+            env_name,
+            &run,
+            serde_json::json!({ "commit": tag.commit, "tag": tag.name, "images": verified, "plan": plan }),
+        )
+        .await?;
+        self.in_flight = Some(InFlight {
+            env: env_name.to_string(),
+            commit: tag.commit.clone(),
+            run: run.clone(),
+            pull_requests: pull_requests.clone(),
+        });
+        let status_commits = vec![tag.commit.clone()];
+        self.comment(
+            &pull_requests,
+            env_name,
+            &report::render_in_progress(
+                &plan,
+                &tag.commit,
+                &format!("promoting {}", tag.name),
+                &BTreeMap::new(),
+            ),
+        )
+        .await;
+        self.status(
+            &status_commits,
+            env_name,
+            Status::Pending,
+            &format!("promoting {}", tag.name),
+        )
+        .await;
+        // The same digests, in this environment's repositories.
+        let mut images = BTreeMap::new();
+        let mut failures = Vec::new();
+        for spec in &env.services {
+            let Some(source_image) = verified.get(&spec.name) else {
+                continue;
+            };
+            let Some(digest) = promotion::digest_of(source_image).map(String::from) else {
+                failures.push(DeployResult::build_failed(
+                    env_name,
+                    &spec.name,
+                    format!(
+                        "{from} ran {source_image}, not pinned by digest: nothing exact to promote"
+                    ),
+                ));
+                continue;
+            };
+            let source_repo = model
+                .environments
+                .get(&from)
+                .and_then(|e| e.service(&spec.name))
+                .map(|s| s.image.repository.clone())
+                .unwrap_or_else(|| spec.image.repository.clone());
+            if source_repo == spec.image.repository {
+                images.insert(spec.name.clone(), source_image.clone());
+                continue;
+            }
+            let tags = vec![tag.name.clone()];
+            match image::copy::copy_by_digest(
+                &self.cloud,
+                &source_repo,
+                &spec.image.repository,
+                &digest,
+                &tags,
+            )
+            .await
+            {
+                Ok(copied) => {
+                    if let Some(hook) = &self.on_pushed {
+                        hook(&spec.image.repository, &digest, &tags);
+                    }
+                    tracing::info!(service = %spec.name, image = %copied.image, mounted = copied.blobs_mounted, uploaded = copied.blobs_uploaded, "copied by digest");
+                    images.insert(spec.name.clone(), copied.image);
+                }
+                Err(e) => failures.push(DeployResult::build_failed(
+                    env_name,
+                    &spec.name,
+                    format!(
+                        "cannot copy {source_repo}@{digest} to {}: {e}",
+                        spec.image.repository
+                    ),
+                )),
+            }
+        }
+        let mut exec_plan = plan.clone();
+        exec_plan
+            .services
+            .retain(|s| !failures.iter().any(|f| f.service == s.name));
+        let report = self
+            .deliver(Delivery {
+                env: &env,
+                plan: &exec_plan,
+                images,
+                failures,
+                commit: &tag.commit,
+                run: &run,
+                pull_requests: &pull_requests,
+                status_commits: &status_commits,
+                detail: serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string(), "from": from, "images": verified }),
+                resume_since,
+            })
+            .await;
+        self.metrics
+            .applied(env_name, &tag.commit, previous_commit.as_deref());
+        Ok(Some(report))
+    }
+
+    pub(super) async fn refuse_promotion(&mut self, env_name: &str, tag: &SemverTag, why: &str) {
+        if !self
+            .refused_tags
+            .insert((env_name.to_string(), tag.name.clone()))
+        {
+            return;
+        }
+        tracing::error!(env = env_name, tag = %tag.name, "promotion refused: {why}");
+        self.record(
+            env_name,
+            &format!("{env_name}-promote-{}", tag.name),
+            Phase::Finished,
+            Some(outcome::REFUSED),
+            serde_json::json!({ "commit": tag.commit, "tag": tag.name, "reason": why }),
+        )
+        .await;
+        self.status(
+            std::slice::from_ref(&tag.commit),
+            env_name,
+            Status::Failure,
+            &format!("{} not promoted: {why}", tag.name),
+        )
+        .await;
+    }
+}
