@@ -14,12 +14,12 @@
 
 use crate::cloud::sim::{FaultScript, ImageRule};
 use crate::daemon::{Agent, Settings, TickReport};
-use crate::deploy::{Outcome, Progress};
-use crate::journal::{Journal, LocalJournal};
 use crate::metrics::Metrics;
 use crate::repo::GitCredentials;
 use crate::report::console::Console;
 use crate::sandbox::Sandbox;
+use crate::stages::deploy::{Outcome, Progress};
+use crate::state::journal::{Journal, LocalJournal};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -414,7 +414,7 @@ fn digest(image: &str) -> &str {
 }
 
 fn short(td: Option<&str>) -> String {
-    td.map(crate::deploy::rollout::short_td)
+    td.map(crate::stages::deploy::rollout::short_td)
         .unwrap_or("?")
         .to_string()
 }

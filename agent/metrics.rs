@@ -145,11 +145,11 @@ impl Metrics {
     }
 
     /// Count a deploy's outcome (and its duration, when it rolled).
-    pub fn deployed(&self, env: &str, result: &crate::deploy::DeployResult) {
+    pub fn deployed(&self, env: &str, result: &crate::stages::deploy::DeployResult) {
         let outcome = match (result.outcome, result.rolled_back) {
-            (crate::deploy::Outcome::Succeeded, _) => "succeeded",
-            (crate::deploy::Outcome::Failed, true) => "rolled_back",
-            (crate::deploy::Outcome::Failed, false) => "failed",
+            (crate::stages::deploy::Outcome::Succeeded, _) => "succeeded",
+            (crate::stages::deploy::Outcome::Failed, true) => "rolled_back",
+            (crate::stages::deploy::Outcome::Failed, false) => "failed",
         };
         self.deployments
             .get_or_create(&DeployLabels {

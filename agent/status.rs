@@ -6,9 +6,9 @@
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{Cloud, CloudError, DESCRIBE_SERVICES_BATCH};
 use crate::config::Environment;
-use crate::journal::pins::{Pin, pins};
-use crate::journal::{Phase, Record};
 use crate::rollback::{STEP as ROLLBACK_STEP, verifications};
+use crate::state::journal::pins::{Pin, pins};
+use crate::state::journal::{Phase, Record};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -114,7 +114,9 @@ pub async fn status(
                 })
                 .await
             {
-                Ok(def) => image = crate::deploy::render::image_of(&def, &spec.ecs.container),
+                Ok(def) => {
+                    image = crate::stages::deploy::render::image_of(&def, &spec.ecs.container)
+                }
                 Err(e) => error = Some(e.to_string()),
             }
         } else {
@@ -162,7 +164,7 @@ pub async fn status(
             service: spec.name.clone(),
             revision: td
                 .as_deref()
-                .map(|t| crate::deploy::rollout::short_td(t).to_string()),
+                .map(|t| crate::stages::deploy::rollout::short_td(t).to_string()),
             task_definition: td,
             image,
             digest,

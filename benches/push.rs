@@ -6,10 +6,10 @@
 #[allow(dead_code)] // the tests use the rest of it
 mod registry;
 
-use amagent::image::builder::{BuildRequest, Builder};
-use amagent::image::layout::Layout;
-use amagent::image::push::{Destination, push};
 use amagent::secret::Secret;
+use amagent::stages::image::builder::{BuildRequest, Builder};
+use amagent::stages::image::layout::Layout;
+use amagent::stages::image::push::{Destination, push};
 use std::collections::BTreeMap;
 use std::time::Instant;
 

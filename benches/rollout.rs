@@ -7,10 +7,10 @@
 
 use amagent::cloud::sim::FaultScript;
 use amagent::config::{Environment, load_dir};
-use amagent::deploy::{Outcome, Silent};
 use amagent::executor::{self, Context, EnvRun};
-use amagent::journal::LocalJournal;
 use amagent::sandbox::Sandbox;
+use amagent::stages::deploy::{Outcome, Silent};
+use amagent::state::journal::LocalJournal;
 use std::collections::BTreeMap;
 use std::time::Instant;
 

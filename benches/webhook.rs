@@ -22,13 +22,13 @@
 use amagent::cloud::sim::FaultScript;
 use amagent::config::load_dir;
 use amagent::daemon::{self, Agent, Settings, Wake};
-use amagent::deploy::Silent;
-use amagent::journal::LocalJournal;
 use amagent::metrics::Metrics;
 use amagent::repo::GitCredentials;
 use amagent::report::console::Console;
 use amagent::sandbox::Sandbox;
 use amagent::secret::Secret;
+use amagent::stages::deploy::Silent;
+use amagent::state::journal::LocalJournal;
 use amagent::watch::serve;
 use amagent::watch::webhook::{self, WebhookState, sign};
 use std::collections::BTreeMap;

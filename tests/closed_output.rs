@@ -2,7 +2,7 @@
 //! deploy finishes or rolls back, journals its decision, and exits with its own documented
 //! code — not a panic (101) between UpdateService and the gate.
 
-use amagent::journal::{Journal, LocalJournal, Phase};
+use amagent::state::journal::{Journal, LocalJournal, Phase};
 use std::path::Path;
 use std::process::{Command, Stdio};
 

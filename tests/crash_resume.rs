@@ -8,9 +8,9 @@
 mod support;
 
 use amagent::cloud::sim::FaultScript;
-use amagent::deploy::Outcome;
-use amagent::journal::{Journal, JournalError, LocalJournal, Phase, Record};
 use amagent::sandbox::Sandbox;
+use amagent::stages::deploy::Outcome;
+use amagent::state::journal::{Journal, JournalError, LocalJournal, Phase, Record};
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;

@@ -6,12 +6,12 @@
 
 use amagent::cloud::sim::FaultScript;
 use amagent::config::{Environment, load_dir};
-use amagent::deploy::{Outcome, Silent};
 use amagent::executor::{self, Context, EnvRun};
-use amagent::fence::{LeaseGuard, fenced};
-use amagent::journal::LocalJournal;
-use amagent::lease::{Lease, LeaseState};
 use amagent::sandbox::Sandbox;
+use amagent::stages::deploy::{Outcome, Silent};
+use amagent::state::fence::{LeaseGuard, fenced};
+use amagent::state::journal::LocalJournal;
+use amagent::state::lease::{Lease, LeaseState};
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -243,9 +243,13 @@ fn https_tag_push_and_source_checkout_with_the_library() {
     assert!(err.to_string().contains("cannot push tag v1.1.0"), "{err}");
     // `amagent build`'s first step: the service source at its ref, over https.
     let cache = tempfile::tempdir().unwrap();
-    let checkout =
-        amagent::image::source::checkout(&server.url("env.git"), "v1.0.0", cache.path(), &creds)
-            .expect("source checked out over https");
+    let checkout = amagent::stages::image::source::checkout(
+        &server.url("env.git"),
+        "v1.0.0",
+        cache.path(),
+        &creds,
+    )
+    .expect("source checked out over https");
     assert_eq!(checkout.commit, head);
     assert!(
         checkout

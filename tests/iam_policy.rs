@@ -99,9 +99,9 @@ fn registry_actions_are_scoped_to_the_specs_repositories() {
 #[test]
 fn the_registry_list_matches_the_image_code() {
     let sources: String = [
-        include_str!("../agent/image/push.rs"),
-        include_str!("../agent/image/copy.rs"),
-        include_str!("../agent/image/mod.rs"),
+        include_str!("../agent/stages/image/push.rs"),
+        include_str!("../agent/stages/image/copy.rs"),
+        include_str!("../agent/stages/image/mod.rs"),
     ]
     .concat()
     .split_whitespace()

@@ -302,7 +302,7 @@ impl amagent::cloud::Registry for TestEcr {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_image_already_in_ecr_for_the_commit_is_not_rebuilt() {
-    use amagent::image::{ImageRequest, build_and_push};
+    use amagent::stages::image::{ImageRequest, build_and_push};
     let registry = Registry::start();
     let f = fixture();
     let model = amagent::config::load_dir(&f.envs).unwrap();
@@ -345,9 +345,9 @@ async fn an_image_already_in_ecr_for_the_commit_is_not_rebuilt() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn promotion_mounts_blobs_across_repositories_instead_of_uploading() {
-    use amagent::image::builder::{BuildRequest, Builder};
-    use amagent::image::layout::Layout;
-    use amagent::image::push::{Destination, push};
+    use amagent::stages::image::builder::{BuildRequest, Builder};
+    use amagent::stages::image::layout::Layout;
+    use amagent::stages::image::push::{Destination, push};
     let registry = Registry::start();
     let f = fixture();
     std::fs::create_dir_all(&f.cache).unwrap();
@@ -408,7 +408,7 @@ async fn promotion_mounts_blobs_across_repositories_instead_of_uploading() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_commit_built_under_its_sha_gets_its_version_tag_without_a_rebuild() {
-    use amagent::image::{ImageRequest, build_and_push};
+    use amagent::stages::image::{ImageRequest, build_and_push};
     let registry = Registry::start();
     let f = fixture();
     let model = amagent::config::load_dir(&f.envs).unwrap();

@@ -137,7 +137,7 @@ fn a_journal_that_cannot_be_written_stops_the_deploy_before_it_acts() {
     // writable as a file (root ignores permissions, so this is the portable way).
     std::fs::create_dir(journal.path().join("staging.jsonl")).unwrap();
     // A journal of simulated runs (the deploy below is simulated).
-    amagent::journal::realm::mark_simulated(journal.path()).unwrap();
+    amagent::state::journal::realm::mark_simulated(journal.path()).unwrap();
     let (code, out) = deploy(journal.path(), "v1.4.0");
     assert_eq!(code, Some(4), "{out}");
     assert!(out.contains("staging.jsonl"), "{out}");

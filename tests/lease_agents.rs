@@ -125,8 +125,8 @@ fn signal(child: &Child, sig: &str) {
     assert!(ok, "kill {sig}");
 }
 
-async fn staging_records(s3: &Arc<dyn ObjectStore>) -> Vec<amagent::journal::Record> {
-    use amagent::journal::{Journal, S3Journal};
+async fn staging_records(s3: &Arc<dyn ObjectStore>) -> Vec<amagent::state::journal::Record> {
+    use amagent::state::journal::{Journal, S3Journal};
     S3Journal::new(s3.clone(), BUCKET, "amagent/")
         .read(Some("staging"))
         .await
@@ -137,8 +137,8 @@ async fn staging_records(s3: &Arc<dyn ObjectStore>) -> Vec<amagent::journal::Rec
 async fn journal_until(
     what: &str,
     s3: &Arc<dyn ObjectStore>,
-    want: impl Fn(&[amagent::journal::Record]) -> bool,
-) -> Vec<amagent::journal::Record> {
+    want: impl Fn(&[amagent::state::journal::Record]) -> bool,
+) -> Vec<amagent::state::journal::Record> {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let records = staging_records(s3).await;
@@ -153,9 +153,9 @@ async fn journal_until(
     }
 }
 
-fn succeeded(r: &amagent::journal::Record, steps: &[&str]) -> bool {
+fn succeeded(r: &amagent::state::journal::Record, steps: &[&str]) -> bool {
     steps.contains(&r.step.as_str())
-        && r.phase == amagent::journal::Phase::Finished
+        && r.phase == amagent::state::journal::Phase::Finished
         && r.outcome.as_deref() == Some("succeeded")
 }
 
@@ -181,7 +181,7 @@ async fn a_holder_paused_past_its_lease_makes_no_change_when_it_resumes() {
         .unwrap()
         .arn;
     {
-        use amagent::journal::{Journal, Phase, Record, S3Journal};
+        use amagent::state::journal::{Journal, Phase, Record, S3Journal};
         let verified = Record {
             at: chrono::Utc::now() - chrono::Duration::hours(1),
             run: "staging-earlier".into(),
@@ -236,11 +236,13 @@ async fn a_holder_paused_past_its_lease_makes_no_change_when_it_resumes() {
     // A resumes: its gate times out, and the rollback it would start is refused unsent.
     let records = journal_until("agent-a's verdict and agent-b's", &s3, |r| {
         let a_done = r.iter().any(|r| {
-            r.run == a_run && r.step == "deploy" && r.phase == amagent::journal::Phase::Finished
+            r.run == a_run
+                && r.step == "deploy"
+                && r.phase == amagent::state::journal::Phase::Finished
         });
         let applies = r
             .iter()
-            .filter(|r| r.step == "apply" && r.phase == amagent::journal::Phase::Finished)
+            .filter(|r| r.step == "apply" && r.phase == amagent::state::journal::Phase::Finished)
             .filter(|r| {
                 r.detail.get("from").is_some() || r.outcome.as_deref() == Some("lease-lost")
             })
@@ -259,7 +261,9 @@ async fn a_holder_paused_past_its_lease_makes_no_change_when_it_resumes() {
     let a_verdict = records
         .iter()
         .find(|r| {
-            r.run == a_run && r.step == "deploy" && r.phase == amagent::journal::Phase::Finished
+            r.run == a_run
+                && r.step == "deploy"
+                && r.phase == amagent::state::journal::Phase::Finished
         })
         .unwrap();
     assert!(
@@ -272,7 +276,7 @@ async fn a_holder_paused_past_its_lease_makes_no_change_when_it_resumes() {
     // One decided apply of the commit (B's); A's is journalled as abandoned.
     let applies: Vec<&str> = records
         .iter()
-        .filter(|r| r.step == "apply" && r.phase == amagent::journal::Phase::Finished)
+        .filter(|r| r.step == "apply" && r.phase == amagent::state::journal::Phase::Finished)
         .filter(|r| !r.run.contains("adopt"))
         .filter_map(|r| r.outcome.as_deref())
         .collect();

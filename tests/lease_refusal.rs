@@ -4,8 +4,8 @@
 
 mod support;
 
-use amagent::journal::{Journal, S3Journal};
-use amagent::lease::{Lease, LeaseState};
+use amagent::state::journal::{Journal, S3Journal};
+use amagent::state::lease::{Lease, LeaseState};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

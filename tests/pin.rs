@@ -5,9 +5,9 @@
 mod support;
 
 use amagent::cloud::sim::FaultScript;
-use amagent::deploy::{Outcome, Silent};
-use amagent::journal::{Journal, LocalJournal};
 use amagent::sandbox::Sandbox;
+use amagent::stages::deploy::{Outcome, Silent};
+use amagent::state::journal::{Journal, LocalJournal};
 use std::sync::Arc;
 use support::envrepo::{self, edit};
 

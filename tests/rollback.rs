@@ -6,12 +6,12 @@
 use amagent::cloud::retry::RetryPolicy;
 use amagent::cloud::sim::{FaultScript, ImageRule};
 use amagent::config::{Environment, load_dir};
-use amagent::deploy::{Outcome, Silent};
 use amagent::executor::{self, EnvRun};
-use amagent::journal::pins::pins;
-use amagent::journal::{Journal, LocalJournal, Phase, Record};
 use amagent::rollback::{self, RollbackError, Selector};
 use amagent::sandbox::{Sandbox, fake_digest};
+use amagent::stages::deploy::{Outcome, Silent};
+use amagent::state::journal::pins::pins;
+use amagent::state::journal::{Journal, LocalJournal, Phase, Record};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -155,7 +155,7 @@ async fn the_gate_missed_it_rollback_returns_to_the_previous_verified_revision()
     assert!(pin.to.ends_with(":43"));
     // The engine's rollback target is now the revision rolled back to.
     assert!(
-        amagent::journal::last_verified(&records, "staging", "api")
+        amagent::state::journal::last_verified(&records, "staging", "api")
             .unwrap()
             .ends_with(":43")
     );
@@ -444,7 +444,7 @@ fn status_shows_what_runs_where_it_came_from_and_the_pin() {
     let journal = tempfile::tempdir().unwrap();
     pinned_journal(journal.path());
     // Read by `status --sim`: the journal of simulated runs.
-    amagent::journal::realm::mark_simulated(journal.path()).unwrap();
+    amagent::state::journal::realm::mark_simulated(journal.path()).unwrap();
     let (code, stdout, stderr) = amagent(
         &[
             "--output", "json", "status", "--env", "staging", "--sim", "healthy",

@@ -5,7 +5,7 @@ use amagent::cloud::retry::RetryPolicy;
 use amagent::cloud::sim::FaultScript;
 use amagent::config::load_dir;
 use amagent::sandbox::Sandbox;
-use amagent::snapshot::{SnapshotError, SnapshotRequest, take_snapshot};
+use amagent::stages::snapshot::{SnapshotError, SnapshotRequest, take_snapshot};
 use std::time::Duration;
 
 fn request(retain: u32) -> SnapshotRequest {

@@ -7,10 +7,10 @@
 use amagent::cli::{Exit, deploy_exit};
 use amagent::cloud::sim::FaultScript;
 use amagent::config::{Environment, load_dir};
-use amagent::deploy::{FailureKind, Silent};
 use amagent::executor::{self, Context, EnvRun};
-use amagent::journal::{Journal, JournalError, LocalJournal, Phase, Record};
 use amagent::sandbox::Sandbox;
+use amagent::stages::deploy::{FailureKind, Silent};
+use amagent::state::journal::{Journal, JournalError, LocalJournal, Phase, Record};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

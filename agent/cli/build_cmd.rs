@@ -4,8 +4,8 @@
 use super::sim_cmd::{Session, load_environment, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::config::{Environment, Model, Service};
-use crate::image::{self, ImageError, ImageRequest, ImageResult};
 use crate::repo::GitCredentials;
+use crate::stages::image::{self, ImageError, ImageRequest, ImageResult};
 use std::path::{Path, PathBuf};
 
 /// Where source mirrors are cached: `AMAGENT_CACHE`, else `$HOME/.cache/amagent`.
@@ -58,13 +58,15 @@ pub async fn build_image(
 
 pub fn exit_for(e: &ImageError) -> Exit {
     match e {
-        ImageError::Push(crate::image::push::PushError::Unauthorized { .. }) => Exit::Refused,
+        ImageError::Push(crate::stages::image::push::PushError::Unauthorized { .. }) => {
+            Exit::Refused
+        }
         ImageError::Cloud(
             crate::cloud::CloudError::AccessDenied { .. }
             | crate::cloud::CloudError::NotFound { .. },
         ) => Exit::Refused,
         ImageError::Source(_) => Exit::Refused,
-        ImageError::Build(crate::image::builder::BuildError::NoBuilder) => Exit::Usage,
+        ImageError::Build(crate::stages::image::builder::BuildError::NoBuilder) => Exit::Usage,
         _ => Exit::Failed,
     }
 }

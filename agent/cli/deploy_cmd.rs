@@ -4,8 +4,8 @@
 use super::progress::ConsoleProgress;
 use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
-use crate::deploy::{FailureKind, Outcome, rollout::short_td};
 use crate::executor::{self, Context, EnvReport, EnvRun};
+use crate::stages::deploy::{FailureKind, Outcome, rollout::short_td};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -3,7 +3,9 @@
 
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::cloud::aws::{Aws, Target};
-use crate::journal::{Journal, JournalError, LocalJournal, Location, Phase, Record, S3Journal};
+use crate::state::journal::{
+    Journal, JournalError, LocalJournal, Location, Phase, Record, S3Journal,
+};
 use std::collections::BTreeMap;
 
 /// `journal`: a directory or `s3://bucket/prefix` (then AWS through the standard credential
@@ -33,7 +35,7 @@ pub fn run(
         limit,
     } = filters;
     let location = match Location::parse(journal).and_then(|l| {
-        crate::journal::realm::claim(&l, simulated)?;
+        crate::state::journal::realm::claim(&l, simulated)?;
         Ok(l)
     }) {
         Ok(l) => l,
@@ -190,7 +192,7 @@ pub fn run(
                     );
                     let short = |v: &serde_json::Value| {
                         v.as_str()
-                            .map(crate::deploy::rollout::short_td)
+                            .map(crate::stages::deploy::rollout::short_td)
                             .unwrap_or("-")
                             .to_string()
                     };
@@ -212,7 +214,7 @@ pub fn run(
                 for d in finished_deploys(&runs[id]) {
                     let td = d["task_definition"]
                         .as_str()
-                        .map(crate::deploy::rollout::short_td)
+                        .map(crate::stages::deploy::rollout::short_td)
                         .unwrap_or("-");
                     let rolled = if d["rolled_back"] == serde_json::json!(true) {
                         ", rolled back"

@@ -2,8 +2,8 @@
 //! cannot be read back (they stop every command), and move them aside.
 
 use super::{Exit, OutputFormat, print_error, print_json};
-use crate::journal::Location;
-use crate::journal::check::{self, FileCheck, Repaired};
+use crate::state::journal::Location;
+use crate::state::journal::check::{self, FileCheck, Repaired};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@
 use super::{Exit, OutputFormat, print_error};
 use crate::clock::Clock;
 use crate::cloud::ObjectStore;
-use crate::journal::{Journal, Location, Phase, Record};
-use crate::lease::Lease;
+use crate::state::journal::{Journal, Location, Phase, Record};
+use crate::state::lease::Lease;
 use std::sync::Arc;
 
 /// The step a `--force` override is journalled as.

@@ -5,8 +5,8 @@ use super::progress::ConsoleProgress;
 use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_json};
 use crate::executor::{self, Context};
-use crate::journal::{Phase, Record};
-use crate::lifecycle::{Rules, ecr_policy_json};
+use crate::stages::lifecycle::{Rules, ecr_policy_json};
+use crate::state::journal::{Phase, Record};
 use std::path::Path;
 
 pub fn run(

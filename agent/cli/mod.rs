@@ -326,7 +326,7 @@ fn simulated_journal_default(command: &mut Command) {
         } => (*simulated, journal),
         _ => return,
     };
-    *journal = crate::journal::realm::spec_for(journal, simulated);
+    *journal = crate::state::journal::realm::spec_for(journal, simulated);
 }
 
 /// Print `value` as pretty JSON on stdout.

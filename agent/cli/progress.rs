@@ -2,7 +2,7 @@
 //! terminal, plain timestamped lines otherwise (CI logs, pipes). Always on stderr.
 
 use crate::clock::Clock;
-use crate::deploy::Progress;
+use crate::stages::deploy::Progress;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;

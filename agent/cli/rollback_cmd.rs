@@ -5,10 +5,10 @@ use super::progress::ConsoleProgress;
 use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::cloud::retry::RetryPolicy;
-use crate::deploy::rollout::short_td;
-use crate::deploy::{FailureKind, Outcome};
-use crate::journal::pins::{pins, resume_record};
 use crate::rollback::{self, RollbackError, RollbackReport, Selector};
+use crate::stages::deploy::rollout::short_td;
+use crate::stages::deploy::{FailureKind, Outcome};
+use crate::state::journal::pins::{pins, resume_record};
 use std::path::Path;
 
 pub struct RollbackArgs<'a> {

@@ -13,15 +13,15 @@ use crate::clock::Clock;
 use crate::cloud::aws::{Aws, Target};
 use crate::config::{Environment, Model};
 use crate::daemon::{self, Agent, Settings, Wake};
-use crate::deploy::Outcome;
-use crate::journal::crash::CrashAfter;
-use crate::journal::{Journal, LocalJournal, Location, Record};
-use crate::lease::{Lease, LeaseState};
 use crate::metrics::Metrics;
 use crate::repo::{EnvRepo, GitCredentials, redact_url};
 use crate::report::{Reporter, console::Console, github::GitHub};
 use crate::sandbox::Sandbox;
 use crate::secret::Secret;
+use crate::stages::deploy::Outcome;
+use crate::state::journal::crash::CrashAfter;
+use crate::state::journal::{Journal, LocalJournal, Location, Record};
+use crate::state::lease::{Lease, LeaseState};
 use crate::watch::serve::{Connections, ServerLimits, serve};
 use crate::watch::webhook::{self, WebhookState};
 use sha2::{Digest, Sha256};
@@ -272,9 +272,9 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
         };
         // With a shared (S3) journal every change to AWS is fenced by the lease.
         let fence = matches!(location, Location::S3 { .. })
-            .then(|| crate::fence::LeaseGuard::new(args.lease_ttl));
+            .then(|| crate::state::fence::LeaseGuard::new(args.lease_ttl));
         let cloud = match &fence {
-            Some(guard) => crate::fence::fenced(cloud, guard.clone()),
+            Some(guard) => crate::state::fence::fenced(cloud, guard.clone()),
             None => cloud,
         };
         let mut agent = Agent::new(

@@ -8,8 +8,8 @@ use crate::cloud::aws::{Aws, Target};
 use crate::cloud::sim::FaultScript;
 use crate::config::suggest::did_you_mean;
 use crate::config::{self, Environment, Model, Service};
-use crate::journal::{self, Journal, JournalError, Location};
 use crate::sandbox::Sandbox;
+use crate::state::journal::{self, Journal, JournalError, Location};
 use std::path::Path;
 
 /// The model at `dir` and the environment called `name`, or a printed error and exit 2.

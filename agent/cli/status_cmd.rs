@@ -5,7 +5,7 @@ use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario}
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::cloud::retry::RetryPolicy;
 use crate::config::Environment;
-use crate::journal::{self, Journal, JournalError, Location};
+use crate::state::journal::{self, Journal, JournalError, Location};
 use crate::status::{ServiceStatus, status};
 use std::path::Path;
 

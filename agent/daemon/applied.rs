@@ -2,7 +2,7 @@
 //! should do with a new head of the environments repo. Every decision is a unit test below.
 
 use crate::config::Environment;
-use crate::journal::{Phase, Record};
+use crate::state::journal::{Phase, Record};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 

@@ -216,7 +216,7 @@ impl Agent {
                         &spec.name,
                         &format!(
                             "pushed {}",
-                            crate::deploy::rollout::short_image(&built.image)
+                            crate::stages::deploy::rollout::short_image(&built.image)
                         ),
                     );
                     images.insert(spec.name.clone(), built.image);

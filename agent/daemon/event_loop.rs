@@ -3,7 +3,7 @@
 //! next look plans once to the newest head; each pull-request preview is kept.
 
 use super::Agent;
-use crate::lease::{Lease, LeaseState};
+use crate::state::lease::{Lease, LeaseState};
 use crate::watch::webhook::Event;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};

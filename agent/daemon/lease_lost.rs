@@ -5,7 +5,7 @@
 use super::Agent;
 use super::applied::{STEP, outcome};
 use crate::executor::EnvReport;
-use crate::journal::{Phase, Record};
+use crate::state::journal::{Phase, Record};
 
 impl Agent {
     /// If the fence refused a change during this apply: journal it as abandoned (the journal

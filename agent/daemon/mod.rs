@@ -22,14 +22,14 @@ pub use event_loop::{Wake, poll_timer, run};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
 use crate::config::{Environment, Model, StageKind};
-use crate::deploy::{DeployResult, Outcome, Progress};
 use crate::executor::{self, Context, EnvReport, EnvRun};
-use crate::image::{self, ImageRequest};
-use crate::journal::{Journal, Phase, Record};
 use crate::metrics::Metrics;
 use crate::plan::EnvironmentPlan;
 use crate::repo::{CommitInfo, EnvRepo, GitCredentials, RepoError, SemverTag, redact_url};
 use crate::report::{self, Reporter, Status, preview};
+use crate::stages::deploy::{DeployResult, Outcome, Progress};
+use crate::stages::image::{self, ImageRequest};
+use crate::state::journal::{Journal, Phase, Record};
 use applied::{Decision, outcome};
 use promotion::TagDecision;
 use serde::Serialize;
@@ -98,7 +98,7 @@ pub struct Agent {
     /// `amagent promote --tag`: decide on this tag rather than the newest.
     pub promote_tag: Option<String>,
     /// With a lease: whether a change was refused for want of it (`lease_lost.rs`).
-    pub fence: Option<std::sync::Arc<crate::fence::LeaseGuard>>,
+    pub fence: Option<std::sync::Arc<crate::state::fence::LeaseGuard>>,
 }
 
 #[derive(Clone, Debug)]
@@ -114,7 +114,7 @@ pub enum AgentError {
     #[error("{0}")]
     Repo(#[from] RepoError),
     #[error("journal: {0}")]
-    Journal(#[from] crate::journal::JournalError),
+    Journal(#[from] crate::state::journal::JournalError),
     /// A promotion the agent will not do (reported; the tag stays unpromoted).
     #[error("{0}")]
     Refused(String),
@@ -232,7 +232,7 @@ impl Agent {
         env: &str,
         run: &str,
         detail: serde_json::Value,
-    ) -> Result<(), crate::journal::JournalError> {
+    ) -> Result<(), crate::state::journal::JournalError> {
         let record = Record {
             at: self.clock.now(),
             run: run.to_string(),

@@ -5,9 +5,9 @@
 
 use super::Agent;
 use crate::config::Model;
-use crate::journal::pins::{HELD, hold, pins};
-use crate::journal::{Phase, Record};
 use crate::plan::EnvironmentPlan;
+use crate::state::journal::pins::{HELD, hold, pins};
+use crate::state::journal::{Phase, Record};
 
 impl Agent {
     /// `plan` without the pinned services whose spec is unchanged since the pin; `from` is the

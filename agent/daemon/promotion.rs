@@ -4,9 +4,9 @@
 
 use super::applied::{STEP, outcome};
 use crate::config::Environment;
-use crate::journal::{Phase, Record};
 use crate::plan::{Change, EnvironmentPlan, Trigger};
 use crate::repo::SemverTag;
+use crate::state::journal::{Phase, Record};
 use std::collections::BTreeMap;
 
 /// The tag last promoted to an environment, from its `apply` records (`detail.tag`).

@@ -84,11 +84,11 @@ pub async fn run_lifecycle(
                         Err(e) => return Err(e),
                     };
                     if let Some(digest) =
-                        crate::deploy::render::image_of(&definition, &spec.ecs.container)
+                        crate::stages::deploy::render::image_of(&definition, &spec.ecs.container)
                             .and_then(|image| lifecycle::digest_of(&image, &images))
                     {
                         protected.entry(digest).or_insert_with(|| {
-                            format!("{why} in {}", crate::deploy::rollout::short_td(&td))
+                            format!("{why} in {}", crate::stages::deploy::rollout::short_td(&td))
                         });
                     }
                 }

@@ -9,11 +9,11 @@ use crate::clock::Clock;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{Cloud, CloudError};
 use crate::config::{Environment, Service, StageKind};
-use crate::deploy::{DeployResult, FailureKind, Outcome, Progress, Rollout, Target};
-use crate::journal::{Journal, Phase, Record, recently_verified};
-use crate::lifecycle::{self, ImageVerdict, Rules};
 use crate::plan::EnvironmentPlan;
-use crate::snapshot::{self, SnapshotReport, SnapshotRequest};
+use crate::stages::deploy::{DeployResult, FailureKind, Outcome, Progress, Rollout, Target};
+use crate::stages::lifecycle::{self, ImageVerdict, Rules};
+use crate::stages::snapshot::{self, SnapshotReport, SnapshotRequest};
+use crate::state::journal::{Journal, Phase, Record, recently_verified};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -403,9 +403,9 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
 fn stopped_by_journal(
     mut report: EnvReport,
     deploying: &[&Service],
-    e: &crate::journal::JournalError,
+    e: &crate::state::journal::JournalError,
 ) -> EnvReport {
-    let reason = crate::deploy::write_ahead::not_deployed(e);
+    let reason = crate::stages::deploy::write_ahead::not_deployed(e);
     report.deploys = deploying
         .iter()
         .map(|spec| failed_for(&report.env, spec, FailureKind::Journal, reason.clone()))
@@ -456,7 +456,7 @@ async fn image_for(
             ctx.cloud.ecs.describe_task_definition(&td)
         })
         .await?;
-    Ok(crate::deploy::render::image_of(&current, &spec.ecs.container).unwrap_or_default())
+    Ok(crate::stages::deploy::render::image_of(&current, &spec.ecs.container).unwrap_or_default())
 }
 
 /// The PRIMARY task definition, and every task definition the service's deployments run.

@@ -3,10 +3,10 @@
 //! the console reporter prints too. Pure: report in, text out.
 
 use crate::config::StageKind;
-use crate::deploy::Outcome;
-use crate::deploy::rollout::{short_image, short_td};
 use crate::executor::EnvReport;
 use crate::plan::EnvironmentPlan;
+use crate::stages::deploy::Outcome;
+use crate::stages::deploy::rollout::{short_image, short_td};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -173,7 +173,7 @@ pub fn render_comment(report: &EnvReport, commit: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::{DeployResult, FailureKind};
+    use crate::stages::deploy::{DeployResult, FailureKind};
 
     fn result(outcome: Outcome, rolled_back: bool, reason: Option<&str>) -> DeployResult {
         DeployResult {

@@ -1,9 +1,9 @@
 //! The comment a manual rollback leaves on the pull request whose change it undid: who, why,
 //! what went back to what, and that the service is pinned. Pure.
 
-use crate::deploy::Outcome;
-use crate::deploy::rollout::short_td;
 use crate::rollback::RollbackReport;
+use crate::stages::deploy::Outcome;
+use crate::stages::deploy::rollout::short_td;
 use std::fmt::Write;
 
 /// The hidden marker of one rollback's comment (one comment per rollback run).
@@ -58,8 +58,8 @@ pub fn render_rollback(report: &RollbackReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::pins::Pin;
     use crate::rollback::ServiceRollback;
+    use crate::state::journal::pins::Pin;
 
     #[test]
     fn says_who_why_what_and_that_it_is_pinned() {

@@ -45,7 +45,7 @@ impl Verified {
             self.at.format("%Y-%m-%d %H:%M:%SZ"),
             self.image
                 .as_deref()
-                .map(crate::deploy::rollout::short_image)
+                .map(crate::stages::deploy::rollout::short_image)
                 .unwrap_or_else(|| "-".into())
         )
     }

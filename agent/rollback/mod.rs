@@ -16,10 +16,10 @@ use crate::clock::Clock;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{Cloud, CloudError};
 use crate::config::{Environment, Service};
-use crate::deploy::rollout::{short_td, spec_fingerprint};
-use crate::deploy::{DeployResult, FailureKind, Outcome, Progress, Rollout, Target};
-use crate::journal::pins::Pin;
-use crate::journal::{Journal, JournalError, Phase, Record};
+use crate::stages::deploy::rollout::{short_td, spec_fingerprint};
+use crate::stages::deploy::{DeployResult, FailureKind, Outcome, Progress, Rollout, Target};
+use crate::state::journal::pins::Pin;
+use crate::state::journal::{Journal, JournalError, Phase, Record};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -191,7 +191,7 @@ pub async fn rollback(
             })
             .await
             .map_err(cloud_err(spec))?;
-        let image = crate::deploy::render::image_of(&definition, &spec.ecs.container)
+        let image = crate::stages::deploy::render::image_of(&definition, &spec.ecs.container)
             .or(target.image.clone())
             .unwrap_or_default();
         planned.push(Planned {

@@ -51,7 +51,7 @@ pub fn sim_agent(
     repo: &Path,
     work: &Path,
     sandbox: &amagent::sandbox::Sandbox,
-    journal: std::sync::Arc<dyn amagent::journal::Journal>,
+    journal: std::sync::Arc<dyn amagent::state::journal::Journal>,
 ) -> amagent::daemon::Agent {
     use std::sync::Arc;
     amagent::daemon::Agent::new(
@@ -67,7 +67,7 @@ pub fn sim_agent(
         sandbox.clock.clone(),
         journal,
         Arc::new(amagent::report::console::Console::quiet()),
-        Arc::new(amagent::deploy::Silent),
+        Arc::new(amagent::stages::deploy::Silent),
         Arc::new(amagent::metrics::Metrics::default()),
     )
 }

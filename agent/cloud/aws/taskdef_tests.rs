@@ -267,7 +267,7 @@ fn a_render_changes_only_what_the_spec_manages() {
     spec.ecs.container = "app".into();
     spec.load_balancer.as_mut().unwrap().container_port = 8080;
     let image = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/every-member/app@sha256:3333333333333333333333333333333333333333333333333333333333333333";
-    let next = crate::deploy::render::render(&td, &spec, image, |p| format!("arn:ssm:{p}"))
+    let next = crate::stages::deploy::render::render(&td, &spec, image, |p| format!("arn:ssm:{p}"))
         .unwrap()
         .expect("a new image renders a new revision");
     let mut body: Value = serde_json::from_slice(&register_body(&next).unwrap()).unwrap();

@@ -239,8 +239,8 @@ impl Journal for LocalJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::last_verified;
-    use crate::journal::tests::record;
+    use crate::state::journal::last_verified;
+    use crate::state::journal::tests::record;
 
     #[tokio::test]
     async fn appends_and_reads_back_in_time_order() {

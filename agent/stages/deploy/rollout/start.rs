@@ -174,7 +174,7 @@ impl Rollout<'_> {
                     .ok()
                     .filter(|latest| {
                         latest.arn != current.arn
-                            && crate::deploy::render::same_definition(latest, &td)
+                            && crate::stages::deploy::render::same_definition(latest, &td)
                     });
                 if let Some(latest) = latest {
                     self.record(

@@ -3,7 +3,7 @@
 //! act — a change nobody recorded is one the next agent cannot resume, roll back or explain.
 
 use crate::cloud::CloudError;
-use crate::journal::JournalError;
+use crate::state::journal::JournalError;
 
 /// Why a step that changes AWS did not act (or failed acting).
 #[derive(Debug)]

@@ -205,7 +205,7 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::cloud::sim::{FaultScript, Simulator};
-    use crate::journal::{last_verified, tests::record};
+    use crate::state::journal::{last_verified, tests::record};
 
     const BUCKET: &str = "aussie-markets-staging-logs";
 

@@ -16,7 +16,7 @@ use crate::cloud::types::{
 };
 use crate::cloud::{Cloud, CloudError, DESCRIBE_SERVICES_BATCH, DESCRIBE_TASKS_BATCH};
 use crate::config::Service;
-use crate::journal::{Journal, JournalError, Phase, Record, last_verified};
+use crate::state::journal::{Journal, JournalError, Phase, Record, last_verified};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;

@@ -90,7 +90,7 @@ pub struct Lease {
     ttl: chrono::Duration,
     owned: Option<Owned>,
     /// Told of every successful write and of every loss (fencing, `fence.rs`).
-    guard: Option<Arc<crate::fence::LeaseGuard>>,
+    guard: Option<Arc<crate::state::fence::LeaseGuard>>,
 }
 
 /// Attempts at acquiring before giving up with [`LeaseError::Contended`].
@@ -117,7 +117,7 @@ impl Lease {
     }
 
     /// Keep `guard` told when the lease was last surely ours.
-    pub fn with_guard(mut self, guard: Arc<crate::fence::LeaseGuard>) -> Self {
+    pub fn with_guard(mut self, guard: Arc<crate::state::fence::LeaseGuard>) -> Self {
         self.guard = Some(guard);
         self
     }

@@ -130,7 +130,7 @@ mod tests {
     use super::*;
 
     const FIXTURE: &str =
-        include_str!("../../tests/fixtures/ecs-describe-task-definition-staging.json");
+        include_str!("../../../tests/fixtures/ecs-describe-task-definition-staging.json");
 
     fn current() -> TaskDefinition {
         let v: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();

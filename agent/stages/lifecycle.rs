@@ -228,7 +228,7 @@ mod tests {
         }))
         .unwrap();
         let fixture: serde_json::Value = serde_json::from_str(include_str!(
-            "../tests/fixtures/ecr-lifecycle-policy-staging.json"
+            "../../tests/fixtures/ecr-lifecycle-policy-staging.json"
         ))
         .unwrap();
         assert_eq!(
