@@ -27,13 +27,16 @@ pub fn target_of(env: &Environment, region: Option<&str>) -> Target {
     }
 }
 
+/// Account, region and role: one connection each.
+type Access = (String, String, Option<AssumeRole>);
+
 /// Connects to AWS once per (account, region, role) and keeps the clients; each is fenced by
 /// the agent's lease guard when it has one, like the agent's own.
 pub struct Accounts {
     options: Options,
     region: Option<String>,
     fence: Option<Arc<LeaseGuard>>,
-    clouds: tokio::sync::Mutex<HashMap<(String, String, Option<AssumeRole>), Cloud>>,
+    clouds: tokio::sync::Mutex<HashMap<Access, Cloud>>,
 }
 
 impl Accounts {
