@@ -22,6 +22,10 @@ pub struct EnvironmentSpec<S> {
     pub ssm: Ssm,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion: Option<Promotion>,
+    /// When what runs drifts from Git (a console edit, another tool's deploy), deploy Git's
+    /// state again through the gate. Off by default: drift is only reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_heal: bool,
     #[serde(default)]
     pub services: Vec<S>,
 }
