@@ -55,6 +55,8 @@ struct Delivery<'a> {
     detail: serde_json::Value,
     /// An earlier attempt at this apply was interrupted after this time.
     resume_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Appended to the pull requests' comment (a promotion's release notes).
+    notes: Option<String>,
 }
 
 /// Statuses set per applied commit range, at most (a long outage can land many commits).
