@@ -155,8 +155,8 @@ impl Sandbox {
     /// The service running its current release, with its parameters and target group.
     fn add_service(&self, env: &Environment, s: &Service) {
         let now = self.clock.now();
-        let tag = &s.source.reference;
-        let digest = fake_digest(&format!("{}:{tag}", s.image.repository));
+        let tag = &seeded_tag(s);
+        let digest = fake_digest(&format!("{}:{}", s.image.repository, s.source.reference));
         if !self
             .sim
             .images(&s.image.repository)
@@ -301,6 +301,19 @@ impl Sandbox {
             }],
             extra: container_extra(&env.aws.region, s),
         }
+    }
+}
+
+/// The tag the running release is seeded under: its ref, unless the ref is a commit SHA. A
+/// build takes an image listed under its commit's SHA as already pushed, and a seeded image is
+/// in no registry; so a SHA ref is seeded under a name no build can produce (git names cannot
+/// hold `..`).
+fn seeded_tag(s: &Service) -> String {
+    let reference = &s.source.reference;
+    if s.source.is_commit() {
+        format!("running..{}", &reference[..12])
+    } else {
+        reference.clone()
     }
 }
 
