@@ -114,6 +114,8 @@ impl Sandbox {
     }
 
     fn populate(&self, env: &Environment) {
+        // Each environment's resources in its own account (and ARNs): multi-account set-ups.
+        self.sim.set_up_in_account(Some(&env.aws.account_id));
         if let Some(db) = &env.database {
             self.sim.add_db_instance(&db.instance_id);
         }
@@ -127,6 +129,7 @@ impl Sandbox {
         for s in &env.services {
             self.add_service(env, s);
         }
+        self.sim.set_up_in_account(None);
     }
 
     /// A repository with its older releases and two untagged leftovers.

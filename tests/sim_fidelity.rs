@@ -97,3 +97,76 @@ async fn a_sha_ref_builds_under_sim_and_its_digest_is_in_the_registry() {
         built["digest"].as_str().unwrap()
     );
 }
+
+/// Staging in one account and production in another, one sandbox: every ARN the simulator
+/// makes for an environment's resources — task definitions (set up and registered), tasks,
+/// target groups, SSM parameters, the RDS instance and its snapshots — is in its own account.
+#[tokio::test(start_paused = true)]
+async fn two_environments_in_two_accounts_get_arns_in_their_own() {
+    use amagent::cloud::sim::FaultScript;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = amagent::config::load_dir(root).unwrap();
+    let staging = model.environments["staging"].clone();
+    let mut production = model.environments["production"].clone();
+    production.aws.account_id = "210987654321".into();
+    // Denied calls name the resource's ARN: the way to see RDS's.
+    let faults = FaultScript::new()
+        .deny("DescribeDBInstances")
+        .deny("DeleteDBSnapshot");
+    let sandbox = amagent::sandbox::Sandbox::for_environments(
+        &[staging.clone(), production.clone()],
+        faults,
+        amagent::sandbox::epoch(),
+    );
+    let cloud = sandbox.sim.cloud();
+    for env in [&staging, &production] {
+        let in_account = |arn: &str| {
+            assert!(
+                arn.starts_with("arn:aws:") && arn.split(':').nth(4) == Some(&env.aws.account_id),
+                "{}: {arn} is not in account {}",
+                env.name,
+                env.aws.account_id
+            )
+        };
+        let api = env.service("api").unwrap();
+        let td = cloud
+            .ecs
+            .describe_task_definition(&api.ecs.task_family)
+            .await
+            .unwrap();
+        in_account(&td.arn);
+        for secret in &td.container_definitions[0].secrets {
+            in_account(&secret.value_from);
+        }
+        in_account(&cloud.ecs.register_task_definition(&td).await.unwrap().arn);
+        let tasks = sandbox.sim.tasks(&env.ecs.cluster, &api.ecs.service);
+        assert!(!tasks.is_empty());
+        for task in &tasks {
+            in_account(&task.task_arn);
+        }
+        let lb = api.load_balancer.as_ref().unwrap();
+        let tgs = cloud
+            .elb
+            .describe_target_groups(std::slice::from_ref(&lb.target_group))
+            .await
+            .unwrap();
+        in_account(&tgs[0].arn);
+        let db = &env.database.as_ref().unwrap().instance_id;
+        let denied = |e: amagent::cloud::CloudError| match e {
+            amagent::cloud::CloudError::AccessDenied { resource, .. } => resource,
+            other => panic!("expected access denied, got {other}"),
+        };
+        in_account(&denied(
+            cloud.rds.describe_db_instance(db).await.unwrap_err(),
+        ));
+        let snapshot = format!("{}-before-deploy", env.name);
+        cloud
+            .rds
+            .create_db_snapshot(db, &snapshot, &[])
+            .await
+            .unwrap();
+        in_account(&denied(
+            cloud.rds.delete_db_snapshot(&snapshot).await.unwrap_err(),
+        ));
+    }
+}

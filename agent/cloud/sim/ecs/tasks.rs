@@ -53,10 +53,7 @@ impl World {
         let (behaviour, latency) = self.behaviour_for(&images);
         let seq = self.seq();
         let hex: u128 = self.rng.random();
-        let arn = format!(
-            "arn:aws:ecs:{}:{}:task/{cluster}/{hex:032x}",
-            self.region, self.account
-        );
+        let arn = self.task_arn(cluster, &format!("{hex:032x}"));
         let ip = format!("10.0.{}.{}", (seq / 250) % 256, seq % 250 + 4);
         let t = self.t;
         let mut task = SimTask {
