@@ -15,6 +15,9 @@ fn source_repo(dir: &Path, dockerfile: &str) -> String {
     std::fs::create_dir_all(dir).unwrap();
     let repo = git2::Repository::init(dir).unwrap();
     std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    if dockerfile.contains("/bin/sleep") {
+        copy_sleep_into(dir);
+    }
     std::fs::write(dir.join("hello.txt"), "hello from the api\n").unwrap();
     let mut index = repo.index().unwrap();
     index
@@ -30,6 +33,25 @@ fn source_repo(dir: &Path, dockerfile: &str) -> String {
     repo.tag_lightweight("v1.4.0", &repo.find_object(commit, None).unwrap(), false)
         .unwrap();
     commit.to_string()
+}
+
+/// The host's `sleep` and the libraries it loads, at their paths under `dir`: a base for a
+/// `FROM scratch` image whose exec-form RUN sleeps (no shell, no network needed).
+fn copy_sleep_into(dir: &Path) {
+    let ldd = Command::new("ldd").arg("/bin/sleep").output().unwrap();
+    assert!(ldd.status.success(), "ldd /bin/sleep failed");
+    let libraries: Vec<String> = String::from_utf8(ldd.stdout)
+        .unwrap()
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+        .map(String::from)
+        .collect();
+    assert!(!libraries.is_empty(), "ldd named no library of /bin/sleep");
+    for file in libraries.iter().map(String::as_str).chain(["/bin/sleep"]) {
+        let to = dir.join(&file[1..]);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(file, &to).unwrap();
+    }
 }
 
 /// The bundled example with every service built from `source` at `reference`.
@@ -169,4 +191,115 @@ async fn two_environments_in_two_accounts_get_arns_in_their_own() {
             cloud.rds.delete_db_snapshot(&snapshot).await.unwrap_err(),
         ));
     }
+}
+
+/// A build that sleeps 2 s in a RUN step.
+const SLOW_DOCKERFILE: &str = "FROM scratch\nCOPY . /\nRUN [\"/bin/sleep\", \"2\"]\n";
+
+/// Service `svc1`'s rollout of a new image on `sandbox`, with a 10-minute timeout and a 30 s
+/// bake: its result and virtual duration.
+async fn roll_out(
+    sandbox: &amagent::sandbox::Sandbox,
+    env: &amagent::config::Environment,
+    journal: &Path,
+) -> (amagent::stages::deploy::DeployResult, std::time::Duration) {
+    use amagent::stages::deploy::{Rollout, Silent, Target};
+    let mut spec = env.service("svc1").unwrap().clone();
+    spec.deploy.timeout_seconds = 600;
+    spec.deploy.bake_seconds = 30;
+    let image = sandbox.resolve_image(&spec, "v9.9.9").unwrap();
+    let cloud = sandbox.sim.cloud();
+    let journal = amagent::state::journal::LocalJournal::new(journal);
+    let rollout = Rollout {
+        cloud: &cloud,
+        clock: &sandbox.clock,
+        journal: &journal,
+        progress: &Silent,
+        run_id: "two-services",
+        retry: Default::default(),
+        concurrency: 1,
+    };
+    let target = Target {
+        env: env.name.clone(),
+        cluster: env.ecs.cluster.clone(),
+        spec,
+        image,
+        revision: None,
+    };
+    let started = sandbox.clock.elapsed();
+    let mut results = rollout.run(vec![target]).await;
+    (results.remove(0), sandbox.clock.elapsed() - started)
+}
+
+/// Two services on one simulator: svc0 builds for real (a RUN step sleeps 2 s) while svc1 rolls
+/// out. The build takes its real time in virtual time (within a second), and svc1's rollout
+/// comes out as it does with no build beside it, in the same virtual time.
+#[tokio::test(start_paused = true)]
+async fn a_real_build_beside_a_rollout_takes_its_real_time_in_virtual_time() {
+    use amagent::stages::image::{ImageRequest, build_and_push};
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("api-src");
+    source_repo(&source, SLOW_DOCKERFILE);
+    environments(&tmp.path().join("envrepo"), &source, "v1.4.0");
+    let model = amagent::config::load_dir(&tmp.path().join("envrepo")).unwrap();
+    let env = amagent::sandbox::fleet(&model.environments["staging"], 2);
+    let sandbox_for = || {
+        let faults = amagent::cloud::sim::FaultScript::builtin("healthy").unwrap();
+        let sandbox = amagent::sandbox::Sandbox::for_environment(&env, faults);
+        sandbox
+            .sim
+            .use_registry(&registry.sim_registry(&registry.password));
+        sandbox
+    };
+
+    let alone = sandbox_for();
+    let (expected, expected_took) = roll_out(&alone, &env, &tmp.path().join("journal-a")).await;
+    assert_eq!(
+        expected.outcome,
+        amagent::stages::deploy::Outcome::Succeeded,
+        "{expected:?}"
+    );
+
+    let sandbox = sandbox_for();
+    let cloud = sandbox.sim.cloud();
+    let credentials = amagent::repo::GitCredentials::default();
+    let builder = env.service("svc0").unwrap();
+    let request = ImageRequest {
+        service: builder,
+        pipeline: &model.pipelines[&builder.pipeline],
+        cache: &tmp.path().join("cache"),
+        credentials: &credentials,
+        builder: None,
+        now: sandbox.clock.now(),
+    };
+    let build = async {
+        let (real, virtual_start) = (std::time::Instant::now(), sandbox.clock.elapsed());
+        let built = build_and_push(&cloud, &request).await.unwrap();
+        (
+            built,
+            real.elapsed(),
+            sandbox.clock.elapsed() - virtual_start,
+        )
+    };
+    let journal = tmp.path().join("journal-b");
+    let ((built, real, virtual_took), (result, took)) =
+        tokio::join!(build, roll_out(&sandbox, &env, &journal));
+    assert!(built.built, "svc0 was built");
+    assert!(
+        real >= std::time::Duration::from_secs(2),
+        "the build sleeps 2 s"
+    );
+    let gap = virtual_took.as_secs_f64() - real.as_secs_f64();
+    assert!(
+        gap.abs() < 1.0,
+        "the build took {real:?} but {virtual_took:?} of virtual time"
+    );
+    assert_eq!(result.outcome, expected.outcome, "{result:?}");
+    assert_eq!(result.reason, expected.reason);
+    let drift = took.as_secs_f64() - expected_took.as_secs_f64();
+    assert!(
+        drift.abs() <= 2.0,
+        "svc1's rollout took {took:?} beside the build, {expected_took:?} alone"
+    );
 }
