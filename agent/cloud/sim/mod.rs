@@ -155,8 +155,11 @@ impl Simulator {
     ) -> CloudResult<T> {
         let mut w = self.lock();
         let resource = resource(&w);
-        w.begin_call(operation, &resource)?;
-        body(&mut w)
+        let answer = w
+            .begin_call(operation, &resource)
+            .and_then(|()| body(&mut w));
+        w.call_at = None;
+        answer
     }
 
     // ------------------------------------------------------------------ set-up

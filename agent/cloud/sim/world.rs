@@ -28,6 +28,8 @@ pub(super) struct World {
     pub owners: BTreeMap<(Owned, String), String>,
     /// The account resources set up now belong to (None: `account`).
     pub setting_up_for: Option<String>,
+    /// Since `origin`, the instant of the call being answered (None between calls).
+    pub call_at: Option<std::time::Duration>,
     origin: Instant,
     epoch: DateTime<Utc>,
     /// Seconds since `origin` the world has been run up to.
@@ -237,6 +239,7 @@ impl World {
             region: "ap-southeast-2".into(),
             owners: BTreeMap::new(),
             setting_up_for: None,
+            call_at: None,
             origin: Instant::now(),
             epoch: clock.now(),
             t: 0,
@@ -264,8 +267,16 @@ impl World {
         self.epoch + chrono::Duration::seconds(t as i64)
     }
 
+    /// The time to stamp what happens now: during a call, the call's own instant (real work
+    /// under the simulator leaves virtual time between whole seconds, and what a call makes
+    /// must not predate the call); else the second the world is at.
     pub fn now(&self) -> DateTime<Utc> {
-        self.time(self.t)
+        match self.call_at {
+            Some(at) if at.as_secs() == self.t => {
+                self.epoch + chrono::Duration::from_std(at).unwrap_or(chrono::TimeDelta::MAX)
+            }
+            _ => self.time(self.t),
+        }
     }
 
     pub fn seq(&mut self) -> u64 {
@@ -352,6 +363,7 @@ impl World {
     /// Count a call, then apply the fault script: throttling, then access denied.
     pub fn begin_call(&mut self, operation: &str, resource: &str) -> Result<(), CloudError> {
         self.advance();
+        self.call_at = Some(Instant::now().saturating_duration_since(self.origin));
         *self.calls.entry(operation.to_string()).or_default() += 1;
         let n = {
             let seen = self.op_seen.entry(operation.to_string()).or_default();

@@ -80,6 +80,26 @@ async fn snapshot_becomes_available_after_its_time() {
     );
 }
 
+/// Between whole seconds (real work under the simulator leaves virtual time there), what a
+/// call makes is stamped with the call's instant, never the second before it: an agent that
+/// looks for "snapshots since my journal record" must find the one it just took.
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_is_stamped_no_earlier_than_its_call() {
+    let clock = Clock::starting_at(epoch());
+    let sim = Simulator::new(clock.clone(), FaultScript::new());
+    sim.add_db_instance("db");
+    tokio::time::advance(Duration::from_millis(1_700)).await;
+    let before = clock.now();
+    let s = sim
+        .cloud()
+        .rds
+        .create_db_snapshot("db", "amagent-staging-20261125", &[])
+        .await
+        .unwrap();
+    assert!(s.created_at >= before, "{} < {before}", s.created_at);
+    assert!(s.created_at <= clock.now());
+}
+
 #[tokio::test(start_paused = true)]
 async fn snapshot_fails_when_scripted() {
     let sim = Simulator::new(
