@@ -195,16 +195,20 @@ impl Agent {
     fn fetch(&mut self) -> Result<&EnvRepo, AgentError> {
         // git2 blocks; fetches of the environments repo are small and the agent does one thing
         // at a time, so the runtime thread does it.
-        match &self.repo {
-            Some(repo) => repo.fetch(&self.settings.url, &self.settings.credentials)?,
-            None => {
-                self.repo = Some(EnvRepo::open_or_clone(
-                    &self.settings.url,
-                    &self.settings.mirror,
-                    &self.settings.credentials,
-                )?)
+        // Under the simulator, virtual time moves by the fetch's real duration.
+        crate::clock::real_work_blocking(|| -> Result<(), AgentError> {
+            match &self.repo {
+                Some(repo) => repo.fetch(&self.settings.url, &self.settings.credentials)?,
+                None => {
+                    self.repo = Some(EnvRepo::open_or_clone(
+                        &self.settings.url,
+                        &self.settings.mirror,
+                        &self.settings.credentials,
+                    )?)
+                }
             }
-        }
+            Ok(())
+        })?;
         Ok(self.repo.as_ref().expect("opened above"))
     }
 

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod push;
 pub mod source;
 
+use crate::clock::real_work;
 use crate::cloud::{Cloud, CloudError};
 use crate::config::{Pipeline, Service};
 use crate::repo::{GitCredentials, RepoError};
@@ -75,10 +76,11 @@ pub async fn build_and_push(
     let repository = &spec.image.repository;
     let (url, reference) = (spec.source.url.clone(), spec.source.reference.clone());
     let (cache, creds) = (req.cache.to_path_buf(), req.credentials.clone());
-    let checkout =
-        tokio::task::spawn_blocking(move || source::checkout(&url, &reference, &cache, &creds))
-            .await
-            .expect("checkout task")?;
+    let checkout = real_work(tokio::task::spawn_blocking(move || {
+        source::checkout(&url, &reference, &cache, &creds)
+    }))
+    .await
+    .expect("checkout task")?;
     // The commit SHA tag is immutable; a semver ref is tagged too.
     let mut tags = vec![checkout.commit.clone()];
     if !spec.source.is_commit() {
@@ -98,7 +100,7 @@ pub async fn build_and_push(
         if !missing.is_empty() {
             let auth = cloud.ecr.get_authorization_token().await?;
             let (registry, insecure) = registry_of(&auth.endpoint);
-            push::retag(
+            real_work(push::retag(
                 &push::Destination {
                     registry,
                     repository: repository.clone(),
@@ -109,7 +111,7 @@ pub async fn build_and_push(
                 &missing,
                 &auth.username,
                 &auth.password,
-            )
+            ))
             .await?;
         }
         return Ok(ImageResult {
@@ -161,23 +163,22 @@ pub async fn build_and_push(
         &checkout.commit[..12],
         rand::random::<u32>()
     );
-    let log_tail = builder
-        .build(&builder::BuildRequest {
-            context: &context,
-            dockerfile: &req.pipeline.build.dockerfile,
-            args: &req.pipeline.build.args,
-            platform: &req.pipeline.build.platform,
-            labels,
-            tag: &local_tag,
-            timestamp: checkout.committed_at,
-            layout: &layout_dir,
-        })
-        .await?;
+    let log_tail = real_work(builder.build(&builder::BuildRequest {
+        context: &context,
+        dockerfile: &req.pipeline.build.dockerfile,
+        args: &req.pipeline.build.args,
+        platform: &req.pipeline.build.platform,
+        labels,
+        tag: &local_tag,
+        timestamp: checkout.committed_at,
+        layout: &layout_dir,
+    }))
+    .await?;
     let layout = layout::Layout::read(&layout_dir)?;
 
     let auth = cloud.ecr.get_authorization_token().await?;
     let (registry, insecure) = registry_of(&auth.endpoint);
-    let report = push::push(
+    let report = real_work(push::push(
         &layout,
         &push::Destination {
             registry,
@@ -188,7 +189,7 @@ pub async fn build_and_push(
         &tags,
         &auth.username,
         &auth.password,
-    )
+    ))
     .await?;
     Ok(ImageResult {
         image: pin(&report.digest),
