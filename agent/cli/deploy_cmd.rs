@@ -81,7 +81,11 @@ fn deploy(args: &DeployArgs<'_>, output: OutputFormat) -> Result<Exit, Exit> {
 }
 
 /// The service called `name` in `env`, or a usage error listing the services.
-fn service_spec(env: &Environment, name: &str, output: OutputFormat) -> Result<Service, Exit> {
+pub(super) fn service_spec(
+    env: &Environment,
+    name: &str,
+    output: OutputFormat,
+) -> Result<Service, Exit> {
     env.service(name).cloned().ok_or_else(|| {
         let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
         print_error(
