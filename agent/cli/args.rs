@@ -371,6 +371,8 @@ pub struct History {
     /// Read the journal of simulated (--sim) runs instead of the real one.
     #[arg(long)]
     pub simulated: bool,
+    #[command(flatten)]
+    pub dir: DirArg,
 }
 
 #[derive(Debug, Args)]

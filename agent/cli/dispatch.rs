@@ -117,6 +117,7 @@ fn promote(a: args::Promote) -> run_cmd::RunArgs {
 
 fn history(a: args::History, output: OutputFormat) -> Exit {
     history_cmd::run(
+        &a.dir.dir,
         (&a.journal.journal, a.simulated),
         a.region.as_deref(),
         history_cmd::Filters {

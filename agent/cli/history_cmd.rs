@@ -6,7 +6,9 @@ use crate::cloud::aws::{Aws, Target};
 use crate::state::journal::{
     Journal, JournalError, LocalJournal, Location, Phase, Record, S3Journal,
 };
-use std::collections::BTreeMap;
+use crate::config::suggest::did_you_mean;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 /// `journal`: a directory or `s3://bucket/prefix` (then AWS through the standard credential
 /// chain, in `region`).
@@ -22,6 +24,7 @@ pub struct Filters<'a> {
 
 /// `journal`: the spec, and whether it is the journal of simulated runs.
 pub fn run(
+    dir: &Path,
     (journal, simulated): (&str, bool),
     region: Option<&str>,
     filters: Filters<'_>,
@@ -34,16 +37,23 @@ pub fn run(
             return Exit::Usage;
         }
     };
-    let records = match read(&location, filters.env, region) {
+    let records = match read(&location, region) {
         Ok(r) => r,
         Err(e) => {
             print_error(output, "io", &e.to_string());
             return Exit::Io;
         }
     };
+    if let Some(env) = filters.env
+        && let Err(message) = known_environment(env, &records, dir)
+    {
+        print_error(output, "usage", &message);
+        return Exit::Usage;
+    }
     let service = filters.service;
     let records: Vec<Record> = records
         .into_iter()
+        .filter(|r| filters.env.is_none_or(|e| r.env == e))
         .filter(|r| service.is_none() || r.service.as_deref() == service || r.service.is_none())
         .collect();
     let mut runs = Runs::of(&records);
@@ -69,16 +79,33 @@ fn locate(journal: &str, simulated: bool, region: Option<&str>) -> Result<Locati
     Ok(location)
 }
 
-/// Every record of `env` (all if None), from a directory or S3 (the standard credential chain).
-fn read(
-    location: &Location,
-    env: Option<&str>,
-    region: Option<&str>,
-) -> Result<Vec<Record>, JournalError> {
+/// `--env` must name an environment the journal recorded or the checkout at `dir` has (when
+/// neither knows any, there is nothing to check against).
+fn known_environment(env: &str, records: &[Record], dir: &Path) -> Result<(), String> {
+    let mut known: BTreeSet<String> = records.iter().map(|r| r.env.clone()).collect();
+    if let Ok(model) = crate::config::load_dir(dir) {
+        known.extend(model.environments.into_keys());
+    }
+    if known.is_empty() || known.contains(env) {
+        return Ok(());
+    }
+    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+    let hint = did_you_mean(env, &names)
+        .map(|n| format!(" — did you mean `{n}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "no environment `{env}` in the journal or in {}/environments (environments: {}){hint}",
+        dir.display(),
+        names.join(", ")
+    ))
+}
+
+/// Every record, from a directory or S3 (the standard credential chain).
+fn read(location: &Location, region: Option<&str>) -> Result<Vec<Record>, JournalError> {
     let runtime = super::sim_cmd::runtime(false);
     runtime.block_on(async {
         match location {
-            Location::Dir(dir) => LocalJournal::new(dir).read(env).await,
+            Location::Dir(dir) => LocalJournal::new(dir).read(None).await,
             Location::S3 { bucket, prefix } => {
                 let aws = Aws::connect(Target {
                     // Only S3 is called: no account-scoped ARNs are built.
@@ -87,7 +114,7 @@ fn read(
                 })
                 .await;
                 S3Journal::new(aws.cloud().s3, bucket, prefix)
-                    .read(env)
+                    .read(None)
                     .await
             }
         }

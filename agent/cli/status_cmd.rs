@@ -46,6 +46,17 @@ pub fn run(args: StatusArgs<'_>, output: OutputFormat) -> Exit {
             Err(_) => vec![String::new()],
         },
     };
+    if names.is_empty() {
+        print_error(
+            output,
+            "usage",
+            &format!(
+                "no environments/*.yaml under {}: point --dir at the environments repo checkout",
+                args.dir.display()
+            ),
+        );
+        return Exit::Usage;
+    }
     let faults = match scenario(args.sim, output) {
         Ok(f) => f,
         Err(code) => return code,
