@@ -72,7 +72,15 @@ fn deploy_without_aws_credentials_is_refused_with_how_to_provide_them() {
     let checkout = example_checkout();
     let (code, stdout, stderr) = amagent(
         checkout.path(),
-        &["deploy", "--env", "staging", "--service", "api", "--image", "v1.4.0"],
+        &[
+            "deploy",
+            "--env",
+            "staging",
+            "--service",
+            "api",
+            "--image",
+            "v1.4.0",
+        ],
     );
     assert_eq!(code, Some(3), "{stdout}{stderr}");
     assert!(stderr.contains("no AWS credentials found"), "{stderr}");
@@ -86,7 +94,17 @@ fn history_of_an_unknown_environment_is_a_usage_error_listing_the_known_ones() {
     let dir = checkout.path();
     let (code, _, stderr) = amagent(
         dir,
-        &["deploy", "--env", "staging", "--service", "api", "--image", "v1.4.0", "--sim", "healthy"],
+        &[
+            "deploy",
+            "--env",
+            "staging",
+            "--service",
+            "api",
+            "--image",
+            "v1.4.0",
+            "--sim",
+            "healthy",
+        ],
     );
     assert_eq!(code, Some(0), "{stderr}");
     let (code, stdout, stderr) = amagent(dir, &["history", "--simulated", "--env", "nope"]);
@@ -99,7 +117,10 @@ fn history_of_an_unknown_environment_is_a_usage_error_listing_the_known_ones() {
     assert!(stdout.contains("No deployments recorded"), "{stdout}");
     let (code, stdout, _) = amagent(dir, &["history", "--simulated", "--env", "staging"]);
     assert_eq!(code, Some(0));
-    assert!(stdout.contains("deployed") || stdout.contains("succeeded"), "{stdout}");
+    assert!(
+        stdout.contains("deployed") || stdout.contains("succeeded"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -44,11 +44,12 @@ pub struct RegionArg {
     pub region: Option<String>,
 }
 
-/// `--dir`: where the environments repo checkout is, for commands that read it.
+/// `--repo`: where the environments repo checkout is, for commands that read it. `--dir`, its
+/// old name, still works.
 #[derive(Debug, Args)]
 pub struct DirArg {
-    /// The environments repo checkout.
-    #[arg(long, default_value = ".")]
+    /// The environments repo checkout (the directory holding environments/ and pipelines/).
+    #[arg(long = "repo", alias = "dir", value_name = "PATH", default_value = ".")]
     pub dir: PathBuf,
 }
 
@@ -76,7 +77,8 @@ pub enum Command {
     Demo(Demo),
     /// Check environments/*.yaml and pipelines/*.yaml; print every problem as file:line:col.
     #[command(
-        after_help = "Exit codes: 0 valid, 1 problems found, 2 no environments/ there, 4 directory unreadable."
+        after_help = "Exit codes: 0 valid, 1 problems found, 2 no environments/ there, 4 directory missing or\n\
+        unreadable."
     )]
     Validate(Validate),
     /// Show what a change to the environments repo would do: per environment and service, the
@@ -114,7 +116,7 @@ pub enum Command {
     #[command(
         after_help = "Uses the standard AWS credential chain; AWS_ENDPOINT_URL (and the\n\
         per-service variants) are honoured. Exit codes: 0 all ✓, 1 some ✗ (each with its fix),\n\
-        2 usage or configuration error."
+        2 usage or configuration error, 3 no AWS credentials found."
     )]
     Doctor(Doctor),
     /// The agent: watch the environments repo and apply each merge — build, snapshot, gated
@@ -184,8 +186,11 @@ pub struct Demo {
 pub struct Validate {
     /// The environments repo checkout (the directory holding environments/ and pipelines/),
     /// or its environments/ directory itself.
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+    /// The same as --repo, as the first argument (`amagent validate path/to/envrepo`).
+    #[arg(hide = true, conflicts_with = "repo")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -198,14 +203,16 @@ pub struct Plan {
     #[arg(long, default_value = "HEAD")]
     pub to: String,
     /// The environments repository (work tree or bare).
-    #[arg(long, default_value = ".")]
+    #[arg(long, value_name = "PATH", default_value = ".")]
     pub repo: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct Deploy {
+    /// The environment: the one named in environments/<ENV>.yaml.
     #[arg(long)]
     pub env: String,
+    /// The service: a name under the environment\'s `services`.
     #[arg(long)]
     pub service: String,
     /// What to deploy: a tag or digest in the service's ECR repository, or a full image
@@ -229,8 +236,10 @@ pub struct Deploy {
 
 #[derive(Debug, Args)]
 pub struct Build {
+    /// The environment: the one named in environments/<ENV>.yaml.
     #[arg(long)]
     pub env: String,
+    /// The service: a name under the environment\'s `services`.
     #[arg(long)]
     pub service: String,
     #[command(flatten)]
@@ -243,6 +252,7 @@ pub struct Build {
 
 #[derive(Debug, Args)]
 pub struct Lifecycle {
+    /// The environment: the one named in environments/<ENV>.yaml.
     #[arg(long)]
     pub env: String,
     /// Show what would be deleted; delete nothing.
@@ -262,6 +272,7 @@ pub struct Lifecycle {
 
 #[derive(Debug, Args)]
 pub struct Doctor {
+    /// The environment: the one named in environments/<ENV>.yaml.
     #[arg(long)]
     pub env: String,
     #[command(flatten)]
@@ -349,8 +360,10 @@ pub struct Promote {
 
 #[derive(Debug, Args)]
 pub struct History {
+    /// Only this environment (default: all).
     #[arg(long)]
     pub env: Option<String>,
+    /// Only this service.
     #[arg(long)]
     pub service: Option<String>,
     /// Only runs with a deploy or rollback of this outcome: succeeded or failed.
@@ -363,9 +376,14 @@ pub struct History {
     /// Show at most this many runs (newest first).
     #[arg(long, default_value = "20")]
     pub limit: usize,
-    /// The region of an s3:// journal's bucket.
-    #[arg(long, env = "AWS_REGION")]
-    pub region: Option<String>,
+    /// The region of an s3:// journal's bucket (not the spec's region: history reads no spec).
+    #[arg(
+        long = "journal-region",
+        alias = "region",
+        env = "AWS_REGION",
+        value_name = "REGION"
+    )]
+    pub journal_region: Option<String>,
     #[command(flatten)]
     pub journal: JournalArg,
     /// Read the journal of simulated (--sim) runs instead of the real one.
@@ -377,6 +395,7 @@ pub struct History {
 
 #[derive(Debug, Args)]
 pub struct Rollback {
+    /// The environment: the one named in environments/<ENV>.yaml.
     #[arg(long)]
     pub env: String,
     /// One service (default: every service of the environment).
@@ -408,6 +427,7 @@ pub struct Rollback {
 
 #[derive(Debug, Args)]
 pub struct Resume {
+    /// The environment: the one named in environments/<ENV>.yaml.
     #[arg(long)]
     pub env: String,
     /// One service (default: every pinned service of the environment).
@@ -417,8 +437,8 @@ pub struct Resume {
     #[arg(long)]
     pub actor: Option<String>,
     /// The region of an s3:// journal's bucket (default: the spec's).
-    #[arg(long)]
-    pub region: Option<String>,
+    #[arg(long = "journal-region", alias = "region", value_name = "REGION")]
+    pub journal_region: Option<String>,
     #[command(flatten)]
     pub dir: DirArg,
     #[command(flatten)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 pub fn run(command: Command, output: OutputFormat) -> Exit {
     match command {
         Command::Demo(a) => demo_cmd::run(a.keep.as_deref(), output),
-        Command::Validate(a) => validate_cmd::run(&a.dir, output),
+        Command::Validate(a) => validate_cmd::run(a.dir.as_ref().unwrap_or(&a.repo), output),
         Command::Plan(a) => plan_cmd::run(&a.repo, a.from.as_deref(), &a.to, output),
         Command::Deploy(a) => deploy(a, output),
         Command::Lifecycle(a) => lifecycle_cmd::run(
@@ -119,7 +119,7 @@ fn history(a: args::History, output: OutputFormat) -> Exit {
     history_cmd::run(
         &a.dir.dir,
         (&a.journal.journal, a.simulated),
-        a.region.as_deref(),
+        a.journal_region.as_deref(),
         history_cmd::Filters {
             env: a.env.as_deref(),
             service: a.service.as_deref(),
@@ -156,7 +156,7 @@ fn resume(a: args::Resume, output: OutputFormat) -> Exit {
             dir: &a.dir.dir,
             env: &a.env,
             service: a.service.as_deref(),
-            region: a.region.as_deref(),
+            region: a.journal_region.as_deref(),
             journal: &a.journal.journal,
             simulated: a.simulated,
             actor: a.actor.as_deref(),

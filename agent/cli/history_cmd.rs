@@ -3,10 +3,10 @@
 
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::cloud::aws::{Aws, Target};
+use crate::config::suggest::did_you_mean;
 use crate::state::journal::{
     Journal, JournalError, LocalJournal, Location, Phase, Record, S3Journal,
 };
-use crate::config::suggest::did_you_mean;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -74,7 +74,7 @@ fn locate(journal: &str, simulated: bool, region: Option<&str>) -> Result<Locati
         })
         .map_err(|e| e.to_string())?;
     if matches!(location, Location::S3 { .. }) && region.is_none() {
-        return Err("an s3:// journal needs the bucket's region: --region or AWS_REGION".into());
+        return Err("an s3:// journal needs the bucket's region: --journal-region or AWS_REGION".into());
     }
     Ok(location)
 }

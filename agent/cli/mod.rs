@@ -2,6 +2,8 @@
 //! they call `config`, `repo` and `plan` and print what those return.
 
 mod args;
+#[cfg(test)]
+mod args_tests;
 mod build_cmd;
 mod demo_cmd;
 mod deploy_cmd;

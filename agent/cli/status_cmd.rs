@@ -51,7 +51,7 @@ pub fn run(args: StatusArgs<'_>, output: OutputFormat) -> Exit {
             output,
             "usage",
             &format!(
-                "no environments/*.yaml under {}: point --dir at the environments repo checkout",
+                "no environments/*.yaml under {}: point --repo at the environments repo checkout",
                 args.dir.display()
             ),
         );
