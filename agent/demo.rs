@@ -66,8 +66,16 @@ pub struct Act {
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub acts: Vec<Act>,
-    /// The pull-request comments as GitHub would show them: (PR, body).
-    pub comments: Vec<(u64, String)>,
+    /// The pull-request comments as GitHub would show them.
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comment {
+    /// The pull request's number.
+    pub pr: u64,
+    /// The comment's Markdown.
+    pub body: String,
 }
 
 /// A git work tree the demo commits to.
@@ -161,7 +169,7 @@ pub async fn run(
         .console
         .comments()
         .into_iter()
-        .map(|((pr, _), body)| (pr, body))
+        .map(|((pr, _), body)| Comment { pr, body })
         .collect();
     Ok(Summary {
         acts: vec![act1, act2, act3, act4],

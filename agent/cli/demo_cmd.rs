@@ -118,8 +118,8 @@ pub fn run(keep: Option<&Path>, output: OutputFormat) -> Exit {
         OutputFormat::Json => print_json(&summary),
         OutputFormat::Text => {
             crate::outln!("\n━━ The pull-request comments, as GitHub would show them ━━");
-            for (pr, body) in &summary.comments {
-                crate::outln!("\n┌─ PR #{pr}\n{}", body.trim_end());
+            for comment in &summary.comments {
+                crate::outln!("\n┌─ PR #{}\n{}", comment.pr, comment.body.trim_end());
             }
             crate::outln!("\n━━ Summary ━━\n");
             crate::outln!("| act | what | outcome |\n|---|---|---|");

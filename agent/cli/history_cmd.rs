@@ -59,7 +59,7 @@ pub fn run(
     let mut runs = Runs::of(&records);
     runs.select(&filters);
     match output {
-        OutputFormat::Json => print_json(&runs.to_json(service)),
+        OutputFormat::Json => print_json(&serde_json::json!({ "runs": runs.to_json(service) })),
         OutputFormat::Text => runs.print_text(&location, service),
     }
     Exit::Ok
@@ -74,7 +74,9 @@ fn locate(journal: &str, simulated: bool, region: Option<&str>) -> Result<Locati
         })
         .map_err(|e| e.to_string())?;
     if matches!(location, Location::S3 { .. }) && region.is_none() {
-        return Err("an s3:// journal needs the bucket's region: --journal-region or AWS_REGION".into());
+        return Err(
+            "an s3:// journal needs the bucket's region: --journal-region or AWS_REGION".into(),
+        );
     }
     Ok(location)
 }

@@ -12,6 +12,7 @@ mod doctor_cmd;
 mod exit;
 mod history_cmd;
 mod journal_cmd;
+mod json_out;
 mod lease_guard;
 mod lifecycle_cmd;
 mod plan_cmd;
@@ -80,7 +81,10 @@ pub struct Cli {
 
 /// Parse the command line, run the command, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(exit) => return exit.into(),
+    };
     logging::init(cli.verbose, cli.log_format);
     let exit = run(cli);
     if crate::output::stdout_lost() {
@@ -94,25 +98,51 @@ pub fn main() -> ExitCode {
 
 pub fn run(mut cli: Cli) -> Exit {
     dispatch::simulated_journal_default(&mut cli.command);
-    dispatch::run(cli.command, cli.output)
+    let exit = dispatch::run(cli.command, cli.output);
+    if cli.output == OutputFormat::Json {
+        json_out::finish(exit);
+    }
+    exit
 }
 
-/// Print `value` as pretty JSON on stdout.
-fn print_json<T: serde::Serialize>(value: &T) {
-    crate::outln!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("plain data serializes")
+/// The command line, or the exit for one that does not parse — with `--output json`, as the
+/// one JSON document (help and version are printed as text whatever the format).
+fn parse() -> Result<Cli, Exit> {
+    let error = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json");
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
+    if !json || informational {
+        error.exit();
+    }
+    json_out::add_error("usage", error.render().to_string().trim_end());
+    json_out::finish(Exit::Usage);
+    Err(Exit::Usage)
 }
 
-/// An error for a person, on stderr, in the chosen format.
+/// The command's result for `--output json` (printed once, when the command ends).
+fn print_json<T: serde::Serialize>(value: &T) {
+    json_out::set_result(serde_json::to_value(value).expect("plain data serializes"));
+}
+
+/// An error for a person, on stderr, in the chosen format (with JSON: in the one document).
 fn print_error(output: OutputFormat, kind: &str, message: &str) {
     match output {
         OutputFormat::Text => {
             crate::errln!("error: {}", crate::config::printable::for_terminal(message))
         }
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "error": { "kind": kind, "message": message }
-        })),
+        OutputFormat::Json => json_out::add_error(kind, message),
     }
 }

@@ -100,8 +100,8 @@ pub fn run(args: StatusArgs<'_>, output: OutputFormat) -> Exit {
             OutputFormat::Text => print_table(&env.name, &services),
         }
     }
-    if output == OutputFormat::Json && (code == Exit::Ok || !all.is_empty()) {
-        print_json(&all);
+    if output == OutputFormat::Json {
+        print_json(&serde_json::json!({ "environments": all }));
     }
     code
 }
