@@ -117,6 +117,7 @@ pub fn run(keep: Option<&Path>, output: OutputFormat) -> Exit {
     match output {
         OutputFormat::Json => print_json(&summary),
         OutputFormat::Text => {
+            super::progress::close_line();
             crate::outln!("\n━━ The pull-request comments, as GitHub would show them ━━");
             for comment in &summary.comments {
                 crate::outln!("\n┌─ PR #{}\n{}", comment.pr, comment.body.trim_end());

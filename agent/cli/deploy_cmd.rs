@@ -163,6 +163,7 @@ fn print_report(
             "aws_calls": calls,
         })),
         OutputFormat::Text => {
+            super::progress::close_line();
             crate::outln!("{} — run {}", report.env, report.run);
             if let Some(s) = &report.snapshot {
                 crate::outln!(
@@ -177,6 +178,10 @@ fn print_report(
             for d in &report.deploys {
                 let running = d.task_definition.as_deref().map(short_td).unwrap_or("?");
                 match (d.outcome, d.rolled_back) {
+                    // Nothing rolled: the service already ran this image and configuration.
+                    (Outcome::Succeeded, _) if d.new_task_definition.is_none() => {
+                        crate::outln!("  {:<10} already up to date: {running}", d.service)
+                    }
                     (Outcome::Succeeded, _) => crate::outln!(
                         "  {:<10} deployed and verified: {running} ({})",
                         d.service,

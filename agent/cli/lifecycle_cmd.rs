@@ -140,6 +140,7 @@ fn print_reports(
         }));
         return;
     }
+    super::progress::close_line();
     for r in reports {
         let verb = if dry_run { "would expire" } else { "expired" };
         crate::outln!(

@@ -16,6 +16,7 @@ mod json_out;
 mod lease_guard;
 mod lifecycle_cmd;
 mod plan_cmd;
+mod plan_git;
 mod progress;
 mod rollback_cmd;
 mod run_cmd;
@@ -141,6 +142,7 @@ fn print_json<T: serde::Serialize>(value: &T) {
 fn print_error(output: OutputFormat, kind: &str, message: &str) {
     match output {
         OutputFormat::Text => {
+            progress::close_line();
             crate::errln!("error: {}", crate::config::printable::for_terminal(message))
         }
         OutputFormat::Json => json_out::add_error(kind, message),

@@ -263,6 +263,7 @@ pub fn resume(args: ResumeArgs<'_>, output: OutputFormat) -> Exit {
                 .unwrap_or_default()
         ),
         OutputFormat::Text => {
+            super::progress::close_line();
             for p in &resumed {
                 crate::outln!(
                     "{} {}: unpinned (was pinned to {} by {} at {}); the agent deploys it again on the next change",

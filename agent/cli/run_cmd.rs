@@ -480,6 +480,7 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
             match output {
                 OutputFormat::Json => print_json(&tick),
                 OutputFormat::Text => {
+                    super::progress::close_line();
                     crate::outln!("head {}", &tick.head[..tick.head.len().min(12)]);
                     for env in &tick.adopted {
                         crate::outln!("  {env:<12} adopted as the baseline (nothing deployed)");
