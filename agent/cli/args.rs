@@ -145,6 +145,12 @@ pub enum Command {
         Exit codes: 0 promoted (or nothing to do), 1 the deploy failed (rolled back), 2 usage,\n\
         3 repository refused (tag exists, push rejected).")]
     Promote(Promote),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = "Examples:\n  \
+        amagent completions bash > /etc/bash_completion.d/amagent\n  \
+        amagent completions zsh > \"${fpath[1]}/_amagent\"\n  \
+        amagent completions fish > ~/.config/fish/completions/amagent.fish")]
+    Completions(Completions),
     /// Check a local journal for lines that cannot be read back, or move them aside.
     Journal(super::journal_cmd::JournalArgs),
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
@@ -461,6 +467,13 @@ pub struct Status {
     pub dir: DirArg,
     #[command(flatten)]
     pub journal: JournalArg,
+}
+
+#[derive(Debug, Args)]
+pub struct Completions {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `--since`: RFC 3339, or a plain date (midnight UTC).

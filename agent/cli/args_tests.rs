@@ -45,7 +45,9 @@ fn the_environments_repo_is_repo_everywhere_and_the_old_spellings_still_parse() 
     let visible = visible_args();
     let dirs: Vec<String> = visible
         .iter()
-        .filter(|(_, arg)| arg.get_long() == Some("dir") || arg.is_positional())
+        .filter(|(_, arg)| {
+            arg.get_long() == Some("dir") || (arg.is_positional() && arg.get_id() == "dir")
+        })
         .map(|(cmd, arg)| format!("{cmd} {}", long(arg)))
         .collect();
     assert!(dirs.is_empty(), "other names for the repo: {dirs:?}");

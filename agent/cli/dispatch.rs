@@ -40,6 +40,7 @@ pub fn run(command: Command, output: OutputFormat) -> Exit {
         Command::Run(a) => run_cmd::run(agent(a), output),
         Command::Promote(a) => run_cmd::run(promote(a), output),
         Command::Journal(a) => journal_cmd::run(a, output),
+        Command::Completions(a) => completions(a.shell, output),
         Command::History(a) => history(a, output),
         Command::Rollback(a) => rollback(a, output),
         Command::Resume(a) => resume(a, output),
@@ -54,6 +55,22 @@ pub fn run(command: Command, output: OutputFormat) -> Exit {
             output,
         ),
     }
+}
+
+/// The completion script for `shell`, generated from the command line's definition.
+fn completions(shell: clap_complete::Shell, output: OutputFormat) -> Exit {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut super::Cli::command(), "amagent", &mut script);
+    let script = String::from_utf8_lossy(&script);
+    match output {
+        OutputFormat::Text => crate::out!("{script}"),
+        OutputFormat::Json => super::print_json(&serde_json::json!({
+            "shell": shell.to_string(),
+            "script": script,
+        })),
+    }
+    Exit::Ok
 }
 
 fn deploy(a: args::Deploy, output: OutputFormat) -> Exit {
