@@ -151,6 +151,9 @@ pub enum Command {
         amagent completions zsh > \"${fpath[1]}/_amagent\"\n  \
         amagent completions fish > ~/.config/fish/completions/amagent.fish")]
     Completions(Completions),
+    /// Print the JSON Schema of environments/*.yaml or pipelines/*.yaml (docs/schema/ has
+    /// them; the examples' `# yaml-language-server: $schema=` line points editors there).
+    Schema(Schema),
     /// Check a local journal for lines that cannot be read back, or move them aside.
     Journal(super::journal_cmd::JournalArgs),
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
@@ -474,6 +477,13 @@ pub struct Completions {
     /// The shell to complete in.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct Schema {
+    /// Which file's schema.
+    #[arg(value_enum)]
+    pub kind: super::schema_cmd::SchemaKind,
 }
 
 /// `--since`: RFC 3339, or a plain date (midnight UTC).

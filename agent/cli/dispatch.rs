@@ -4,7 +4,7 @@
 use super::args::{self, Command};
 use super::{
     Exit, OutputFormat, build_cmd, demo_cmd, deploy_cmd, doctor_cmd, history_cmd, journal_cmd,
-    lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, status_cmd, validate_cmd,
+    lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, schema_cmd, status_cmd, validate_cmd,
 };
 use std::time::Duration;
 
@@ -41,6 +41,7 @@ pub fn run(command: Command, output: OutputFormat) -> Exit {
         Command::Promote(a) => run_cmd::run(promote(a), output),
         Command::Journal(a) => journal_cmd::run(a, output),
         Command::Completions(a) => completions(a.shell, output),
+        Command::Schema(a) => schema_cmd::run(a.kind, output),
         Command::History(a) => history(a, output),
         Command::Rollback(a) => rollback(a, output),
         Command::Resume(a) => resume(a, output),

@@ -20,6 +20,7 @@ mod plan_git;
 mod progress;
 mod rollback_cmd;
 mod run_cmd;
+mod schema_cmd;
 mod sim_cmd;
 mod status_cmd;
 mod validate_cmd;
