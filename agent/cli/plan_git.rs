@@ -1,7 +1,7 @@
 //! What `plan` tells about the git repository besides the plan (issue 20, item 6): the
 //! uncommitted changes it does not plan, and how far back a `REV~N` can reach.
 
-use crate::config::load::ENVIRONMENTS_DIR;
+use crate::config::units::ENVIRONMENTS_DIR;
 use std::path::Path;
 
 /// Uncommitted (staged, unstaged or untracked) files under environments/ or pipelines/ of the

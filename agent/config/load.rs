@@ -8,100 +8,9 @@ use super::model::{EnvironmentSpec, Model, Pipeline, Service};
 use super::position::{FieldPath, Position, PositionIndex, duplicate_key};
 use super::printable::short_name;
 use super::read_dir::Budget;
+use super::units::{FileKind, Located, PartialEnvironment, PartialPipeline, SourceFile, file_stem};
 use super::validate;
 use serde_yaml::Value;
-
-/// One configuration file: its path relative to the repo root and its text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceFile {
-    pub path: String,
-    pub text: String,
-}
-
-/// Directory for environment specs, relative to the repo root.
-pub const ENVIRONMENTS_DIR: &str = "environments";
-/// Directory for pipeline recipes, relative to the repo root.
-pub const PIPELINES_DIR: &str = "pipelines";
-
-/// What kind of file a path is, by its directory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FileKind {
-    Environment,
-    Pipeline,
-}
-
-impl FileKind {
-    /// `environments/x.yaml` → Environment; anything else → None (not ours to read).
-    pub fn of(path: &str) -> Option<FileKind> {
-        let (dir, file) = path.rsplit_once('/')?;
-        if !(file.ends_with(".yaml") || file.ends_with(".yml")) || file.starts_with('.') {
-            return None;
-        }
-        match dir {
-            ENVIRONMENTS_DIR => Some(FileKind::Environment),
-            PIPELINES_DIR => Some(FileKind::Pipeline),
-            _ => None,
-        }
-    }
-}
-
-/// `environments/staging.yaml` → `staging`.
-pub fn file_stem(path: &str) -> &str {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.strip_suffix(".yaml")
-        .or_else(|| name.strip_suffix(".yml"))
-        .unwrap_or(name)
-}
-
-/// A file with its position index, for diagnostics.
-#[derive(Clone, Debug)]
-pub struct Located {
-    pub file: String,
-    pub index: PositionIndex,
-}
-
-impl Located {
-    pub fn stem(&self) -> &str {
-        file_stem(&self.file)
-    }
-
-    fn diagnostic(&self, pos: Position, message: String, hint: Option<String>) -> Diagnostic {
-        Diagnostic {
-            file: self.file.clone(),
-            line: pos.line,
-            column: pos.column,
-            message,
-            hint,
-        }
-    }
-
-    /// A diagnostic pointing at the value of `path`.
-    pub fn at_value(&self, path: &FieldPath, message: String, hint: Option<String>) -> Diagnostic {
-        self.diagnostic(self.index.value_position(path), message, hint)
-    }
-
-    /// A diagnostic pointing at the key of `path`.
-    pub fn at_key(&self, path: &FieldPath, message: String, hint: Option<String>) -> Diagnostic {
-        self.diagnostic(self.index.key_position(path), message, hint)
-    }
-}
-
-/// An environment file as far as it could be read: the header (everything but services) when
-/// it was valid, and each service that was valid, with its index in the file.
-#[derive(Clone, Debug)]
-pub struct PartialEnvironment {
-    pub at: Located,
-    pub header: Option<EnvironmentSpec<Value>>,
-    pub services: Vec<(usize, Service)>,
-    /// Number of entries under `services:` in the file, valid or not.
-    pub service_count: usize,
-}
-
-#[derive(Clone, Debug)]
-pub struct PartialPipeline {
-    pub at: Located,
-    pub pipeline: Option<Pipeline>,
-}
 
 /// Load every environment and pipeline among `files` (other paths are ignored).
 pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
@@ -129,26 +38,7 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
             None => {}
         }
     }
-    // `staging.yaml` and `staging.yml` side by side would silently shadow each other.
-    let mut seen: std::collections::HashMap<(FileKind, &str), &str> = Default::default();
-    for f in files {
-        let Some(kind) = FileKind::of(&f.path) else {
-            continue;
-        };
-        if let Some(first) = seen.insert((kind, file_stem(&f.path)), &f.path) {
-            diagnostics.push(Diagnostic {
-                file: f.path.clone(),
-                line: 1,
-                column: 1,
-                message: format!(
-                    "{} and {first} both define `{}`",
-                    f.path,
-                    file_stem(&f.path)
-                ),
-                hint: Some("keep one of the two files".into()),
-            });
-        }
-    }
+    check_shadowed(files, &mut diagnostics);
     let stems = |kind: FileKind| -> Vec<&str> {
         let mut names: Vec<&str> = files
             .iter()
@@ -171,6 +61,34 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
         d.sort();
         return Err(d);
     }
+    Ok(assemble(environments, pipelines))
+}
+
+/// `staging.yaml` and `staging.yml` side by side would silently shadow each other.
+fn check_shadowed(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen: std::collections::HashMap<(FileKind, &str), &str> = Default::default();
+    for f in files {
+        let Some(kind) = FileKind::of(&f.path) else {
+            continue;
+        };
+        if let Some(first) = seen.insert((kind, file_stem(&f.path)), &f.path) {
+            diagnostics.push(Diagnostic {
+                file: f.path.clone(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "{} and {first} both define `{}`",
+                    f.path,
+                    file_stem(&f.path)
+                ),
+                hint: Some("keep one of the two files".into()),
+            });
+        }
+    }
+}
+
+/// The model from units that all read without a diagnostic.
+fn assemble(environments: Vec<PartialEnvironment>, pipelines: Vec<PartialPipeline>) -> Model {
     let mut model = Model::default();
     for env in environments {
         let header = env.header.expect("no diagnostics implies a valid header");
@@ -195,7 +113,7 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
         let pipeline = p.pipeline.expect("no diagnostics implies a valid pipeline");
         model.pipelines.insert(pipeline.name.clone(), pipeline);
     }
-    Ok(model)
+    model
 }
 
 /// YAML text → value, or a syntax diagnostic with serde_yaml's own position.

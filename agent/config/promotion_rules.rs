@@ -3,8 +3,8 @@
 //! another account or region is not found there (docs/operations.md, "Across accounts").
 
 use super::diagnostic::Diagnostic;
-use super::load::PartialEnvironment;
 use super::position::FieldPath;
+use super::units::PartialEnvironment;
 
 /// Each `promotion.from` must name an environment in the same account and region. Names that
 /// are not environments, and promoting from oneself, are reported by the header rules; a pair

@@ -8,6 +8,7 @@
 //! Must not know: clap, axum, the console (events arrive as [`Wake`]; reports go to a
 //! [`Reporter`]; images land where the [`Cloud`]'s registry says).
 
+pub mod accounts;
 pub mod applied;
 mod apply;
 mod event_loop;
@@ -99,6 +100,9 @@ pub struct Agent {
     pub promote_tag: Option<String>,
     /// With a lease: whether a change was refused for want of it (`lease_lost.rs`).
     pub fence: Option<std::sync::Arc<crate::state::fence::LeaseGuard>>,
+    /// Real AWS: each environment's own account, region and role. None (the simulator, one
+    /// world for every environment): `cloud` serves them all.
+    pub accounts: Option<Arc<accounts::Accounts>>,
 }
 
 #[derive(Clone, Debug)]
@@ -163,6 +167,15 @@ impl Agent {
             allow_downgrade: false,
             promote_tag: None,
             fence: None,
+            accounts: None,
+        }
+    }
+
+    /// The AWS access for `env`'s resources.
+    async fn cloud_for(&self, env: &crate::config::Environment) -> Cloud {
+        match &self.accounts {
+            Some(accounts) => accounts.cloud_for(env).await,
+            None => self.cloud.clone(),
         }
     }
 
