@@ -129,6 +129,11 @@ fn every_command_prints_one_versioned_document_in_success_and_failure() {
     assert_eq!((code, doc["env"].as_str()), (0, Some("staging")), "{doc}");
     let (code, doc) = json(r, j, &["doctor", "--env", "staging"]);
     assert_eq!((code, error_kind(&doc)), (3, "credentials"));
+    // diff
+    let (code, doc) = json(r, j, &["diff", "--env", "staging", "--sim", "healthy"]);
+    assert_eq!((code, doc["env"].as_str()), (0, Some("staging")), "{doc}");
+    let (code, doc) = json(r, j, &["diff", "--env", "nope", "--sim", "healthy"]);
+    assert_eq!((code, error_kind(&doc)), (2, "usage"));
     // history
     let (code, doc) = json(r, j, &["history", "--simulated", "--env", "staging"]);
     assert_eq!(

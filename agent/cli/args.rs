@@ -179,6 +179,10 @@ pub enum Command {
     /// Unpin services pinned by `amagent rollback`: the agent deploys them again on the next
     /// change.
     Resume(Resume),
+    /// Field by field, what Git renders versus what runs: image digest, cpu, memory, env
+    /// values, secret names, desired count, deployment settings, target group. `-` lines are
+    /// what runs, `+` lines what Git would apply. Secret values are never read.
+    Diff(Diff),
     /// Per service: the task definition running now and its image digest (from ECS), the
     /// commit and tags it came from, since when, the last outcome, and whether it is pinned.
     Status(Status),
@@ -455,6 +459,26 @@ pub struct Resume {
     /// Unpin in the journal of simulated (--sim) runs instead of the real one.
     #[arg(long)]
     pub simulated: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Diff {
+    /// The environment to compare (environments/<ENV>.yaml).
+    #[arg(long)]
+    pub env: String,
+    /// Only this service (repeatable; default: all of the environment's).
+    #[arg(long = "service", value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Exit 1 when anything differs, 0 when nothing does (errors: 2 and above), as
+    /// `git diff --exit-code`.
+    #[arg(long)]
+    pub exit_code: bool,
+    #[command(flatten)]
+    pub sim: SimArg,
+    #[command(flatten)]
+    pub region: RegionArg,
+    #[command(flatten)]
+    pub dir: DirArg,
 }
 
 #[derive(Debug, Args)]

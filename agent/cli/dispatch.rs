@@ -3,8 +3,9 @@
 
 use super::args::{self, Command};
 use super::{
-    Exit, OutputFormat, build_cmd, demo_cmd, deploy_cmd, doctor_cmd, history_cmd, journal_cmd,
-    lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, schema_cmd, status_cmd, validate_cmd,
+    Exit, OutputFormat, build_cmd, demo_cmd, deploy_cmd, diff_cmd, doctor_cmd, history_cmd,
+    journal_cmd, lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, schema_cmd, status_cmd,
+    validate_cmd,
 };
 use std::time::Duration;
 
@@ -45,6 +46,17 @@ pub fn run(command: Command, output: OutputFormat) -> Exit {
         Command::History(a) => history(a, output),
         Command::Rollback(a) => rollback(a, output),
         Command::Resume(a) => resume(a, output),
+        Command::Diff(a) => diff_cmd::run(
+            diff_cmd::DiffArgs {
+                dir: &a.dir.dir,
+                env: &a.env,
+                services: &a.services,
+                sim: a.sim.sim.as_deref(),
+                region: a.region.region.as_deref(),
+                exit_code: a.exit_code,
+            },
+            output,
+        ),
         Command::Status(a) => status_cmd::run(
             status_cmd::StatusArgs {
                 dir: &a.dir.dir,

@@ -7,6 +7,7 @@ mod args_tests;
 mod build_cmd;
 mod demo_cmd;
 mod deploy_cmd;
+mod diff_cmd;
 mod dispatch;
 mod doctor_cmd;
 mod exit;
