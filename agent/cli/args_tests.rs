@@ -64,6 +64,7 @@ fn the_environments_repo_is_repo_everywhere_and_the_old_spellings_still_parse() 
         "resume",
         "status",
         "history",
+        "diff",
     ] {
         assert!(
             visible
