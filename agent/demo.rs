@@ -66,8 +66,16 @@ pub struct Act {
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub acts: Vec<Act>,
-    /// The pull-request comments as GitHub would show them: (PR, body).
-    pub comments: Vec<(u64, String)>,
+    /// The pull-request comments as GitHub would show them.
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Comment {
+    /// The pull request's number.
+    pub pr: u64,
+    /// The comment's Markdown.
+    pub body: String,
 }
 
 /// A git work tree the demo commits to.
@@ -149,7 +157,28 @@ pub async fn run(
     registry: &str,
     progress: Arc<dyn Progress>,
 ) -> Result<Summary, DemoError> {
-    // The API's source: three releases, one of which crash-loops on the simulator.
+    let source = source_repo(work)?;
+    let envs = environments_repo(work, &source)?;
+    let mut demo = Demo::start(work, envs, registry, progress)?;
+    demo.agent.tick().await?; // first sight: adopt what runs
+    let (act1, pr1, staged_image) = demo.act1().await?;
+    let act2 = demo.act2().await?;
+    let (act3, v1_revision) = demo.act3(&pr1, &staged_image).await?;
+    let act4 = demo.act4(v1_revision).await?;
+    let comments = demo
+        .console
+        .comments()
+        .into_iter()
+        .map(|((pr, _), body)| Comment { pr, body })
+        .collect();
+    Ok(Summary {
+        acts: vec![act1, act2, act3, act4],
+        comments,
+    })
+}
+
+/// The API's source: three releases, one of which crash-loops on the simulator.
+fn source_repo(work: &Path) -> Result<WorkTree, DemoError> {
     let source = WorkTree::init(&work.join("api-src"))?;
     source.write(
         "Dockerfile",
@@ -160,7 +189,11 @@ pub async fn run(
         let c = source.commit(&format!("api {release}"))?;
         source.tag(release, &c)?;
     }
-    // The environments repo: the bundled example, building from that source.
+    Ok(source)
+}
+
+/// The environments repo: the bundled example, building from `source`.
+fn environments_repo(work: &Path, source: &WorkTree) -> Result<WorkTree, DemoError> {
     let envs = WorkTree::init(&work.join("environments-repo"))?;
     for (path, text) in FILES {
         envs.write(
@@ -172,220 +205,268 @@ pub async fn run(
         )?;
     }
     envs.commit("Aussie Markets environments")?;
-    let model = crate::config::load_dir(&envs.dir).map_err(|e| DemoError::Act {
-        act: 0,
-        message: format!("the bundled example does not load: {e}"),
-    })?;
+    Ok(envs)
+}
 
-    let faults = FaultScript::new().image(
-        ImageRule::new(format!(":{BROKEN}"))
-            .crash_after(5)
-            .stopped_reason("Essential container in task exited (exit code 1: Error: connect ECONNREFUSED 10.0.3.12:5432)"),
-    );
-    let running: Vec<_> = model.environments.values().cloned().collect();
-    let sandbox = Arc::new(Sandbox::for_environments(
-        &running,
-        faults,
-        crate::sandbox::epoch(),
-    ));
-    sandbox.sim.use_registry(registry);
-    let console = Arc::new(Console::quiet());
-    let journal: Arc<dyn Journal> = Arc::new(LocalJournal::new(work.join("journal")));
-    let mut agent = Agent::new(
-        Settings {
-            url: envs.dir.display().to_string(),
-            branch: "main".into(),
-            mirror: work.join("mirror"),
-            cache: work.join("cache"),
-            credentials: GitCredentials::default(),
-            builder: None,
-        },
-        sandbox.sim.cloud(),
-        sandbox.clock.clone(),
-        journal.clone(),
-        console.clone(),
-        progress.clone(),
-        Arc::new(Metrics::default()),
-    );
-    let hook = sandbox.clone();
-    agent.on_pushed = Some(Box::new(move |repository, digest, tags| {
-        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-        hook.sim
-            .push_image(repository, digest, &tags, hook.clock.now());
-    }));
-    agent.tick().await?; // first sight: adopt what runs
-    let mut acts = Vec::new();
+/// The demo's world: the environments repo, the agent on the simulator, and what it reports.
+struct Demo {
+    envs: WorkTree,
+    model: crate::config::Model,
+    agent: Agent,
+    journal: Arc<dyn Journal>,
+    console: Arc<Console>,
+    progress: Arc<dyn Progress>,
+}
 
-    say("\n━━ Act 1 — PR #1 is merged: api v2.0.0 to staging ━━");
-    let pr1 = merge(&envs, 1, "v2.0.0")?;
-    let tick = agent.tick().await?;
-    let staging = only(&tick, "staging", 1)?;
-    let deploy = staging.deploys.first().cloned();
-    if staging.outcome != Outcome::Succeeded {
-        return Err(act_failed(1, "staging did not verify v2.0.0", &tick));
-    }
-    let staged_image = deploy.as_ref().map(|d| d.image.clone()).unwrap_or_default();
-    acts.push(Act {
-        act: 1,
-        title: "a merged PR deploys staging".into(),
-        outcome: format!(
-            "deployed and verified {} ({})",
-            short(deploy.as_ref().and_then(|d| d.task_definition.as_deref())),
-            staging
-                .snapshot
-                .as_ref()
-                .map(|s| format!("snapshot {} first", s.snapshot_id))
-                .unwrap_or_else(|| "no snapshot".into())
-        ),
-        facts: serde_json::json!({
-            "task_definition": deploy.as_ref().and_then(|d| d.task_definition.clone()),
-            "image": staged_image,
-            "snapshot": staging.snapshot.as_ref().map(|s| s.snapshot_id.clone()),
-            "lifecycle_expired": staging.lifecycle.iter().map(|l| l.deleted.len()).sum::<usize>(),
-        }),
-    });
-
-    say("\n━━ Act 2 — PR #2 is merged: api v2.1.0, which crash-loops ━━");
-    merge(&envs, 2, BROKEN)?;
-    let tick = agent.tick().await?;
-    let staging = only(&tick, "staging", 2)?;
-    let failed = staging.deploys.first().cloned();
-    let rolled_back = failed.as_ref().is_some_and(|d| d.rolled_back);
-    if staging.outcome != Outcome::Failed || !rolled_back {
-        return Err(act_failed(
-            2,
-            "the crash-looping release was not rolled back",
-            &tick,
+impl Demo {
+    fn start(
+        work: &Path,
+        envs: WorkTree,
+        registry: &str,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Demo, DemoError> {
+        let model = crate::config::load_dir(&envs.dir).map_err(|e| DemoError::Act {
+            act: 0,
+            message: format!("the bundled example does not load: {e}"),
+        })?;
+        let faults = FaultScript::new().image(
+            ImageRule::new(format!(":{BROKEN}"))
+                .crash_after(5)
+                .stopped_reason("Essential container in task exited (exit code 1: Error: connect ECONNREFUSED 10.0.3.12:5432)"),
+        );
+        let running: Vec<_> = model.environments.values().cloned().collect();
+        let sandbox = Arc::new(Sandbox::for_environments(
+            &running,
+            faults,
+            crate::sandbox::epoch(),
         ));
+        sandbox.sim.use_registry(registry);
+        let console = Arc::new(Console::quiet());
+        let journal: Arc<dyn Journal> = Arc::new(LocalJournal::new(work.join("journal")));
+        let mut agent = Agent::new(
+            Settings {
+                url: envs.dir.display().to_string(),
+                branch: "main".into(),
+                mirror: work.join("mirror"),
+                cache: work.join("cache"),
+                credentials: GitCredentials::default(),
+                builder: None,
+            },
+            sandbox.sim.cloud(),
+            sandbox.clock.clone(),
+            journal.clone(),
+            console.clone(),
+            progress.clone(),
+            Arc::new(Metrics::default()),
+        );
+        let hook = sandbox.clone();
+        agent.on_pushed = Some(Box::new(move |repository, digest, tags| {
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            hook.sim
+                .push_image(repository, digest, &tags, hook.clock.now());
+        }));
+        Ok(Demo {
+            envs,
+            model,
+            agent,
+            journal,
+            console,
+            progress,
+        })
     }
-    acts.push(Act {
-        act: 2,
-        title: "a crash-looping release fails the gate and is rolled back".into(),
-        outcome: format!(
-            "rolled back to {}: {}",
-            short(failed.as_ref().and_then(|d| d.task_definition.as_deref())),
-            failed
-                .as_ref()
-                .and_then(|d| d.reason.clone())
-                .unwrap_or_default()
-        ),
-        facts: serde_json::json!({
-            "rolled_back": rolled_back,
-            "running": failed.as_ref().and_then(|d| d.task_definition.clone()),
-            "reason": failed.as_ref().and_then(|d| d.reason.clone()),
-        }),
-    });
 
-    say("\n━━ Act 3 — tag v1.0.0 on PR #1's merge: promote to production ━━");
-    envs.tag("v1.0.0", &pr1)?;
-    let tick = agent.tick().await?;
-    let production = only(&tick, "production", 3)?;
-    let promoted = production.deploys.first().cloned();
-    let promoted_image = promoted
-        .as_ref()
-        .map(|d| d.image.clone())
-        .unwrap_or_default();
-    let same = digest(&promoted_image) == digest(&staged_image) && !promoted_image.is_empty();
-    if production.outcome != Outcome::Succeeded || !same {
-        return Err(act_failed(
-            3,
-            "production did not get staging's digest",
-            &tick,
-        ));
-    }
-    let v1_revision = promoted.as_ref().and_then(|d| d.task_definition.clone());
-    acts.push(Act {
-        act: 3,
-        title: "a tag promotes staging's verified digests to production".into(),
-        outcome: format!(
-            "production runs {} with staging's digest {} ({})",
-            short(v1_revision.as_deref()),
-            &digest(&promoted_image)[..19.min(digest(&promoted_image).len())],
-            production
-                .snapshot
-                .as_ref()
-                .map(|s| format!("snapshot {} first", s.snapshot_id))
-                .unwrap_or_else(|| "no snapshot".into())
-        ),
-        facts: serde_json::json!({
-            "staging_digest": digest(&staged_image),
-            "production_digest": digest(&promoted_image),
-            "production_image": promoted_image,
-            "task_definition": v1_revision,
-            "snapshot": production.snapshot.as_ref().map(|s| s.snapshot_id.clone()),
-        }),
-    });
-
-    say("\n━━ Act 4 — the fix (PR #3, v2.1.1) is promoted as v1.1.0, then rolled back ━━");
-    let pr3 = merge(&envs, 3, "v2.1.1")?;
-    let tick = agent.tick().await?;
-    if only(&tick, "staging", 4)?.outcome != Outcome::Succeeded {
-        return Err(act_failed(4, "staging did not verify the fix", &tick));
-    }
-    envs.tag("v1.1.0", &pr3)?;
-    let tick = agent.tick().await?;
-    let production = only(&tick, "production", 4)?;
-    let v11_revision = production
-        .deploys
-        .first()
-        .and_then(|d| d.task_definition.clone());
-    if production.outcome != Outcome::Succeeded {
-        return Err(act_failed(4, "production did not verify v1.1.0", &tick));
-    }
-    say("$ amagent rollback --env production --reason \"checkout errors after v1.1.0\"");
-    let ctx = crate::rollback::Context {
-        cloud: &agent.cloud,
-        clock: &agent.clock,
-        journal: &*journal,
-        progress: &*progress,
-        retry: crate::cloud::retry::RetryPolicy::default(),
-    };
-    let production_env = model.environments["production"].clone();
-    let back = crate::rollback::rollback(
-        &ctx,
-        crate::rollback::Request {
-            env: &production_env,
-            services: Vec::new(),
-            selector: crate::rollback::Selector::Steps(1),
-            actor: "ada".into(),
-            reason: Some("checkout errors after v1.1.0".into()),
-        },
-    )
-    .await
-    .map_err(|e| DemoError::Act {
-        act: 4,
-        message: format!("rollback: {e}"),
-    })?;
-    let now_running = back.services.first().and_then(|s| s.running.clone());
-    if back.outcome != Outcome::Succeeded || now_running != v1_revision {
-        return Err(DemoError::Act {
-            act: 4,
-            message: format!(
-                "the rollback did not return production to {v1_revision:?} ({back:?})"
+    /// Act 1: a merged PR deploys staging. Gives the merge commit and the image deployed.
+    async fn act1(&mut self) -> Result<(Act, String, String), DemoError> {
+        say("\n━━ Act 1 — PR #1 is merged: api v2.0.0 to staging ━━");
+        let pr1 = merge(&self.envs, 1, "v2.0.0")?;
+        let tick = self.agent.tick().await?;
+        let staging = only(&tick, "staging", 1)?;
+        let deploy = staging.deploys.first().cloned();
+        if staging.outcome != Outcome::Succeeded {
+            return Err(act_failed(1, "staging did not verify v2.0.0", &tick));
+        }
+        let staged_image = deploy.as_ref().map(|d| d.image.clone()).unwrap_or_default();
+        let act = Act {
+            act: 1,
+            title: "a merged PR deploys staging".into(),
+            outcome: format!(
+                "deployed and verified {} ({})",
+                short(deploy.as_ref().and_then(|d| d.task_definition.as_deref())),
+                snapshot_note(staging)
             ),
-        });
+            facts: serde_json::json!({
+                "task_definition": deploy.as_ref().and_then(|d| d.task_definition.clone()),
+                "image": staged_image,
+                "snapshot": staging.snapshot.as_ref().map(|s| s.snapshot_id.clone()),
+                "lifecycle_expired": staging.lifecycle.iter().map(|l| l.deleted.len()).sum::<usize>(),
+            }),
+        };
+        Ok((act, pr1, staged_image))
     }
-    acts.push(Act {
-        act: 4,
-        title: "amagent rollback returns production to the previous verified release".into(),
-        outcome: format!(
-            "{} → {}, verified healthy; api pinned until Git changes it",
-            short(v11_revision.as_deref()),
-            short(now_running.as_deref())
-        ),
-        facts: serde_json::json!({
-            "from": v11_revision,
-            "to": now_running,
-            "promoted_v1_0_0": v1_revision,
-        }),
-    });
 
-    let comments = console
-        .comments()
-        .into_iter()
-        .map(|((pr, _), body)| (pr, body))
-        .collect();
-    Ok(Summary { acts, comments })
+    /// Act 2: a crash-looping release fails the gate and is rolled back.
+    async fn act2(&mut self) -> Result<Act, DemoError> {
+        say("\n━━ Act 2 — PR #2 is merged: api v2.1.0, which crash-loops ━━");
+        merge(&self.envs, 2, BROKEN)?;
+        let tick = self.agent.tick().await?;
+        let staging = only(&tick, "staging", 2)?;
+        let failed = staging.deploys.first().cloned();
+        let rolled_back = failed.as_ref().is_some_and(|d| d.rolled_back);
+        if staging.outcome != Outcome::Failed || !rolled_back {
+            return Err(act_failed(
+                2,
+                "the crash-looping release was not rolled back",
+                &tick,
+            ));
+        }
+        let reason = failed.as_ref().and_then(|d| d.reason.clone());
+        Ok(Act {
+            act: 2,
+            title: "a crash-looping release fails the gate and is rolled back".into(),
+            outcome: format!(
+                "rolled back to {}: {}",
+                short(failed.as_ref().and_then(|d| d.task_definition.as_deref())),
+                reason.clone().unwrap_or_default()
+            ),
+            facts: serde_json::json!({
+                "rolled_back": rolled_back,
+                "running": failed.as_ref().and_then(|d| d.task_definition.clone()),
+                "reason": reason,
+            }),
+        })
+    }
+
+    /// Act 3: tag v1.0.0 promotes staging's digest to production. Gives production's revision.
+    async fn act3(
+        &mut self,
+        pr1: &str,
+        staged_image: &str,
+    ) -> Result<(Act, Option<String>), DemoError> {
+        say("\n━━ Act 3 — tag v1.0.0 on PR #1's merge: promote to production ━━");
+        self.envs.tag("v1.0.0", pr1)?;
+        let tick = self.agent.tick().await?;
+        let production = only(&tick, "production", 3)?;
+        let promoted = production.deploys.first().cloned();
+        let promoted_image = promoted
+            .as_ref()
+            .map(|d| d.image.clone())
+            .unwrap_or_default();
+        let same = digest(&promoted_image) == digest(staged_image) && !promoted_image.is_empty();
+        if production.outcome != Outcome::Succeeded || !same {
+            return Err(act_failed(
+                3,
+                "production did not get staging's digest",
+                &tick,
+            ));
+        }
+        let v1_revision = promoted.as_ref().and_then(|d| d.task_definition.clone());
+        let promoted_digest = digest(&promoted_image);
+        let act = Act {
+            act: 3,
+            title: "a tag promotes staging's verified digests to production".into(),
+            outcome: format!(
+                "production runs {} with staging's digest {} ({})",
+                short(v1_revision.as_deref()),
+                &promoted_digest[..19.min(promoted_digest.len())],
+                snapshot_note(production)
+            ),
+            facts: serde_json::json!({
+                "staging_digest": digest(staged_image),
+                "production_digest": promoted_digest,
+                "production_image": promoted_image,
+                "task_definition": v1_revision,
+                "snapshot": production.snapshot.as_ref().map(|s| s.snapshot_id.clone()),
+            }),
+        };
+        Ok((act, v1_revision))
+    }
+
+    /// Act 4: the fix reaches staging and is promoted as v1.1.0; `rollback` then returns
+    /// production to `v1_revision` through the gate.
+    async fn act4(&mut self, v1_revision: Option<String>) -> Result<Act, DemoError> {
+        say("\n━━ Act 4 — the fix (PR #3, v2.1.1) is promoted as v1.1.0, then rolled back ━━");
+        let v11_revision = self.promote_fix().await?;
+        say("$ amagent rollback --env production --reason \"checkout errors after v1.1.0\"");
+        let back = self.roll_back_production().await?;
+        let now_running = back.services.first().and_then(|s| s.running.clone());
+        if back.outcome != Outcome::Succeeded || now_running != v1_revision {
+            return Err(DemoError::Act {
+                act: 4,
+                message: format!(
+                    "the rollback did not return production to {v1_revision:?} ({back:?})"
+                ),
+            });
+        }
+        Ok(Act {
+            act: 4,
+            title: "amagent rollback returns production to the previous verified release".into(),
+            outcome: format!(
+                "{} → {}, verified healthy; api pinned until Git changes it",
+                short(v11_revision.as_deref()),
+                short(now_running.as_deref())
+            ),
+            facts: serde_json::json!({
+                "from": v11_revision,
+                "to": now_running,
+                "promoted_v1_0_0": v1_revision,
+            }),
+        })
+    }
+
+    /// PR #3 verified on staging, then tag v1.1.0 to production; gives production's revision.
+    async fn promote_fix(&mut self) -> Result<Option<String>, DemoError> {
+        let pr3 = merge(&self.envs, 3, "v2.1.1")?;
+        let tick = self.agent.tick().await?;
+        if only(&tick, "staging", 4)?.outcome != Outcome::Succeeded {
+            return Err(act_failed(4, "staging did not verify the fix", &tick));
+        }
+        self.envs.tag("v1.1.0", &pr3)?;
+        let tick = self.agent.tick().await?;
+        let production = only(&tick, "production", 4)?;
+        if production.outcome != Outcome::Succeeded {
+            return Err(act_failed(4, "production did not verify v1.1.0", &tick));
+        }
+        Ok(production
+            .deploys
+            .first()
+            .and_then(|d| d.task_definition.clone()))
+    }
+
+    /// `amagent rollback --env production`, one verified step back.
+    async fn roll_back_production(&self) -> Result<crate::rollback::RollbackReport, DemoError> {
+        let ctx = crate::rollback::Context {
+            cloud: &self.agent.cloud,
+            clock: &self.agent.clock,
+            journal: &*self.journal,
+            progress: &*self.progress,
+            retry: crate::cloud::retry::RetryPolicy::default(),
+        };
+        let production_env = self.model.environments["production"].clone();
+        crate::rollback::rollback(
+            &ctx,
+            crate::rollback::Request {
+                env: &production_env,
+                services: Vec::new(),
+                selector: crate::rollback::Selector::Steps(1),
+                actor: "ada".into(),
+                reason: Some("checkout errors after v1.1.0".into()),
+            },
+        )
+        .await
+        .map_err(|e| DemoError::Act {
+            act: 4,
+            message: format!("rollback: {e}"),
+        })
+    }
+}
+
+/// "snapshot <id> first", or "no snapshot".
+fn snapshot_note(report: &crate::executor::EnvReport) -> String {
+    report
+        .snapshot
+        .as_ref()
+        .map(|s| format!("snapshot {} first", s.snapshot_id))
+        .unwrap_or_else(|| "no snapshot".into())
 }
 
 fn only<'a>(

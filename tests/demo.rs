@@ -73,8 +73,8 @@ fn the_demo_deploys_rolls_back_promotes_and_rolls_back_production() {
     // The PR comments as GitHub would show them: staging's failure says why, on PR 2.
     let comments = summary["comments"].as_array().unwrap();
     assert!(comments.iter().any(|c| {
-        c[0] == 2
-            && c[1]
+        c["pr"] == 2
+            && c["body"]
                 .as_str()
                 .unwrap()
                 .contains("❌ **staging**: deploy failed — rolled back")
@@ -82,6 +82,6 @@ fn the_demo_deploys_rolls_back_promotes_and_rolls_back_production() {
     assert!(
         comments
             .iter()
-            .any(|c| c[0] == 1 && c[1].as_str().unwrap().contains("✅ **production**"))
+            .any(|c| c["pr"] == 1 && c["body"].as_str().unwrap().contains("✅ **production**"))
     );
 }

@@ -145,7 +145,7 @@ fn history_lists_deploys_newest_first() {
         .output()
         .unwrap();
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let runs = runs.as_array().unwrap();
+    let runs = runs["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["deploys"][0]["outcome"], "failed");
     assert_eq!(runs[0]["deploys"][0]["rolled_back"], true);

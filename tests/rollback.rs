@@ -453,8 +453,8 @@ fn status_shows_what_runs_where_it_came_from_and_the_pin() {
     );
     assert_eq!(code, Some(0), "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(json[0]["env"], "staging");
-    let api = &json[0]["services"][0];
+    assert_eq!(json["environments"][0]["env"], "staging");
+    let api = &json["environments"][0]["services"][0];
     assert_eq!(api["service"], "api");
     assert_eq!(api["revision"], "aussie-markets-api-task:42");
     assert!(
@@ -517,16 +517,15 @@ fn resume_unpins_and_history_shows_the_rollback_with_filters() {
         journal.path(),
     );
     let runs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(runs[0]["rollback"]["actor"], "dave");
-    assert_eq!(runs[1]["deploys"][0]["outcome"], "succeeded");
+    assert_eq!(runs["runs"][0]["rollback"]["actor"], "dave");
+    assert_eq!(runs["runs"][1]["deploys"][0]["outcome"], "succeeded");
     // Filters: --limit, --since, --outcome, --service.
     let count = |args: &[&str]| {
         let mut all = vec!["--output", "json", "history", "--env", "staging"];
         all.extend_from_slice(args);
         let (code, stdout, stderr) = amagent(&all, journal.path());
         assert_eq!(code, Some(0), "{stderr}");
-        serde_json::from_str::<serde_json::Value>(&stdout)
-            .unwrap()
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["runs"]
             .as_array()
             .unwrap()
             .len()

@@ -117,9 +117,10 @@ pub fn run(keep: Option<&Path>, output: OutputFormat) -> Exit {
     match output {
         OutputFormat::Json => print_json(&summary),
         OutputFormat::Text => {
+            super::progress::close_line();
             crate::outln!("\n━━ The pull-request comments, as GitHub would show them ━━");
-            for (pr, body) in &summary.comments {
-                crate::outln!("\n┌─ PR #{pr}\n{}", body.trim_end());
+            for comment in &summary.comments {
+                crate::outln!("\n┌─ PR #{}\n{}", comment.pr, comment.body.trim_end());
             }
             crate::outln!("\n━━ Summary ━━\n");
             crate::outln!("| act | what | outcome |\n|---|---|---|");

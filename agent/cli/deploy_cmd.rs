@@ -4,6 +4,7 @@
 use super::progress::ConsoleProgress;
 use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
+use crate::config::{Environment, Service};
 use crate::executor::{self, Context, EnvReport, EnvRun};
 use crate::stages::deploy::{FailureKind, Outcome, rollout::short_td};
 use std::collections::BTreeMap;
@@ -24,39 +25,24 @@ pub struct DeployArgs<'a> {
 }
 
 pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
-    let (_, env) = match load_environment(args.dir, args.env, output) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    let Some(spec) = env.service(args.service).cloned() else {
-        let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
-        print_error(
-            output,
-            "usage",
-            &format!(
-                "environment {} has no service `{}` (services: {})",
-                env.name,
-                args.service,
-                names.join(", ")
-            ),
-        );
-        return Exit::Usage;
-    };
-    let faults = match scenario(args.sim, output) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
+    match deploy(&args, output) {
+        Ok(exit) | Err(exit) => exit,
+    }
+}
+
+/// The whole command; `Err` carries the exit code of an error already printed.
+fn deploy(args: &DeployArgs<'_>, output: OutputFormat) -> Result<Exit, Exit> {
+    let (_, env) = load_environment(args.dir, args.env, output)?;
+    let spec = service_spec(&env, args.service, output)?;
+    let faults = scenario(args.sim, output)?;
     let simulated = faults.is_some();
     // Real time for AWS and for building; the simulated rollout then runs on virtual time.
     let real_time = runtime(false);
     let session = real_time.block_on(Session::open(&env, faults, args.region));
-    let journal = match open_journal(args.journal, &session) {
-        Ok(j) => j,
-        Err(e) => {
-            print_error(output, "usage", &e.to_string());
-            return Exit::Usage;
-        }
-    };
+    let journal = open_journal(args.journal, &session).map_err(|e| {
+        print_error(output, "usage", &e.to_string());
+        Exit::Usage
+    })?;
     let who = (&session.clock, env.name.as_str(), "deploy");
     let leased = super::lease_guard::refuse_if_leased(
         args.journal,
@@ -66,45 +52,12 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
         args.force,
         output,
     );
-    if let Err(code) = real_time.block_on(leased) {
-        return code;
-    }
-    let image = match args.image {
-        Some(image) => real_time
-            .block_on(session.resolve_image(&spec, image))
-            .map_err(|e| {
-                print_error(output, "usage", &e);
-                Exit::Usage
-            }),
-        None => {
-            let (model, _) = match load_environment(args.dir, args.env, output) {
-                Ok(x) => x,
-                Err(code) => return code,
-            };
-            let cache = args
-                .cache
-                .map(Path::to_path_buf)
-                .unwrap_or_else(super::build_cmd::default_cache);
-            real_time
-                .block_on(super::build_cmd::build_image(
-                    &session, &model, &spec, &cache,
-                ))
-                .map(|built| built.image)
-                .map_err(|e| {
-                    print_error(output, "build", &e.to_string());
-                    super::build_cmd::exit_for(&e)
-                })
-        }
-    };
-    let image = match image {
-        Ok(i) => i,
-        Err(code) => return code,
-    };
+    real_time.block_on(leased)?;
+    let image = real_time.block_on(image_for(args, &session, &spec, output))?;
     let rollout_time = if simulated { runtime(true) } else { real_time };
-    rollout_time.block_on(async {
-        let journal = journal.as_ref();
+    Ok(rollout_time.block_on(async {
         let progress = ConsoleProgress::new(session.clock.clone());
-        let ctx = Context::new(&session.cloud, &session.clock, journal, &progress);
+        let ctx = Context::new(&session.cloud, &session.clock, journal.as_ref(), &progress);
         let tag = args.image.unwrap_or(&spec.source.reference);
         let plan = crate::plan::manual_deploy(&env, &spec, tag);
         if let Some(sandbox) = &session.sandbox {
@@ -124,7 +77,56 @@ pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
         .await;
         print_report(&report, &spec.name, output, &session.calls());
         exit_for(&report)
+    }))
+}
+
+/// The service called `name` in `env`, or a usage error listing the services.
+pub(super) fn service_spec(
+    env: &Environment,
+    name: &str,
+    output: OutputFormat,
+) -> Result<Service, Exit> {
+    env.service(name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
+        print_error(
+            output,
+            "usage",
+            &format!(
+                "environment {} has no service `{name}` (services: {})",
+                env.name,
+                names.join(", ")
+            ),
+        );
+        Exit::Usage
     })
+}
+
+/// The image to deploy: `--image` resolved in the registry, else the spec's source built and
+/// pushed.
+async fn image_for(
+    args: &DeployArgs<'_>,
+    session: &Session,
+    spec: &Service,
+    output: OutputFormat,
+) -> Result<String, Exit> {
+    if let Some(image) = args.image {
+        return session.resolve_image(spec, image).await.map_err(|e| {
+            print_error(output, "usage", &e);
+            Exit::Usage
+        });
+    }
+    let (model, _) = load_environment(args.dir, args.env, output)?;
+    let cache = args
+        .cache
+        .map(Path::to_path_buf)
+        .unwrap_or_else(super::build_cmd::default_cache);
+    super::build_cmd::build_image(session, &model, spec, &cache)
+        .await
+        .map(|built| built.image)
+        .map_err(|e| {
+            print_error(output, "build", &e.to_string());
+            super::build_cmd::exit_for(&e)
+        })
 }
 
 /// The exit code a deploy report means (docs/operations.md).
@@ -161,6 +163,7 @@ fn print_report(
             "aws_calls": calls,
         })),
         OutputFormat::Text => {
+            super::progress::close_line();
             crate::outln!("{} — run {}", report.env, report.run);
             if let Some(s) = &report.snapshot {
                 crate::outln!(
@@ -175,6 +178,10 @@ fn print_report(
             for d in &report.deploys {
                 let running = d.task_definition.as_deref().map(short_td).unwrap_or("?");
                 match (d.outcome, d.rolled_back) {
+                    // Nothing rolled: the service already ran this image and configuration.
+                    (Outcome::Succeeded, _) if d.new_task_definition.is_none() => {
+                        crate::outln!("  {:<10} already up to date: {running}", d.service)
+                    }
                     (Outcome::Succeeded, _) => crate::outln!(
                         "  {:<10} deployed and verified: {running} ({})",
                         d.service,

@@ -2,20 +2,26 @@
 //! they call `config`, `repo` and `plan` and print what those return.
 
 mod args;
+#[cfg(test)]
+mod args_tests;
 mod build_cmd;
 mod demo_cmd;
 mod deploy_cmd;
 mod diff_cmd;
+mod dispatch;
 mod doctor_cmd;
 mod exit;
 mod history_cmd;
 mod journal_cmd;
+mod json_out;
 mod lease_guard;
 mod lifecycle_cmd;
 mod plan_cmd;
+mod plan_git;
 mod progress;
 mod rollback_cmd;
 mod run_cmd;
+mod schema_cmd;
 mod sim_cmd;
 mod status_cmd;
 mod validate_cmd;
@@ -78,7 +84,10 @@ pub struct Cli {
 
 /// Parse the command line, run the command, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(exit) => return exit.into(),
+    };
     logging::init(cli.verbose, cli.log_format);
     let exit = run(cli);
     if crate::output::stdout_lost() {
@@ -91,279 +100,53 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(mut cli: Cli) -> Exit {
-    simulated_journal_default(&mut cli.command);
-    match cli.command {
-        Command::Demo { keep } => demo_cmd::run(keep.as_deref(), cli.output),
-        Command::Validate { dir } => validate_cmd::run(&dir, cli.output),
-        Command::Plan { from, to, repo } => plan_cmd::run(&repo, from.as_deref(), &to, cli.output),
-        Command::Deploy {
-            env,
-            service,
-            image,
-            cache,
-            sim,
-            region,
-            dir,
-            journal,
-            force,
-        } => deploy_cmd::run(
-            deploy_cmd::DeployArgs {
-                dir: &dir,
-                env: &env,
-                service: &service,
-                image: image.as_deref(),
-                cache: cache.as_deref(),
-                sim: sim.as_deref(),
-                region: region.as_deref(),
-                journal: &journal,
-                force,
-            },
-            cli.output,
-        ),
-        Command::Lifecycle {
-            env,
-            dry_run,
-            sim,
-            region,
-            dir,
-            journal,
-            force,
-        } => lifecycle_cmd::run(
-            &dir,
-            &env,
-            dry_run,
-            (sim.as_deref(), region.as_deref()),
-            (&journal, force),
-            cli.output,
-        ),
-        Command::Build {
-            env,
-            service,
-            sim,
-            dir,
-            cache,
-        } => build_cmd::run(
-            &dir,
-            &env,
-            &service,
-            sim.as_deref(),
-            cache.as_deref(),
-            cli.output,
-        ),
-        Command::Doctor {
-            env,
-            region,
-            sim,
-            dir,
-        } => doctor_cmd::run(&dir, &env, region.as_deref(), sim.as_deref(), cli.output),
-        Command::Run {
-            repo,
-            branch,
-            sim,
-            listen,
-            poll_interval,
-            once,
-            shutdown_grace,
-            mirror,
-            cache,
-            journal,
-            region,
-            builder,
-            lease_ttl,
-        } => run_cmd::run(
-            run_cmd::RunArgs {
-                repo,
-                branch,
-                sim,
-                listen,
-                poll_interval: std::time::Duration::from_secs(poll_interval.max(1)),
-                once,
-                shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
-                mirror,
-                cache,
-                journal,
-                region,
-                builder,
-                promote: None,
-                allow_downgrade: false,
-                lease_ttl: std::time::Duration::from_secs(lease_ttl.max(3)),
-            },
-            cli.output,
-        ),
-        Command::Promote {
-            tag,
-            commit,
-            allow_downgrade,
-            repo,
-            branch,
-            sim,
-            cache,
-            journal,
-            region,
-        } => run_cmd::run(
-            run_cmd::RunArgs {
-                repo,
-                branch,
-                sim,
-                listen: None,
-                poll_interval: std::time::Duration::from_secs(30),
-                once: true,
-                shutdown_grace: std::time::Duration::from_secs(90),
-                mirror: None,
-                cache,
-                journal,
-                region,
-                builder: None,
-                promote: Some((tag, commit)),
-                allow_downgrade,
-                lease_ttl: std::time::Duration::from_secs(60),
-            },
-            cli.output,
-        ),
-        Command::Journal(args) => journal_cmd::run(args, cli.output),
-        Command::History {
-            env,
-            service,
-            outcome,
-            since,
-            limit,
-            region,
-            journal,
-            simulated,
-        } => history_cmd::run(
-            (&journal, simulated),
-            region.as_deref(),
-            history_cmd::Filters {
-                env: env.as_deref(),
-                service: service.as_deref(),
-                outcome: outcome.as_deref(),
-                since,
-                limit,
-            },
-            cli.output,
-        ),
-        Command::Rollback {
-            env,
-            service,
-            to,
-            steps,
-            reason,
-            actor,
-            sim,
-            region,
-            dir,
-            journal,
-            force,
-        } => rollback_cmd::run(
-            rollback_cmd::RollbackArgs {
-                dir: &dir,
-                env: &env,
-                service: service.as_deref(),
-                to: to.as_deref(),
-                steps: steps.map(|s| s as usize),
-                sim: sim.as_deref(),
-                region: region.as_deref(),
-                journal: &journal,
-                reason: reason.as_deref(),
-                actor: actor.as_deref(),
-                force,
-            },
-            cli.output,
-        ),
-        Command::Resume {
-            env,
-            service,
-            actor,
-            region,
-            dir,
-            journal,
-            simulated,
-        } => rollback_cmd::resume(
-            rollback_cmd::ResumeArgs {
-                dir: &dir,
-                env: &env,
-                service: service.as_deref(),
-                region: region.as_deref(),
-                journal: &journal,
-                simulated,
-                actor: actor.as_deref(),
-            },
-            cli.output,
-        ),
-        Command::Diff {
-            env,
-            services,
-            exit_code,
-            sim,
-            region,
-            dir,
-        } => diff_cmd::run(
-            diff_cmd::DiffArgs {
-                dir: &dir,
-                env: &env,
-                services: &services,
-                sim: sim.as_deref(),
-                region: region.as_deref(),
-                exit_code,
-            },
-            cli.output,
-        ),
-        Command::Status {
-            env,
-            sim,
-            region,
-            dir,
-            journal,
-        } => status_cmd::run(
-            status_cmd::StatusArgs {
-                dir: &dir,
-                env: env.as_deref(),
-                sim: sim.as_deref(),
-                region: region.as_deref(),
-                journal: &journal,
-            },
-            cli.output,
-        ),
+    dispatch::simulated_journal_default(&mut cli.command);
+    let exit = dispatch::run(cli.command, cli.output);
+    if cli.output == OutputFormat::Json {
+        json_out::finish(exit);
     }
+    exit
 }
 
-/// Simulated runs keep their own journal: under `--sim` (or `--simulated`) the default
-/// journal is the simulator's (journal::realm); an explicit one is checked when opened.
-fn simulated_journal_default(command: &mut Command) {
-    let (simulated, journal) = match command {
-        Command::Deploy { sim, journal, .. }
-        | Command::Lifecycle { sim, journal, .. }
-        | Command::Rollback { sim, journal, .. }
-        | Command::Status { sim, journal, .. }
-        | Command::Run { sim, journal, .. }
-        | Command::Promote { sim, journal, .. } => (sim.is_some(), journal),
-        Command::History {
-            simulated, journal, ..
-        }
-        | Command::Resume {
-            simulated, journal, ..
-        } => (*simulated, journal),
-        _ => return,
+/// The command line, or the exit for one that does not parse — with `--output json`, as the
+/// one JSON document (help and version are printed as text whatever the format).
+fn parse() -> Result<Cli, Exit> {
+    let error = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
     };
-    *journal = crate::state::journal::realm::spec_for(journal, simulated);
-}
-
-/// Print `value` as pretty JSON on stdout.
-fn print_json<T: serde::Serialize>(value: &T) {
-    crate::outln!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("plain data serializes")
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json");
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
+    if !json || informational {
+        error.exit();
+    }
+    json_out::add_error("usage", error.render().to_string().trim_end());
+    json_out::finish(Exit::Usage);
+    Err(Exit::Usage)
 }
 
-/// An error for a person, on stderr, in the chosen format.
+/// The command's result for `--output json` (printed once, when the command ends).
+fn print_json<T: serde::Serialize>(value: &T) {
+    json_out::set_result(serde_json::to_value(value).expect("plain data serializes"));
+}
+
+/// An error for a person, on stderr, in the chosen format (with JSON: in the one document).
 fn print_error(output: OutputFormat, kind: &str, message: &str) {
     match output {
         OutputFormat::Text => {
+            progress::close_line();
             crate::errln!("error: {}", crate::config::printable::for_terminal(message))
         }
-        OutputFormat::Json => print_json(&serde_json::json!({
-            "error": { "kind": kind, "message": message }
-        })),
+        OutputFormat::Json => json_out::add_error(kind, message),
     }
 }

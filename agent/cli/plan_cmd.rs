@@ -9,6 +9,12 @@ use std::path::Path;
 pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) -> Exit {
     match compute(repo_dir, from, to) {
         Ok(result) => {
+            if output == OutputFormat::Text && !result.not_planned.is_empty() {
+                crate::errln!(
+                    "note: uncommitted changes are not planned (plan reads commits): {}",
+                    result.not_planned.join(", ")
+                );
+            }
             match output {
                 OutputFormat::Json => print_json(&result),
                 // Commit titles and authors are anyone's text: no raw escapes to the terminal.
@@ -45,13 +51,28 @@ struct PlanResult {
     to: String,
     commits: Vec<crate::repo::CommitInfo>,
     plan: Plan,
+    /// Uncommitted files under environments/ or pipelines/: not in the plan.
+    not_planned: Vec<String>,
+}
+
+/// `rev` in `repo`, with a message that says how deep the history is when `REV~N` is deeper.
+fn resolve(repo: &EnvRepo, repo_dir: &Path, rev: &str) -> Result<String, RepoError> {
+    repo.resolve(rev).map(|o| o.to_string()).map_err(|e| {
+        match super::plan_git::beyond_history(repo_dir, rev) {
+            Some(message) => RepoError::RevisionNotFound {
+                rev: rev.to_string(),
+                message,
+            },
+            None => e,
+        }
+    })
 }
 
 fn compute(repo_dir: &Path, from: Option<&str>, to: &str) -> Result<PlanResult, RepoError> {
     let repo = EnvRepo::open(repo_dir)?;
-    let to_id = repo.resolve(to)?.to_string();
+    let to_id = resolve(&repo, repo_dir, to)?;
     let from_id = match from {
-        Some(rev) => Some(repo.resolve(rev)?.to_string()),
+        Some(rev) => Some(resolve(&repo, repo_dir, rev)?),
         // Default: the parent of --to; none for a first commit.
         None => repo
             .resolve(&format!("{to_id}~1"))
@@ -73,6 +94,7 @@ fn compute(repo_dir: &Path, from: Option<&str>, to: &str) -> Result<PlanResult, 
         from: from_id,
         to: to_id,
         commits,
+        not_planned: super::plan_git::uncommitted_config(repo_dir),
     })
 }
 

@@ -7,7 +7,19 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Whether a spinner line was drawn and the terminal's cursor still sits at its end: indicatif
+/// leaves the last line open, and a summary printed now would run on from it.
+static LINE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// End the last progress line (if one is open) before a summary goes to the terminal.
+pub fn close_line() {
+    if LINE_OPEN.swap(false, Ordering::SeqCst) {
+        crate::errln!();
+    }
+}
 
 pub struct ConsoleProgress {
     clock: Clock,
@@ -29,6 +41,7 @@ impl ConsoleProgress {
     fn bar(&self, key: &str) -> Option<ProgressBar> {
         let (multi, bars) = self.bars.as_ref()?;
         let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+        LINE_OPEN.store(true, Ordering::SeqCst);
         Some(
             bars.entry(key.to_string())
                 .or_insert_with(|| {

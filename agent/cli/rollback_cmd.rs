@@ -5,10 +5,11 @@ use super::progress::ConsoleProgress;
 use super::sim_cmd::{Session, load_environment, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::cloud::retry::RetryPolicy;
+use crate::config::Environment;
 use crate::rollback::{self, RollbackError, RollbackReport, Selector};
 use crate::stages::deploy::rollout::short_td;
 use crate::stages::deploy::{FailureKind, Outcome};
-use crate::state::journal::pins::{pins, resume_record};
+use crate::state::journal::pins::{Pin, pins, resume_record};
 use std::path::Path;
 
 pub struct RollbackArgs<'a> {
@@ -239,86 +240,81 @@ pub fn resume(args: ResumeArgs<'_>, output: OutputFormat) -> Exit {
         Err(code) => return code,
     };
     if let Some(s) = args.service
-        && env.service(s).is_none()
+        && let Err(code) = super::deploy_cmd::service_spec(&env, s, output)
     {
-        let names: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
-        print_error(
-            output,
-            "usage",
-            &format!(
-                "environment {} has no service `{s}` (services: {})",
-                env.name,
-                names.join(", ")
-            ),
-        );
-        return Exit::Usage;
+        return code;
     }
     let by = actor(args.actor);
-    runtime(false).block_on(async {
-        let clock = crate::clock::Clock::system();
-        let journal = match super::status_cmd::journal_without_sim(
-            args.journal,
-            &env,
-            args.region,
-            args.simulated,
-        )
-        .await {
-            Ok(j) => j,
-            Err(e) => {
-                print_error(output, "usage", &e.to_string());
-                return Exit::Usage;
-            }
-        };
-        let records = match journal.read(Some(&env.name)).await {
-            Ok(r) => r,
-            Err(e) => {
-                print_error(output, "io", &e.to_string());
-                return Exit::Io;
-            }
-        };
-        let run = format!(
-            "{}-{}-resume",
+    let resumed = match runtime(false).block_on(unpin(&args, &env, &by, output)) {
+        Ok(resumed) => resumed,
+        Err(code) => return code,
+    };
+    match output {
+        OutputFormat::Json => print_json(&serde_json::json!({
+            "env": env.name,
+            "by": by,
+            "resumed": resumed,
+        })),
+        OutputFormat::Text if resumed.is_empty() => crate::outln!(
+            "{}: nothing pinned{}",
             env.name,
-            clock.now().format("%Y%m%dT%H%M%SZ")
-        );
-        let mut resumed = Vec::new();
-        for ((_, service), pin) in pins(&records)
-            .into_iter()
-            .filter(|((e, s), _)| *e == env.name && args.service.is_none_or(|w| w == s.as_str()))
-        {
-            let record = resume_record(&env.name, &service, &by, clock.now(), &run);
-            if let Err(e) = journal.append(&record).await {
-                print_error(output, "io", &e.to_string());
-                return Exit::Io;
-            }
-            resumed.push(pin);
-        }
-        match output {
-            OutputFormat::Json => print_json(&serde_json::json!({
-                "env": env.name,
-                "by": by,
-                "resumed": resumed,
-            })),
-            OutputFormat::Text if resumed.is_empty() => crate::outln!(
-                "{}: nothing pinned{}",
-                env.name,
-                args.service
-                    .map(|s| format!(" for {s}"))
-                    .unwrap_or_default()
-            ),
-            OutputFormat::Text => {
-                for p in &resumed {
-                    crate::outln!(
-                        "{} {}: unpinned (was pinned to {} by {} at {}); the agent deploys it again on the next change",
-                        p.env,
-                        p.service,
-                        short_td(&p.to),
-                        p.by,
-                        p.at.format("%Y-%m-%d %H:%M:%SZ")
-                    );
-                }
+            args.service
+                .map(|s| format!(" for {s}"))
+                .unwrap_or_default()
+        ),
+        OutputFormat::Text => {
+            super::progress::close_line();
+            for p in &resumed {
+                crate::outln!(
+                    "{} {}: unpinned (was pinned to {} by {} at {}); the agent deploys it again on the next change",
+                    p.env,
+                    p.service,
+                    short_td(&p.to),
+                    p.by,
+                    p.at.format("%Y-%m-%d %H:%M:%SZ")
+                );
             }
         }
-        Exit::Ok
-    })
+    }
+    Exit::Ok
+}
+
+/// Journal a resume for each pin of the environment (of `--service`, if given); gives the pins
+/// lifted.
+async fn unpin(
+    args: &ResumeArgs<'_>,
+    env: &Environment,
+    by: &str,
+    output: OutputFormat,
+) -> Result<Vec<Pin>, Exit> {
+    let clock = crate::clock::Clock::system();
+    let journal =
+        super::status_cmd::journal_without_sim(args.journal, env, args.region, args.simulated)
+            .await
+            .map_err(|e| {
+                print_error(output, "usage", &e.to_string());
+                Exit::Usage
+            })?;
+    let records = journal.read(Some(&env.name)).await.map_err(|e| {
+        print_error(output, "io", &e.to_string());
+        Exit::Io
+    })?;
+    let run = format!(
+        "{}-{}-resume",
+        env.name,
+        clock.now().format("%Y%m%dT%H%M%SZ")
+    );
+    let mut resumed = Vec::new();
+    for ((_, service), pin) in pins(&records)
+        .into_iter()
+        .filter(|((e, s), _)| *e == env.name && args.service.is_none_or(|w| w == s.as_str()))
+    {
+        let record = resume_record(&env.name, &service, by, clock.now(), &run);
+        if let Err(e) = journal.append(&record).await {
+            print_error(output, "io", &e.to_string());
+            return Err(Exit::Io);
+        }
+        resumed.push(pin);
+    }
+    Ok(resumed)
 }

@@ -11,6 +11,7 @@ use super::sim_cmd::{Session, open_journal, runtime, scenario};
 use super::{Exit, OutputFormat, print_error, print_json};
 use crate::clock::Clock;
 use crate::cloud::aws::{Aws, Target};
+use crate::cloud::sim::FaultScript;
 use crate::config::{Environment, Model};
 use crate::daemon::{self, Agent, Settings, Wake};
 use crate::metrics::Metrics;
@@ -58,38 +59,26 @@ fn default_mirror(cache: &Path, url: &str) -> PathBuf {
 }
 
 pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
-    let faults = match scenario(args.sim.as_deref(), output) {
-        Ok(f) => f,
-        Err(code) => return code,
-    };
+    match run_agent(&mut args, output) {
+        Ok(exit) | Err(exit) => exit,
+    }
+}
+
+/// Print `message` as an error of `kind` and give back the exit code it means.
+fn fail(output: OutputFormat, kind: &str, message: &str, exit: Exit) -> Exit {
+    print_error(output, kind, message);
+    exit
+}
+
+/// The whole command; `Err` carries the exit code of an error already printed.
+fn run_agent(args: &mut RunArgs, output: OutputFormat) -> Result<Exit, Exit> {
+    let faults = scenario(args.sim.as_deref(), output)?;
     // A simulation never changes a real remote: `promote --sim` tags a scratch clone.
     let _scratch = match (&faults, &args.promote) {
-        (Some(_), Some(_)) => match scratch_remote(&args.repo) {
-            Ok(Some((dir, path))) => {
-                args.repo = path;
-                Some(dir)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                print_error(output, "repository", &e);
-                return Exit::Refused;
-            }
-        },
+        (Some(_), Some(_)) => use_scratch_remote(args, output)?,
         _ => None,
     };
-    let secret = std::env::var("AMAGENT_WEBHOOK_SECRET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .map(Secret::new);
-    if args.listen.is_some() && secret.is_none() {
-        print_error(
-            output,
-            "usage",
-            "--listen needs the webhook secret in AMAGENT_WEBHOOK_SECRET (the one set on the \
-             GitHub webhook): unsigned deliveries are never accepted",
-        );
-        return Exit::Usage;
-    }
+    let secret = webhook_secret(args, output)?;
     let cache = args
         .cache
         .clone()
@@ -100,95 +89,173 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
         .unwrap_or_else(|| default_mirror(&cache, &args.repo));
     // The operator named this repository: a token may go to its host (and to github.com).
     let credentials = GitCredentials::from_env().trusting(&args.repo);
-    let opened = EnvRepo::open_or_clone(&args.repo, &mirror, &credentials).and_then(|r| {
+    let (repo, model) = open_repo(args, &mirror, &credentials, output)?;
+    if let Some((tag, commit)) = &args.promote {
+        push_tag(args, &repo, &credentials, (tag, commit.as_deref()), output)?;
+    }
+    let location = Location::parse(&args.journal)
+        .map_err(|e| fail(output, "usage", &e.to_string(), Exit::Usage))?;
+    let metrics = Arc::new(Metrics::default());
+    let (wake_tx, wake_rx) = mpsc::channel::<Wake>(64);
+    let io = runtime(false);
+    if let (Some(addr), Some(secret)) = (args.listen, secret) {
+        listen(&io, addr, secret, wake_tx.clone(), metrics.clone(), output)?;
+    }
+    let signals = on_stop_signal(&io, args.shutdown_grace);
+    if !args.once {
+        daemon::poll_timer(args.poll_interval, wake_tx.clone());
+    }
+    let simulated = faults.is_some();
+    let agent_rt = runtime(simulated);
+    let surroundings = Surroundings {
+        repo,
+        model,
+        settings: Settings {
+            url: args.repo.clone(),
+            branch: args.branch.clone(),
+            mirror,
+            cache,
+            credentials,
+            builder: args.builder.clone(),
+        },
+        metrics,
+    };
+    agent_rt.block_on(async {
+        let mut agent = build_agent(args, faults, surroundings, &location, output).await?;
+        let lease = lease_for(&agent, &location, args.lease_ttl);
+        if args.once {
+            return Ok(once_under_lease(&mut agent, lease, output).await);
+        }
+        tracing::info!(repo = %redact_url(&args.repo), branch = %args.branch, poll_seconds = args.poll_interval.as_secs(), simulated, "agent started");
+        let (stop_rx, interrupt_rx) = signals;
+        daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx, lease).await;
+        tracing::info!("agent stopped");
+        Ok(Exit::Ok)
+    })
+}
+
+/// `promote --sim` of a network remote: point `args.repo` at a scratch clone, kept alive by
+/// the returned directory until the command ends.
+fn use_scratch_remote(
+    args: &mut RunArgs,
+    output: OutputFormat,
+) -> Result<Option<tempfile::TempDir>, Exit> {
+    match scratch_remote(&args.repo) {
+        Ok(Some((dir, path))) => {
+            args.repo = path;
+            Ok(Some(dir))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(fail(output, "repository", &e, Exit::Refused)),
+    }
+}
+
+/// The webhook secret, required with `--listen`: unsigned deliveries are never accepted.
+fn webhook_secret(args: &RunArgs, output: OutputFormat) -> Result<Option<Secret>, Exit> {
+    let secret = std::env::var("AMAGENT_WEBHOOK_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Secret::new);
+    if args.listen.is_some() && secret.is_none() {
+        return Err(fail(
+            output,
+            "usage",
+            "--listen needs the webhook secret in AMAGENT_WEBHOOK_SECRET (the one set on the \
+             GitHub webhook): unsigned deliveries are never accepted",
+            Exit::Usage,
+        ));
+    }
+    Ok(secret)
+}
+
+/// The environments repo's mirror and the model at the watched branch's head.
+fn open_repo(
+    args: &RunArgs,
+    mirror: &Path,
+    credentials: &GitCredentials,
+    output: OutputFormat,
+) -> Result<(EnvRepo, Model), Exit> {
+    let opened = EnvRepo::open_or_clone(&args.repo, mirror, credentials).and_then(|r| {
         let head = r.resolve(&format!("refs/heads/{}", args.branch))?;
         let model = r.model_at(&head.to_string())?;
         Ok((r, model))
     });
-    let (repo, model) = match opened {
-        Ok(m) => m,
-        Err(e) => {
-            print_error(
-                output,
-                "repository",
-                &format!(
-                    "{e} (watching {} branch {})",
-                    redact_url(&args.repo),
-                    args.branch
-                ),
-            );
-            return Exit::Refused;
-        }
-    };
-    if let Some((tag, commit)) = &args.promote {
-        // The commit to promote: the one named, else the newest the source verified.
-        let commit = match commit {
-            Some(c) => repo.resolve(c).map(|o| o.to_string()),
-            None => repo
-                .resolve(&format!("refs/heads/{}", args.branch))
-                .map(|o| o.to_string()),
-        };
-        let pushed = commit.and_then(|c| repo.tag_and_push(tag, &c, &args.repo, &credentials));
-        if let Err(e) = pushed {
-            print_error(
-                output,
-                "repository",
-                &format!("cannot create and push {tag}: {e}"),
-            );
-            return Exit::Refused;
-        }
-        tracing::info!(%tag, "tag pushed");
-    }
-    let location = match Location::parse(&args.journal) {
-        Ok(l) => l,
-        Err(e) => {
-            print_error(output, "usage", &e.to_string());
-            return Exit::Usage;
-        }
-    };
-    let metrics = Arc::new(Metrics::default());
-    let (wake_tx, wake_rx) = mpsc::channel::<Wake>(64);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (interrupt_tx, interrupt_rx) = watch::channel(false);
+    opened.map_err(|e| {
+        let message = format!(
+            "{e} (watching {} branch {})",
+            redact_url(&args.repo),
+            args.branch
+        );
+        fail(output, "repository", &message, Exit::Refused)
+    })
+}
 
-    // The real-time side: webhook server and signals.
-    let (events_tx, mut events_rx) = mpsc::channel(64);
-    let io = runtime(false);
-    if let (Some(addr), Some(secret)) = (args.listen, secret) {
-        let limits = match ServerLimits::from_env() {
-            Ok(l) => l,
-            Err(e) => {
-                print_error(output, "usage", &e);
-                return Exit::Usage;
-            }
-        };
-        let state = Arc::new(WebhookState::new(secret, events_tx, metrics.clone()));
-        let listener = match io.block_on(tokio::net::TcpListener::bind(addr)) {
-            Ok(l) => l,
-            Err(e) => {
-                print_error(output, "io", &format!("cannot listen on {addr}: {e}"));
-                return Exit::Io;
-            }
-        };
-        tracing::info!(%addr, ?limits, "webhook server listening: POST /webhooks/github, GET /healthz, GET /metrics");
-        let metrics = metrics.clone();
-        io.spawn(serve(
-            listener,
-            webhook::router(state),
-            limits,
-            Connections::default(),
-            metrics,
-        ));
+/// `promote`: create `tag` on the commit named (else the branch head) and push it.
+fn push_tag(
+    args: &RunArgs,
+    repo: &EnvRepo,
+    credentials: &GitCredentials,
+    (tag, commit): (&str, Option<&str>),
+    output: OutputFormat,
+) -> Result<(), Exit> {
+    let commit = match commit {
+        Some(c) => repo.resolve(c).map(|o| o.to_string()),
+        None => repo
+            .resolve(&format!("refs/heads/{}", args.branch))
+            .map(|o| o.to_string()),
+    };
+    let pushed = commit.and_then(|c| repo.tag_and_push(tag, &c, &args.repo, credentials));
+    if let Err(e) = pushed {
+        let message = format!("cannot create and push {tag}: {e}");
+        return Err(fail(output, "repository", &message, Exit::Refused));
     }
-    let forward = wake_tx.clone();
+    tracing::info!(%tag, "tag pushed");
+    Ok(())
+}
+
+/// Serve the webhook endpoint on `addr`; its events wake the agent.
+fn listen(
+    io: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    secret: Secret,
+    wakes: mpsc::Sender<Wake>,
+    metrics: Arc<Metrics>,
+    output: OutputFormat,
+) -> Result<(), Exit> {
+    let limits = ServerLimits::from_env().map_err(|e| fail(output, "usage", &e, Exit::Usage))?;
+    let (events_tx, mut events_rx) = mpsc::channel(64);
+    let state = Arc::new(WebhookState::new(secret, events_tx, metrics.clone()));
+    let listener = io
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .map_err(|e| {
+            let message = format!("cannot listen on {addr}: {e}");
+            fail(output, "io", &message, Exit::Io)
+        })?;
+    tracing::info!(%addr, ?limits, "webhook server listening: POST /webhooks/github, GET /healthz, GET /metrics");
+    io.spawn(serve(
+        listener,
+        webhook::router(state),
+        limits,
+        Connections::default(),
+        metrics,
+    ));
     io.spawn(async move {
         while let Some(event) = events_rx.recv().await {
-            if forward.send(Wake::Event(event)).await.is_err() {
+            if wakes.send(Wake::Event(event)).await.is_err() {
                 return;
             }
         }
     });
-    let grace = args.shutdown_grace;
+    Ok(())
+}
+
+/// On SIGTERM or Ctrl-C: `stop` turns true at once, `interrupt` after the grace period.
+fn on_stop_signal(
+    io: &tokio::runtime::Runtime,
+    grace: Duration,
+) -> (watch::Receiver<bool>, watch::Receiver<bool>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (interrupt_tx, interrupt_rx) = watch::channel(false);
     io.spawn(async move {
         stop_signal().await;
         tracing::warn!(
@@ -199,175 +266,180 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
         tokio::time::sleep(grace).await;
         let _ = interrupt_tx.send(true);
     });
-    if !args.once {
-        daemon::poll_timer(args.poll_interval, wake_tx.clone());
-    }
+    (stop_rx, interrupt_rx)
+}
 
-    let simulated = faults.is_some();
+/// What the agent is built from, gathered before its runtime starts.
+struct Surroundings {
+    repo: EnvRepo,
+    model: Model,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+}
+
+/// The agent: its cloud (AWS or the simulator), journal, reporter and fence.
+async fn build_agent(
+    args: &RunArgs,
+    faults: Option<FaultScript>,
+    surroundings: Surroundings,
+    location: &Location,
+    output: OutputFormat,
+) -> Result<Agent, Exit> {
+    let Surroundings {
+        repo,
+        model,
+        settings,
+        metrics,
+    } = surroundings;
     let kill_at = faults.as_ref().and_then(|f| f.kill_agent_at.clone());
-    let agent_rt = runtime(simulated);
-    agent_rt.block_on(async {
-        let (cloud, clock, sandbox) = match faults {
-            Some(faults) => {
-                // The simulated account is shaped like each environment at the commit last
-                // applied to it (what runs there now), as far as a local journal tells.
-                let records = match &location {
-                    Location::Dir(dir) => LocalJournal::new(dir).read(None).await.unwrap_or_default(),
-                    Location::S3 { .. } => Vec::new(),
-                };
-                let running = running_environments(&repo, &model, &records);
-                let sandbox = Sandbox::for_environments(&running, faults, chrono::Utc::now());
-                (sandbox.sim.cloud(), sandbox.clock.clone(), Some(sandbox))
-            }
-            None => {
-                // One account and region per agent: the first environment's, or --region.
-                let env = model.environments.values().next();
-                let aws = Aws::connect(Target {
-                    account: env.map(|e| e.aws.account_id.clone()).unwrap_or_default(),
-                    region: args
-                        .region
-                        .clone()
-                        .or(env.map(|e| e.aws.region.clone()))
-                        .unwrap_or_default(),
-                })
-                .await;
-                (aws.cloud(), Clock::system(), None)
-            }
-        };
-        drop(repo);
-        let session = Session {
-            cloud,
-            clock,
-            sandbox,
-        };
-        let mut journal: Arc<dyn Journal> = match open_journal(&args.journal, &session) {
-            Ok(j) => Arc::from(j),
-            Err(e) => {
-                print_error(output, "usage", &e.to_string());
-                return Exit::Usage;
-            }
-        };
-        if let Some(step) = kill_at {
-            journal = Arc::new(CrashAfter {
-                inner: journal,
-                step,
-            });
-        }
-        let Session {
-            cloud,
-            clock,
-            sandbox,
-        } = session;
-        // GitHub when credentials are set (GITHUB_TOKEN, or a GitHub App), else the console.
-        let reporter: Arc<dyn Reporter> = match GitHub::from_env(&args.repo).await {
-            Ok(Some(github)) => {
-                tracing::info!(?github, "reporting to GitHub");
-                Arc::new(github)
-            }
-            Ok(None) => Arc::new(Console::new()),
-            Err(e) => {
-                print_error(output, "usage", &e.to_string());
-                return Exit::Usage;
-            }
-        };
-        // With a shared (S3) journal every change to AWS is fenced by the lease.
-        let fence = matches!(location, Location::S3 { .. })
-            .then(|| crate::state::fence::LeaseGuard::new(args.lease_ttl));
-        let cloud = match &fence {
-            Some(guard) => crate::state::fence::fenced(cloud, guard.clone()),
-            None => cloud,
-        };
-        let mut agent = Agent::new(
-            Settings {
-                url: args.repo.clone(),
-                branch: args.branch.clone(),
-                mirror,
-                cache,
-                credentials,
-                builder: args.builder.clone(),
-            },
-            cloud,
-            clock.clone(),
-            journal,
-            reporter,
-            Arc::new(ConsoleProgress::new(clock)),
-            metrics,
-        );
-        agent.allow_downgrade = args.allow_downgrade;
-        agent.promote_tag = args.promote.as_ref().map(|(tag, _)| tag.clone());
-        agent.fence = fence.clone();
-        if sandbox.is_none() {
-            // Each environment in its own account and region, through its role if it names one.
-            agent.accounts = Some(Arc::new(crate::daemon::accounts::Accounts::new(
-                crate::cloud::aws::Options::default(),
-                args.region.clone(),
-                fence.clone(),
-            )));
-        }
-        if let Some(sandbox) = sandbox {
-            let sandbox = Arc::new(sandbox);
-            agent.on_pushed = Some(Box::new(move |repository, digest, tags| {
-                let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
-                sandbox
-                    .sim
-                    .push_image(repository, digest, &tags, sandbox.clock.now());
-            }));
-        }
-        // An S3 journal is shared: a lease beside it makes one agent active, others standbys.
-        let mut lease = match &location {
-            Location::S3 { bucket, prefix } => {
-                let holder = format!(
-                    "{}-{}",
-                    std::env::var("HOSTNAME").unwrap_or_else(|_| "agent".into()),
-                    std::process::id()
-                );
-                Some((
-                    Lease::new(
-                        agent.cloud.s3.clone(),
-                        bucket.clone(),
-                        Lease::key_for(prefix),
-                        holder,
-                        args.lease_ttl,
-                    )
-                    .with_guard(fence.clone().expect("an S3 journal is fenced")),
-                    args.lease_ttl,
-                ))
-            }
-            Location::Dir(_) => None,
-        };
-        if args.once {
-            // One look acts like the agent: with a shared journal, only while holding the lease.
-            if let Some((l, _)) = lease.as_mut() {
-                match l.try_acquire(agent.clock.now()).await {
-                    Ok(LeaseState::Held { .. }) => {}
-                    Ok(LeaseState::HeldByOther { holder, expires_at }) => {
-                        print_error(
-                            output,
-                            "refused",
-                            &format!(
-                                "another agent ({holder}) is active on this journal until {expires_at}: \
-                                 push the tag with git and let it promote, or stop it first"
-                            ),
-                        );
-                        return Exit::Refused;
-                    }
-                    Err(e) => {
-                        print_error(output, "refused", &e.to_string());
-                        return Exit::Refused;
-                    }
-                }
-            }
-            let exit = once(&mut agent, output).await;
-            if let Some((l, _)) = lease.as_mut() {
-                let _ = l.release(agent.clock.now()).await;
-            }
-            return exit;
-        }
-        tracing::info!(repo = %redact_url(&args.repo), branch = %args.branch, poll_seconds = args.poll_interval.as_secs(), simulated, "agent started");
-        daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx, lease).await;
-        tracing::info!("agent stopped");
-        Exit::Ok
+    let session = match faults {
+        Some(faults) => simulated_session(&repo, &model, location, faults).await,
+        None => aws_session(&model, args.region.clone()).await,
+    };
+    drop(repo);
+    let mut journal: Arc<dyn Journal> = open_journal(&args.journal, &session)
+        .map(Arc::from)
+        .map_err(|e| fail(output, "usage", &e.to_string(), Exit::Usage))?;
+    if let Some(step) = kill_at {
+        journal = Arc::new(CrashAfter {
+            inner: journal,
+            step,
+        });
+    }
+    let reporter = reporter_for(&args.repo, output).await?;
+    let Session {
+        cloud,
+        clock,
+        sandbox,
+    } = session;
+    // With a shared (S3) journal every change to AWS is fenced by the lease.
+    let fence = matches!(location, Location::S3 { .. })
+        .then(|| crate::state::fence::LeaseGuard::new(args.lease_ttl));
+    let cloud = match &fence {
+        Some(guard) => crate::state::fence::fenced(cloud, guard.clone()),
+        None => cloud,
+    };
+    let progress = Arc::new(ConsoleProgress::new(clock.clone()));
+    let mut agent = Agent::new(settings, cloud, clock, journal, reporter, progress, metrics);
+    agent.allow_downgrade = args.allow_downgrade;
+    agent.promote_tag = args.promote.as_ref().map(|(tag, _)| tag.clone());
+    agent.fence = fence.clone();
+    if sandbox.is_none() {
+        // Each environment in its own account and region, through its role if it names one.
+        agent.accounts = Some(Arc::new(crate::daemon::accounts::Accounts::new(
+            crate::cloud::aws::Options::default(),
+            args.region.clone(),
+            fence,
+        )));
+    }
+    if let Some(sandbox) = sandbox {
+        let sandbox = Arc::new(sandbox);
+        agent.on_pushed = Some(Box::new(move |repository, digest, tags| {
+            let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+            sandbox
+                .sim
+                .push_image(repository, digest, &tags, sandbox.clock.now());
+        }));
+    }
+    Ok(agent)
+}
+
+/// The simulated account, shaped like each environment at the commit last applied to it (what
+/// runs there now), as far as a local journal tells.
+async fn simulated_session(
+    repo: &EnvRepo,
+    model: &Model,
+    location: &Location,
+    faults: FaultScript,
+) -> Session {
+    let records = match location {
+        Location::Dir(dir) => LocalJournal::new(dir).read(None).await.unwrap_or_default(),
+        Location::S3 { .. } => Vec::new(),
+    };
+    let running = running_environments(repo, model, &records);
+    let sandbox = Sandbox::for_environments(&running, faults, chrono::Utc::now());
+    Session {
+        cloud: sandbox.sim.cloud(),
+        clock: sandbox.clock.clone(),
+        sandbox: Some(sandbox),
+    }
+}
+
+/// AWS: one account and region per agent, the first environment's, or --region.
+async fn aws_session(model: &Model, region: Option<String>) -> Session {
+    let env = model.environments.values().next();
+    let aws = Aws::connect(Target {
+        account: env.map(|e| e.aws.account_id.clone()).unwrap_or_default(),
+        region: region
+            .or(env.map(|e| e.aws.region.clone()))
+            .unwrap_or_default(),
     })
+    .await;
+    Session {
+        cloud: aws.cloud(),
+        clock: Clock::system(),
+        sandbox: None,
+    }
+}
+
+/// GitHub when credentials are set (GITHUB_TOKEN, or a GitHub App), else the console.
+async fn reporter_for(repo: &str, output: OutputFormat) -> Result<Arc<dyn Reporter>, Exit> {
+    match GitHub::from_env(repo).await {
+        Ok(Some(github)) => {
+            tracing::info!(?github, "reporting to GitHub");
+            Ok(Arc::new(github))
+        }
+        Ok(None) => Ok(Arc::new(Console::new())),
+        Err(e) => Err(fail(output, "usage", &e.to_string(), Exit::Usage)),
+    }
+}
+
+/// An S3 journal is shared: a lease beside it makes one agent active, others standbys.
+fn lease_for(agent: &Agent, location: &Location, ttl: Duration) -> Option<(Lease, Duration)> {
+    let Location::S3 { bucket, prefix } = location else {
+        return None;
+    };
+    let holder = format!(
+        "{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "agent".into()),
+        std::process::id()
+    );
+    let guard = agent.fence.clone().expect("an S3 journal is fenced");
+    let lease = Lease::new(
+        agent.cloud.s3.clone(),
+        bucket.clone(),
+        Lease::key_for(prefix),
+        holder,
+        ttl,
+    )
+    .with_guard(guard);
+    Some((lease, ttl))
+}
+
+/// One look acts like the agent: with a shared journal, only while holding the lease.
+async fn once_under_lease(
+    agent: &mut Agent,
+    mut lease: Option<(Lease, Duration)>,
+    output: OutputFormat,
+) -> Exit {
+    if let Some((l, _)) = lease.as_mut() {
+        match l.try_acquire(agent.clock.now()).await {
+            Ok(LeaseState::Held { .. }) => {}
+            Ok(LeaseState::HeldByOther { holder, expires_at }) => {
+                let message = format!(
+                    "another agent ({holder}) is active on this journal until {expires_at}: \
+                     push the tag with git and let it promote, or stop it first"
+                );
+                return fail(output, "refused", &message, Exit::Refused);
+            }
+            Err(e) => return fail(output, "refused", &e.to_string(), Exit::Refused),
+        }
+    }
+    let exit = once(agent, output).await;
+    if let Some((l, _)) = lease.as_mut() {
+        let _ = l.release(agent.clock.now()).await;
+    }
+    exit
 }
 
 /// For a simulated promotion of a network remote: a scratch bare clone of it (kept until the
@@ -416,6 +488,7 @@ async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
             match output {
                 OutputFormat::Json => print_json(&tick),
                 OutputFormat::Text => {
+                    super::progress::close_line();
                     crate::outln!("head {}", &tick.head[..tick.head.len().min(12)]);
                     for env in &tick.adopted {
                         crate::outln!("  {env:<12} adopted as the baseline (nothing deployed)");

@@ -53,10 +53,10 @@ pub fn load_environment(
     }
 }
 
-/// The fault script for `--sim`, or None: talk to AWS.
+/// The fault script for `--sim`, or None: talk to AWS (refused, exit 3, without credentials).
 pub fn scenario(sim: Option<&str>, output: OutputFormat) -> Result<Option<FaultScript>, Exit> {
     let Some(name) = sim else {
-        return Ok(None);
+        return require_aws_credentials(output).map(|()| None);
     };
     // Every simulated run says so, whatever it prints after (stdout stays the result).
     crate::errln!(
@@ -74,6 +74,33 @@ pub fn scenario(sim: Option<&str>, output: OutputFormat) -> Result<Option<FaultS
         );
         Exit::Usage
     })
+}
+
+/// One clear line before any AWS call when the standard credential chain finds nothing — each
+/// call would otherwise fail on its own with the SDK's "dispatch failure".
+fn require_aws_credentials(output: OutputFormat) -> Result<(), Exit> {
+    use aws_config::default_provider::credentials::DefaultCredentialsChain;
+    use aws_sdk_sts::config::ProvideCredentials;
+    use aws_sdk_sts::error::DisplayErrorContext;
+    let found = runtime(false).block_on(async {
+        let chain = DefaultCredentialsChain::builder().build().await;
+        chain.provide_credentials().await.map(drop)
+    });
+    let Err(e) = found else {
+        return Ok(());
+    };
+    print_error(
+        output,
+        "credentials",
+        &format!(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
+             AWS_PROFILE (a profile in ~/.aws/config), or run with an ECS task role or EC2 \
+             instance role; or use --sim SCENARIO to run on the simulator (the credential \
+             chain said: {})",
+            DisplayErrorContext(&e)
+        ),
+    );
+    Err(Exit::Refused)
 }
 
 /// The runtime for a command: virtual time for the simulator (tokio auto-advances its paused

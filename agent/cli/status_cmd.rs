@@ -46,6 +46,17 @@ pub fn run(args: StatusArgs<'_>, output: OutputFormat) -> Exit {
             Err(_) => vec![String::new()],
         },
     };
+    if names.is_empty() {
+        print_error(
+            output,
+            "usage",
+            &format!(
+                "no environments/*.yaml under {}: point --repo at the environments repo checkout",
+                args.dir.display()
+            ),
+        );
+        return Exit::Usage;
+    }
     let faults = match scenario(args.sim, output) {
         Ok(f) => f,
         Err(code) => return code,
@@ -89,8 +100,8 @@ pub fn run(args: StatusArgs<'_>, output: OutputFormat) -> Exit {
             OutputFormat::Text => print_table(&env.name, &services),
         }
     }
-    if output == OutputFormat::Json && (code == Exit::Ok || !all.is_empty()) {
-        print_json(&all);
+    if output == OutputFormat::Json {
+        print_json(&serde_json::json!({ "environments": all }));
     }
     code
 }

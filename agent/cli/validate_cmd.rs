@@ -4,20 +4,26 @@ use super::{Exit, OutputFormat, print_error, print_json};
 use crate::config::{self, units::ENVIRONMENTS_DIR};
 use std::path::{Path, PathBuf};
 
-/// Accept the repo root or its environments/ directory.
+/// Accept the repo root or its environments/ directory (also as `.` from inside it).
 fn repo_root(dir: &Path) -> PathBuf {
-    if !dir.join(ENVIRONMENTS_DIR).is_dir()
-        && dir.file_name().is_some_and(|n| n == ENVIRONMENTS_DIR)
-    {
-        return dir
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+    if dir.join(ENVIRONMENTS_DIR).is_dir() {
+        return dir.to_path_buf();
     }
-    dir.to_path_buf()
+    let full = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    match full.parent() {
+        Some(parent) if full.file_name().is_some_and(|n| n == ENVIRONMENTS_DIR) => {
+            parent.to_path_buf()
+        }
+        _ => dir.to_path_buf(),
+    }
 }
 
 pub fn run(dir: &Path, output: OutputFormat) -> Exit {
+    // A path that is not there is a directory that cannot be read (exit 4), not a usage error.
+    if let Err(e) = std::fs::metadata(dir) {
+        print_error(output, "io", &format!("cannot read {}: {e}", dir.display()));
+        return Exit::Io;
+    }
     let root = repo_root(dir);
     let files = match config::read_dir_sources(&root) {
         Ok(files) => files,

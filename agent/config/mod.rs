@@ -11,6 +11,7 @@ pub mod model;
 pub mod names;
 pub mod position;
 pub mod printable;
+mod promotion_rules;
 pub mod read_dir;
 mod shared;
 pub mod suggest;
