@@ -112,6 +112,7 @@ pub trait ObjectStore: Send + Sync {
     async fn list(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>>;
 }
 
+/// Secret references: SSM parameters and Secrets Manager secrets, checked for existence only.
 #[async_trait]
 pub trait Parameters: Send + Sync {
     /// The names among `names` that do not exist (GetParameters without decryption: values
@@ -119,4 +120,7 @@ pub trait Parameters: Send + Sync {
     async fn missing(&self, names: &[String]) -> CloudResult<Vec<String>>;
     /// `arn:aws:ssm:<region>:<account>:parameter/<name>` for a parameter name.
     fn arn(&self, name: &str) -> String;
+    /// Secrets Manager DescribeSecret (by ARN or name): the secret and its versions, or None
+    /// when there is no such secret. The value is never fetched.
+    async fn describe_secret(&self, secret_id: &str) -> CloudResult<Option<SecretDescription>>;
 }

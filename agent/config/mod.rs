@@ -12,6 +12,7 @@ pub mod names;
 pub mod position;
 pub mod printable;
 pub mod read_dir;
+pub mod secret_ref;
 mod shared;
 pub mod suggest;
 mod unknown_fields;

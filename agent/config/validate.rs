@@ -8,6 +8,7 @@ use super::model::{API_VERSION, EnvironmentSpec, Service, StageKind, is_full_sha
 use super::names::{check_name, is_amagent_name};
 use super::position::FieldPath;
 use super::printable::short_name;
+use super::secret_ref;
 use super::suggest::{did_you_mean, one_of};
 use serde_yaml::Value;
 use std::collections::HashMap;
@@ -825,7 +826,16 @@ fn check_variables(
                 Some("use letters, digits and `_`, not starting with a digit".into()),
             ));
         }
-        if let Some((n, env)) = naming
+        if secret_ref::is_arn(parameter) {
+            // A Secrets Manager ARN: its shape is checked; SSM's naming convention does not apply.
+            if let Err(e) = secret_ref::parse(parameter) {
+                let hint = match &e {
+                    secret_ref::SecretArnError::SsmArn(n) => format!("write `{name}: {n}`"),
+                    _ => format!("write `{name}: {}`", secret_ref::SECRETS_MANAGER_SHAPE),
+                };
+                out.push(at.at_value(&p, format!("`secrets.{name}` {e}"), Some(hint)));
+            }
+        } else if let Some((n, env)) = naming
             && !follows_convention(n, env, &s.name, parameter)
         {
             out.push(at.at_value(

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 mod lifecycle_stage;
+pub mod preflight;
 pub use lifecycle_stage::run_lifecycle;
 
 /// What the executor needs from the outside world.
@@ -182,41 +183,31 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
         return stopped_by_journal(report, &deploying, &e);
     }
 
-    // Preflight: every secret the new task definitions reference must exist in SSM.
+    // Preflight: every secret the new task definitions reference must exist (SSM parameters,
+    // Secrets Manager secrets), or that service's deploy does not start.
     let mut targets = Vec::new();
     // Deploys that end here, before rolling (the rollout journals its own).
     let mut early: Vec<DeployResult> = Vec::new();
     for spec in &deploying {
-        let names: Vec<String> = spec.secrets.values().cloned().collect();
-        let mut missing = Vec::new();
-        let mut refusal = None;
-        // GetParameters takes at most 10 names per call.
-        for chunk in names.chunks(crate::cloud::GET_PARAMETERS_BATCH) {
-            match ctx
-                .retry
-                .run("GetParameters", || ctx.cloud.ssm.missing(chunk))
-                .await
-            {
-                Ok(m) => missing.extend(m),
-                Err(e) => refusal = Some(e),
+        match preflight::missing_secrets(ctx.cloud, &ctx.retry, &spec.secrets).await {
+            Err(e) => {
+                early.push(refused(env, spec, &e));
+                continue;
             }
-        }
-        if let Some(e) = refusal {
-            early.push(refused(env, spec, &e));
-            continue;
-        }
-        if !missing.is_empty() {
-            early.push(failed(
-                env,
-                spec,
-                FailureKind::Config,
-                format!(
-                    "SSM parameter(s) missing: {} — create them, or fix `secrets` in environments/{}.yaml",
-                    missing.join(", "),
-                    env.name
-                ),
-            ));
-            continue;
+            Ok(missing) if !missing.is_empty() => {
+                early.push(failed(
+                    env,
+                    spec,
+                    FailureKind::Config,
+                    format!(
+                        "{} — create them, or fix `secrets` in environments/{}.yaml",
+                        missing.describe(),
+                        env.name
+                    ),
+                ));
+                continue;
+            }
+            Ok(_) => {}
         }
         match image_for(ctx, env, spec, &run.images).await {
             Ok(image) => targets.push(Target {

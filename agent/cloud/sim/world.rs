@@ -50,6 +50,8 @@ pub(super) struct World {
     pub registry_override: Option<String>,
     pub buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     pub parameters: BTreeSet<String>,
+    /// Secrets Manager: ARN → version id → staging labels (no values, ever).
+    pub secrets: BTreeMap<String, BTreeMap<String, Vec<String>>>,
 }
 
 /// (cluster, service, creation sequence number): a service's tasks are one range.
@@ -237,6 +239,7 @@ impl World {
             registry_override: None,
             buckets: BTreeMap::new(),
             parameters: BTreeSet::new(),
+            secrets: BTreeMap::new(),
         }
     }
 
