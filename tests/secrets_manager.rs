@@ -124,3 +124,50 @@ async fn a_missing_version_stage_blocks_it_too() {
     );
     changed_nothing(&calls);
 }
+
+// ---------------------------------------------------------------- on the wire (moto)
+
+mod support;
+
+use amagent::cloud::retry::RetryPolicy;
+use amagent::executor::preflight::missing_secrets;
+
+#[tokio::test]
+async fn describe_secret_and_preflight_on_moto() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let aws = support::connect(&endpoint).await;
+    let cloud = aws.cloud();
+    let client = aws_sdk_secretsmanager::Client::new(aws.sdk_config());
+    let created = client
+        .create_secret()
+        .name("aussie-markets/staging/stripe")
+        .secret_string(r#"{"api_key":"never-read"}"#)
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap().to_string();
+    let current = created.version_id().unwrap().to_string();
+
+    let found = cloud.ssm.describe_secret(&arn).await.unwrap().unwrap();
+    assert_eq!(found.arn, arn);
+    assert_eq!(found.versions[&current], ["AWSCURRENT"]);
+    assert!(!format!("{found:?}").contains("never-read"));
+    let gone = arn.replace("stripe", "sentry");
+    assert_eq!(cloud.ssm.describe_secret(&gone).await.unwrap(), None);
+
+    let secrets = BTreeMap::from([
+        ("STRIPE_KEY".to_string(), format!("{arn}:api_key::")),
+        ("STRIPE_OLD".to_string(), format!("{arn}:api_key::{current}")),
+        ("SENTRY_DSN".to_string(), gone.clone()),
+        ("BLUE_KEY".to_string(), format!("{arn}:api_key:BLUE:")),
+        ("DATABASE_URL".to_string(), "/aussie-markets/staging/api/database-url".to_string()),
+    ]);
+    let missing = missing_secrets(&cloud, &RetryPolicy::default(), &secrets)
+        .await
+        .unwrap();
+    assert_eq!(missing.parameters, ["/aussie-markets/staging/api/database-url"]);
+    assert_eq!(
+        missing.secrets,
+        [format!("version stage BLUE of {arn}"), gone]
+    );
+}
