@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod demo;
 pub mod doctor;
 pub mod executor;
+pub mod init;
 pub mod logging;
 pub mod metrics;
 pub mod output;

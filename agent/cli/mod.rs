@@ -8,6 +8,7 @@ mod deploy_cmd;
 mod doctor_cmd;
 mod exit;
 mod history_cmd;
+mod init_cmd;
 mod journal_cmd;
 mod lease_guard;
 mod lifecycle_cmd;
@@ -220,6 +221,7 @@ pub fn run(mut cli: Cli) -> Exit {
             cli.output,
         ),
         Command::Journal(args) => journal_cmd::run(args, cli.output),
+        Command::Init(args) => init_cmd::run(args, cli.output),
         Command::History {
             env,
             service,

@@ -53,6 +53,16 @@ pub trait Ecs: Send + Sync {
             .map(|s| (s.service_name, "ECS".to_string()))
             .collect())
     }
+    /// DescribeServices again, for `(service name, healthCheckGracePeriodSeconds)`; only
+    /// `init` reads it. The simulator's services set none.
+    async fn health_check_grace_periods(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> CloudResult<Vec<(String, Option<u32>)>> {
+        let found = self.describe_services(cluster, services).await?;
+        Ok(found.into_iter().map(|s| (s.service_name, None)).collect())
+    }
 }
 
 #[async_trait]

@@ -16,7 +16,8 @@ pub mod secret_ref;
 mod shared;
 pub mod suggest;
 mod unknown_fields;
-mod validate;
+pub mod write;
+pub(crate) mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{SourceFile, load_sources};

@@ -674,7 +674,7 @@ fn url_has_credentials(url: &str) -> bool {
 }
 
 /// `scheme://user:password@host` — the password part is what must not be in config.
-fn url_has_password(value: &str) -> bool {
+pub(crate) fn url_has_password(value: &str) -> bool {
     let Some((_, rest)) = value.split_once("://") else {
         return false;
     };
@@ -750,7 +750,7 @@ fn is_env_var_name(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn looks_secret_name(name: &str) -> bool {
+pub(crate) fn looks_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
         .iter()
