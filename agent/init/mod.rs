@@ -10,6 +10,9 @@ mod naming;
 mod read;
 mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 pub use adopt::{PLACEHOLDER, adopt};
 pub use image::ImageRef;
 pub use read::read;
