@@ -285,6 +285,13 @@ async fn adopts_a_terraform_made_service_with_sidecars_on_moto() {
     assert!(failed.is_empty(), "{failed:#?}");
     let checks = doctor["checks"].to_string();
     assert!(checks.contains("Secrets Manager secret"), "{checks}");
+    let warnings: Vec<&serde_json::Value> = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["warning"] == true)
+        .collect();
+    assert!(warnings.is_empty(), "the role already reads every secret: {warnings:#?}");
     // A deploy of the running image renders the very task definition that runs: no new
     // revision. (The whole `deploy` command is run on the simulator below: moto's deployments
     // never reach COMPLETED, so its gate would wait.)
