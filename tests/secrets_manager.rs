@@ -157,15 +157,24 @@ async fn describe_secret_and_preflight_on_moto() {
 
     let secrets = BTreeMap::from([
         ("STRIPE_KEY".to_string(), format!("{arn}:api_key::")),
-        ("STRIPE_OLD".to_string(), format!("{arn}:api_key::{current}")),
+        (
+            "STRIPE_OLD".to_string(),
+            format!("{arn}:api_key::{current}"),
+        ),
         ("SENTRY_DSN".to_string(), gone.clone()),
         ("BLUE_KEY".to_string(), format!("{arn}:api_key:BLUE:")),
-        ("DATABASE_URL".to_string(), "/aussie-markets/staging/api/database-url".to_string()),
+        (
+            "DATABASE_URL".to_string(),
+            "/aussie-markets/staging/api/database-url".to_string(),
+        ),
     ]);
     let missing = missing_secrets(&cloud, &RetryPolicy::default(), &secrets)
         .await
         .unwrap();
-    assert_eq!(missing.parameters, ["/aussie-markets/staging/api/database-url"]);
+    assert_eq!(
+        missing.parameters,
+        ["/aussie-markets/staging/api/database-url"]
+    );
     assert_eq!(
         missing.secrets,
         [format!("version stage BLUE of {arn}"), gone]

@@ -52,7 +52,10 @@ pub struct InitArgs {
 }
 
 pub fn run(args: InitArgs, output: OutputFormat) -> Exit {
-    let env_file = args.dir.join("environments").join(format!("{}.yaml", args.env));
+    let env_file = args
+        .dir
+        .join("environments")
+        .join(format!("{}.yaml", args.env));
     if env_file.exists() && !args.force {
         print_error(
             output,
@@ -148,7 +151,10 @@ fn write(
     adopted: &Adopted,
     env_file: &Path,
 ) -> Result<Vec<String>, String> {
-    let mut files = vec![(env_file.to_path_buf(), init::environment_yaml(request, adopted))];
+    let mut files = vec![(
+        env_file.to_path_buf(),
+        init::environment_yaml(request, adopted),
+    )];
     for p in &adopted.pipelines {
         files.push((
             dir.join("pipelines").join(format!("{}.yaml", p.name)),
@@ -220,5 +226,9 @@ fn report(
             }
         }
     }
-    if problems.is_some() { Exit::Failed } else { Exit::Ok }
+    if problems.is_some() {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    }
 }

@@ -16,8 +16,8 @@ pub mod secret_ref;
 mod shared;
 pub mod suggest;
 mod unknown_fields;
-pub mod write;
 pub(crate) mod validate;
+pub mod write;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{SourceFile, load_sources};

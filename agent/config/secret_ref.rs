@@ -60,8 +60,14 @@ pub fn parse(value: &str) -> Result<SecretSource, SecretArnError> {
         ));
     }
     let [_, partition, _, region, account, kind, name] = [0, 1, 2, 3, 4, 5, 6].map(|i| parts[i]);
-    if partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
-        return Err(SecretArnError::Shape("the partition (e.g. `aws`) is missing"));
+    if partition.is_empty()
+        || !partition
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'-')
+    {
+        return Err(SecretArnError::Shape(
+            "the partition (e.g. `aws`) is missing",
+        ));
     }
     if region.is_empty()
         || !region
@@ -74,7 +80,9 @@ pub fn parse(value: &str) -> Result<SecretSource, SecretArnError> {
         return Err(SecretArnError::Shape("the account id must be 12 digits"));
     }
     if kind != "secret" {
-        return Err(SecretArnError::Shape("the resource must be `secret:<name>`"));
+        return Err(SecretArnError::Shape(
+            "the resource must be `secret:<name>`",
+        ));
     }
     if name.is_empty() || !name.bytes().all(is_secret_name_byte) {
         return Err(SecretArnError::Shape(
@@ -138,7 +146,10 @@ mod tests {
     fn a_bare_secret_arn() {
         let r = sm(ARN);
         assert_eq!(r.secret_arn, ARN);
-        assert_eq!((r.json_key, r.version_stage, r.version_id), (None, None, None));
+        assert_eq!(
+            (r.json_key, r.version_stage, r.version_id),
+            (None, None, None)
+        );
     }
 
     #[test]
@@ -167,11 +178,23 @@ mod tests {
             Err(SecretArnError::OtherService("kms".into()))
         );
         for (value, reason) in [
-            ("arn:aws:secretsmanager:ap-southeast-2:123456789012:secret", "7 to 10"),
-            ("arn:aws:secretsmanager:ap-southeast-2:1234:secret:x", "12 digits"),
+            (
+                "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret",
+                "7 to 10",
+            ),
+            (
+                "arn:aws:secretsmanager:ap-southeast-2:1234:secret:x",
+                "12 digits",
+            ),
             ("arn:aws:secretsmanager::123456789012:secret:x", "region"),
-            ("arn:aws:secretsmanager:ap-southeast-2:123456789012:key:x", "`secret:<name>`"),
-            ("arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:a b", "letters"),
+            (
+                "arn:aws:secretsmanager:ap-southeast-2:123456789012:key:x",
+                "`secret:<name>`",
+            ),
+            (
+                "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:a b",
+                "letters",
+            ),
             (
                 "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:x:k:AWSCURRENT:id",
                 "not both",

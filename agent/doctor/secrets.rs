@@ -31,10 +31,18 @@ pub(super) async fn checks(
                             "Secrets Manager secret",
                             reference,
                             format!("not found: {what}"),
-                            format!("create it (aws secretsmanager create-secret …), or correct {at}"),
+                            format!(
+                                "create it (aws secretsmanager create-secret …), or correct {at}"
+                            ),
                         ),
                     },
-                    Err(e) => lookup::<()>("Secrets Manager secret", reference, Err(e), |_| String::new(), at),
+                    Err(e) => lookup::<()>(
+                        "Secrets Manager secret",
+                        reference,
+                        Err(e),
+                        |_| String::new(),
+                        at,
+                    ),
                 });
             }
             _ => parameters.push((var, reference)),

@@ -5,9 +5,9 @@
 //! without reading the value, so it is not.
 
 use crate::cloud::retry::RetryPolicy;
+use crate::cloud::types::SecretDescription;
 use crate::cloud::{Cloud, CloudError, GET_PARAMETERS_BATCH};
 use crate::config::secret_ref::{self, SecretSource, SecretsManagerRef};
-use crate::cloud::types::SecretDescription;
 use std::collections::BTreeMap;
 
 /// What is missing, by kind, in the order the spec names them.
@@ -127,7 +127,10 @@ mod tests {
         let arn = reference("").secret_arn;
         assert_eq!(absent_part(&reference(""), None), Some(arn.clone()));
         assert_eq!(absent_part(&reference(""), Some(&found())), None);
-        assert_eq!(absent_part(&reference(":key:AWSPREVIOUS:"), Some(&found())), None);
+        assert_eq!(
+            absent_part(&reference(":key:AWSPREVIOUS:"), Some(&found())),
+            None
+        );
         assert_eq!(absent_part(&reference(":::v-old"), Some(&found())), None);
         assert_eq!(
             absent_part(&reference(":key:BLUE:"), Some(&found())),

@@ -7,8 +7,8 @@ use super::{Adopted, InitError, LiveService, Request, ServiceNote};
 use crate::config::secret_ref;
 use crate::config::validate::{looks_secret_name, url_has_password};
 use crate::config::{
-    API_VERSION, Aws, Build, DeploySettings, Ecr, Ecs, Environment, Image, Lifecycle,
-    LoadBalancer, Pipeline, Service, ServiceEcs, Source, Ssm, StageKind,
+    API_VERSION, Aws, Build, DeploySettings, Ecr, Ecs, Environment, Image, Lifecycle, LoadBalancer,
+    Pipeline, Service, ServiceEcs, Source, Ssm, StageKind,
 };
 use std::collections::BTreeMap;
 
@@ -35,7 +35,12 @@ pub fn adopt(request: &Request, live: &[LiveService]) -> Result<Adopted, InitErr
             ecs_service: &l.service.service_name,
             candidates: vec![
                 l.container.clone(),
-                l.image.repository.rsplit('/').next().unwrap_or("").to_string(),
+                l.image
+                    .repository
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
                 l.service.service_name.clone(),
             ],
             parameters: p.iter().map(String::as_str).collect(),
@@ -94,7 +99,9 @@ fn service(
     host: &str,
 ) -> Result<(Service, ServiceNote), InitError> {
     let td = &l.task_definition;
-    let container = td.container(&l.container).expect("chosen from this definition");
+    let container = td
+        .container(&l.container)
+        .expect("chosen from this definition");
     let size = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<u32>().ok());
     let (Some(cpu), Some(memory)) = (size(&td.cpu), size(&td.memory)) else {
         return Err(InitError::NoTaskSize {
@@ -171,7 +178,12 @@ fn service(
         ),
         tag,
         grace_period: l.grace_period,
-        other_target_groups: l.target_groups.iter().skip(1).map(|g| g.name.clone()).collect(),
+        other_target_groups: l
+            .target_groups
+            .iter()
+            .skip(1)
+            .map(|g| g.name.clone())
+            .collect(),
     };
     Ok((service, note))
 }

@@ -187,16 +187,25 @@ mod tests {
             tag: None,
             digest: Some(d.into()),
         };
-        assert_eq!(release_tag(&by_digest("sha256:a"), &images).as_deref(), Some("v1.3.0"));
+        assert_eq!(
+            release_tag(&by_digest("sha256:a"), &images).as_deref(),
+            Some("v1.3.0")
+        );
         let latest = ImageRef {
             tag: Some("latest".into()),
             digest: None,
             ..by_digest("")
         };
         assert_eq!(release_tag(&latest, &images).as_deref(), Some("v1.3.0"));
-        assert_eq!(running_digest(&latest, &images).as_deref(), Some("sha256:a"));
+        assert_eq!(
+            running_digest(&latest, &images).as_deref(),
+            Some("sha256:a")
+        );
         let only_sha = [detail("sha256:c", &["latest", sha])];
-        assert_eq!(release_tag(&by_digest("sha256:c"), &only_sha).as_deref(), Some(sha));
+        assert_eq!(
+            release_tag(&by_digest("sha256:c"), &only_sha).as_deref(),
+            Some(sha)
+        );
         assert_eq!(release_tag(&by_digest("sha256:z"), &images), None);
     }
 

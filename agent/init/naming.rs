@@ -19,7 +19,9 @@ pub fn names(env: &str, services: &[Naming<'_>]) -> Result<(Vec<String>, String)
     // Two services may not share a name: those fall back to their ECS service name.
     for i in 0..chosen.len() {
         if chosen.iter().filter(|n| **n == chosen[i]).count() > 1 {
-            let twins: Vec<usize> = (0..chosen.len()).filter(|j| chosen[*j] == chosen[i]).collect();
+            let twins: Vec<usize> = (0..chosen.len())
+                .filter(|j| chosen[*j] == chosen[i])
+                .collect();
             for j in twins {
                 chosen[j] = services[j].ecs_service.to_string();
             }
@@ -59,7 +61,8 @@ fn own_name(s: &Naming<'_>) -> String {
     let valid = || s.candidates.iter().filter(|c| is_amagent_name(c));
     if let Some(parameter) = s.parameters.first() {
         let segments: Vec<&str> = parameter.split('/').collect();
-        if let Some(found) = valid().find(|c| segments[..segments.len() - 1].contains(&c.as_str())) {
+        if let Some(found) = valid().find(|c| segments[..segments.len() - 1].contains(&c.as_str()))
+        {
             return found.clone();
         }
         // A path like /org/env/<x>/secret: the parent segment names the service.
@@ -134,7 +137,11 @@ mod tests {
     fn the_path_names_the_service_when_no_candidate_does() {
         let (names, ssm) = names(
             "prod",
-            &[naming("svc", &["app", "svc"], &["/acme/prod/billing/db-password"])],
+            &[naming(
+                "svc",
+                &["app", "svc"],
+                &["/acme/prod/billing/db-password"],
+            )],
         )
         .unwrap();
         assert_eq!(names, ["billing"]);
@@ -145,7 +152,10 @@ mod tests {
     fn no_secrets_gives_the_default_convention_and_twins_their_ecs_names() {
         let (names, ssm) = names(
             "qa",
-            &[naming("a-svc", &["app"], &[]), naming("b-svc", &["app"], &[])],
+            &[
+                naming("a-svc", &["app"], &[]),
+                naming("b-svc", &["app"], &[]),
+            ],
         )
         .unwrap();
         assert_eq!(names, ["a-svc", "b-svc"]);
@@ -163,7 +173,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("/one/staging/api/x") && err.contains("/two/staging/web/y"), "{err}");
+        assert!(
+            err.contains("/one/staging/api/x") && err.contains("/two/staging/web/y"),
+            "{err}"
+        );
         let err = names("staging", &[naming("a", &["api"], &["flat-name"])])
             .unwrap_err()
             .to_string();

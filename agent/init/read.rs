@@ -71,13 +71,15 @@ async fn one(
         ),
     })?;
     let host = ecr_host(&account, &request.region);
-    let (container, image) =
-        choose_container(&name, &task_definition, &host, &request.containers)?;
+    let (container, image) = choose_container(&name, &task_definition, &host, &request.containers)?;
     let images = cloud
         .ecr
         .describe_images(&image.repository)
         .await
-        .map_err(refused(format!("{name}: ECR repository {}", image.repository)))?;
+        .map_err(refused(format!(
+            "{name}: ECR repository {}",
+            image.repository
+        )))?;
     let target_groups = target_groups(cloud, &service, &container).await?;
     Ok(LiveService {
         service,

@@ -29,7 +29,10 @@ impl Simulator {
     pub fn add_secret_arn(&self, arn: &str, versions: &[(&str, &str)]) {
         let mut all: BTreeMap<String, Vec<String>> = BTreeMap::new();
         all.insert(version_id(arn, "AWSCURRENT"), vec!["AWSCURRENT".into()]);
-        for (id, stage) in versions.iter().filter(|(i, s)| !i.is_empty() || !s.is_empty()) {
+        for (id, stage) in versions
+            .iter()
+            .filter(|(i, s)| !i.is_empty() || !s.is_empty())
+        {
             let id = if id.is_empty() {
                 version_id(arn, stage)
             } else {
