@@ -81,8 +81,22 @@ fn terraform_task_definition(stripe_arn: &str) -> serde_json::Value {
 /// The account: cluster, target group, ECR repository with the running image, SSM parameters,
 /// the Stripe secret, and the service (2 tasks).
 async fn seed(endpoint: &str) -> Aws {
-    use aws_sdk_ecs::types as ecs;
     let aws = support::connect(endpoint).await;
+    let stripe = seed_secrets(&aws).await;
+    let td = terraform_task_definition(&stripe);
+    let td = aws
+        .cloud()
+        .ecs
+        .register_task_definition(&serde_json::from_value(td).unwrap())
+        .await
+        .unwrap();
+    seed_image(&aws).await;
+    seed_service(&aws, endpoint, &td.arn).await;
+    aws
+}
+
+/// The SSM parameters (the app's and the Datadog agent's) and the Stripe secret; its ARN.
+async fn seed_secrets(aws: &Aws) -> String {
     let c = aws.sdk_config();
     let stripe = aws_sdk_secretsmanager::Client::new(c)
         .create_secret()
@@ -92,13 +106,6 @@ async fn seed(endpoint: &str) -> Aws {
         .await
         .unwrap();
     assert!(stripe.arn().unwrap().starts_with(STRIPE));
-    let td = terraform_task_definition(stripe.arn().unwrap());
-    let td = aws
-        .cloud()
-        .ecs
-        .register_task_definition(&serde_json::from_value(td).unwrap())
-        .await
-        .unwrap();
     let ssm = aws_sdk_ssm::Client::new(c);
     for name in [
         "/shop/staging/web/database-url",
@@ -112,7 +119,12 @@ async fn seed(endpoint: &str) -> Aws {
             .await
             .unwrap();
     }
-    let ecr = aws_sdk_ecr::Client::new(c);
+    stripe.arn().unwrap().to_string()
+}
+
+/// ECR repository shop/web with the running image, tagged v2.4.1 and latest.
+async fn seed_image(aws: &Aws) {
+    let ecr = aws_sdk_ecr::Client::new(aws.sdk_config());
     ecr.create_repository()
         .repository_name("shop/web")
         .send()
@@ -133,6 +145,12 @@ async fn seed(endpoint: &str) -> Aws {
             .await
             .unwrap();
     }
+}
+
+/// The target group (health check /up), the cluster and the service as Terraform declares it.
+async fn seed_service(aws: &Aws, endpoint: &str, task_definition: &str) {
+    use aws_sdk_ecs::types as ecs;
+    let c = aws.sdk_config();
     let group = aws_sdk_elasticloadbalancingv2::Client::new(c)
         .create_target_group()
         .name("shop-web-staging")
@@ -156,16 +174,10 @@ async fn seed(endpoint: &str) -> Aws {
         .create_service()
         .cluster("shop-staging")
         .service_name("shop-web-staging")
-        .task_definition(&td.arn)
+        .task_definition(task_definition)
         .desired_count(2)
         .launch_type(ecs::LaunchType::Fargate)
         .health_check_grace_period_seconds(60)
-        .deployment_configuration(
-            ecs::DeploymentConfiguration::builder()
-                .minimum_healthy_percent(50)
-                .maximum_percent(200)
-                .build(),
-        )
         .load_balancers(
             ecs::LoadBalancer::builder()
                 .target_group_arn(group)
@@ -176,7 +188,6 @@ async fn seed(endpoint: &str) -> Aws {
         .send()
         .await
         .unwrap();
-    aws
 }
 
 fn adopted(dir: &Path, env: &str) -> Environment {
@@ -241,11 +252,17 @@ async fn adopts_a_terraform_made_service_with_sidecars_on_moto() {
     assert_eq!(again.1, text, "the same account gives the same file");
 
     let env = adopted(repo.path(), "staging");
+    assert_as_it_runs(&env);
+    doctor_finds_nothing_amiss(&endpoint, repo.path()).await;
+    renders_no_new_revision(&endpoint, &env.services[0]).await;
+}
+
+/// The spec says what runs: the app's container, image, sizes, variables, secrets, group.
+fn assert_as_it_runs(env: &Environment) {
     assert_eq!(env.aws.account_id, "123456789012");
     assert_eq!(env.ssm.naming, "/shop/{env}/{service}/{secret}");
     let s = &env.services[0];
-    assert_eq!(s.name, "web");
-    assert_eq!(s.pipeline, "web");
+    assert_eq!((s.name.as_str(), s.pipeline.as_str()), ("web", "web"));
     assert_eq!(
         (
             s.ecs.service.as_str(),
@@ -272,19 +289,20 @@ async fn adopts_a_terraform_made_service_with_sidecars_on_moto() {
         ),
         ("shop-web-staging", 8080, "/up")
     );
-    // moto keeps no deploymentConfiguration and answers ECS's defaults (init's unit tests
-    // cover other values).
+    // moto keeps no deploymentConfiguration (nor grace period) and answers ECS's defaults;
+    // init's unit tests cover other values.
     assert_eq!(
         (s.deploy.minimum_healthy_percent, s.deploy.maximum_percent),
         (100, 200)
     );
+}
 
-    // doctor: every check passes.
-    let dir = repo.path().to_str().unwrap().to_string();
-    let endpoint2 = endpoint.clone();
+/// `doctor` on the adopted file: every check passes, nothing to verify by hand.
+async fn doctor_finds_nothing_amiss(endpoint: &str, dir: &Path) {
+    let (endpoint, dir) = (endpoint.to_string(), dir.to_str().unwrap().to_string());
     let doctor = tokio::task::spawn_blocking(move || {
         amagent(
-            Some(&endpoint2),
+            Some(&endpoint),
             &[
                 "--output", "json", "doctor", "--env", "staging", "--dir", &dir,
             ],
@@ -293,29 +311,25 @@ async fn adopts_a_terraform_made_service_with_sidecars_on_moto() {
     .await
     .unwrap();
     let doctor: serde_json::Value = serde_json::from_str(&ok(&doctor)).unwrap();
-    let failed: Vec<&serde_json::Value> = doctor["checks"]
-        .as_array()
-        .unwrap()
+    let checks = doctor["checks"].as_array().unwrap();
+    let amiss: Vec<&serde_json::Value> = checks
         .iter()
-        .filter(|c| c["ok"] == false)
+        .filter(|c| c["ok"] == false || c["warning"] == true)
         .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
-    let checks = doctor["checks"].to_string();
-    assert!(checks.contains("Secrets Manager secret"), "{checks}");
-    let warnings: Vec<&serde_json::Value> = doctor["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["warning"] == true)
-        .collect();
+    assert!(amiss.is_empty(), "{amiss:#?}");
     assert!(
-        warnings.is_empty(),
-        "the role already reads every secret: {warnings:#?}"
+        checks
+            .iter()
+            .any(|c| c["check"] == "Secrets Manager secret"),
+        "{checks:#?}"
     );
-    // A deploy of the running image renders the very task definition that runs: no new
-    // revision. (The whole `deploy` command is run on the simulator below: moto's deployments
-    // never reach COMPLETED, so its gate would wait.)
-    let cloud = support::connect(&endpoint).await.cloud();
+}
+
+/// A deploy of the running image renders the very task definition that runs: no new
+/// revision. (The whole `deploy` command runs on the simulator below: moto's deployments never
+/// reach COMPLETED, so its gate would wait.)
+async fn renders_no_new_revision(endpoint: &str, spec: &amagent::config::Service) {
+    let cloud = support::connect(endpoint).await.cloud();
     let running = cloud
         .ecs
         .describe_services("shop-staging", &["shop-web-staging".to_string()])
@@ -325,7 +339,7 @@ async fn adopts_a_terraform_made_service_with_sidecars_on_moto() {
         .clone();
     let live = cloud.ecs.describe_task_definition(&running).await.unwrap();
     let image = format!("{HOST}/shop/web:v2.4.1");
-    let rendered = render(&live, s, &image, |p| cloud.ssm.arn(p)).unwrap();
+    let rendered = render(&live, spec, &image, |p| cloud.ssm.arn(p)).unwrap();
     assert_eq!(rendered, None, "the adopted spec changes nothing");
 }
 

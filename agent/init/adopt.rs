@@ -109,31 +109,8 @@ fn service(
             task_definition: td.family_revision(),
         });
     };
-    let mut env = BTreeMap::new();
-    for kv in &container.environment {
-        // Never written into a file bound for git; never echoed either.
-        if url_has_password(&kv.value) || (looks_secret_name(&kv.name) && !kv.value.is_empty()) {
-            return Err(InitError::CredentialInEnvironment {
-                service: l.service.service_name.clone(),
-                container: container.name.clone(),
-                variable: kv.name.clone(),
-            });
-        }
-        env.insert(kv.name.clone(), kv.value.clone());
-    }
-    let mut parameters = parameters.into_iter();
-    let secrets = container
-        .secrets
-        .iter()
-        .map(|s| {
-            let value = if secret_ref::is_secrets_manager(&s.value_from) {
-                s.value_from.clone()
-            } else {
-                parameters.next().expect("one name per SSM secret")
-            };
-            (s.name.clone(), value)
-        })
-        .collect();
+    let env = plain_environment(l)?;
+    let secrets = secrets(l, parameters);
     let tag = release_tag(&l.image, &l.images);
     let service = Service {
         name,
@@ -166,16 +143,57 @@ fn service(
             ..DeploySettings::default()
         },
     };
-    let note = ServiceNote {
+    let note = note(l, host, tag);
+    Ok((service, note))
+}
+
+/// The container's plain variables; one that looks like a credential is refused (never
+/// written into a file bound for git, never echoed).
+fn plain_environment(l: &LiveService) -> Result<BTreeMap<String, String>, InitError> {
+    let container = l.task_definition.container(&l.container).expect("chosen");
+    let mut env = BTreeMap::new();
+    for kv in &container.environment {
+        if url_has_password(&kv.value) || (looks_secret_name(&kv.name) && !kv.value.is_empty()) {
+            return Err(InitError::CredentialInEnvironment {
+                service: l.service.service_name.clone(),
+                container: container.name.clone(),
+                variable: kv.name.clone(),
+            });
+        }
+        env.insert(kv.name.clone(), kv.value.clone());
+    }
+    Ok(env)
+}
+
+/// Variable → reference: Secrets Manager ARNs as they are, SSM ones as the names
+/// `ssm_parameters` found (in the same order).
+fn secrets(l: &LiveService, parameters: Vec<String>) -> BTreeMap<String, String> {
+    let container = l.task_definition.container(&l.container).expect("chosen");
+    let mut parameters = parameters.into_iter();
+    container
+        .secrets
+        .iter()
+        .map(|s| {
+            let value = if secret_ref::is_secrets_manager(&s.value_from) {
+                s.value_from.clone()
+            } else {
+                parameters.next().expect("one name per SSM secret")
+            };
+            (s.name.clone(), value)
+        })
+        .collect()
+}
+
+/// What the header says about the service: the running image (by digest when known), its
+/// tag, and what the spec does not hold.
+fn note(l: &LiveService, host: &str, tag: Option<String>) -> ServiceNote {
+    let pinned = running_digest(&l.image, &l.images)
+        .map(|d| format!("@{d}"))
+        .or_else(|| l.image.tag.as_ref().map(|t| format!(":{t}")))
+        .unwrap_or_default();
+    ServiceNote {
         service: l.service.service_name.clone(),
-        image: format!(
-            "{host}/{}{}",
-            l.image.repository,
-            running_digest(&l.image, &l.images)
-                .map(|d| format!("@{d}"))
-                .or_else(|| l.image.tag.as_ref().map(|t| format!(":{t}")))
-                .unwrap_or_default()
-        ),
+        image: format!("{host}/{}{pinned}", l.image.repository),
         tag,
         grace_period: l.grace_period,
         other_target_groups: l
@@ -184,8 +202,7 @@ fn service(
             .skip(1)
             .map(|g| g.name.clone())
             .collect(),
-    };
-    Ok((service, note))
+    }
 }
 
 /// The container's target group (the first, when it is registered in several: the spec holds

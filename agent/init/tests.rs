@@ -238,6 +238,7 @@ fn the_app_container_among_published_sidecars() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("--container"), "{err}");
-    let (chosen, _) = image::choose_container("svc", &td, &host, std::slice::from_ref(&app)).unwrap();
+    let (chosen, _) =
+        image::choose_container("svc", &td, &host, std::slice::from_ref(&app)).unwrap();
     assert_eq!(chosen, app);
 }
