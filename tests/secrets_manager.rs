@@ -130,7 +130,7 @@ async fn a_missing_version_stage_blocks_it_too() {
 mod support;
 
 use amagent::cloud::retry::RetryPolicy;
-use amagent::executor::preflight::missing_secrets;
+use amagent::executor::secrets::missing_secrets;
 
 #[tokio::test]
 async fn describe_secret_and_preflight_on_moto() {

@@ -6,7 +6,7 @@ use crate::cloud::{Cloud, GET_PARAMETERS_BATCH};
 use crate::config::Service;
 use crate::config::position::FieldPath;
 use crate::config::secret_ref::{self, SecretSource};
-use crate::executor::preflight::absent_part;
+use crate::executor::secrets::absent_part;
 
 pub(super) async fn checks(
     cloud: &Cloud,
