@@ -242,3 +242,30 @@ fn the_app_container_among_published_sidecars() {
         image::choose_container("svc", &td, &host, std::slice::from_ref(&app)).unwrap();
     assert_eq!(chosen, app);
 }
+
+#[test]
+fn further_target_groups_are_named_in_the_header() {
+    let mut l = live();
+    let second = "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/aussie-markets-api-internal/fedcba9876543210";
+    l.service.load_balancers.push(ServiceLoadBalancer {
+        target_group_arn: second.into(),
+        container_name: "api".into(),
+        container_port: 3000,
+    });
+    let mut group = l.target_groups[0].clone();
+    group.arn = second.into();
+    group.name = "aussie-markets-api-internal".into();
+    l.target_groups.push(group);
+    let request = request();
+    let adopted = adopt(&request, &[l]).unwrap();
+    let lb = adopted.environment.services[0]
+        .load_balancer
+        .as_ref()
+        .unwrap();
+    assert_eq!(lb.target_group, "aussie-markets-api-staging");
+    let text = environment_yaml(&request, &adopted);
+    assert!(
+        text.contains("also registered in target group(s) aussie-markets-api-internal"),
+        "{text}"
+    );
+}
