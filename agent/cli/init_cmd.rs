@@ -34,11 +34,11 @@ pub struct InitArgs {
     #[arg(long)]
     cluster: String,
     /// An ECS service to adopt (repeat for several).
-    #[arg(long = "service", required = true)]
+    #[arg(long = "service", value_name = "SERVICE", required = true)]
     services: Vec<String>,
     /// The service's own container, when several containers run images from this account's ECR
     /// (repeat for several services).
-    #[arg(long = "container")]
+    #[arg(long = "container", value_name = "NAME")]
     containers: Vec<String>,
     /// The environments repo checkout to write into.
     #[arg(long, default_value = ".")]
