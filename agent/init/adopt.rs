@@ -68,6 +68,8 @@ pub fn adopt(request: &Request, live: &[LiveService]) -> Result<Adopted, InitErr
         aws: Aws {
             region: request.region.clone(),
             account_id: account,
+            role_arn: None,
+            external_id: None,
         },
         ecs: Ecs {
             cluster: request.cluster.clone(),
@@ -82,6 +84,7 @@ pub fn adopt(request: &Request, live: &[LiveService]) -> Result<Adopted, InitErr
         },
         ssm: Ssm { naming: ssm_naming },
         promotion: None,
+        self_heal: false,
         services,
     };
     Ok(Adopted {
