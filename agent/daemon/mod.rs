@@ -17,6 +17,7 @@ mod lease_lost;
 mod pinned;
 mod promote;
 pub mod promotion;
+mod soak;
 mod tell;
 
 pub use event_loop::{Wake, poll_timer, run};
