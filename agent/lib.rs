@@ -9,6 +9,7 @@ pub mod demo;
 pub mod doctor;
 pub mod drift;
 pub mod executor;
+pub mod init;
 pub mod logging;
 pub mod metrics;
 pub mod output;

@@ -9,6 +9,7 @@ use crate::cloud::types::{
     CircuitBreaker, ContainerDefinition, KeyValue, PortMapping, RuntimePlatform, SecretRef,
     TaskDefinition,
 };
+use crate::config::secret_ref::{self, SecretSource};
 use crate::config::{Environment, Service};
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
@@ -174,8 +175,17 @@ impl Sandbox {
                 now - chrono::Duration::days(21),
             );
         }
-        for parameter in s.secrets.values() {
-            self.sim.add_parameter(parameter);
+        for reference in s.secrets.values() {
+            match secret_ref::parse(reference) {
+                Ok(SecretSource::SecretsManager(r)) => self.sim.add_secret_arn(
+                    &r.secret_arn,
+                    &[(
+                        r.version_id.as_deref().unwrap_or(""),
+                        r.version_stage.as_deref().unwrap_or(""),
+                    )],
+                ),
+                _ => self.sim.add_parameter(reference),
+            }
         }
         if let Some(lb) = &s.load_balancer {
             self.sim.add_target_group(TargetGroupSpec::new(
@@ -295,7 +305,11 @@ impl Sandbox {
                 .iter()
                 .map(|(k, p)| SecretRef {
                     name: k.clone(),
-                    value_from: self.sim.cloud().ssm.arn(p),
+                    value_from: if secret_ref::is_secrets_manager(p) {
+                        p.clone()
+                    } else {
+                        self.sim.cloud().ssm.arn(p)
+                    },
                 })
                 .collect(),
             port_mappings: vec![PortMapping {

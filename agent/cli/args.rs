@@ -156,6 +156,8 @@ pub enum Command {
     Schema(Schema),
     /// Check a local journal for lines that cannot be read back, or move them aside.
     Journal(super::journal_cmd::JournalArgs),
+    /// Adopt services that already run: write environments/NAME.yaml from the live services.
+    Init(super::init_cmd::InitArgs),
     /// What the journal recorded: runs, deploys, outcomes, rollbacks.
     #[command(after_help = "Examples:\n  \
         amagent history --env staging --service api --limit 5\n  \

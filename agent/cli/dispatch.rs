@@ -4,7 +4,7 @@
 use super::args::{self, Command};
 use super::{
     Exit, OutputFormat, build_cmd, demo_cmd, deploy_cmd, diff_cmd, doctor_cmd, history_cmd,
-    journal_cmd, lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, schema_cmd, status_cmd,
+    init_cmd, journal_cmd, lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, schema_cmd, status_cmd,
     validate_cmd,
 };
 use std::time::Duration;
@@ -46,6 +46,7 @@ pub fn run(command: Command, output: OutputFormat) -> Exit {
         Command::History(a) => history(a, output),
         Command::Rollback(a) => rollback(a, output),
         Command::Resume(a) => resume(a, output),
+        Command::Init(a) => init_cmd::run(a, output),
         Command::Diff(a) => diff_cmd::run(
             diff_cmd::DiffArgs {
                 dir: &a.dir.dir,

@@ -12,6 +12,7 @@ mod dispatch;
 mod doctor_cmd;
 mod exit;
 mod history_cmd;
+mod init_cmd;
 mod journal_cmd;
 mod json_out;
 mod lease_guard;

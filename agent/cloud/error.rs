@@ -77,6 +77,7 @@ pub enum ResourceKind {
     Bucket,
     Object,
     Parameter,
+    Secret,
 }
 
 impl fmt::Display for ResourceKind {
@@ -94,6 +95,7 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Bucket => "S3 bucket",
             ResourceKind::Object => "S3 object",
             ResourceKind::Parameter => "SSM parameter",
+            ResourceKind::Secret => "Secrets Manager secret",
         })
     }
 }

@@ -36,6 +36,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("PutObject", "s3:PutObject"),
     ("ListObjectsV2", "s3:ListBucket"),
     ("GetParameters", "ssm:GetParameters"),
+    ("DescribeSecret", "secretsmanager:DescribeSecret"),
     ("GetCallerIdentity", "sts:GetCallerIdentity"),
 ];
 

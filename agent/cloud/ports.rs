@@ -53,6 +53,16 @@ pub trait Ecs: Send + Sync {
             .map(|s| (s.service_name, "ECS".to_string()))
             .collect())
     }
+    /// DescribeServices again, for `(service name, healthCheckGracePeriodSeconds)`; only
+    /// `init` reads it. The simulator's services set none.
+    async fn health_check_grace_periods(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> CloudResult<Vec<(String, Option<u32>)>> {
+        let found = self.describe_services(cluster, services).await?;
+        Ok(found.into_iter().map(|s| (s.service_name, None)).collect())
+    }
 }
 
 #[async_trait]
@@ -112,6 +122,7 @@ pub trait ObjectStore: Send + Sync {
     async fn list(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>>;
 }
 
+/// Secret references: SSM parameters and Secrets Manager secrets, checked for existence only.
 #[async_trait]
 pub trait Parameters: Send + Sync {
     /// The names among `names` that do not exist (GetParameters without decryption: values
@@ -119,4 +130,7 @@ pub trait Parameters: Send + Sync {
     async fn missing(&self, names: &[String]) -> CloudResult<Vec<String>>;
     /// `arn:aws:ssm:<region>:<account>:parameter/<name>` for a parameter name.
     fn arn(&self, name: &str) -> String;
+    /// Secrets Manager DescribeSecret (by ARN or name): the secret and its versions, or None
+    /// when there is no such secret. The value is never fetched.
+    async fn describe_secret(&self, secret_id: &str) -> CloudResult<Option<SecretDescription>>;
 }

@@ -327,6 +327,17 @@ pub struct RegistryAuth {
     pub expires_at: DateTime<Utc>,
 }
 
+// ---------------------------------------------------------------- Secrets Manager
+
+/// DescribeSecret: that a secret exists and which versions it has — never its value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretDescription {
+    pub arn: String,
+    /// Version id → its staging labels (`AWSCURRENT`, `AWSPREVIOUS`, …).
+    pub versions: BTreeMap<String, Vec<String>>,
+}
+
 // ---------------------------------------------------------------- S3
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,11 +13,13 @@ pub mod position;
 pub mod printable;
 mod promotion_rules;
 pub mod read_dir;
+pub mod secret_ref;
 mod shared;
 pub mod suggest;
 pub mod units;
 mod unknown_fields;
-mod validate;
+pub(crate) mod validate;
+pub mod write;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::load_sources;

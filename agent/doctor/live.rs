@@ -282,7 +282,18 @@ fn execution_role_check(
     service: &Service,
     td: &TaskDefinitionView,
 ) -> Check {
-    let wanted: BTreeSet<String> = service.secrets.values().map(|p| cloud.ssm.arn(p)).collect();
+    // As the render writes them: SSM names as ARNs, Secrets Manager ARNs as they are.
+    let wanted: BTreeSet<String> = service
+        .secrets
+        .values()
+        .map(|p| {
+            if crate::config::secret_ref::is_secrets_manager(p) {
+                p.clone()
+            } else {
+                cloud.ssm.arn(p)
+            }
+        })
+        .collect();
     let running = td
         .container
         .as_ref()
@@ -307,7 +318,8 @@ fn execution_role_check(
             ),
             format!(
                 "set executionRoleArn in the task definition to a role allowed ssm:GetParameters \
-                 on {} (and kms:Decrypt on their key), or remove them at {where_}",
+                 (secretsmanager:GetSecretValue for Secrets Manager ARNs) on {} (and kms:Decrypt \
+                 on their key), or remove them at {where_}",
                 list(&all)
             ),
         );
@@ -323,7 +335,7 @@ fn execution_role_check(
         "execution role",
         role,
         format!(
-            "must be allowed ssm:GetParameters on {} (new at {where_}; the role's policy is not checked)",
+            "must be allowed ssm:GetParameters (secretsmanager:GetSecretValue for Secrets Manager ARNs) on {} (new at {where_}; the role's policy is not checked)",
             list(&added)
         ),
     );

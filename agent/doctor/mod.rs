@@ -4,10 +4,9 @@
 //! what the agent cannot verify itself.
 
 mod live;
+mod secrets;
 
-use crate::cloud::{
-    Cloud, CloudError, DESCRIBE_SERVICES_BATCH, GET_PARAMETERS_BATCH, ResourceKind,
-};
+use crate::cloud::{Cloud, CloudError, DESCRIBE_SERVICES_BATCH, ResourceKind};
 use crate::config::position::{FieldPath, PositionIndex};
 use crate::config::{Environment, Service};
 use serde::Serialize;
@@ -171,7 +170,7 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
     checks
 }
 
-/// The resources one service names: task family, target group, ECR repository, SSM parameters.
+/// The resources one service names: task family, target group, ECR repository, secrets.
 async fn resources(cloud: &Cloud, spec: &SpecLocator, sp: &FieldPath, s: &Service) -> Vec<Check> {
     let mut checks = Vec::new();
     checks.push(lookup(
@@ -205,36 +204,7 @@ async fn resources(cloud: &Cloud, spec: &SpecLocator, sp: &FieldPath, s: &Servic
         |images| format!("{} image(s)", images.len()),
         spec.at(&sp.key("image").key("repository")),
     ));
-    let parameters: Vec<(&String, &String)> = s.secrets.iter().collect();
-    for chunk in parameters.chunks(GET_PARAMETERS_BATCH) {
-        let names: Vec<String> = chunk.iter().map(|(_, p)| (*p).clone()).collect();
-        match cloud.ssm.missing(&names).await {
-            Ok(missing) => {
-                for (var, parameter) in chunk {
-                    checks.push(if missing.contains(parameter) {
-                        bad(
-                            "SSM parameter",
-                            parameter,
-                            "not found",
-                            format!(
-                                "create it (aws ssm put-parameter --type SecureString --name {parameter} …), or correct {}",
-                                spec.at(&sp.key("secrets").key(var))
-                            ),
-                        )
-                    } else {
-                        ok("SSM parameter", parameter, format!("exists (for {var}; value not read)"))
-                    });
-                }
-            }
-            Err(e) => checks.push(lookup::<()>(
-                "SSM parameters",
-                &s.name,
-                Err(e),
-                |_| String::new(),
-                spec.at(&sp.key("secrets")),
-            )),
-        }
-    }
+    checks.extend(secrets::checks(cloud, spec, sp, s).await);
     checks
 }
 

@@ -91,7 +91,15 @@ async fn one(
         task_definition,
         target_groups,
     };
-    Ok(compare(spec, &image, |p| cloud.ssm.arn(p), &live))
+    // As the render writes them: Secrets Manager ARNs as they are, SSM names as ARNs.
+    let value_from = |p: &str| {
+        if crate::config::secret_ref::is_secrets_manager(p) {
+            p.to_string()
+        } else {
+            cloud.ssm.arn(p)
+        }
+    };
+    Ok(compare(spec, &image, value_from, &live))
 }
 
 /// The digest the spec's ref was pushed as (the build tags each image with its ref).

@@ -21,6 +21,7 @@ use std::time::Duration;
 mod lifecycle_stage;
 mod preflight;
 mod runner;
+pub mod secrets;
 mod snapshot_stage;
 
 pub use lifecycle_stage::run_lifecycle;

@@ -287,6 +287,25 @@ impl Ecs for AwsEcs {
             })
             .collect())
     }
+
+    async fn health_check_grace_periods(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> CloudResult<Vec<(String, Option<u32>)>> {
+        Ok(self
+            .sdk_services(cluster, services)
+            .await?
+            .iter()
+            .map(|s| {
+                (
+                    s.service_name().unwrap_or_default().to_string(),
+                    s.health_check_grace_period_seconds()
+                        .map(|g| g.max(0) as u32),
+                )
+            })
+            .collect())
+    }
 }
 
 impl AwsEcs {

@@ -128,6 +128,7 @@ impl Aws {
             }),
             ssm: Arc::new(ssm::AwsSsm {
                 client: aws_sdk_ssm::Client::new(c),
+                secrets: aws_sdk_secretsmanager::Client::new(c),
                 account: self.target.account.clone(),
                 region: self.target.region.clone(),
             }),

@@ -1,12 +1,15 @@
-//! SSM Parameter Store through aws-sdk-ssm: existence checks only. GetParameters is called
-//! without decryption and the values in its answer are dropped unread.
+//! Secret references through aws-sdk-ssm and aws-sdk-secretsmanager: existence checks only.
+//! GetParameters is called without decryption and the values in its answer are dropped unread;
+//! Secrets Manager is asked DescribeSecret only, which has no value in its answer.
 
 use super::error::{Subject, map};
+use crate::cloud::types::SecretDescription;
 use crate::cloud::{CloudError, CloudResult, GET_PARAMETERS_BATCH, Parameters, ResourceKind};
 use async_trait::async_trait;
 
 pub struct AwsSsm {
     pub(super) client: aws_sdk_ssm::Client,
+    pub(super) secrets: aws_sdk_secretsmanager::Client,
     pub(super) account: String,
     pub(super) region: String,
 }
@@ -41,6 +44,42 @@ impl Parameters for AwsSsm {
                 )
             })?;
         Ok(out.invalid_parameters().to_vec())
+    }
+
+    async fn describe_secret(&self, secret_id: &str) -> CloudResult<Option<SecretDescription>> {
+        let answer = self
+            .secrets
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "DescribeSecret",
+                    Subject {
+                        kind: ResourceKind::Secret,
+                        name: secret_id,
+                    },
+                    e,
+                )
+            });
+        let out = match answer {
+            Ok(out) => out,
+            Err(CloudError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // A secret scheduled for deletion cannot be read by ECS either.
+        if out.deleted_date().is_some() {
+            return Ok(None);
+        }
+        let versions = out
+            .version_ids_to_stages()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        Ok(Some(SecretDescription {
+            arn: out.arn().unwrap_or(secret_id).to_string(),
+            versions,
+        }))
     }
 
     fn arn(&self, name: &str) -> String {

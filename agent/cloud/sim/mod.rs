@@ -17,6 +17,7 @@ pub mod faults;
 mod rds;
 mod registration;
 mod s3;
+mod secrets;
 mod ssm;
 mod world;
 

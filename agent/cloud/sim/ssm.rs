@@ -1,8 +1,10 @@
-//! SSM Parameter Store: names only. Values never exist in the simulator, so nothing can leak.
+//! SSM Parameter Store (names only) and Secrets Manager's DescribeSecret (`secrets.rs`). Values
+//! never exist in the simulator, so nothing can leak.
 
 use super::Simulator;
 use crate::cloud::CloudError;
 use crate::cloud::ports::{CloudResult, GET_PARAMETERS_BATCH, Parameters};
+use crate::cloud::types::SecretDescription;
 use async_trait::async_trait;
 
 /// The parameters port of the simulator.
@@ -35,6 +37,14 @@ impl Parameters for SimSsm {
                     .cloned()
                     .collect())
             },
+        )
+    }
+
+    async fn describe_secret(&self, secret_id: &str) -> CloudResult<Option<SecretDescription>> {
+        self.0.call(
+            "DescribeSecret",
+            |_| secret_id.to_string(),
+            |w| Ok(super::secrets::describe(w, secret_id)),
         )
     }
 

@@ -58,6 +58,8 @@ pub(super) struct World {
     pub registry_override: Option<String>,
     pub buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     pub parameters: BTreeSet<String>,
+    /// Secrets Manager: ARN → version id → staging labels (no values, ever).
+    pub secrets: BTreeMap<String, BTreeMap<String, Vec<String>>>,
 }
 
 /// The kinds of resource whose ARN carries an account: what the resources made from them
@@ -259,6 +261,7 @@ impl World {
             registry_override: None,
             buckets: BTreeMap::new(),
             parameters: BTreeSet::new(),
+            secrets: BTreeMap::new(),
         }
     }
 

@@ -7,6 +7,10 @@ mod service;
 mod shapes;
 mod variables;
 
+// Shared with `init`, which refuses to write a credential-looking plain variable.
+pub(crate) use shapes::url_has_password;
+pub(crate) use variables::looks_secret_name;
+
 use super::diagnostic::Diagnostic;
 use super::model::EnvironmentSpec;
 use super::names::{check_name, is_amagent_name};

@@ -95,7 +95,7 @@ pub(super) fn url_has_credentials(url: &str) -> bool {
 }
 
 /// `scheme://user:password@host` — the password part is what must not be in config.
-pub(super) fn url_has_password(value: &str) -> bool {
+pub(crate) fn url_has_password(value: &str) -> bool {
     let Some((_, rest)) = value.split_once("://") else {
         return false;
     };

@@ -6,9 +6,10 @@ use super::shapes::{is_env_var_name, url_has_password};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::model::Service;
 use crate::config::position::FieldPath;
+use crate::config::secret_ref;
 use crate::config::units::Located;
 
-fn looks_secret_name(name: &str) -> bool {
+pub(crate) fn looks_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     ["PASSWORD", "SECRET", "TOKEN", "PRIVATE_KEY"]
         .iter()
@@ -84,7 +85,16 @@ pub(super) fn check_variables(
                 Some("use letters, digits and `_`, not starting with a digit".into()),
             ));
         }
-        if let Some((n, env)) = naming
+        if secret_ref::is_arn(parameter) {
+            // A Secrets Manager ARN: its shape is checked; SSM's naming convention does not apply.
+            if let Err(e) = secret_ref::parse(parameter) {
+                let hint = match &e {
+                    secret_ref::SecretArnError::SsmArn(n) => format!("write `{name}: {n}`"),
+                    _ => format!("write `{name}: {}`", secret_ref::SECRETS_MANAGER_SHAPE),
+                };
+                out.push(at.at_value(&p, format!("`secrets.{name}` {e}"), Some(hint)));
+            }
+        } else if let Some((n, env)) = naming
             && !follows_convention(n, env, &s.name, parameter)
         {
             out.push(at.at_value(

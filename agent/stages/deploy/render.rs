@@ -4,7 +4,7 @@
 //! runtime platform, ulimits, …) is kept as it is. Pure.
 
 use crate::cloud::types::{KeyValue, SecretRef, TASK_DEFINITION_READ_ONLY, TaskDefinition};
-use crate::config::Service;
+use crate::config::{Service, secret_ref};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -29,7 +29,7 @@ pub enum RenderError {
 /// What to register, or None when `current` already is what the spec asks for.
 ///
 /// `image` is the full reference to run (`host/repo@sha256:…`); `ssm_arn` turns an SSM
-/// parameter name into the ARN ECS resolves at task start.
+/// parameter name into the ARN ECS resolves at task start (Secrets Manager ARNs pass as they are).
 pub fn render(
     current: &TaskDefinition,
     service: &Service,
@@ -79,9 +79,14 @@ pub fn render(
     container.secrets = service
         .secrets
         .iter()
-        .map(|(name, parameter)| SecretRef {
+        .map(|(name, reference)| SecretRef {
             name: name.clone(),
-            value_from: ssm_arn(parameter),
+            // A Secrets Manager ARN is what ECS takes as it is (JSON key and version included).
+            value_from: if secret_ref::is_secrets_manager(reference) {
+                reference.clone()
+            } else {
+                ssm_arn(reference)
+            },
         })
         .collect();
     next.cpu = Some(service.cpu.to_string());
@@ -209,6 +214,21 @@ mod tests {
             && s.value_from == "arn:aws:ssm:ap-southeast-2:123456789012:parameter/aussie-markets/staging/api/stripe-key"));
         assert_eq!(after.cpu.as_deref(), Some("512"));
         assert_eq!(after.memory.as_deref(), Some("1024"));
+    }
+
+    #[test]
+    fn secrets_manager_arns_pass_to_value_from_unchanged() {
+        let mut spec = staging_api();
+        let reference = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:api/stripe-AbCdEf:key:AWSPREVIOUS:";
+        spec.secrets.insert("STRIPE_KEY".into(), reference.into());
+        let before = current();
+        let image = before.container("api").unwrap().image.clone();
+        let after = render(&before, &spec, &image, arn).unwrap().unwrap();
+        let c = after.container("api").unwrap();
+        let stripe = c.secrets.iter().find(|s| s.name == "STRIPE_KEY").unwrap();
+        assert_eq!(stripe.value_from, reference);
+        // Rendering the result again changes nothing: no new revision on the next deploy.
+        assert_eq!(render(&after, &spec, &image, arn).unwrap(), None);
     }
 
     #[test]
