@@ -130,19 +130,13 @@ impl Rollout<'_> {
         Verdict::Done(result)
     }
 
+    /// The new revision failed: UpdateService back to the rollback target and gate that, or end
+    /// the deploy failed when there is nothing to roll back to.
     pub(super) async fn roll_back(&self, flight: &mut InFlight, reason: String) -> Verdict {
         let (env, name) = (flight.target.env.clone(), flight.target.spec.name.clone());
-        let target = match (&flight.rollback_to, flight.target.spec.deploy.auto_rollback) {
-            (Some(to), true) if *to != flight.new_td => to.clone(),
-            (to, auto) => {
-                let why = if !auto {
-                    "auto-rollback is off: the service stays on the new revision".to_string()
-                } else if to.is_none() {
-                    "no verified revision to roll back to".to_string()
-                } else {
-                    "the failed revision is the last verified one: nothing to roll back to"
-                        .to_string()
-                };
+        let target = match where_to_roll_back(flight) {
+            Ok(to) => to,
+            Err(why) => {
                 let result = self.result(
                     flight,
                     Outcome::Failed,
@@ -184,16 +178,7 @@ impl Rollout<'_> {
         };
         match updated {
             Ok((id, at)) => {
-                flight.stage = Stage::RollingBack;
-                flight.reused_deployment = false;
-                flight.deployment_id = id;
-                flight.updated_at = at;
-                flight.gate = Gate::new(gate_config(&flight.target.spec));
-                flight.rollout_started = Instant::now();
-                flight.next_poll = Instant::now();
-                flight.task_key = None;
-                flight.health.clear();
-                flight.last_status = "";
+                watch_rollback(flight, id, at);
                 Verdict::Continue
             }
             Err(e) => {
@@ -209,4 +194,30 @@ impl Rollout<'_> {
             }
         }
     }
+}
+
+/// Where the failed rollout goes back to; Err: why it stays (the reason's suffix).
+fn where_to_roll_back(flight: &InFlight) -> Result<String, &'static str> {
+    match (&flight.rollback_to, flight.target.spec.deploy.auto_rollback) {
+        (Some(to), true) if *to != flight.new_td => Ok(to.clone()),
+        (_, false) => Err("auto-rollback is off: the service stays on the new revision"),
+        (None, true) => Err("no verified revision to roll back to"),
+        (Some(_), true) => {
+            Err("the failed revision is the last verified one: nothing to roll back to")
+        }
+    }
+}
+
+/// Gate the rollback's deployment `id` from scratch, as a rollout of its own.
+fn watch_rollback(flight: &mut InFlight, id: String, at: chrono::DateTime<chrono::Utc>) {
+    flight.stage = Stage::RollingBack;
+    flight.reused_deployment = false;
+    flight.deployment_id = id;
+    flight.updated_at = at;
+    flight.gate = Gate::new(gate_config(&flight.target.spec));
+    flight.rollout_started = Instant::now();
+    flight.next_poll = Instant::now();
+    flight.task_key = None;
+    flight.health.clear();
+    flight.last_status = "";
 }
