@@ -68,28 +68,10 @@ pub async fn run(
         while let Ok(w) = wakes.try_recv() {
             queued.push(w);
         }
-        let mut active = true;
-        if let Some((l, _)) = lease.as_mut() {
-            match l.try_acquire(agent.clock.now()).await {
-                Ok(LeaseState::Held { expires_at }) => {
-                    if !was_active {
-                        tracing::warn!(holder = l.holder(), %expires_at, "holding the lease: this agent is the active one");
-                    }
-                    standby_for = None;
-                }
-                Ok(LeaseState::HeldByOther { holder, expires_at }) => {
-                    if standby_for.as_deref() != Some(holder.as_str()) {
-                        tracing::info!(%holder, %expires_at, "standby: another agent holds the lease; taking over if it lapses");
-                        standby_for = Some(holder);
-                    }
-                    active = false;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the lease: not acting this time");
-                    active = false;
-                }
-            }
-        }
+        let active = match lease.as_mut() {
+            Some((l, _)) => take_turn(l, agent, &mut standby_for, was_active).await,
+            None => true,
+        };
         was_active = active;
         let (look, previews) = if active {
             coalesce(std::mem::take(&mut queued))
@@ -98,23 +80,7 @@ pub async fn run(
             (false, Vec::new())
         };
         let clock = agent.clock.clone();
-        let work = async {
-            for (pr, base, head) in previews {
-                if let Err(e) = agent.preview(pr, &base, &head).await {
-                    tracing::error!(error = %e, pr, "plan preview failed");
-                }
-            }
-            if look {
-                match agent.tick().await {
-                    Ok(t) => {
-                        tracing::debug!(head = %t.head, applied = t.applied.len(), "looked at the repository")
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot apply the environments repo; retrying at the next poll")
-                    }
-                }
-            }
-        };
+        let work = look_and_preview(agent, look, previews);
         let renew = async {
             let Some((l, ttl)) = lease.as_mut().filter(|(l, _)| l.is_held()) else {
                 return std::future::pending().await;
@@ -143,6 +109,55 @@ pub async fn run(
                 None => return,
             },
             _ = stop_wait.wait_for(|s| *s) => {}
+        }
+    }
+}
+
+/// Asks for the lease: true when this agent holds it and may act now. Logs a change of role
+/// once, not at every look.
+async fn take_turn(
+    l: &mut Lease,
+    agent: &Agent,
+    standby_for: &mut Option<String>,
+    was_active: bool,
+) -> bool {
+    match l.try_acquire(agent.clock.now()).await {
+        Ok(LeaseState::Held { expires_at }) => {
+            if !was_active {
+                tracing::warn!(holder = l.holder(), %expires_at, "holding the lease: this agent is the active one");
+            }
+            *standby_for = None;
+            true
+        }
+        Ok(LeaseState::HeldByOther { holder, expires_at }) => {
+            if standby_for.as_deref() != Some(holder.as_str()) {
+                tracing::info!(%holder, %expires_at, "standby: another agent holds the lease; taking over if it lapses");
+                *standby_for = Some(holder);
+            }
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the lease: not acting this time");
+            false
+        }
+    }
+}
+
+/// One turn's work: the queued plan previews, then a look at the repository if one is due.
+async fn look_and_preview(agent: &mut Agent, look: bool, previews: Vec<(u64, String, String)>) {
+    for (pr, base, head) in previews {
+        if let Err(e) = agent.preview(pr, &base, &head).await {
+            tracing::error!(error = %e, pr, "plan preview failed");
+        }
+    }
+    if look {
+        match agent.tick().await {
+            Ok(t) => {
+                tracing::debug!(head = %t.head, applied = t.applied.len(), "looked at the repository")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot apply the environments repo; retrying at the next poll")
+            }
         }
     }
 }
