@@ -5,8 +5,8 @@
 use crate::config::StageKind;
 use crate::executor::{EnvReport, LifecycleReport};
 use crate::plan::EnvironmentPlan;
-use crate::stages::deploy::{DeployResult, Outcome};
 use crate::stages::deploy::rollout::{short_image, short_td};
+use crate::stages::deploy::{DeployResult, Outcome};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
