@@ -8,13 +8,16 @@
 //! Must not know: clap, axum, the console (events arrive as [`Wake`]; reports go to a
 //! [`Reporter`]; images land where the [`Cloud`]'s registry says).
 
+pub mod accounts;
 pub mod applied;
 mod apply;
+mod drift_watch;
 mod event_loop;
 mod lease_lost;
 mod pinned;
 mod promote;
 pub mod promotion;
+mod soak;
 mod tell;
 
 pub use event_loop::{Wake, poll_timer, run};
@@ -99,6 +102,14 @@ pub struct Agent {
     pub promote_tag: Option<String>,
     /// With a lease: whether a change was refused for want of it (`lease_lost.rs`).
     pub fence: Option<std::sync::Arc<crate::state::fence::LeaseGuard>>,
+    /// Real AWS: each environment's own account, region and role. None (the simulator, one
+    /// world for every environment): `cloud` serves them all.
+    pub accounts: Option<Arc<accounts::Accounts>>,
+    /// How often to compare what runs with Git (None: never).
+    pub drift_interval: Option<std::time::Duration>,
+    drift_looked: Option<tokio::time::Instant>,
+    /// Per (env, service): the drift last said and its fields, so it is said once.
+    drift_said: std::collections::HashMap<(String, String), (String, Vec<String>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -163,6 +174,18 @@ impl Agent {
             allow_downgrade: false,
             promote_tag: None,
             fence: None,
+            accounts: None,
+            drift_interval: Some(std::time::Duration::from_secs(300)),
+            drift_looked: None,
+            drift_said: Default::default(),
+        }
+    }
+
+    /// The AWS access for `env`'s resources.
+    async fn cloud_for(&self, env: &crate::config::Environment) -> Cloud {
+        match &self.accounts {
+            Some(accounts) => accounts.cloud_for(env).await,
+            None => self.cloud.clone(),
         }
     }
 
@@ -336,6 +359,7 @@ impl Agent {
                 }
             }
         }
+        self.watch_drift().await?;
         Ok(tick)
     }
 }

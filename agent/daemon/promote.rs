@@ -44,6 +44,10 @@ impl Agent {
             Ok(v) => v,
             Err(why) => return Err(self.refused(env_name, &tag, &why).await),
         };
+        if self.soaking(&env, &tag, &records, &verified).await? {
+            return Ok(None);
+        }
+        let repo = self.repo.as_ref().expect("fetched");
         let previous_commit = last.as_ref().and_then(|v| {
             tags.iter()
                 .find(|t| &t.version == v)
@@ -171,6 +175,46 @@ impl Agent {
         }))
     }
 
+    /// True while the source environment has not run the tag's digests for the soak time:
+    /// said once per tag (pending status with when it will promote); a digest that went bad
+    /// there refuses the tag.
+    async fn soaking(
+        &mut self,
+        env: &crate::config::Environment,
+        tag: &SemverTag,
+        records: &[Record],
+        verified: &BTreeMap<String, String>,
+    ) -> Result<bool, AgentError> {
+        let Some(p) = &env.promotion else {
+            return Ok(false);
+        };
+        let Some(minutes) = p.soak_minutes else {
+            return Ok(false);
+        };
+        let soak = chrono::Duration::minutes(i64::from(minutes));
+        let now = self.clock.now();
+        match super::soak::soaking_until(records, &p.from, verified, soak, now) {
+            Err(why) => Err(self.refused(&env.name, tag, &why).await),
+            Ok(None) => Ok(false),
+            Ok(Some(until)) => {
+                let key = (env.name.clone(), format!("{}@soak", tag.name));
+                if self.refused_tags.insert(key) {
+                    let what = format!(
+                        "{} promotes at {} UTC, after {minutes} min in {}",
+                        tag.name,
+                        until.format("%Y-%m-%d %H:%M"),
+                        p.from
+                    );
+                    tracing::info!(env = %env.name, tag = %tag.name, %until, "soaking before promotion");
+                    let commits = std::slice::from_ref(&tag.commit);
+                    self.status(commits, &env.name, Status::Pending, &what)
+                        .await;
+                }
+                Ok(true)
+            }
+        }
+    }
+
     async fn adopt_tag(&mut self, env_name: &str, tag: &SemverTag) {
         tracing::info!(env = env_name, tag = %tag.name, "first sight: adopting the newest promotion tag as what runs, deploying nothing");
         self.record(
@@ -215,6 +259,7 @@ impl Agent {
     ) -> (BTreeMap<String, String>, Vec<DeployResult>) {
         let mut images = BTreeMap::new();
         let mut failures = Vec::new();
+        let cloud = self.cloud_for(env).await;
         for spec in &env.services {
             let Some(source_image) = verified.get(&spec.name) else {
                 continue;
@@ -239,7 +284,10 @@ impl Agent {
                 images.insert(spec.name.clone(), source_image.clone());
                 continue;
             }
-            match self.copy_one(spec, &source_repo, &digest, tag).await {
+            match self
+                .copy_one(&cloud, spec, &source_repo, &digest, tag)
+                .await
+            {
                 Ok(image) => {
                     images.insert(spec.name.clone(), image);
                 }
@@ -258,6 +306,7 @@ impl Agent {
 
     async fn copy_one(
         &self,
+        cloud: &Cloud,
         spec: &crate::config::Service,
         source_repo: &str,
         digest: &str,
@@ -265,8 +314,7 @@ impl Agent {
     ) -> Result<String, image::push::PushError> {
         let tags = vec![tag.name.clone()];
         let to = &spec.image.repository;
-        let copied =
-            image::copy::copy_by_digest(&self.cloud, source_repo, to, digest, &tags).await?;
+        let copied = image::copy::copy_by_digest(cloud, source_repo, to, digest, &tags).await?;
         if let Some(hook) = &self.on_pushed {
             hook(to, digest, &tags);
         }
