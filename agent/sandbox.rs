@@ -114,7 +114,8 @@ impl Sandbox {
     }
 
     fn populate(&self, env: &Environment) {
-        let now = self.clock.now();
+        // Each environment's resources in its own account (and ARNs): multi-account set-ups.
+        self.sim.set_up_in_account(Some(&env.aws.account_id));
         if let Some(db) = &env.database {
             self.sim.add_db_instance(&db.instance_id);
         }
@@ -123,76 +124,85 @@ impl Sandbox {
             repositories.entry(s.image.repository.clone()).or_insert(s);
         }
         for repository in repositories.keys() {
-            self.sim.add_repository(repository);
-            for (tag, days) in HISTORY {
-                self.sim.push_image(
-                    repository,
-                    &fake_digest(&format!("{repository}:{tag}")),
-                    &[tag],
-                    now - chrono::Duration::days(days),
-                );
-            }
-            // Untagged leftovers of re-tagged builds.
-            for (n, days) in [(1, 3), (2, 2)] {
-                self.sim.push_image(
-                    repository,
-                    &fake_digest(&format!("{repository}:untagged-{n}")),
-                    &[],
-                    now - chrono::Duration::days(days),
-                );
-            }
+            self.seed_history(repository);
         }
         for s in &env.services {
-            let tag = &s.source.reference;
-            let digest = fake_digest(&format!("{}:{tag}", s.image.repository));
-            if !self
-                .sim
-                .images(&s.image.repository)
-                .iter()
-                .any(|i| i.digest == digest)
-            {
-                // The running release: pushed three weeks ago, older than the keep-last window.
-                self.sim.push_image(
-                    &s.image.repository,
-                    &digest,
-                    &[tag],
-                    now - chrono::Duration::days(21),
-                );
-            }
-            for parameter in s.secrets.values() {
-                self.sim.add_parameter(parameter);
-            }
-            if let Some(lb) = &s.load_balancer {
-                self.sim.add_target_group(TargetGroupSpec::new(
-                    &lb.target_group,
-                    lb.container_port,
-                    &lb.health_check_path,
-                ));
-            }
-            self.sim.add_service(ServiceSpec {
-                cluster: env.ecs.cluster.clone(),
-                name: s.ecs.service.clone(),
-                task_definition: self.initial_task_definition(
-                    env,
-                    s,
-                    &self.image_ref(&s.image.repository, &digest),
-                ),
-                desired_count: s.desired_count,
-                minimum_healthy_percent: s.deploy.minimum_healthy_percent,
-                maximum_percent: s.deploy.maximum_percent,
-                circuit_breaker: Some(CircuitBreaker {
-                    enable: true,
-                    rollback: false,
-                }),
-                target_group: s.load_balancer.as_ref().map(|lb| lb.target_group.clone()),
-                container_name: s.ecs.container.clone(),
-                container_port: s
-                    .load_balancer
-                    .as_ref()
-                    .map(|lb| lb.container_port)
-                    .unwrap_or(3000),
-            });
+            self.add_service(env, s);
         }
+        self.sim.set_up_in_account(None);
+    }
+
+    /// A repository with its older releases and two untagged leftovers.
+    fn seed_history(&self, repository: &str) {
+        let now = self.clock.now();
+        self.sim.add_repository(repository);
+        for (tag, days) in HISTORY {
+            self.sim.push_image(
+                repository,
+                &fake_digest(&format!("{repository}:{tag}")),
+                &[tag],
+                now - chrono::Duration::days(days),
+            );
+        }
+        // Untagged leftovers of re-tagged builds.
+        for (n, days) in [(1, 3), (2, 2)] {
+            self.sim.push_image(
+                repository,
+                &fake_digest(&format!("{repository}:untagged-{n}")),
+                &[],
+                now - chrono::Duration::days(days),
+            );
+        }
+    }
+
+    /// The service running its current release, with its parameters and target group.
+    fn add_service(&self, env: &Environment, s: &Service) {
+        let now = self.clock.now();
+        let tag = &seeded_tag(s);
+        let digest = fake_digest(&format!("{}:{}", s.image.repository, s.source.reference));
+        if !self
+            .sim
+            .images(&s.image.repository)
+            .iter()
+            .any(|i| i.digest == digest)
+        {
+            // The running release: pushed three weeks ago, older than the keep-last window.
+            self.sim.push_image(
+                &s.image.repository,
+                &digest,
+                &[tag],
+                now - chrono::Duration::days(21),
+            );
+        }
+        for parameter in s.secrets.values() {
+            self.sim.add_parameter(parameter);
+        }
+        if let Some(lb) = &s.load_balancer {
+            self.sim.add_target_group(TargetGroupSpec::new(
+                &lb.target_group,
+                lb.container_port,
+                &lb.health_check_path,
+            ));
+        }
+        self.sim.add_service(ServiceSpec {
+            cluster: env.ecs.cluster.clone(),
+            name: s.ecs.service.clone(),
+            task_definition: self.initial_task_definition(
+                env,
+                s,
+                &self.image_ref(&s.image.repository, &digest),
+            ),
+            desired_count: s.desired_count,
+            minimum_healthy_percent: s.deploy.minimum_healthy_percent,
+            maximum_percent: s.deploy.maximum_percent,
+            circuit_breaker: Some(CircuitBreaker {
+                enable: true,
+                rollback: false,
+            }),
+            target_group: s.load_balancer.as_ref().map(|lb| lb.target_group.clone()),
+            container_name: s.ecs.container.clone(),
+            container_port: container_port(s),
+        });
     }
 
     /// `host/repository@digest`.
@@ -234,37 +244,6 @@ impl Sandbox {
         image: &str,
     ) -> TaskDefinition {
         let account = &env.aws.account_id;
-        let region = &env.aws.region;
-        let json = |v: serde_json::Value| v;
-        let mut container_extra = BTreeMap::new();
-        container_extra.insert("essential".into(), json(serde_json::json!(true)));
-        container_extra.insert(
-            "logConfiguration".into(),
-            json(serde_json::json!({
-                "logDriver": "awslogs",
-                "options": {
-                    "awslogs-group": format!("/aws/ecs/{}", s.ecs.service),
-                    "awslogs-region": region,
-                    "awslogs-stream-prefix": s.ecs.container,
-                }
-            })),
-        );
-        if let Some(lb) = &s.load_balancer {
-            container_extra.insert(
-                "healthCheck".into(),
-                json(serde_json::json!({
-                    "command": ["CMD-SHELL", format!("wget -qO- http://localhost:{}{} || exit 1", lb.container_port, lb.health_check_path)],
-                    "interval": 30, "timeout": 5, "retries": 3, "startPeriod": 10
-                })),
-            );
-        }
-        let port = s
-            .load_balancer
-            .as_ref()
-            .map(|lb| lb.container_port)
-            .unwrap_or(3000);
-        let mut port_extra = BTreeMap::new();
-        port_extra.insert("protocol".into(), json(serde_json::json!("tcp")));
         TaskDefinition {
             arn: String::new(),
             family: s.ecs.task_family.clone(),
@@ -286,32 +265,92 @@ impl Sandbox {
                 operating_system_family: Some("LINUX".into()),
                 extra: BTreeMap::new(),
             }),
-            container_definitions: vec![ContainerDefinition {
-                name: s.ecs.container.clone(),
-                image: image.to_string(),
-                environment: s
-                    .env
-                    .iter()
-                    .map(|(k, v)| KeyValue {
-                        name: k.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
-                secrets: s
-                    .secrets
-                    .iter()
-                    .map(|(k, p)| SecretRef {
-                        name: k.clone(),
-                        value_from: self.sim.cloud().ssm.arn(p),
-                    })
-                    .collect(),
-                port_mappings: vec![PortMapping {
-                    container_port: Some(port),
-                    extra: port_extra,
-                }],
-                extra: container_extra,
-            }],
+            container_definitions: vec![self.container_definition(env, s, image)],
             extra: BTreeMap::new(),
         }
     }
+
+    /// The service's one container: its environment, SSM secrets, port, logs and health check.
+    fn container_definition(
+        &self,
+        env: &Environment,
+        s: &Service,
+        image: &str,
+    ) -> ContainerDefinition {
+        let mut port_extra = BTreeMap::new();
+        port_extra.insert("protocol".into(), serde_json::json!("tcp"));
+        ContainerDefinition {
+            name: s.ecs.container.clone(),
+            image: image.to_string(),
+            environment: s
+                .env
+                .iter()
+                .map(|(k, v)| KeyValue {
+                    name: k.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+            secrets: s
+                .secrets
+                .iter()
+                .map(|(k, p)| SecretRef {
+                    name: k.clone(),
+                    value_from: self.sim.cloud().ssm.arn(p),
+                })
+                .collect(),
+            port_mappings: vec![PortMapping {
+                container_port: Some(container_port(s)),
+                extra: port_extra,
+            }],
+            extra: container_extra(&env.aws.region, s),
+        }
+    }
+}
+
+/// The tag the running release is seeded under: its ref, unless the ref is a commit SHA. A
+/// build takes an image listed under its commit's SHA as already pushed, and a seeded image is
+/// in no registry; so a SHA ref is seeded under a name no build can produce (git names cannot
+/// hold `..`).
+fn seeded_tag(s: &Service) -> String {
+    let reference = &s.source.reference;
+    if s.source.is_commit() {
+        format!("running..{}", &reference[..12])
+    } else {
+        reference.clone()
+    }
+}
+
+/// The container port the service's target group sends to (3000 without a load balancer).
+fn container_port(s: &Service) -> u16 {
+    s.load_balancer
+        .as_ref()
+        .map(|lb| lb.container_port)
+        .unwrap_or(3000)
+}
+
+/// `essential`, awslogs and (behind a load balancer) the container health check.
+fn container_extra(region: &str, s: &Service) -> BTreeMap<String, serde_json::Value> {
+    let mut extra = BTreeMap::new();
+    extra.insert("essential".into(), serde_json::json!(true));
+    extra.insert(
+        "logConfiguration".into(),
+        serde_json::json!({
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": format!("/aws/ecs/{}", s.ecs.service),
+                "awslogs-region": region,
+                "awslogs-stream-prefix": s.ecs.container,
+            }
+        }),
+    );
+    if let Some(lb) = &s.load_balancer {
+        extra.insert(
+            "healthCheck".into(),
+            serde_json::json!({
+                "command": ["CMD-SHELL", format!("wget -qO- http://localhost:{}{} || exit 1", lb.container_port, lb.health_check_path)],
+                "interval": 30, "timeout": 5, "retries": 3, "startPeriod": 10
+            }),
+        );
+    }
+    extra
 }

@@ -637,7 +637,8 @@ fn a_tag_promotes_exactly_the_digests_staging_verified_and_bad_tags_are_refused(
     assert!(
         comments.iter().any(|c| c.pr == 12
             && c.body.starts_with("<!-- amagent:env=production -->")
-            && c.body.contains("✅ **production**")),
+            && c.body.contains("✅ **production**")
+            && c.body.contains("#### What v1.4.0 carries\n\n- #12 ")),
         "{comments:#?}"
     );
 

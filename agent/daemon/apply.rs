@@ -76,6 +76,7 @@ impl Agent {
                 status_commits: &status_commits,
                 detail: serde_json::json!({ "commit": head, "from": from }),
                 resume_since,
+                notes: None,
             })
             .await;
         self.metrics.applied(env_name, head, Some(from));
@@ -145,12 +146,9 @@ impl Agent {
         }
         let env_name = d.env.name.as_str();
         let ok = report.outcome == Outcome::Succeeded;
-        self.comment(
-            d.pull_requests,
-            env_name,
-            &report::render_comment(&report, Some(d.commit)),
-        )
-        .await;
+        let mut body = report::render_comment(&report, Some(d.commit));
+        body.push_str(d.notes.as_deref().unwrap_or_default());
+        self.comment(d.pull_requests, env_name, &body).await;
         let description = summary(&report);
         self.status(
             d.status_commits,

@@ -55,6 +55,8 @@ struct Delivery<'a> {
     detail: serde_json::Value,
     /// An earlier attempt at this apply was interrupted after this time.
     resume_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Appended to the pull requests' comment (a promotion's release notes).
+    notes: Option<String>,
 }
 
 /// Statuses set per applied commit range, at most (a long outage can land many commits).
@@ -193,16 +195,20 @@ impl Agent {
     fn fetch(&mut self) -> Result<&EnvRepo, AgentError> {
         // git2 blocks; fetches of the environments repo are small and the agent does one thing
         // at a time, so the runtime thread does it.
-        match &self.repo {
-            Some(repo) => repo.fetch(&self.settings.url, &self.settings.credentials)?,
-            None => {
-                self.repo = Some(EnvRepo::open_or_clone(
-                    &self.settings.url,
-                    &self.settings.mirror,
-                    &self.settings.credentials,
-                )?)
+        // Under the simulator, virtual time moves by the fetch's real duration.
+        crate::clock::real_work_blocking(|| -> Result<(), AgentError> {
+            match &self.repo {
+                Some(repo) => repo.fetch(&self.settings.url, &self.settings.credentials)?,
+                None => {
+                    self.repo = Some(EnvRepo::open_or_clone(
+                        &self.settings.url,
+                        &self.settings.mirror,
+                        &self.settings.credentials,
+                    )?)
+                }
             }
-        }
+            Ok(())
+        })?;
         Ok(self.repo.as_ref().expect("opened above"))
     }
 

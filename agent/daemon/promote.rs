@@ -58,6 +58,14 @@ impl Agent {
             .clone()
             .unwrap_or_else(|| format!("{}~1", tag.commit));
         let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
+        let previous_tag = last
+            .as_ref()
+            .and_then(|v| tags.iter().find(|t| &t.version == v));
+        let notes = crate::report::release_notes::release_notes(
+            &tag.name,
+            previous_tag.map(|t| t.name.as_str()),
+            &landed,
+        );
         let resume_since = applied::interrupted_since(&records, env_name, &tag.commit);
         let pull_requests = self.pull_requests(&landed).await;
         let run = format!(
@@ -92,6 +100,7 @@ impl Agent {
                 status_commits: &status_commits,
                 detail: serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string(), "from": from, "images": verified }),
                 resume_since,
+                notes: Some(notes),
             })
             .await;
         self.metrics

@@ -8,6 +8,7 @@ pub mod comment;
 pub mod console;
 pub mod github;
 pub mod preview;
+pub mod release_notes;
 pub mod rollback;
 
 pub use comment::{marker, render_comment, render_in_progress};

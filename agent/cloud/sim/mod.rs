@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use world::{Service, SimDeployment, SimTargetGroup, World};
+use world::{Owned, Service, SimDeployment, SimTargetGroup, World};
 
 /// A simulated AWS account. Cheap to clone: clones share one world.
 #[derive(Clone)]
@@ -127,6 +127,14 @@ impl Simulator {
         w.region = region.into();
     }
 
+    /// Resources set up from now on (services and their clusters and task definition
+    /// families, RDS instances, repositories, parameters, target groups) belong to `account`,
+    /// and so do their ARNs and those of what is made from them; None: the simulator's own.
+    /// The sandbox sets up each environment in its `aws.accountId`.
+    pub fn set_up_in_account(&self, account: Option<&str>) {
+        self.lock().setting_up_for = account.map(String::from);
+    }
+
     fn lock(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -147,8 +155,11 @@ impl Simulator {
     ) -> CloudResult<T> {
         let mut w = self.lock();
         let resource = resource(&w);
-        w.begin_call(operation, &resource)?;
-        body(&mut w)
+        let answer = w
+            .begin_call(operation, &resource)
+            .and_then(|()| body(&mut w));
+        w.call_at = None;
+        answer
     }
 
     // ------------------------------------------------------------------ set-up
@@ -156,12 +167,7 @@ impl Simulator {
     /// Returns the target group's ARN.
     pub fn add_target_group(&self, spec: TargetGroupSpec) -> String {
         let mut w = self.world();
-        let hash = Sha256::digest(spec.name.as_bytes());
-        let suffix: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let arn = format!(
-            "arn:aws:elasticloadbalancing:{}:{}:targetgroup/{}/{suffix}",
-            w.region, w.account, spec.name
-        );
+        let arn = w.target_group_arn(&spec.name);
         w.target_groups.insert(
             arn.clone(),
             SimTargetGroup {
@@ -192,6 +198,8 @@ impl Simulator {
                 .arn
                 .clone()
         });
+        w.own(Owned::Cluster, &spec.cluster);
+        w.own(Owned::Family, &spec.task_definition.family);
         let td = w.store_task_definition(&spec.task_definition, spec.task_definition.revision);
         for c in &td.container_definitions {
             w.setup_images.insert(c.image.clone());
@@ -237,7 +245,9 @@ impl Simulator {
 
     /// An RDS instance, `available`.
     pub fn add_db_instance(&self, id: &str) {
-        self.world().db_instances.insert(
+        let mut w = self.world();
+        w.own(Owned::Db, id);
+        w.db_instances.insert(
             id.into(),
             DbInstance {
                 id: id.into(),
@@ -247,7 +257,9 @@ impl Simulator {
     }
 
     pub fn add_repository(&self, name: &str) {
-        self.world().repositories.entry(name.into()).or_default();
+        let mut w = self.world();
+        w.own(Owned::Repository, name);
+        w.repositories.entry(name.into()).or_default();
     }
 
     /// An image pushed to `repository` (created if missing). Tags move to it from other
@@ -284,7 +296,14 @@ impl Simulator {
 
     /// An SSM parameter name (values do not exist in the simulator).
     pub fn add_parameter(&self, name: &str) {
-        self.world().parameters.insert(name.into());
+        let mut w = self.world();
+        // ARNs name parameters with a leading slash, whichever way they are written.
+        let path = match name.starts_with('/') {
+            true => name.to_string(),
+            false => format!("/{name}"),
+        };
+        w.own(Owned::Parameter, &path);
+        w.parameters.insert(name.into());
     }
 
     /// Hand out this real registry (`http://user:password@127.0.0.1:PORT`) at ECR login, so

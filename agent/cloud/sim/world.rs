@@ -11,6 +11,7 @@ use crate::cloud::types::*;
 use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::time::Instant;
 
@@ -20,8 +21,15 @@ pub(super) const STOPPED_TASK_RETENTION: u64 = 3600;
 pub(super) const SERVICE_EVENTS_KEPT: usize = 100;
 
 pub(super) struct World {
+    /// The account of resources no environment claimed (see [`Owned`]).
     pub account: String,
     pub region: String,
+    /// Resources set up for an environment in another account: their ARNs name it.
+    pub owners: BTreeMap<(Owned, String), String>,
+    /// The account resources set up now belong to (None: `account`).
+    pub setting_up_for: Option<String>,
+    /// Since `origin`, the instant of the call being answered (None between calls).
+    pub call_at: Option<std::time::Duration>,
     origin: Instant,
     epoch: DateTime<Utc>,
     /// Seconds since `origin` the world has been run up to.
@@ -50,6 +58,17 @@ pub(super) struct World {
     pub registry_override: Option<String>,
     pub buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     pub parameters: BTreeSet<String>,
+}
+
+/// The kinds of resource whose ARN carries an account: what the resources made from them
+/// (services, tasks, revisions, snapshots) inherit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Owned {
+    Cluster,
+    Family,
+    Db,
+    Repository,
+    Parameter,
 }
 
 /// (cluster, service, creation sequence number): a service's tasks are one range.
@@ -218,6 +237,9 @@ impl World {
         World {
             account: "123456789012".into(),
             region: "ap-southeast-2".into(),
+            owners: BTreeMap::new(),
+            setting_up_for: None,
+            call_at: None,
             origin: Instant::now(),
             epoch: clock.now(),
             t: 0,
@@ -245,8 +267,16 @@ impl World {
         self.epoch + chrono::Duration::seconds(t as i64)
     }
 
+    /// The time to stamp what happens now: during a call, the call's own instant (real work
+    /// under the simulator leaves virtual time between whole seconds, and what a call makes
+    /// must not predate the call); else the second the world is at.
     pub fn now(&self) -> DateTime<Utc> {
-        self.time(self.t)
+        match self.call_at {
+            Some(at) if at.as_secs() == self.t => {
+                self.epoch + chrono::Duration::from_std(at).unwrap_or(chrono::TimeDelta::MAX)
+            }
+            _ => self.time(self.t),
+        }
     }
 
     pub fn seq(&mut self) -> u64 {
@@ -333,6 +363,7 @@ impl World {
     /// Count a call, then apply the fault script: throttling, then access denied.
     pub fn begin_call(&mut self, operation: &str, resource: &str) -> Result<(), CloudError> {
         self.advance();
+        self.call_at = Some(Instant::now().saturating_duration_since(self.origin));
         *self.calls.entry(operation.to_string()).or_default() += 1;
         let n = {
             let seen = self.op_seen.entry(operation.to_string()).or_default();
@@ -355,35 +386,69 @@ impl World {
 
     // ------------------------------------------------------------------ ARNs
 
+    /// Record `name` as set up in the account being set up for (if another).
+    pub fn own(&mut self, kind: Owned, name: &str) {
+        if let Some(account) = self.setting_up_for.clone() {
+            self.owners.insert((kind, name.to_string()), account);
+        }
+    }
+
+    /// The account `name`'s ARN names: the one it was set up in, else the simulator's.
+    pub fn account_of(&self, kind: Owned, name: &str) -> &str {
+        self.owners
+            .get(&(kind, name.to_string()))
+            .unwrap_or(&self.account)
+    }
+
+    fn arn(&self, service: &str, account: &str, resource: &str) -> String {
+        format!("arn:aws:{service}:{}:{account}:{resource}", self.region)
+    }
+
     pub fn cluster_arn(&self, cluster: &str) -> String {
-        format!(
-            "arn:aws:ecs:{}:{}:cluster/{cluster}",
-            self.region, self.account
-        )
+        let account = self.account_of(Owned::Cluster, cluster);
+        self.arn("ecs", account, &format!("cluster/{cluster}"))
     }
     pub fn service_arn(&self, cluster: &str, service: &str) -> String {
-        format!(
-            "arn:aws:ecs:{}:{}:service/{cluster}/{service}",
-            self.region, self.account
-        )
+        let account = self.account_of(Owned::Cluster, cluster);
+        self.arn("ecs", account, &format!("service/{cluster}/{service}"))
+    }
+    pub fn task_arn(&self, cluster: &str, id: &str) -> String {
+        let account = self.account_of(Owned::Cluster, cluster);
+        self.arn("ecs", account, &format!("task/{cluster}/{id}"))
     }
     pub fn task_definition_arn(&self, family: &str, revision: u32) -> String {
-        format!(
-            "arn:aws:ecs:{}:{}:task-definition/{family}:{revision}",
-            self.region, self.account
+        let account = self.account_of(Owned::Family, family);
+        self.arn(
+            "ecs",
+            account,
+            &format!("task-definition/{family}:{revision}"),
+        )
+    }
+    /// A target group is named by its ARN from the start: it takes the account set up for.
+    pub fn target_group_arn(&self, name: &str) -> String {
+        let hash = sha2::Sha256::digest(name.as_bytes());
+        let suffix: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let account = self.setting_up_for.as_deref().unwrap_or(&self.account);
+        self.arn(
+            "elasticloadbalancing",
+            account,
+            &format!("targetgroup/{name}/{suffix}"),
         )
     }
     pub fn db_arn(&self, id: &str) -> String {
-        format!("arn:aws:rds:{}:{}:db:{id}", self.region, self.account)
+        self.arn("rds", self.account_of(Owned::Db, id), &format!("db:{id}"))
     }
+    /// In the account of the instance it was taken of.
     pub fn snapshot_arn(&self, id: &str) -> String {
-        format!("arn:aws:rds:{}:{}:snapshot:{id}", self.region, self.account)
+        let account = match self.snapshots.get(id) {
+            Some(s) => self.account_of(Owned::Db, &s.snapshot.instance_id),
+            None => &self.account,
+        };
+        self.arn("rds", account, &format!("snapshot:{id}"))
     }
     pub fn repository_arn(&self, name: &str) -> String {
-        format!(
-            "arn:aws:ecr:{}:{}:repository/{name}",
-            self.region, self.account
-        )
+        let account = self.account_of(Owned::Repository, name);
+        self.arn("ecr", account, &format!("repository/{name}"))
     }
     pub fn parameter_arn(&self, name: &str) -> String {
         let name = if name.starts_with('/') {
@@ -391,10 +456,8 @@ impl World {
         } else {
             format!("/{name}")
         };
-        format!(
-            "arn:aws:ssm:{}:{}:parameter{name}",
-            self.region, self.account
-        )
+        let account = self.account_of(Owned::Parameter, &name);
+        self.arn("ssm", account, &format!("parameter{name}"))
     }
     pub fn registry_host(&self) -> String {
         format!("{}.dkr.ecr.{}.amazonaws.com", self.account, self.region)

@@ -134,9 +134,8 @@ impl GitHub {
             })?
             .build()
             .map_err(|e| ReportError::Auth(first_line(&e)))?;
-        let installation = app
-            .apps()
-            .get_repository_installation(owner, repo)
+        let apps = app.apps();
+        let installation = crate::clock::real_work(apps.get_repository_installation(owner, repo))
             .await
             .map_err(|e| {
                 ReportError::Auth(format!(
@@ -198,7 +197,8 @@ impl GitHub {
     {
         let mut attempt = 1;
         loop {
-            match call().await {
+            // GitHub is real even under the simulator: its calls take their real time.
+            match crate::clock::real_work(call()).await {
                 Ok(value) => return Ok(value),
                 Err(e) if attempt < ATTEMPTS && retryable(&e) => {
                     let delay = self

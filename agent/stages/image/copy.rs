@@ -24,8 +24,19 @@ pub struct CopyReport {
     pub blobs_present: usize,
 }
 
-/// Copy `digest` from `from` to `to` in the cloud's registry, tagging it with `tags`.
+/// Copy `digest` from `from` to `to` in the cloud's registry, tagging it with `tags`. Real
+/// registry traffic: on the simulator it takes its real time (see [`crate::clock::real_work`]).
 pub async fn copy_by_digest(
+    cloud: &Cloud,
+    from: &str,
+    to: &str,
+    digest: &str,
+    tags: &[String],
+) -> Result<CopyReport, PushError> {
+    crate::clock::real_work(copy(cloud, from, to, digest, tags)).await
+}
+
+async fn copy(
     cloud: &Cloud,
     from: &str,
     to: &str,

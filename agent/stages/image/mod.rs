@@ -8,6 +8,7 @@ pub mod layout;
 pub mod push;
 pub mod source;
 
+use crate::clock::real_work;
 use crate::cloud::types::{ImageDetail, RegistryAuth};
 use crate::cloud::{Cloud, CloudError};
 use crate::config::{Pipeline, Service};
@@ -68,7 +69,8 @@ pub fn registry_of(endpoint: &str) -> (String, bool) {
 }
 
 /// The service's image at the spec's ref: found in the registry by its commit (tagged with
-/// what it lacks), or built and pushed.
+/// what it lacks), or built and pushed. The checkout, build and registry traffic are real work:
+/// on the simulator they take their real time (see [`crate::clock::real_work`]).
 pub async fn build_and_push(
     cloud: &Cloud,
     req: &ImageRequest<'_>,
@@ -101,7 +103,14 @@ pub async fn build_and_push(
     // The layout lives in `_out`: kept until the push has read it.
     let (_out, layout, log_tail) = build(req, &checkout).await?;
     let (destination, auth) = login(cloud, repository).await?;
-    let report = push::push(&layout, &destination, &tags, &auth.username, &auth.password).await?;
+    let report = real_work(push::push(
+        &layout,
+        &destination,
+        &tags,
+        &auth.username,
+        &auth.password,
+    ))
+    .await?;
     Ok(ImageResult {
         image: pin(&report.digest),
         digest: report.digest,
@@ -121,10 +130,11 @@ async fn check_out(req: &ImageRequest<'_>) -> Result<source::Checkout, ImageErro
     let source = &req.service.source;
     let (url, reference) = (source.url.clone(), source.reference.clone());
     let (cache, creds) = (req.cache.to_path_buf(), req.credentials.clone());
-    let checkout =
-        tokio::task::spawn_blocking(move || source::checkout(&url, &reference, &cache, &creds))
-            .await
-            .expect("checkout task")?;
+    let checkout = real_work(tokio::task::spawn_blocking(move || {
+        source::checkout(&url, &reference, &cache, &creds)
+    }))
+    .await
+    .expect("checkout task")?;
     Ok(checkout)
 }
 
@@ -153,13 +163,13 @@ async fn add_missing_tags(
         return Ok(());
     }
     let (destination, auth) = login(cloud, repository).await?;
-    push::retag(
+    real_work(push::retag(
         &destination,
         &found.digest,
         &missing,
         &auth.username,
         &auth.password,
-    )
+    ))
     .await?;
     Ok(())
 }
@@ -204,18 +214,17 @@ async fn build(
         &checkout.commit[..12],
         rand::random::<u32>()
     );
-    let log_tail = builder
-        .build(&builder::BuildRequest {
-            context: &context,
-            dockerfile: &req.pipeline.build.dockerfile,
-            args: &req.pipeline.build.args,
-            platform: &req.pipeline.build.platform,
-            labels: image_labels(req, checkout),
-            tag: &local_tag,
-            timestamp: checkout.committed_at,
-            layout: &layout_dir,
-        })
-        .await?;
+    let log_tail = real_work(builder.build(&builder::BuildRequest {
+        context: &context,
+        dockerfile: &req.pipeline.build.dockerfile,
+        args: &req.pipeline.build.args,
+        platform: &req.pipeline.build.platform,
+        labels: image_labels(req, checkout),
+        tag: &local_tag,
+        timestamp: checkout.committed_at,
+        layout: &layout_dir,
+    }))
+    .await?;
     let layout = layout::Layout::read(&layout_dir)?;
     Ok((out, layout, log_tail))
 }
