@@ -89,6 +89,8 @@ pub fn snapshot_id(
     id.trim_end_matches('-').to_string()
 }
 
+/// Snapshot the instance (or, resuming, find the snapshot the interrupted run took), wait until
+/// it is `available`, then apply retention.
 pub async fn take_snapshot(
     cloud: &Cloud,
     clock: &Clock,
@@ -96,6 +98,36 @@ pub async fn take_snapshot(
     request: &SnapshotRequest,
 ) -> Result<SnapshotReport, SnapshotError> {
     let started = tokio::time::Instant::now();
+    ensure_instance_available(cloud, retry, request).await?;
+    // Named at the start (before any lookup), so the id carries the time the stage began.
+    let fresh = snapshot_id(
+        &request.env,
+        &request.services,
+        request.commit.as_deref(),
+        clock.now(),
+    );
+    let id = match taken_by_interrupted_run(cloud, retry, request).await? {
+        Some(taken) => taken,
+        None => {
+            create(cloud, retry, request, &fresh).await?;
+            fresh
+        }
+    };
+    wait_until_available(cloud, clock, retry, request, &id, started).await?;
+    let deleted = prune(cloud, retry, request).await?;
+    Ok(SnapshotReport {
+        snapshot_id: id,
+        seconds: started.elapsed().as_secs_f64(),
+        deleted,
+    })
+}
+
+/// RDS snapshots only an `available` instance.
+async fn ensure_instance_available(
+    cloud: &Cloud,
+    retry: RetryPolicy,
+    request: &SnapshotRequest,
+) -> Result<(), SnapshotError> {
     let instance = retry
         .run("DescribeDBInstances", || {
             cloud.rds.describe_db_instance(&request.instance_id)
@@ -107,33 +139,40 @@ pub async fn take_snapshot(
             status: instance.status,
         });
     }
-    let mut reused = false;
-    let mut id = snapshot_id(
-        &request.env,
-        &request.services,
-        request.commit.as_deref(),
-        clock.now(),
-    );
-    if let (Some(since), Some(commit)) = (request.resume_since, request.commit.as_deref()) {
-        let existing = retry
-            .run("DescribeDBSnapshots", || {
-                cloud.rds.describe_db_snapshots(&request.instance_id)
-            })
-            .await?;
-        if let Some(taken) = existing
-            .iter()
-            .filter(|s| s.created_at >= since && s.status != "failed" && s.status != "deleting")
-            .filter(|s| s.tags.get(MANAGED_TAG).map(String::as_str) == Some("true"))
-            .filter(|s| s.tags.get("amagent:env") == Some(&request.env))
-            .filter(|s| s.tags.get("amagent:commit").map(String::as_str) == Some(commit))
-            .max_by_key(|s| s.created_at)
-        {
-            tracing::info!(snapshot = %taken.id, "resuming: the interrupted run already took this snapshot");
-            id = taken.id.clone();
-            reused = true;
-        }
-    }
-    let tags = vec![
+    Ok(())
+}
+
+/// Resuming an interrupted apply: the snapshot it took for the same environment and commit,
+/// if any (one that failed or is being deleted does not count).
+async fn taken_by_interrupted_run(
+    cloud: &Cloud,
+    retry: RetryPolicy,
+    request: &SnapshotRequest,
+) -> Result<Option<String>, SnapshotError> {
+    let (Some(since), Some(commit)) = (request.resume_since, request.commit.as_deref()) else {
+        return Ok(None);
+    };
+    let existing = retry
+        .run("DescribeDBSnapshots", || {
+            cloud.rds.describe_db_snapshots(&request.instance_id)
+        })
+        .await?;
+    let taken = existing
+        .iter()
+        .filter(|s| s.created_at >= since && s.status != "failed" && s.status != "deleting")
+        .filter(|s| s.tags.get(MANAGED_TAG).map(String::as_str) == Some("true"))
+        .filter(|s| s.tags.get("amagent:env") == Some(&request.env))
+        .filter(|s| s.tags.get("amagent:commit").map(String::as_str) == Some(commit))
+        .max_by_key(|s| s.created_at);
+    Ok(taken.map(|taken| {
+        tracing::info!(snapshot = %taken.id, "resuming: the interrupted run already took this snapshot");
+        taken.id.clone()
+    }))
+}
+
+/// The tags that mark the snapshot as the agent's and say what it protects.
+fn snapshot_tags(request: &SnapshotRequest) -> Vec<(String, String)> {
+    vec![
         (MANAGED_TAG.to_string(), "true".to_string()),
         ("amagent:env".to_string(), request.env.clone()),
         ("amagent:services".to_string(), request.services.join(",")),
@@ -142,27 +181,44 @@ pub async fn take_snapshot(
             request.commit.clone().unwrap_or_default(),
         ),
         ("amagent:run".to_string(), request.run_id.clone()),
-    ];
+    ]
+}
+
+/// CreateDBSnapshot `id`, tagged as the agent's.
+async fn create(
+    cloud: &Cloud,
+    retry: RetryPolicy,
+    request: &SnapshotRequest,
+    id: &str,
+) -> Result<(), SnapshotError> {
+    let tags = snapshot_tags(request);
     // Not retried blindly: a retry after a lost response would hit DBSnapshotAlreadyExists,
     // which is then treated as "ours, carry on".
-    let create = async {
-        if reused {
-            return Ok(());
+    let created = retry
+        .run("CreateDBSnapshot", || {
+            cloud
+                .rds
+                .create_db_snapshot(&request.instance_id, id, &tags)
+        })
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(CloudError::InvalidRequest { message, .. }) if message.contains("AlreadyExists") => {
+            Ok(())
         }
-        retry
-            .run("CreateDBSnapshot", || {
-                cloud
-                    .rds
-                    .create_db_snapshot(&request.instance_id, &id, &tags)
-            })
-            .await
-            .map(|_| ())
-    };
-    match create.await {
-        Ok(()) => {}
-        Err(CloudError::InvalidRequest { message, .. }) if message.contains("AlreadyExists") => {}
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Poll until snapshot `id` is `available`; failed, gone or late blocks the deploy.
+async fn wait_until_available(
+    cloud: &Cloud,
+    clock: &Clock,
+    retry: RetryPolicy,
+    request: &SnapshotRequest,
+    id: &str,
+    started: tokio::time::Instant,
+) -> Result<(), SnapshotError> {
     loop {
         let snapshots = retry
             .run("DescribeDBSnapshots", || {
@@ -174,10 +230,10 @@ pub async fn take_snapshot(
             .find(|s| s.id == id)
             .map(|s| s.status.as_str())
         {
-            Some("available") => break,
+            Some("available") => return Ok(()),
             Some("failed") | None => {
                 return Err(SnapshotError::Failed {
-                    id,
+                    id: id.to_string(),
                     instance: request.instance_id.clone(),
                 });
             }
@@ -185,7 +241,7 @@ pub async fn take_snapshot(
         }
         if started.elapsed() >= request.timeout {
             return Err(SnapshotError::Timeout {
-                id,
+                id: id.to_string(),
                 instance: request.instance_id.clone(),
                 seconds: request.timeout.as_secs(),
             });
@@ -195,12 +251,6 @@ pub async fn take_snapshot(
             .sleep(Duration::from_secs(10).min(request.timeout))
             .await;
     }
-    let deleted = prune(cloud, retry, request).await?;
-    Ok(SnapshotReport {
-        snapshot_id: id,
-        seconds: started.elapsed().as_secs_f64(),
-        deleted,
-    })
 }
 
 /// Delete the agent's snapshots of this environment beyond the newest `retain`.

@@ -167,87 +167,24 @@ impl Gate {
     }
 
     pub fn observe(&mut self, obs: &Observation) -> Decision {
-        let Some(deployment) = &obs.deployment else {
+        let Some(deployment) = obs.deployment.as_ref().filter(|d| d.is_primary) else {
             return Decision::Failed(Failure::Replaced);
         };
-        if !deployment.is_primary {
-            return Decision::Failed(Failure::Replaced);
-        }
         // Failures first: the earliest sign of a bad rollout wins over a timeout.
-        if let Some(t) = obs
-            .new_tasks
-            .iter()
-            .find(|t| t.is_stopped() && !t.scaled_in())
-        {
-            let reason = t
-                .stopped_reason
-                .clone()
-                .unwrap_or_else(|| "stopped without a reason".into());
-            return Decision::Failed(if reason.contains("ELB health checks") {
-                Failure::TargetUnhealthy {
-                    task: t.task_arn.clone(),
-                    reason,
-                }
-            } else {
-                Failure::TaskExited {
-                    task: t.task_arn.clone(),
-                    reason,
-                }
-            });
+        if let Some(failure) = new_task_failure(obs).or_else(|| ecs_failure(obs, deployment)) {
+            return Decision::Failed(failure);
         }
-        if let Some(t) = obs
-            .new_tasks
-            .iter()
-            .find(|t| t.target == Some(TargetState::Unhealthy))
-        {
-            return Decision::Failed(Failure::TargetUnhealthy {
-                task: t.task_arn.clone(),
-                reason: t
-                    .target_reason
-                    .clone()
-                    .unwrap_or_else(|| "Target.FailedHealthChecks".into()),
-            });
-        }
-        if deployment.rollout_state == RolloutState::Failed {
-            return Decision::Failed(Failure::CircuitBreaker {
-                reason: deployment
-                    .rollout_state_reason
-                    .clone()
-                    .unwrap_or_else(|| "ECS deployment circuit breaker: rollout failed".into()),
-            });
-        }
-        if let Some(event) = &obs.stuck_event {
-            return Decision::Failed(Failure::NoRoom {
-                event: event.clone(),
-            });
-        }
-
         let desired = deployment.desired_count as usize;
-        let healthy = obs
-            .new_tasks
-            .iter()
-            .filter(|t| {
-                t.last_status == "RUNNING"
-                    && (!self.config.load_balanced || t.target == Some(TargetState::Healthy))
-            })
-            .count();
-        let all_healthy = healthy >= desired;
-        if all_healthy {
-            self.healthy_since.get_or_insert(obs.elapsed);
-        } else {
-            // A task replaced or a target back to initial: the bake starts over.
-            self.healthy_since = None;
-        }
+        let healthy = self.healthy_new_tasks(obs);
+        let bake_end = self.track_bake(obs.elapsed, healthy >= desired);
         let old_gone =
             obs.old_tasks_remaining == 0 || deployment.rollout_state == RolloutState::Completed;
-        let bake_end = self.healthy_since.map(|since| since + self.config.bake);
         if let Some(end) = bake_end
             && obs.elapsed >= end
             && old_gone
         {
             return Decision::Succeeded;
         }
-
         if obs.elapsed >= self.config.timeout {
             let waiting_for = match bake_end {
                 None => format!(
@@ -259,17 +196,95 @@ impl Gate {
             };
             return Decision::Failed(Failure::Timeout { waiting_for });
         }
+        Decision::Wait(self.next_poll(obs.elapsed, bake_end))
+    }
 
-        // Poll again no later than MAX_POLL, at the bake's end, or at the timeout.
+    /// New tasks that count as healthy: RUNNING, and healthy in the target group if there is one.
+    fn healthy_new_tasks(&self, obs: &Observation) -> usize {
+        obs.new_tasks
+            .iter()
+            .filter(|t| {
+                t.last_status == "RUNNING"
+                    && (!self.config.load_balanced || t.target == Some(TargetState::Healthy))
+            })
+            .count()
+    }
+
+    /// Start the bake when all new tasks are healthy (restart it when one is no longer); returns
+    /// when the bake ends, if it has started.
+    fn track_bake(&mut self, elapsed: Duration, all_healthy: bool) -> Option<Duration> {
+        if all_healthy {
+            self.healthy_since.get_or_insert(elapsed);
+        } else {
+            // A task replaced or a target back to initial: the bake starts over.
+            self.healthy_since = None;
+        }
+        self.healthy_since.map(|since| since + self.config.bake)
+    }
+
+    /// Poll again no later than MAX_POLL, at the bake's end, or at the timeout.
+    fn next_poll(&self, elapsed: Duration, bake_end: Option<Duration>) -> Duration {
         let mut wait = MAX_POLL;
         if let Some(end) = bake_end
-            && end > obs.elapsed
+            && end > elapsed
         {
-            wait = wait.min(end - obs.elapsed);
+            wait = wait.min(end - elapsed);
         }
-        wait = wait.min(self.config.timeout - obs.elapsed);
-        Decision::Wait(wait.max(Duration::from_millis(100)))
+        wait = wait.min(self.config.timeout - elapsed);
+        wait.max(Duration::from_millis(100))
     }
+}
+
+/// A new task that exited (not by a scale-in), or whose target turned unhealthy.
+fn new_task_failure(obs: &Observation) -> Option<Failure> {
+    if let Some(t) = obs
+        .new_tasks
+        .iter()
+        .find(|t| t.is_stopped() && !t.scaled_in())
+    {
+        let reason = t
+            .stopped_reason
+            .clone()
+            .unwrap_or_else(|| "stopped without a reason".into());
+        // ECS stops a task its load balancer found unhealthy: that is the target's failure.
+        return Some(if reason.contains("ELB health checks") {
+            Failure::TargetUnhealthy {
+                task: t.task_arn.clone(),
+                reason,
+            }
+        } else {
+            Failure::TaskExited {
+                task: t.task_arn.clone(),
+                reason,
+            }
+        });
+    }
+    let t = obs
+        .new_tasks
+        .iter()
+        .find(|t| t.target == Some(TargetState::Unhealthy))?;
+    Some(Failure::TargetUnhealthy {
+        task: t.task_arn.clone(),
+        reason: t
+            .target_reason
+            .clone()
+            .unwrap_or_else(|| "Target.FailedHealthChecks".into()),
+    })
+}
+
+/// ECS's own verdicts: the circuit breaker failed the rollout, or it cannot place or stop tasks.
+fn ecs_failure(obs: &Observation, deployment: &DeploymentView) -> Option<Failure> {
+    if deployment.rollout_state == RolloutState::Failed {
+        return Some(Failure::CircuitBreaker {
+            reason: deployment
+                .rollout_state_reason
+                .clone()
+                .unwrap_or_else(|| "ECS deployment circuit breaker: rollout failed".into()),
+        });
+    }
+    obs.stuck_event.as_ref().map(|event| Failure::NoRoom {
+        event: event.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod push;
 pub mod source;
 
 use crate::clock::real_work;
+use crate::cloud::types::{ImageDetail, RegistryAuth};
 use crate::cloud::{Cloud, CloudError};
 use crate::config::{Pipeline, Service};
 use crate::repo::{GitCredentials, RepoError};
@@ -67,6 +68,9 @@ pub fn registry_of(endpoint: &str) -> (String, bool) {
     }
 }
 
+/// The service's image at the spec's ref: found in the registry by its commit (tagged with
+/// what it lacks), or built and pushed. The checkout, build and registry traffic are real work:
+/// on the simulator they take their real time (see [`crate::clock::real_work`]).
 pub async fn build_and_push(
     cloud: &Cloud,
     req: &ImageRequest<'_>,
@@ -74,46 +78,14 @@ pub async fn build_and_push(
     let started = std::time::Instant::now();
     let spec = req.service;
     let repository = &spec.image.repository;
-    let (url, reference) = (spec.source.url.clone(), spec.source.reference.clone());
-    let (cache, creds) = (req.cache.to_path_buf(), req.credentials.clone());
-    let checkout = real_work(tokio::task::spawn_blocking(move || {
-        source::checkout(&url, &reference, &cache, &creds)
-    }))
-    .await
-    .expect("checkout task")?;
-    // The commit SHA tag is immutable; a semver ref is tagged too.
-    let mut tags = vec![checkout.commit.clone()];
-    if !spec.source.is_commit() {
-        tags.push(spec.source.reference.clone());
-    }
+    let checkout = check_out(req).await?;
+    let tags = tags_for(spec, &checkout.commit);
     let pin = |digest: &str| format!("{}/{repository}@{digest}", cloud.ecr.registry_host());
 
     let existing = cloud.ecr.describe_images(repository).await?;
     if let Some(found) = existing.iter().find(|i| i.tags.contains(&checkout.commit)) {
         tracing::info!(repository, commit = %checkout.commit, "image already in the registry; not building");
-        // The commit may have been built under another ref: add the tags it lacks (e.g. v1.4.0).
-        let missing: Vec<String> = tags
-            .iter()
-            .filter(|t| !found.tags.contains(t))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let auth = cloud.ecr.get_authorization_token().await?;
-            let (registry, insecure) = registry_of(&auth.endpoint);
-            real_work(push::retag(
-                &push::Destination {
-                    registry,
-                    repository: repository.clone(),
-                    insecure,
-                    mount_from: None,
-                },
-                &found.digest,
-                &missing,
-                &auth.username,
-                &auth.password,
-            ))
-            .await?;
-        }
+        add_missing_tags(cloud, repository, found, &tags).await?;
         return Ok(ImageResult {
             image: pin(&found.digest),
             digest: found.digest.clone(),
@@ -128,64 +100,12 @@ pub async fn build_and_push(
         });
     }
 
-    let builder = builder::Builder::detect(req.builder)?;
-    let out = tempfile::Builder::new()
-        .prefix("amagent-oci-")
-        .tempdir()
-        .map_err(|e| layout::LayoutError {
-            path: "a temporary directory".into(),
-            message: e.to_string(),
-        })?;
-    let layout_dir = out.path().join("layout");
-    let labels = BTreeMap::from([
-        (
-            "org.opencontainers.image.source".to_string(),
-            spec.source.url.clone(),
-        ),
-        (
-            "org.opencontainers.image.revision".to_string(),
-            checkout.commit.clone(),
-        ),
-        (
-            "org.opencontainers.image.created".to_string(),
-            // The commit's time, not the build's: the same commit gives the same image.
-            chrono::DateTime::from_timestamp(checkout.committed_at, 0)
-                .unwrap_or(req.now)
-                .to_rfc3339(),
-        ),
-    ]);
-    let context = checkout.dir.path().join(&req.pipeline.build.context);
-    // Unique per build: concurrent builds of one commit (two services, two agents) must not
-    // push or remove each other's local image.
-    let local_tag = format!(
-        "amagent-build/{}:{}-{:08x}",
-        spec.name,
-        &checkout.commit[..12],
-        rand::random::<u32>()
-    );
-    let log_tail = real_work(builder.build(&builder::BuildRequest {
-        context: &context,
-        dockerfile: &req.pipeline.build.dockerfile,
-        args: &req.pipeline.build.args,
-        platform: &req.pipeline.build.platform,
-        labels,
-        tag: &local_tag,
-        timestamp: checkout.committed_at,
-        layout: &layout_dir,
-    }))
-    .await?;
-    let layout = layout::Layout::read(&layout_dir)?;
-
-    let auth = cloud.ecr.get_authorization_token().await?;
-    let (registry, insecure) = registry_of(&auth.endpoint);
+    // The layout lives in `_out`: kept until the push has read it.
+    let (_out, layout, log_tail) = build(req, &checkout).await?;
+    let (destination, auth) = login(cloud, repository).await?;
     let report = real_work(push::push(
         &layout,
-        &push::Destination {
-            registry,
-            repository: repository.clone(),
-            insecure,
-            mount_from: None,
-        },
+        &destination,
         &tags,
         &auth.username,
         &auth.password,
@@ -203,6 +123,131 @@ pub async fn build_and_push(
         seconds: started.elapsed().as_secs_f64(),
         log_tail,
     })
+}
+
+/// The service's source at the spec's ref (git is blocking: off the async workers).
+async fn check_out(req: &ImageRequest<'_>) -> Result<source::Checkout, ImageError> {
+    let source = &req.service.source;
+    let (url, reference) = (source.url.clone(), source.reference.clone());
+    let (cache, creds) = (req.cache.to_path_buf(), req.credentials.clone());
+    let checkout = real_work(tokio::task::spawn_blocking(move || {
+        source::checkout(&url, &reference, &cache, &creds)
+    }))
+    .await
+    .expect("checkout task")?;
+    Ok(checkout)
+}
+
+/// The commit SHA tag is immutable; a semver ref is tagged too.
+fn tags_for(spec: &Service, commit: &str) -> Vec<String> {
+    let mut tags = vec![commit.to_string()];
+    if !spec.source.is_commit() {
+        tags.push(spec.source.reference.clone());
+    }
+    tags
+}
+
+/// The commit may have been built under another ref: add the tags it lacks (e.g. v1.4.0).
+async fn add_missing_tags(
+    cloud: &Cloud,
+    repository: &str,
+    found: &ImageDetail,
+    tags: &[String],
+) -> Result<(), ImageError> {
+    let missing: Vec<String> = tags
+        .iter()
+        .filter(|t| !found.tags.contains(t))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let (destination, auth) = login(cloud, repository).await?;
+    real_work(push::retag(
+        &destination,
+        &found.digest,
+        &missing,
+        &auth.username,
+        &auth.password,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The registry's credentials and where in it `repository` is pushed.
+async fn login(
+    cloud: &Cloud,
+    repository: &str,
+) -> Result<(push::Destination, RegistryAuth), ImageError> {
+    let auth = cloud.ecr.get_authorization_token().await?;
+    let (registry, insecure) = registry_of(&auth.endpoint);
+    let destination = push::Destination {
+        registry,
+        repository: repository.to_string(),
+        insecure,
+        mount_from: None,
+    };
+    Ok((destination, auth))
+}
+
+/// Build the checkout into an OCI layout in a temporary directory (returned: the layout's files
+/// live there); also returns the build log's tail.
+async fn build(
+    req: &ImageRequest<'_>,
+    checkout: &source::Checkout,
+) -> Result<(tempfile::TempDir, layout::Layout, Vec<String>), ImageError> {
+    let builder = builder::Builder::detect(req.builder)?;
+    let out = tempfile::Builder::new()
+        .prefix("amagent-oci-")
+        .tempdir()
+        .map_err(|e| layout::LayoutError {
+            path: "a temporary directory".into(),
+            message: e.to_string(),
+        })?;
+    let layout_dir = out.path().join("layout");
+    let context = checkout.dir.path().join(&req.pipeline.build.context);
+    // Unique per build: concurrent builds of one commit (two services, two agents) must not
+    // push or remove each other's local image.
+    let local_tag = format!(
+        "amagent-build/{}:{}-{:08x}",
+        req.service.name,
+        &checkout.commit[..12],
+        rand::random::<u32>()
+    );
+    let log_tail = real_work(builder.build(&builder::BuildRequest {
+        context: &context,
+        dockerfile: &req.pipeline.build.dockerfile,
+        args: &req.pipeline.build.args,
+        platform: &req.pipeline.build.platform,
+        labels: image_labels(req, checkout),
+        tag: &local_tag,
+        timestamp: checkout.committed_at,
+        layout: &layout_dir,
+    }))
+    .await?;
+    let layout = layout::Layout::read(&layout_dir)?;
+    Ok((out, layout, log_tail))
+}
+
+/// The OCI labels saying where the image came from.
+fn image_labels(req: &ImageRequest<'_>, checkout: &source::Checkout) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "org.opencontainers.image.source".to_string(),
+            req.service.source.url.clone(),
+        ),
+        (
+            "org.opencontainers.image.revision".to_string(),
+            checkout.commit.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            // The commit's time, not the build's: the same commit gives the same image.
+            chrono::DateTime::from_timestamp(checkout.committed_at, 0)
+                .unwrap_or(req.now)
+                .to_rfc3339(),
+        ),
+    ])
 }
 
 #[cfg(test)]

@@ -57,54 +57,17 @@ impl Rollout<'_> {
         out
     }
 
+    /// Read what the gate needs about `flight` (task lists and target health only when they
+    /// may have changed) and describe it as an [`Observation`].
     pub(super) async fn observe(
         &self,
         flight: &mut InFlight,
         service: &EcsService,
     ) -> Result<Observation, CloudError> {
-        let cluster = flight.target.cluster.clone();
-        let name = flight.target.spec.ecs.service.clone();
         // Re-read tasks only when ECS's counts moved: a task started, stopped or failed.
-        let key = service
-            .deployments
-            .iter()
-            .map(|d| {
-                format!(
-                    "{}:{}:{}:{}:{:?}",
-                    d.id, d.running_count, d.pending_count, d.failed_tasks, d.rollout_state
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("|");
+        let key = deployment_counts(service);
         if flight.task_key.as_deref() != Some(key.as_str()) {
-            let mut arns = self
-                .call("ListTasks", || {
-                    self.cloud
-                        .ecs
-                        .list_tasks(&cluster, &name, DesiredStatus::Running)
-                })
-                .await?;
-            arns.extend(
-                self.call("ListTasks", || {
-                    self.cloud
-                        .ecs
-                        .list_tasks(&cluster, &name, DesiredStatus::Stopped)
-                })
-                .await?,
-            );
-            // A task whose desired status flipped between the two calls is listed twice.
-            arns.sort();
-            arns.dedup();
-            let mut tasks = Vec::new();
-            for chunk in arns.chunks(DESCRIBE_TASKS_BATCH) {
-                tasks.extend(
-                    self.call("DescribeTasks", || {
-                        self.cloud.ecs.describe_tasks(&cluster, chunk)
-                    })
-                    .await?,
-                );
-            }
-            flight.tasks = tasks;
+            flight.tasks = self.read_tasks(&flight.target).await?;
             flight.task_key = Some(key);
         }
         // After the bake only the old tasks' drain is awaited: a new task failing then still
@@ -120,62 +83,124 @@ impl Rollout<'_> {
                 .map(|t| (t.target_id, (t.state, t.reason)))
                 .collect();
         }
-        let health = &flight.health;
-        let deployment = service
-            .deployments
-            .iter()
-            .find(|d| d.id == flight.deployment_id)
-            .map(|d| DeploymentView {
-                is_primary: d.status == "PRIMARY",
-                rollout_state: d.rollout_state,
-                rollout_state_reason: d.rollout_state_reason.clone(),
-                desired_count: d.desired_count,
-                failed_tasks: d.failed_tasks,
-            });
-        let new_tasks = flight
-            .tasks
-            .iter()
-            .filter(|t| t.started_by == flight.deployment_id)
-            .filter(|t| {
-                !flight.reused_deployment
-                    || t.desired_status == "RUNNING"
-                    || t.created_at >= flight.updated_at
-            })
-            .map(|t| {
-                let h = health.get(&t.private_ip);
-                NewTask {
-                    task_arn: t.task_arn.clone(),
-                    last_status: t.last_status.clone(),
-                    stopped_reason: t.stopped_reason.clone(),
-                    target: h.map(|(s, _)| *s),
-                    target_reason: h.and_then(|(_, r)| r.clone()),
-                }
-            })
-            .collect();
-        let old_tasks_remaining = flight
-            .tasks
-            .iter()
-            .filter(|t| t.started_by != flight.deployment_id && t.last_status != "STOPPED")
-            .count() as u32;
-        // Events of our deployment: from its own creation time (AWS's clock), unless ECS kept an
-        // older deployment.
-        let since = service
-            .deployments
-            .iter()
-            .find(|d| d.id == flight.deployment_id && !flight.reused_deployment)
-            .map(|d| d.created_at)
-            .unwrap_or(flight.updated_at);
-        let stuck_event = service
-            .events
-            .iter()
-            .find(|e| e.created_at >= since && e.message.contains("unable to stop or start tasks"))
-            .map(|e| e.message.clone());
-        Ok(Observation {
-            elapsed: flight.rollout_started.elapsed(),
-            deployment,
-            old_tasks_remaining,
-            new_tasks,
-            stuck_event,
-        })
+        Ok(observation(flight, service))
     }
+
+    /// Every task of the service, running and stopped.
+    async fn read_tasks(&self, target: &Target) -> Result<Vec<Task>, CloudError> {
+        let (cluster, name) = (&target.cluster, &target.spec.ecs.service);
+        let mut arns = self
+            .call("ListTasks", || {
+                self.cloud
+                    .ecs
+                    .list_tasks(cluster, name, DesiredStatus::Running)
+            })
+            .await?;
+        arns.extend(
+            self.call("ListTasks", || {
+                self.cloud
+                    .ecs
+                    .list_tasks(cluster, name, DesiredStatus::Stopped)
+            })
+            .await?,
+        );
+        // A task whose desired status flipped between the two calls is listed twice.
+        arns.sort();
+        arns.dedup();
+        let mut tasks = Vec::new();
+        for chunk in arns.chunks(DESCRIBE_TASKS_BATCH) {
+            tasks.extend(
+                self.call("DescribeTasks", || {
+                    self.cloud.ecs.describe_tasks(cluster, chunk)
+                })
+                .await?,
+            );
+        }
+        Ok(tasks)
+    }
+}
+
+/// ECS's counts of every deployment of `service`: the task list is re-read when they change.
+fn deployment_counts(service: &EcsService) -> String {
+    service
+        .deployments
+        .iter()
+        .map(|d| {
+            format!(
+                "{}:{}:{}:{}:{:?}",
+                d.id, d.running_count, d.pending_count, d.failed_tasks, d.rollout_state
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// The gate's view of `flight` from what was last read of its service, tasks and targets.
+fn observation(flight: &InFlight, service: &EcsService) -> Observation {
+    let deployment = service
+        .deployments
+        .iter()
+        .find(|d| d.id == flight.deployment_id)
+        .map(|d| DeploymentView {
+            is_primary: d.status == "PRIMARY",
+            rollout_state: d.rollout_state,
+            rollout_state_reason: d.rollout_state_reason.clone(),
+            desired_count: d.desired_count,
+            failed_tasks: d.failed_tasks,
+        });
+    let old_tasks_remaining = flight
+        .tasks
+        .iter()
+        .filter(|t| t.started_by != flight.deployment_id && t.last_status != "STOPPED")
+        .count() as u32;
+    Observation {
+        elapsed: flight.rollout_started.elapsed(),
+        deployment,
+        old_tasks_remaining,
+        new_tasks: new_tasks(flight),
+        stuck_event: stuck_event(flight, service),
+    }
+}
+
+/// The tasks this deploy started, with their targets' health.
+fn new_tasks(flight: &InFlight) -> Vec<NewTask> {
+    let health = &flight.health;
+    flight
+        .tasks
+        .iter()
+        .filter(|t| t.started_by == flight.deployment_id)
+        // A kept deployment's older tasks (e.g. stopped by a scale-in) are not this deploy's.
+        .filter(|t| {
+            !flight.reused_deployment
+                || t.desired_status == "RUNNING"
+                || t.created_at >= flight.updated_at
+        })
+        .map(|t| {
+            let h = health.get(&t.private_ip);
+            NewTask {
+                task_arn: t.task_arn.clone(),
+                last_status: t.last_status.clone(),
+                stopped_reason: t.stopped_reason.clone(),
+                target: h.map(|(s, _)| *s),
+                target_reason: h.and_then(|(_, r)| r.clone()),
+            }
+        })
+        .collect()
+}
+
+/// ECS's event saying the deployment cannot place or stop tasks, if this deployment has one.
+fn stuck_event(flight: &InFlight, service: &EcsService) -> Option<String> {
+    // Events of our deployment: from its own creation time (AWS's clock), unless ECS kept an
+    // older deployment.
+    let since = service
+        .deployments
+        .iter()
+        .find(|d| d.id == flight.deployment_id && !flight.reused_deployment)
+        .map(|d| d.created_at)
+        .unwrap_or(flight.updated_at);
+    service
+        .events
+        .iter()
+        .find(|e| e.created_at >= since && e.message.contains("unable to stop or start tasks"))
+        .map(|e| e.message.clone())
 }

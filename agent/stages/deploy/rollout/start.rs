@@ -2,42 +2,98 @@
 //! what a rollout that could not start leaves behind.
 
 use super::*;
+use crate::cloud::types::TaskDefinition;
+
+/// The service as the deploy found it, before changing anything.
+struct Current {
+    service: EcsService,
+    /// The task definition the service runs.
+    td: TaskDefinition,
+    /// The PRIMARY deployment's task definition, if that deployment completed.
+    stable: Option<String>,
+}
+
+impl Current {
+    /// What the service ran with before: a rollback restores it, not the failed spec's.
+    fn settings(&self) -> Settings {
+        let config = &self.service.deployment_configuration;
+        Settings {
+            desired_count: self.service.desired_count,
+            minimum_healthy_percent: config.minimum_healthy_percent,
+            maximum_percent: config.maximum_percent,
+        }
+    }
+}
+
+/// Already running exactly this image, revision and configuration, and stable: nothing to
+/// roll (only when nothing is to be registered).
+fn already_running(target: &Target, current: &Current) -> bool {
+    let (service, td) = (&current.service, &current.td);
+    let config_unchanged = service.desired_count == target.spec.desired_count
+        && service.deployment_configuration.minimum_healthy_percent
+            == target.spec.deploy.minimum_healthy_percent
+        && service.deployment_configuration.maximum_percent == target.spec.deploy.maximum_percent;
+    let unchanged_revision = target.revision.as_deref().is_none_or(|r| r == td.arn);
+    unchanged_revision && config_unchanged && current.stable.as_deref() == Some(td.arn.as_str())
+}
 
 impl Rollout<'_> {
     /// Render, register and UpdateService. Err: the deploy ended before rolling.
     pub(super) async fn start(&self, target: Target) -> Result<InFlight, Box<DeployResult>> {
+        self.announce(&target).await?;
+        let current = self.read_current(&target).await?;
+        let rollback_to = self.rollback_target(&target, &current).await?;
+        let rendered = self.render_target(&target, &current).await?;
+        if rendered.is_none() && already_running(&target, &current) {
+            return Err(self.finish_unchanged(&target, &current).await);
+        }
+        let new_td = match rendered {
+            None => target
+                .revision
+                .clone()
+                .unwrap_or_else(|| current.td.arn.clone()),
+            Some(td) => match self.reuse_interrupted(&target, &current, &td).await {
+                Some(reused) => reused,
+                None => self.register(&target, &td).await?,
+            },
+        };
+        self.roll(target, current, new_td, rollback_to).await
+    }
+
+    /// End a deploy that has not rolled: journal and show the failure, hand back the result.
+    async fn fail(&self, target: &Target, kind: FailureKind, reason: String) -> Box<DeployResult> {
+        let result = DeployResult::failed(target, kind, reason);
+        self.finish_failed(target, &result).await;
+        Box::new(result)
+    }
+
+    /// Show the deploy and journal its start; a journal that will not take it stops the deploy.
+    async fn announce(&self, target: &Target) -> Result<(), Box<DeployResult>> {
         let (env, name) = (target.env.as_str(), target.spec.name.as_str());
         self.progress.step(
             env,
             name,
             &format!("deploying {}", short_image(&target.image)),
         );
-        if let Err(e) = self
-            .write_ahead(
-                &target,
-                "deploy",
-                Phase::Started,
-                None,
-                serde_json::json!({
-                    "image": target.image,
-                    "spec": spec_fingerprint(&target.spec),
-                    "revision": target.revision,
-                }),
-            )
+        let detail = serde_json::json!({
+            "image": target.image,
+            "spec": spec_fingerprint(&target.spec),
+            "revision": target.revision,
+        });
+        match self
+            .write_ahead(target, "deploy", Phase::Started, None, detail)
             .await
         {
-            let result = DeployResult::failed(&target, FailureKind::Journal, not_deployed(&e));
-            self.finish_failed(&target, &result).await;
-            return Err(Box::new(result));
+            Ok(()) => Ok(()),
+            Err(e) => Err(self
+                .fail(target, FailureKind::Journal, not_deployed(&e))
+                .await),
         }
-        let refused = |e: CloudError| {
-            let result = DeployResult::failed(&target, FailureKind::Refused, e.to_string());
-            let target = &target;
-            async move {
-                self.finish_failed(target, &result).await;
-                Box::new(result)
-            }
-        };
+    }
+
+    /// The service as ECS runs it now, and its task definition. Refused: nothing changed.
+    async fn read_current(&self, target: &Target) -> Result<Current, Box<DeployResult>> {
+        let refused = |e: CloudError| self.fail(target, FailureKind::Refused, e.to_string());
         let services = match self
             .call("DescribeServices", || {
                 self.cloud.ecs.describe_services(
@@ -50,200 +106,225 @@ impl Rollout<'_> {
             Ok(s) => s,
             Err(e) => return Err(refused(e).await),
         };
-        let Some(current_service) = services.into_iter().next() else {
+        let Some(service) = services.into_iter().next() else {
             return Err(refused(CloudError::not_found(
                 crate::cloud::ResourceKind::Service,
                 &target.spec.ecs.service,
             ))
             .await);
         };
-        let current = match self
+        let td = match self
             .call("DescribeTaskDefinition", || {
                 self.cloud
                     .ecs
-                    .describe_task_definition(&current_service.task_definition)
+                    .describe_task_definition(&service.task_definition)
             })
             .await
         {
             Ok(td) => td,
             Err(e) => return Err(refused(e).await),
         };
-        let stable = current_service
+        let stable = service
             .primary()
             .filter(|d| d.rollout_state == crate::cloud::types::RolloutState::Completed)
             .map(|d| d.task_definition.clone());
+        Ok(Current {
+            service,
+            td,
+            stable,
+        })
+    }
+
+    /// What a failed rollout goes back to: the last revision this agent verified; failing
+    /// that, the one ECS ran stably.
+    async fn rollback_target(
+        &self,
+        target: &Target,
+        current: &Current,
+    ) -> Result<Option<String>, Box<DeployResult>> {
+        let (env, name) = (target.env.as_str(), target.spec.name.as_str());
         // Without the journal the rollback target is unknown: do not start what may need one.
         let verified = match self.journal.read(Some(env)).await {
             Ok(records) => last_verified(&records, env, name),
             Err(e) => {
-                let result = DeployResult::failed(&target, FailureKind::Journal, not_deployed(&e));
-                self.finish_failed(&target, &result).await;
-                return Err(Box::new(result));
+                return Err(self
+                    .fail(target, FailureKind::Journal, not_deployed(&e))
+                    .await);
             }
         };
-        // A verified revision someone has since deregistered cannot be rolled back to.
         let verified = match verified {
-            Some(td) => match self
-                .call("DescribeTaskDefinition", || {
-                    self.cloud.ecs.describe_task_definition(&td)
-                })
-                .await
-            {
-                // Only an ACTIVE revision of the same family can be rolled back to (a deregistered
-                // one is INACTIVE and UpdateService refuses it).
-                Ok(found)
-                    if found.family == current.family
-                        && found
-                            .extra
-                            .get("status")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("ACTIVE")
-                            == "ACTIVE" =>
-                {
-                    Some(found.arn)
-                }
-                _ => {
-                    tracing::warn!(task_definition = %td, "the last verified revision is gone; falling back to the running one");
-                    None
-                }
-            },
+            Some(td) => self.still_active(&td, &current.td.family).await,
             None => None,
         };
-        // The last revision this agent verified; failing that, the one ECS ran stably.
-        let rollback_to = verified.or(stable.clone());
+        Ok(verified.or(current.stable.clone()))
+    }
 
+    /// `td` if it can still be rolled back to: a verified revision someone has since
+    /// deregistered cannot.
+    async fn still_active(&self, td: &str, family: &str) -> Option<String> {
+        match self
+            .call("DescribeTaskDefinition", || {
+                self.cloud.ecs.describe_task_definition(td)
+            })
+            .await
+        {
+            // Only an ACTIVE revision of the same family can be rolled back to (a deregistered
+            // one is INACTIVE and UpdateService refuses it).
+            Ok(found)
+                if found.family == family
+                    && found
+                        .extra
+                        .get("status")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("ACTIVE")
+                        == "ACTIVE" =>
+            {
+                Some(found.arn)
+            }
+            _ => {
+                tracing::warn!(task_definition = %td, "the last verified revision is gone; falling back to the running one");
+                None
+            }
+        }
+    }
+
+    /// The task definition to register (None: nothing to register). A spec that does not fit
+    /// the running revision ends the deploy as a config failure.
+    async fn render_target(
+        &self,
+        target: &Target,
+        current: &Current,
+    ) -> Result<Option<TaskDefinition>, Box<DeployResult>> {
         let ssm = self.cloud.ssm.clone();
         let rendered = match &target.revision {
             // An existing revision: deployed as is (None = nothing to register).
             Some(_) => Ok(None),
-            None => render(&current, &target.spec, &target.image, |p| ssm.arn(p)),
+            None => render(&current.td, &target.spec, &target.image, |p| ssm.arn(p)),
         };
-        let rendered = match rendered {
-            Ok(r) => r,
+        match rendered {
+            Ok(r) => Ok(r),
             Err(e) => {
                 let e: RenderError = e;
-                let result = DeployResult::failed(&target, FailureKind::Config, e.to_string());
-                self.finish_failed(&target, &result).await;
-                return Err(Box::new(result));
+                Err(self.fail(target, FailureKind::Config, e.to_string()).await)
+            }
+        }
+    }
+
+    /// Finish a deploy of what already runs, stably: nothing to roll.
+    async fn finish_unchanged(&self, target: &Target, current: &Current) -> Box<DeployResult> {
+        let (env, name) = (target.env.as_str(), target.spec.name.as_str());
+        let result = DeployResult {
+            env: env.to_string(),
+            service: name.to_string(),
+            outcome: Outcome::Succeeded,
+            rolled_back: false,
+            failure_kind: None,
+            reason: Some("already running this image and configuration".into()),
+            task_definition: Some(current.td.arn.clone()),
+            image: target.image.clone(),
+            previous_task_definition: Some(current.td.arn.clone()),
+            new_task_definition: None,
+            seconds: 0.0,
+        };
+        self.record(target, "deploy", Phase::Finished, Some("succeeded"),
+            serde_json::json!({ "task_definition": current.td.arn, "image": target.image, "unchanged": true })).await;
+        self.progress.done(env, name, true, "already up to date");
+        Box::new(result)
+    }
+
+    /// A run interrupted after registering (agent killed) left the revision behind: the
+    /// family's newest revision, identical to `td`. Reuse it rather than register another.
+    async fn reuse_interrupted(
+        &self,
+        target: &Target,
+        current: &Current,
+        td: &TaskDefinition,
+    ) -> Option<String> {
+        let latest = self
+            .call("DescribeTaskDefinition", || {
+                self.cloud.ecs.describe_task_definition(&td.family)
+            })
+            .await
+            .ok()
+            .filter(|latest| {
+                latest.arn != current.td.arn
+                    && crate::stages::deploy::render::same_definition(latest, td)
+            })?;
+        self.record(
+            target,
+            "register",
+            Phase::Finished,
+            Some("succeeded"),
+            serde_json::json!({ "task_definition": latest.arn, "reused": true }),
+        )
+        .await;
+        self.progress.step(
+            &target.env,
+            &target.spec.name,
+            &format!(
+                "reusing {} (registered by an interrupted run)",
+                latest.family_revision()
+            ),
+        );
+        Some(latest.arn)
+    }
+
+    /// RegisterTaskDefinition, journalled before (write-ahead) and after; returns its ARN.
+    async fn register(
+        &self,
+        target: &Target,
+        td: &TaskDefinition,
+    ) -> Result<String, Box<DeployResult>> {
+        if let Err(e) = self
+            .write_ahead(
+                target,
+                "register",
+                Phase::Started,
+                None,
+                serde_json::json!({ "family": td.family }),
+            )
+            .await
+        {
+            return Err(self
+                .fail(target, FailureKind::Journal, not_deployed(&e))
+                .await);
+        }
+        let registered = match self
+            .call("RegisterTaskDefinition", || {
+                self.cloud.ecs.register_task_definition(td)
+            })
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(self.fail(target, FailureKind::Refused, e.to_string()).await);
             }
         };
-        let config_unchanged = current_service.desired_count == target.spec.desired_count
-            && current_service
-                .deployment_configuration
-                .minimum_healthy_percent
-                == target.spec.deploy.minimum_healthy_percent
-            && current_service.deployment_configuration.maximum_percent
-                == target.spec.deploy.maximum_percent;
-        let unchanged_revision = target.revision.as_deref().is_none_or(|r| r == current.arn);
-        let new_td = match rendered {
-            None if unchanged_revision
-                && config_unchanged
-                && stable.as_deref() == Some(current.arn.as_str()) =>
-            {
-                // Already running exactly this, and stable: nothing to roll.
-                let result = DeployResult {
-                    env: env.to_string(),
-                    service: name.to_string(),
-                    outcome: Outcome::Succeeded,
-                    rolled_back: false,
-                    failure_kind: None,
-                    reason: Some("already running this image and configuration".into()),
-                    task_definition: Some(current.arn.clone()),
-                    image: target.image.clone(),
-                    previous_task_definition: Some(current.arn.clone()),
-                    new_task_definition: None,
-                    seconds: 0.0,
-                };
-                self.record(&target, "deploy", Phase::Finished, Some("succeeded"),
-                    serde_json::json!({ "task_definition": current.arn, "image": target.image, "unchanged": true })).await;
-                self.progress.done(env, name, true, "already up to date");
-                return Err(Box::new(result));
-            }
-            None => target
-                .revision
-                .clone()
-                .unwrap_or_else(|| current.arn.clone()),
-            Some(td) => {
-                // A run interrupted after registering (agent killed) left the revision behind:
-                // the family's newest revision, identical to what we would register. Reuse it.
-                let latest = self
-                    .call("DescribeTaskDefinition", || {
-                        self.cloud.ecs.describe_task_definition(&td.family)
-                    })
-                    .await
-                    .ok()
-                    .filter(|latest| {
-                        latest.arn != current.arn
-                            && crate::stages::deploy::render::same_definition(latest, &td)
-                    });
-                if let Some(latest) = latest {
-                    self.record(
-                        &target,
-                        "register",
-                        Phase::Finished,
-                        Some("succeeded"),
-                        serde_json::json!({ "task_definition": latest.arn, "reused": true }),
-                    )
-                    .await;
-                    self.progress.step(
-                        env,
-                        name,
-                        &format!(
-                            "reusing {} (registered by an interrupted run)",
-                            latest.family_revision()
-                        ),
-                    );
-                    latest.arn
-                } else {
-                    if let Err(e) = self
-                        .write_ahead(
-                            &target,
-                            "register",
-                            Phase::Started,
-                            None,
-                            serde_json::json!({ "family": td.family }),
-                        )
-                        .await
-                    {
-                        let kind = FailureKind::Journal;
-                        let result = DeployResult::failed(&target, kind, not_deployed(&e));
-                        self.finish_failed(&target, &result).await;
-                        return Err(Box::new(result));
-                    }
-                    let registered = match self
-                        .call("RegisterTaskDefinition", || {
-                            self.cloud.ecs.register_task_definition(&td)
-                        })
-                        .await
-                    {
-                        Ok(r) => r,
-                        Err(e) => return Err(refused(e).await),
-                    };
-                    self.record(
-                        &target,
-                        "register",
-                        Phase::Finished,
-                        Some("succeeded"),
-                        serde_json::json!({ "task_definition": registered.arn }),
-                    )
-                    .await;
-                    self.progress.step(
-                        env,
-                        name,
-                        &format!("registered {}", registered.family_revision()),
-                    );
-                    registered.arn
-                }
-            }
-        };
-        let pre_primary = current_service.primary().map(|d| d.id.clone());
-        let previous_settings = Settings {
-            desired_count: current_service.desired_count,
-            minimum_healthy_percent: current_service
-                .deployment_configuration
-                .minimum_healthy_percent,
-            maximum_percent: current_service.deployment_configuration.maximum_percent,
-        };
+        self.record(
+            target,
+            "register",
+            Phase::Finished,
+            Some("succeeded"),
+            serde_json::json!({ "task_definition": registered.arn }),
+        )
+        .await;
+        self.progress.step(
+            &target.env,
+            &target.spec.name,
+            &format!("registered {}", registered.family_revision()),
+        );
+        Ok(registered.arn)
+    }
+
+    /// UpdateService to `new_td` and start watching the rollout it begins.
+    async fn roll(
+        &self,
+        target: Target,
+        current: Current,
+        new_td: String,
+        rollback_to: Option<String>,
+    ) -> Result<InFlight, Box<DeployResult>> {
+        let pre_primary = current.service.primary().map(|d| d.id.clone());
         let (deployment_id, updated_at) = match self
             .update_service(
                 &target,
@@ -257,21 +338,20 @@ impl Rollout<'_> {
             Err(e) => {
                 // Refused before anything rolled: the service still runs what it ran.
                 let mut result = DeployResult::failed(&target, e.kind(), e.to_string());
-                result.task_definition = Some(current.arn.clone());
-                result.previous_task_definition = Some(current.arn.clone());
+                result.task_definition = Some(current.td.arn.clone());
+                result.previous_task_definition = Some(current.td.arn.clone());
                 result.new_task_definition = Some(new_td.clone());
                 self.finish_failed(&target, &result).await;
                 return Err(Box::new(result));
             }
         };
-
-        let now = Instant::now();
         // The same task definition (only the count or settings changed): ECS keeps the
         // deployment, whose older tasks (e.g. stopped by a scale-in) are not this deploy's.
         let reused_deployment = pre_primary.as_deref() == Some(deployment_id.as_str());
+        let now = Instant::now();
         Ok(InFlight {
             reused_deployment,
-            previous_settings,
+            previous_settings: current.settings(),
             gate: Gate::new(gate_config(&target.spec)),
             stage: Stage::Rolling,
             deployment_id,
@@ -279,12 +359,13 @@ impl Rollout<'_> {
             started: now,
             rollout_started: now,
             next_poll: now,
-            target_group: current_service
+            target_group: current
+                .service
                 .load_balancers
                 .iter()
                 .find(|lb| lb.container_name == target.spec.ecs.container)
                 .map(|lb| lb.target_group_arn.clone()),
-            previous_td: Some(current.arn.clone()),
+            previous_td: Some(current.td.arn.clone()),
             new_td,
             rollback_to,
             first_failure: None,
