@@ -28,6 +28,7 @@ use std::collections::{BTreeSet, HashMap};
 pub const STEP: &str = "manual-rollback";
 
 mod choice;
+pub mod tell;
 use choice::running_spec;
 pub use choice::*;
 
