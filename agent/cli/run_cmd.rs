@@ -154,6 +154,7 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
     // The real-time side: webhook server and signals.
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let io = runtime(false);
+    let mut seen = webhook::SeenDeliveries::default();
     if let (Some(addr), Some(secret)) = (args.listen, secret) {
         let limits = match ServerLimits::from_env() {
             Ok(l) => l,
@@ -163,6 +164,7 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
             }
         };
         let state = Arc::new(WebhookState::new(secret, events_tx, metrics.clone()));
+        seen = state.seen();
         let listener = match io.block_on(tokio::net::TcpListener::bind(addr)) {
             Ok(l) => l,
             Err(e) => {
@@ -324,6 +326,14 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
                     .with_guard(fence.clone().expect("an S3 journal is fenced")),
                     args.lease_ttl,
                 ))
+                .inspect(|_| {
+                    // A standby hands the deliveries it gets to the holder through the bucket.
+                    let inbox = crate::state::inbox::Inbox::new(agent.cloud.s3.clone(), bucket, prefix);
+                    agent.handoff = Some(daemon::handoff::Handoff::new(inbox, seen.clone()));
+                    if !args.once {
+                        daemon::handoff::inbox_timer(daemon::handoff::INBOX_CHECK, wake_tx.clone());
+                    }
+                })
             }
             Location::Dir(_) => None,
         };

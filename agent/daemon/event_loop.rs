@@ -4,7 +4,7 @@
 
 use super::Agent;
 use crate::state::lease::{Lease, LeaseState};
-use crate::watch::webhook::Event;
+use crate::watch::webhook::{Delivery, Event};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -13,7 +13,9 @@ pub enum Wake {
     /// The poll interval passed.
     Poll,
     /// A webhook delivery was accepted.
-    Event(Event),
+    Event(Delivery),
+    /// Time to look in the inbox of deliveries a standby handed over (`handoff.rs`).
+    Inbox,
 }
 
 /// What the loop does next, from the wake-ups queued so far (pure).
@@ -22,12 +24,21 @@ fn coalesce(wakes: Vec<Wake>) -> (bool, Vec<(u64, String, String)>) {
     let mut previews: Vec<(u64, String, String)> = Vec::new();
     for w in wakes {
         match w {
-            Wake::Poll | Wake::Event(Event::Push { .. }) => look = true,
-            Wake::Event(Event::PullRequest {
-                number,
-                action,
-                head_sha,
-                base_sha,
+            Wake::Inbox => {}
+            Wake::Poll
+            | Wake::Event(Delivery {
+                event: Event::Push { .. },
+                ..
+            }) => look = true,
+            Wake::Event(Delivery {
+                event:
+                    Event::PullRequest {
+                        number,
+                        action,
+                        head_sha,
+                        base_sha,
+                    },
+                ..
             }) => {
                 if matches!(action.as_str(), "opened" | "synchronize" | "reopened") {
                     // The newest head of a pull request replaces an older queued one.
@@ -69,7 +80,12 @@ pub async fn run(
             queued.push(w);
         }
         let mut active = true;
-        if let Some((l, _)) = lease.as_mut() {
+        let mut standby = false;
+        let inbox_only = super::handoff::only_inbox_checks(&queued);
+        if let Some((l, _)) = lease.as_mut().filter(|_| inbox_only) {
+            // Not a look: the lease is renewed at the polls; a standby has no inbox to read.
+            active = l.is_held();
+        } else if let Some((l, _)) = lease.as_mut() {
             match l.try_acquire(agent.clock.now()).await {
                 Ok(LeaseState::Held { expires_at }) => {
                     if !was_active {
@@ -83,6 +99,7 @@ pub async fn run(
                         standby_for = Some(holder);
                     }
                     active = false;
+                    standby = true;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "the lease: not acting this time");
@@ -91,10 +108,18 @@ pub async fn run(
             }
         }
         was_active = active;
+        let handoff = agent.handoff.clone();
+        let mut taken = Vec::new();
         let (look, previews) = if active {
+            if let Some(h) = &handoff {
+                taken = h.take_in(&mut queued).await;
+            }
             coalesce(std::mem::take(&mut queued))
         } else {
-            queued.clear();
+            match &handoff {
+                Some(h) => h.hand_over(&mut queued, standby).await,
+                None => queued.clear(),
+            }
             (false, Vec::new())
         };
         let clock = agent.clock.clone();
@@ -132,6 +157,9 @@ pub async fn run(
             _ = interrupt.wait_for(|i| *i) => true,
             () = renew => false,
         };
+        if let Some(h) = &handoff {
+            h.remove(&taken).await;
+        }
         if interrupted {
             agent.interrupted().await;
             return;
@@ -167,20 +195,26 @@ mod tests {
     use super::*;
 
     fn pr(number: u64, action: &str, head: &str) -> Wake {
-        Wake::Event(Event::PullRequest {
-            number,
-            action: action.into(),
-            head_sha: head.into(),
-            base_sha: "base".into(),
+        Wake::Event(Delivery {
+            id: format!("d-{number}-{head}"),
+            event: Event::PullRequest {
+                number,
+                action: action.into(),
+                head_sha: head.into(),
+                base_sha: "base".into(),
+            },
         })
     }
 
     #[test]
     fn pushes_coalesce_and_previews_keep_the_newest_head() {
         let push = || {
-            Wake::Event(Event::Push {
-                git_ref: "refs/heads/main".into(),
-                after: "x".into(),
+            Wake::Event(Delivery {
+                id: "d-push".into(),
+                event: Event::Push {
+                    git_ref: "refs/heads/main".into(),
+                    after: "x".into(),
+                },
             })
         };
         let (look, previews) = coalesce(vec![

@@ -11,6 +11,7 @@
 pub mod applied;
 mod apply;
 mod event_loop;
+pub mod handoff;
 mod lease_lost;
 mod pinned;
 mod promote;
@@ -99,6 +100,8 @@ pub struct Agent {
     pub promote_tag: Option<String>,
     /// With a lease: whether a change was refused for want of it (`lease_lost.rs`).
     pub fence: Option<std::sync::Arc<crate::state::fence::LeaseGuard>>,
+    /// With a lease: deliveries handed between standby and active agent (`handoff.rs`).
+    pub handoff: Option<handoff::Handoff>,
 }
 
 #[derive(Clone, Debug)]
@@ -163,6 +166,7 @@ impl Agent {
             allow_downgrade: false,
             promote_tag: None,
             fence: None,
+            handoff: None,
         }
     }
 
