@@ -120,25 +120,6 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
             return Exit::Refused;
         }
     };
-    if let Some((tag, commit)) = &args.promote {
-        // The commit to promote: the one named, else the newest the source verified.
-        let commit = match commit {
-            Some(c) => repo.resolve(c).map(|o| o.to_string()),
-            None => repo
-                .resolve(&format!("refs/heads/{}", args.branch))
-                .map(|o| o.to_string()),
-        };
-        let pushed = commit.and_then(|c| repo.tag_and_push(tag, &c, &args.repo, &credentials));
-        if let Err(e) = pushed {
-            print_error(
-                output,
-                "repository",
-                &format!("cannot create and push {tag}: {e}"),
-            );
-            return Exit::Refused;
-        }
-        tracing::info!(%tag, "tag pushed");
-    }
     let location = match Location::parse(&args.journal) {
         Ok(l) => l,
         Err(e) => {
@@ -236,7 +217,6 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
                 (aws.cloud(), Clock::system(), None)
             }
         };
-        drop(repo);
         let session = Session {
             cloud,
             clock,
@@ -255,6 +235,28 @@ pub fn run(mut args: RunArgs, output: OutputFormat) -> Exit {
                 step,
             });
         }
+        if let Some((tag, commit)) = &args.promote {
+            // Before any tag exists: which commit (the newest the source verified), or refuse.
+            let records = journal.read(None).await.map_err(|e| e.to_string());
+            let pushed = records
+                .and_then(|r| {
+                    daemon::promote_commit::commit_to_tag(&repo, &args.branch, tag, commit.as_deref(), &r)
+                })
+                .and_then(|(c, note)| {
+                    if output == OutputFormat::Text {
+                        crate::outln!("{note}");
+                    }
+                    tracing::info!(%tag, commit = %c, "{note}");
+                    repo.tag_and_push(tag, &c, &args.repo, &credentials)
+                        .map_err(|e| format!("cannot create and push {tag}: {e}"))
+                });
+            if let Err(e) = pushed {
+                print_error(output, "repository", &e);
+                return Exit::Refused;
+            }
+            tracing::info!(%tag, "tag pushed");
+        }
+        drop(repo);
         let Session {
             cloud,
             clock,

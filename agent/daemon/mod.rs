@@ -15,6 +15,7 @@ pub mod handoff;
 mod lease_lost;
 mod pinned;
 mod promote;
+pub mod promote_commit;
 pub mod promotion;
 mod tell;
 
