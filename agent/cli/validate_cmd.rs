@@ -1,7 +1,7 @@
 //! `amagent validate [DIR]`.
 
 use super::{Exit, OutputFormat, print_error, print_json};
-use crate::config::{self, load::ENVIRONMENTS_DIR};
+use crate::config::{self, units::ENVIRONMENTS_DIR};
 use std::path::{Path, PathBuf};
 
 /// Accept the repo root or its environments/ directory.

@@ -14,13 +14,15 @@ pub mod printable;
 pub mod read_dir;
 mod shared;
 pub mod suggest;
+pub mod units;
 mod unknown_fields;
 mod validate;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use load::{SourceFile, load_sources};
+pub use load::load_sources;
 pub use model::*;
 pub use read_dir::{LoadDirError, load_dir, read_dir_sources};
+pub use units::SourceFile;
 
 /// The repository's worked example (environments/ and pipelines/), for unit tests.
 #[cfg(test)]

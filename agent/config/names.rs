@@ -15,9 +15,9 @@
 //! from them (`<env>-apply-<40-hex commit>`) and in 255-byte file names.
 
 use super::diagnostic::Diagnostic;
-use super::load::Located;
 use super::position::FieldPath;
 use super::printable::short_name;
+use super::units::Located;
 
 /// Longest environment, pipeline or service name.
 pub const MAX_NAME_CHARS: usize = 63;

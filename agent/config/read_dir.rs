@@ -11,8 +11,9 @@
 
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::limits;
-use super::load::{ENVIRONMENTS_DIR, FileKind, PIPELINES_DIR, SourceFile, load_sources};
+use super::load::load_sources;
 use super::model::Model;
+use super::units::{ENVIRONMENTS_DIR, FileKind, PIPELINES_DIR, SourceFile};
 use std::io::Read;
 use std::path::Path;
 

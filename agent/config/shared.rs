@@ -6,10 +6,10 @@
 //! environments sharing names produce four million problems.
 
 use super::diagnostic::Diagnostic;
-use super::load::PartialEnvironment;
 use super::model::EnvironmentSpec;
 use super::position::FieldPath;
 use super::printable::short_name;
+use super::units::PartialEnvironment;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 

@@ -12,14 +12,19 @@ use crate::config::{Environment, Service, StageKind};
 use crate::plan::EnvironmentPlan;
 use crate::stages::deploy::{DeployResult, FailureKind, Outcome, Progress, Rollout, Target};
 use crate::stages::lifecycle::{self, ImageVerdict, Rules};
-use crate::stages::snapshot::{self, SnapshotReport, SnapshotRequest};
+use crate::stages::snapshot::SnapshotReport;
 use crate::state::journal::{Journal, Phase, Record, recently_verified};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 mod lifecycle_stage;
+mod preflight;
+mod runner;
+mod snapshot_stage;
+
 pub use lifecycle_stage::run_lifecycle;
+use runner::EnvRunner;
 
 /// What the executor needs from the outside world.
 pub struct Context<'a> {
@@ -127,275 +132,56 @@ fn run_id(env: &str, clock: &Clock, commit: Option<&str>) -> String {
     )
 }
 
+/// Applies one environment's plan: preflight, snapshot, deploys, lifecycle — each journalled
+/// before it acts — and says how it went.
 pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
-    let env = run.env;
-    let id = run_id(&env.name, ctx.clock, run.commit.as_deref());
-    // Builds the record now (the clock's time of the call), writes it when awaited.
-    let journal = |step: &str, phase: Phase, outcome: Option<&str>, detail: serde_json::Value| {
-        let record = Record {
-            at: ctx.clock.now(),
-            run: id.clone(),
-            env: env.name.clone(),
-            service: None,
-            step: step.into(),
-            phase,
-            outcome: outcome.map(String::from),
-            detail,
-        };
-        let journal = ctx.journal;
-        async move {
-            journal.append(&record).await.inspect_err(|e| {
-                tracing::error!(error = %e, step = %record.step, "cannot write the journal");
-            })
-        }
-    };
-
-    let wants = |stage: StageKind| -> Vec<&Service> {
-        run.plan
-            .services
-            .iter()
-            .filter(|s| s.stages.iter().any(|st| st.stage == stage))
-            .filter_map(|s| env.service(&s.name))
-            .collect()
-    };
-    let deploying = wants(StageKind::Deploy);
-    let mut report = EnvReport {
-        env: env.name.clone(),
-        run: id.clone(),
-        outcome: Outcome::Succeeded,
-        snapshot: None,
-        snapshot_error: None,
-        deploys: Vec::new(),
-        lifecycle: Vec::new(),
-        journal_error: None,
-    };
-    // Write-ahead: an unreadable journal, or one that will not take the run's start, stops
-    // the run before it changes anything.
-    let usable = match ctx.journal.read(Some(&env.name)).await {
-        Ok(_) => {
-            let plan = serde_json::json!({ "commit": run.commit, "plan": run.plan });
-            journal("run", Phase::Started, None, plan).await
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = usable {
+    let r = EnvRunner::new(ctx, &run);
+    let deploying = r.wants(StageKind::Deploy);
+    let mut report = r.empty_report();
+    if let Err(e) = r.start().await {
         return stopped_by_journal(report, &deploying, &e);
     }
+    let (mut targets, mut early) = preflight::check(&r, &deploying).await;
+    snapshot_stage::protect(&r, &mut report, &mut targets, &mut early).await;
+    record_early(&r, &early).await;
+    report.deploys.append(&mut early);
+    report.deploys.extend(roll(&r, targets).await);
+    lifecycle_stage::after_deploys(&r, &mut report).await;
+    r.finish(&mut report).await;
+    report
+}
 
-    // Preflight: every secret the new task definitions reference must exist in SSM.
-    let mut targets = Vec::new();
-    // Deploys that end here, before rolling (the rollout journals its own).
-    let mut early: Vec<DeployResult> = Vec::new();
-    for spec in &deploying {
-        let names: Vec<String> = spec.secrets.values().cloned().collect();
-        let mut missing = Vec::new();
-        let mut refusal = None;
-        // GetParameters takes at most 10 names per call.
-        for chunk in names.chunks(crate::cloud::GET_PARAMETERS_BATCH) {
-            match ctx
-                .retry
-                .run("GetParameters", || ctx.cloud.ssm.missing(chunk))
-                .await
-            {
-                Ok(m) => missing.extend(m),
-                Err(e) => refusal = Some(e),
-            }
-        }
-        if let Some(e) = refusal {
-            early.push(refused(env, spec, &e));
-            continue;
-        }
-        if !missing.is_empty() {
-            early.push(failed(
-                env,
-                spec,
-                FailureKind::Config,
-                format!(
-                    "SSM parameter(s) missing: {} — create them, or fix `secrets` in environments/{}.yaml",
-                    missing.join(", "),
-                    env.name
-                ),
-            ));
-            continue;
-        }
-        match image_for(ctx, env, spec, &run.images).await {
-            Ok(image) => targets.push(Target {
-                env: env.name.clone(),
-                cluster: env.ecs.cluster.clone(),
-                spec: (*spec).clone(),
-                image,
-                revision: None,
-            }),
-            Err(e) => early.push(refused(env, spec, &e)),
-        }
-    }
-
-    // One snapshot protects every deploy of this run that the policy asks one for.
-    let snapshotting: Vec<String> = wants(StageKind::Snapshot)
-        .iter()
-        .filter(|s| targets.iter().any(|t| t.spec.name == s.name))
-        .map(|s| s.name.clone())
-        .collect();
-    if let (false, Some(db)) = (snapshotting.is_empty(), &env.database) {
-        let request = SnapshotRequest {
-            env: env.name.clone(),
-            instance_id: db.instance_id.clone(),
-            services: snapshotting.clone(),
-            commit: run.commit.clone(),
-            run_id: id.clone(),
-            retain: db.snapshots.retain,
-            timeout: ctx.snapshot_timeout,
-            resume_since: run.resume_since,
-        };
-        for s in &snapshotting {
-            ctx.progress.step(
-                &env.name,
-                s,
-                &format!("snapshotting RDS {}", db.instance_id),
-            );
-        }
-        let started = journal(
-            "snapshot",
-            Phase::Started,
-            None,
-            serde_json::json!({ "instance": db.instance_id, "services": snapshotting }),
-        )
-        .await;
-        let taken = match started {
-            Ok(()) => snapshot::take_snapshot(ctx.cloud, ctx.clock, ctx.retry, &request)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => {
-                report.journal_error = Some(e.to_string());
-                Err(format!("not taken: cannot write the journal ({e})"))
-            }
-        };
-        match taken {
-            Ok(snap) => {
-                let _ = journal(
-                    "snapshot",
-                    Phase::Finished,
-                    Some("succeeded"),
-                    serde_json::to_value(&snap).unwrap_or_default(),
-                )
-                .await;
-                report.snapshot = Some(snap);
-            }
-            Err(why) => {
-                let _ = journal(
-                    "snapshot",
-                    Phase::Finished,
-                    Some("failed"),
-                    serde_json::json!({ "error": why }),
-                )
-                .await;
-                // No deploy without the snapshot the policy requires: nothing was changed.
-                for t in targets.drain(..) {
-                    let mut result = failed(
-                        env,
-                        &t.spec,
-                        FailureKind::Rollout,
-                        format!("not deployed: {why}"),
-                    );
-                    result.image = t.image.clone();
-                    result.task_definition = running_task_definitions(ctx, env, &t.spec)
-                        .await
-                        .ok()
-                        .map(|(td, _)| td);
-                    ctx.progress.done(
-                        &env.name,
-                        &t.spec.name,
-                        false,
-                        result.reason.as_deref().unwrap_or_default(),
-                    );
-                    early.push(result);
-                }
-                report.snapshot_error = Some(why);
-            }
-        }
-    }
-
-    for result in &early {
+/// Journals the deploys that ended before rolling (the rollout journals its own).
+async fn record_early(r: &EnvRunner<'_>, early: &[DeployResult]) {
+    for result in early {
         let record = Record {
-            at: ctx.clock.now(),
-            run: id.clone(),
-            env: env.name.clone(),
+            at: r.ctx.clock.now(),
+            run: r.id.clone(),
+            env: r.env.name.clone(),
             service: Some(result.service.clone()),
             step: "deploy".into(),
             phase: Phase::Finished,
             outcome: Some("failed".into()),
             detail: serde_json::to_value(result).unwrap_or_default(),
         };
-        if let Err(e) = ctx.journal.append(&record).await {
+        if let Err(e) = r.ctx.journal.append(&record).await {
             tracing::error!(error = %e, "cannot write the journal");
         }
     }
-    report.deploys.append(&mut early);
+}
 
+async fn roll(r: &EnvRunner<'_>, targets: Vec<Target>) -> Vec<DeployResult> {
+    let ctx = r.ctx;
     let rollout = Rollout {
         cloud: ctx.cloud,
         clock: ctx.clock,
         journal: ctx.journal,
         progress: ctx.progress,
-        run_id: &id,
+        run_id: &r.id,
         retry: ctx.retry,
         concurrency: ctx.concurrency,
     };
-    report.deploys.extend(rollout.run(targets).await);
-
-    // Lifecycle after the deploys, for services whose deploy (if any) did not fail.
-    let failed_services: BTreeSet<&str> = report
-        .deploys
-        .iter()
-        .filter(|d| d.outcome == Outcome::Failed)
-        .map(|d| d.service.as_str())
-        .collect();
-    let lifecycle_services: Vec<&Service> = wants(StageKind::Lifecycle)
-        .into_iter()
-        .filter(|s| !failed_services.contains(s.name.as_str()))
-        .collect();
-    let lifecycle_started = match lifecycle_services.is_empty() {
-        true => None,
-        false => Some(journal(
-            "lifecycle",
-            Phase::Started,
-            None,
-            serde_json::json!({ "services": lifecycle_services.iter().map(|s| &s.name).collect::<Vec<_>>() }),
-        ).await),
-    };
-    if let Some(Err(e)) = lifecycle_started {
-        // Deletions nobody recorded are not made.
-        report.journal_error = Some(e.to_string());
-    } else if lifecycle_started.is_some() {
-        report.lifecycle =
-            run_lifecycle(ctx, env, &lifecycle_services, run.lifecycle_dry_run).await;
-        let ok = report.lifecycle.iter().all(|l| l.error.is_none());
-        let _ = journal(
-            "lifecycle",
-            Phase::Finished,
-            Some(if ok { "succeeded" } else { "failed" }),
-            serde_json::to_value(&report.lifecycle).unwrap_or_default(),
-        )
-        .await;
-    }
-
-    if report.deploys.iter().any(|d| d.outcome == Outcome::Failed)
-        || report.snapshot_error.is_some()
-        || report.journal_error.is_some()
-    {
-        report.outcome = Outcome::Failed;
-    }
-    let _ = journal(
-        "run",
-        Phase::Finished,
-        Some(match report.outcome {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Failed => "failed",
-        }),
-        serde_json::json!({ "deploys": report.deploys.len() }),
-    )
-    .await;
-    report
+    rollout.run(targets).await
 }
 
 /// The run stopped before acting because the journal cannot be read or written: every deploy

@@ -3,8 +3,8 @@
 //! same diagnostics, and sizes are checked from the object header before a blob is loaded.
 
 use super::{EnvRepo, RepoError};
-use crate::config::load::{ENVIRONMENTS_DIR, FileKind, PIPELINES_DIR};
 use crate::config::read_dir::{Budget, not_regular, symlink_refused};
+use crate::config::units::{ENVIRONMENTS_DIR, FileKind, PIPELINES_DIR};
 use crate::config::{Diagnostic, Diagnostics, SourceFile};
 use git2::{FileMode, ObjectType, TreeEntry};
 use std::path::Path;
