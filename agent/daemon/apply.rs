@@ -27,15 +27,7 @@ impl Agent {
             self.clock.now().format("%Y%m%dT%H%M%SZ")
         );
         let Some(env_plan) = plan.environment(env_name).cloned() else {
-            self.record(
-                env_name,
-                &run,
-                Phase::Finished,
-                Some(outcome::UNCHANGED),
-                serde_json::json!({ "commit": head, "from": from }),
-            )
-            .await;
-            self.metrics.applied(env_name, head, Some(from));
+            self.record_unchanged(env_name, &run, head, from).await;
             return Ok(None);
         };
         // Services pinned by `amagent rollback` whose spec is unchanged stay as they are.
@@ -45,33 +37,19 @@ impl Agent {
         let pull_requests = self.pull_requests(&landed).await;
         tracing::info!(env = env_name, from = %&from[..7.min(from.len())], to = %&head[..7], ?pull_requests, services = env_plan.services.len(), "applying");
         // Write-ahead: no build, push or deploy unless the journal took the apply's start.
-        self.write_ahead(
-            env_name,
-            &run,
-            serde_json::json!({ "commit": head, "from": from, "pull_requests": pull_requests, "plan": env_plan }),
-        )
-        .await?;
-        self.in_flight = Some(InFlight {
-            env: env_name.to_string(),
-            commit: head.to_string(),
-            run: run.clone(),
-            pull_requests: pull_requests.clone(),
-        });
+        let detail = serde_json::json!({ "commit": head, "from": from, "pull_requests": pull_requests, "plan": env_plan });
+        self.begin(env_name, &run, head, &pull_requests, detail)
+            .await?;
         let status_commits = status_commits(&landed, head);
         let builds = env_plan
             .services
             .iter()
             .any(|s| s.stage_kinds().contains(&StageKind::Build));
         let doing = if builds { "building" } else { "deploying" };
-        self.comment(
-            &pull_requests,
-            env_name,
-            &report::render_in_progress(&env_plan, head, doing, &BTreeMap::new()),
-        )
-        .await;
+        let body = report::render_in_progress(&env_plan, head, doing, &BTreeMap::new());
+        self.comment(&pull_requests, env_name, &body).await;
         self.status(&status_commits, env_name, Status::Pending, doing)
             .await;
-
         let (images, build_failures) = self.build(model, &env, &env_plan).await;
         let mut exec_plan = env_plan.clone();
         exec_plan
@@ -102,6 +80,40 @@ impl Agent {
             .await;
         self.metrics.applied(env_name, head, Some(from));
         Ok(Some(report))
+    }
+
+    /// Nothing in this environment changed between `from` and `head`: recorded as applied.
+    async fn record_unchanged(&mut self, env_name: &str, run: &str, head: &str, from: &str) {
+        let detail = serde_json::json!({ "commit": head, "from": from });
+        self.record(
+            env_name,
+            run,
+            Phase::Finished,
+            Some(outcome::UNCHANGED),
+            detail,
+        )
+        .await;
+        self.metrics.applied(env_name, head, Some(from));
+    }
+
+    /// Journals the start of an apply or promotion (write-ahead: nothing acts unless the
+    /// journal took it) and remembers it as in flight, for a shutdown to report.
+    pub(super) async fn begin(
+        &mut self,
+        env_name: &str,
+        run: &str,
+        commit: &str,
+        pull_requests: &[u64],
+        detail: serde_json::Value,
+    ) -> Result<(), AgentError> {
+        self.write_ahead(env_name, run, detail).await?;
+        self.in_flight = Some(InFlight {
+            env: env_name.to_string(),
+            commit: commit.to_string(),
+            run: run.to_string(),
+            pull_requests: pull_requests.to_vec(),
+        });
+        Ok(())
     }
 
     /// Execute a plan whose images are known, report the outcome where people look, and

@@ -3,6 +3,7 @@
 //! next look plans once to the newest head; each pull-request preview is kept.
 
 use super::Agent;
+use super::handoff::{self, Turn};
 use crate::state::lease::{Lease, LeaseState};
 use crate::watch::webhook::{Delivery, Event};
 use std::time::Duration;
@@ -79,67 +80,23 @@ pub async fn run(
         while let Ok(w) = wakes.try_recv() {
             queued.push(w);
         }
-        let mut active = true;
-        let mut standby = false;
-        let inbox_only = super::handoff::only_inbox_checks(&queued);
-        if let Some((l, _)) = lease.as_mut().filter(|_| inbox_only) {
-            // Not a look: the lease is renewed at the polls; a standby has no inbox to read.
-            active = l.is_held();
-        } else if let Some((l, _)) = lease.as_mut() {
-            match l.try_acquire(agent.clock.now()).await {
-                Ok(LeaseState::Held { expires_at }) => {
-                    if !was_active {
-                        tracing::warn!(holder = l.holder(), %expires_at, "holding the lease: this agent is the active one");
-                    }
-                    standby_for = None;
-                }
-                Ok(LeaseState::HeldByOther { holder, expires_at }) => {
-                    if standby_for.as_deref() != Some(holder.as_str()) {
-                        tracing::info!(%holder, %expires_at, "standby: another agent holds the lease; taking over if it lapses");
-                        standby_for = Some(holder);
-                    }
-                    active = false;
-                    standby = true;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the lease: not acting this time");
-                    active = false;
-                }
-            }
-        }
+        let turn = match lease.as_mut() {
+            Some((l, _)) if handoff::only_inbox_checks(&queued) => handoff::inbox_turn(l),
+            Some((l, _)) => take_turn(l, agent, &mut standby_for, was_active).await,
+            None => Turn::Active,
+        };
+        let active = turn == Turn::Active;
         was_active = active;
-        let handoff = agent.handoff.clone();
         let mut taken = Vec::new();
         let (look, previews) = if active {
-            if let Some(h) = &handoff {
-                taken = h.take_in(&mut queued).await;
-            }
+            taken = handoff::take_in(agent.handoff.as_ref(), &mut queued).await;
             coalesce(std::mem::take(&mut queued))
         } else {
-            match &handoff {
-                Some(h) => h.hand_over(&mut queued, standby).await,
-                None => queued.clear(),
-            }
+            handoff::set_aside(agent.handoff.as_ref(), &mut queued, turn).await;
             (false, Vec::new())
         };
         let clock = agent.clock.clone();
-        let work = async {
-            for (pr, base, head) in previews {
-                if let Err(e) = agent.preview(pr, &base, &head).await {
-                    tracing::error!(error = %e, pr, "plan preview failed");
-                }
-            }
-            if look {
-                match agent.tick().await {
-                    Ok(t) => {
-                        tracing::debug!(head = %t.head, applied = t.applied.len(), "looked at the repository")
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot apply the environments repo; retrying at the next poll")
-                    }
-                }
-            }
-        };
+        let work = look_and_preview(agent, look, previews);
         let renew = async {
             let Some((l, ttl)) = lease.as_mut().filter(|(l, _)| l.is_held()) else {
                 return std::future::pending().await;
@@ -157,9 +114,7 @@ pub async fn run(
             _ = interrupt.wait_for(|i| *i) => true,
             () = renew => false,
         };
-        if let Some(h) = &handoff {
-            h.remove(&taken).await;
-        }
+        handoff::remove(agent.handoff.as_ref(), &taken).await;
         if interrupted {
             agent.interrupted().await;
             return;
@@ -171,6 +126,55 @@ pub async fn run(
                 None => return,
             },
             _ = stop_wait.wait_for(|s| *s) => {}
+        }
+    }
+}
+
+/// Asks for the lease: active when this agent holds it and may act now. Logs a change of role
+/// once, not at every look.
+async fn take_turn(
+    l: &mut Lease,
+    agent: &Agent,
+    standby_for: &mut Option<String>,
+    was_active: bool,
+) -> Turn {
+    match l.try_acquire(agent.clock.now()).await {
+        Ok(LeaseState::Held { expires_at }) => {
+            if !was_active {
+                tracing::warn!(holder = l.holder(), %expires_at, "holding the lease: this agent is the active one");
+            }
+            *standby_for = None;
+            Turn::Active
+        }
+        Ok(LeaseState::HeldByOther { holder, expires_at }) => {
+            if standby_for.as_deref() != Some(holder.as_str()) {
+                tracing::info!(%holder, %expires_at, "standby: another agent holds the lease; taking over if it lapses");
+                *standby_for = Some(holder);
+            }
+            Turn::Standby
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the lease: not acting this time");
+            Turn::Unsure
+        }
+    }
+}
+
+/// One turn's work: the queued plan previews, then a look at the repository if one is due.
+async fn look_and_preview(agent: &mut Agent, look: bool, previews: Vec<(u64, String, String)>) {
+    for (pr, base, head) in previews {
+        if let Err(e) = agent.preview(pr, &base, &head).await {
+            tracing::error!(error = %e, pr, "plan preview failed");
+        }
+    }
+    if look {
+        match agent.tick().await {
+            Ok(t) => {
+                tracing::debug!(head = %t.head, applied = t.applied.len(), "looked at the repository")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot apply the environments repo; retrying at the next poll")
+            }
         }
     }
 }

@@ -117,9 +117,54 @@ impl Handoff {
     }
 }
 
+/// This agent's part in one turn of the loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// It holds the lease (or there is none): it acts.
+    Active,
+    /// Another agent holds the lease.
+    Standby,
+    /// The lease could not be read: nobody is known to act.
+    Unsure,
+}
+
 /// True when the only wake-ups are inbox checks (then the lease is not renewed for them).
 pub fn only_inbox_checks(queued: &[Wake]) -> bool {
     !queued.is_empty() && queued.iter().all(|w| *w == Wake::Inbox)
+}
+
+/// The turn of an inbox check: not a look, so the lease is not asked (it is renewed at the
+/// polls); the holder reads the inbox, anyone else has nothing to do.
+pub fn inbox_turn(lease: &crate::state::lease::Lease) -> Turn {
+    if lease.is_held() {
+        Turn::Active
+    } else {
+        Turn::Standby
+    }
+}
+
+/// Active: [`Handoff::take_in`], when there is a hand-over (an S3 journal).
+pub async fn take_in(handoff: Option<&Handoff>, queued: &mut Vec<Wake>) -> Vec<String> {
+    match handoff {
+        Some(h) => h.take_in(queued).await,
+        None => Vec::new(),
+    }
+}
+
+/// Not active: a standby hands its deliveries over, an unsure agent keeps them; without a
+/// hand-over the wake-ups are dropped (no other agent could act on them anyway).
+pub async fn set_aside(handoff: Option<&Handoff>, queued: &mut Vec<Wake>, turn: Turn) {
+    match handoff {
+        Some(h) => h.hand_over(queued, turn == Turn::Standby).await,
+        None => queued.clear(),
+    }
+}
+
+/// [`Handoff::remove`], when there is a hand-over.
+pub async fn remove(handoff: Option<&Handoff>, taken: &[String]) {
+    if let Some(h) = handoff {
+        h.remove(taken).await;
+    }
 }
 
 /// Sends [`Wake::Inbox`] every `interval` of real time (a thread, like the poll timer).

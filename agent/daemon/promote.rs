@@ -3,6 +3,14 @@
 
 use super::*;
 
+/// A tag chosen for promotion, with what the choice looked at.
+struct Chosen {
+    tag: SemverTag,
+    tags: Vec<SemverTag>,
+    records: Vec<Record>,
+    last: Option<semver::Version>,
+}
+
 impl Agent {
     /// Promote the newest promotion tag to `env_name`, if it is new: the source environment's
     /// verified digests at the tagged commit, copied into this environment's repositories by
@@ -12,6 +20,88 @@ impl Agent {
         env_name: &str,
         pattern: &str,
     ) -> Result<Option<EnvReport>, AgentError> {
+        let Some(Chosen {
+            tag,
+            tags,
+            records,
+            last,
+        }) = self.choose_tag(env_name, pattern).await?
+        else {
+            return Ok(None);
+        };
+        let repo = self.repo.as_ref().expect("fetched");
+        let model = repo.model_at(&tag.commit)?;
+        let Some(env) = model.environments.get(env_name).cloned() else {
+            return Ok(None);
+        };
+        let from = env
+            .promotion
+            .as_ref()
+            .map(|p| p.from.clone())
+            .unwrap_or_default();
+        let services: Vec<String> = env.services.iter().map(|s| s.name.clone()).collect();
+        let verified = match promotion::verified_images(&records, &from, &tag.commit, &services) {
+            Ok(v) => v,
+            Err(why) => return Err(self.refused(env_name, &tag, &why).await),
+        };
+        let previous_commit = last.as_ref().and_then(|v| {
+            tags.iter()
+                .find(|t| &t.version == v)
+                .map(|t| t.commit.clone())
+        });
+        // The pull requests released since the last promotion (the first: the tagged one's).
+        let since = previous_commit
+            .clone()
+            .unwrap_or_else(|| format!("{}~1", tag.commit));
+        let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
+        let resume_since = applied::interrupted_since(&records, env_name, &tag.commit);
+        let pull_requests = self.pull_requests(&landed).await;
+        let run = format!(
+            "{env_name}-promote-{}-{}",
+            tag.name,
+            self.clock.now().format("%Y%m%dT%H%M%SZ")
+        );
+        let plan = promotion::plan(&env, &from, &tag.name);
+        tracing::info!(env = env_name, tag = %tag.name, from = %from, ?pull_requests, "promoting");
+        let detail = serde_json::json!({ "commit": tag.commit, "tag": tag.name, "images": verified, "plan": plan });
+        self.begin(env_name, &run, &tag.commit, &pull_requests, detail)
+            .await?;
+        let status_commits = vec![tag.commit.clone()];
+        self.announce_promotion(&plan, &tag, &pull_requests, env_name)
+            .await;
+        let (images, failures) = self
+            .copy_verified(&model, &env, &from, &verified, &tag)
+            .await;
+        let mut exec_plan = plan.clone();
+        exec_plan
+            .services
+            .retain(|s| !failures.iter().any(|f| f.service == s.name));
+        let report = self
+            .deliver(Delivery {
+                env: &env,
+                plan: &exec_plan,
+                images,
+                failures,
+                commit: &tag.commit,
+                run: &run,
+                pull_requests: &pull_requests,
+                status_commits: &status_commits,
+                detail: serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string(), "from": from, "images": verified }),
+                resume_since,
+            })
+            .await;
+        self.metrics
+            .applied(env_name, &tag.commit, previous_commit.as_deref());
+        Ok(Some(report))
+    }
+
+    /// The tag to promote now, if any: adopts on first sight, refuses (once) what cannot be
+    /// promoted, and leaves alone a tag promoted before (a deliberate step back).
+    async fn choose_tag(
+        &mut self,
+        env_name: &str,
+        pattern: &str,
+    ) -> Result<Option<Chosen>, AgentError> {
         let prefix = pattern.trim_end_matches('*');
         let repo = self.repo.as_ref().expect("fetched");
         let tags = repo.semver_tags(prefix)?;
@@ -41,44 +131,28 @@ impl Agent {
             Some(name) => tags.into_iter().filter(|t| &t.name == name).collect(),
             None => tags,
         };
-        let decision = {
-            let newest = tags.last().map(|t| t.commit.clone()).unwrap_or_default();
-            match repo
-                .model_at(&newest)
-                .ok()
-                .and_then(|m| m.environments.get(env_name).cloned())
-            {
-                Some(env) => promotion::decide_tag(
-                    &env,
-                    &tags,
-                    last.as_ref(),
-                    first_sight,
-                    self.allow_downgrade,
-                ),
-                None => TagDecision::NoTag,
-            }
+        let newest = tags.last().map(|t| t.commit.clone()).unwrap_or_default();
+        let decision = match repo
+            .model_at(&newest)
+            .ok()
+            .and_then(|m| m.environments.get(env_name).cloned())
+        {
+            Some(env) => promotion::decide_tag(
+                &env,
+                &tags,
+                last.as_ref(),
+                first_sight,
+                self.allow_downgrade,
+            ),
+            None => TagDecision::NoTag,
         };
         let tag = match decision {
             TagDecision::NoTag | TagDecision::UpToDate => return Ok(None),
             TagDecision::Adopt(tag) => {
-                tracing::info!(env = env_name, tag = %tag.name, "first sight: adopting the newest promotion tag as what runs, deploying nothing");
-                self.record(
-                    env_name,
-                    &format!("{env_name}-adopt-{}", tag.name),
-                    Phase::Finished,
-                    Some(outcome::ADOPTED),
-                    serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string() }),
-                )
-                .await;
+                self.adopt_tag(env_name, &tag).await;
                 return Ok(None);
             }
-            TagDecision::Refuse(tag, why) => {
-                self.refuse_promotion(env_name, &tag, &why).await;
-                return Err(AgentError::Refused(format!(
-                    "{env_name}: {} refused: {why}",
-                    tag.name
-                )));
-            }
+            TagDecision::Refuse(tag, why) => return Err(self.refused(env_name, &tag, &why).await),
             TagDecision::Promote(tag)
                 if self.promote_tag.is_none()
                     && promotion::promoted_before(&records, env_name, &tag.version) =>
@@ -89,77 +163,56 @@ impl Agent {
             }
             TagDecision::Promote(tag) => tag,
         };
-        let model = repo.model_at(&tag.commit)?;
-        let Some(env) = model.environments.get(env_name).cloned() else {
-            return Ok(None);
-        };
-        let from = env
-            .promotion
-            .as_ref()
-            .map(|p| p.from.clone())
-            .unwrap_or_default();
-        let services: Vec<String> = env.services.iter().map(|s| s.name.clone()).collect();
-        let verified = match promotion::verified_images(&records, &from, &tag.commit, &services) {
-            Ok(v) => v,
-            Err(why) => {
-                self.refuse_promotion(env_name, &tag, &why).await;
-                return Err(AgentError::Refused(format!(
-                    "{env_name}: {} refused: {why}",
-                    tag.name
-                )));
-            }
-        };
-        let previous_commit = last.as_ref().and_then(|v| {
-            tags.iter()
-                .find(|t| &t.version == v)
-                .map(|t| t.commit.clone())
-        });
-        // The pull requests released since the last promotion (the first: the tagged one's).
-        let since = previous_commit
-            .clone()
-            .unwrap_or_else(|| format!("{}~1", tag.commit));
-        let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
-        let resume_since = applied::interrupted_since(&records, env_name, &tag.commit);
-        let pull_requests = self.pull_requests(&landed).await;
-        let run = format!(
-            "{env_name}-promote-{}-{}",
-            tag.name,
-            self.clock.now().format("%Y%m%dT%H%M%SZ")
-        );
-        let plan = promotion::plan(&env, &from, &tag.name);
-        tracing::info!(env = env_name, tag = %tag.name, from = %from, ?pull_requests, "promoting");
-        self.write_ahead(
+        Ok(Some(Chosen {
+            tag,
+            tags,
+            records,
+            last,
+        }))
+    }
+
+    async fn adopt_tag(&mut self, env_name: &str, tag: &SemverTag) {
+        tracing::info!(env = env_name, tag = %tag.name, "first sight: adopting the newest promotion tag as what runs, deploying nothing");
+        self.record(
             env_name,
-            &run,
-            serde_json::json!({ "commit": tag.commit, "tag": tag.name, "images": verified, "plan": plan }),
-        )
-        .await?;
-        self.in_flight = Some(InFlight {
-            env: env_name.to_string(),
-            commit: tag.commit.clone(),
-            run: run.clone(),
-            pull_requests: pull_requests.clone(),
-        });
-        let status_commits = vec![tag.commit.clone()];
-        self.comment(
-            &pull_requests,
-            env_name,
-            &report::render_in_progress(
-                &plan,
-                &tag.commit,
-                &format!("promoting {}", tag.name),
-                &BTreeMap::new(),
-            ),
+            &format!("{env_name}-adopt-{}", tag.name),
+            Phase::Finished,
+            Some(outcome::ADOPTED),
+            serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string() }),
         )
         .await;
-        self.status(
-            &status_commits,
-            env_name,
-            Status::Pending,
-            &format!("promoting {}", tag.name),
-        )
-        .await;
-        // The same digests, in this environment's repositories.
+    }
+
+    /// Reports the refusal (once) and returns the error the tick ends with.
+    async fn refused(&mut self, env_name: &str, tag: &SemverTag, why: &str) -> AgentError {
+        self.refuse_promotion(env_name, tag, why).await;
+        AgentError::Refused(format!("{env_name}: {} refused: {why}", tag.name))
+    }
+
+    async fn announce_promotion(
+        &self,
+        plan: &crate::plan::EnvironmentPlan,
+        tag: &SemverTag,
+        pull_requests: &[u64],
+        env_name: &str,
+    ) {
+        let what = format!("promoting {}", tag.name);
+        let body = report::render_in_progress(plan, &tag.commit, &what, &BTreeMap::new());
+        self.comment(pull_requests, env_name, &body).await;
+        let commits = std::slice::from_ref(&tag.commit);
+        self.status(commits, env_name, Status::Pending, &what).await;
+    }
+
+    /// The same digests, in this environment's repositories: copied by digest where the
+    /// source environment uses another repository. Returns the images and the failures.
+    async fn copy_verified(
+        &self,
+        model: &crate::config::Model,
+        env: &crate::config::Environment,
+        from: &str,
+        verified: &BTreeMap<String, String>,
+        tag: &SemverTag,
+    ) -> (BTreeMap<String, String>, Vec<DeployResult>) {
         let mut images = BTreeMap::new();
         let mut failures = Vec::new();
         for spec in &env.services {
@@ -168,7 +221,7 @@ impl Agent {
             };
             let Some(digest) = promotion::digest_of(source_image).map(String::from) else {
                 failures.push(DeployResult::build_failed(
-                    env_name,
+                    &env.name,
                     &spec.name,
                     format!(
                         "{from} ran {source_image}, not pinned by digest: nothing exact to promote"
@@ -178,7 +231,7 @@ impl Agent {
             };
             let source_repo = model
                 .environments
-                .get(&from)
+                .get(from)
                 .and_then(|e| e.service(&spec.name))
                 .map(|s| s.image.repository.clone())
                 .unwrap_or_else(|| spec.image.repository.clone());
@@ -186,25 +239,12 @@ impl Agent {
                 images.insert(spec.name.clone(), source_image.clone());
                 continue;
             }
-            let tags = vec![tag.name.clone()];
-            match image::copy::copy_by_digest(
-                &self.cloud,
-                &source_repo,
-                &spec.image.repository,
-                &digest,
-                &tags,
-            )
-            .await
-            {
-                Ok(copied) => {
-                    if let Some(hook) = &self.on_pushed {
-                        hook(&spec.image.repository, &digest, &tags);
-                    }
-                    tracing::info!(service = %spec.name, image = %copied.image, mounted = copied.blobs_mounted, uploaded = copied.blobs_uploaded, "copied by digest");
-                    images.insert(spec.name.clone(), copied.image);
+            match self.copy_one(spec, &source_repo, &digest, tag).await {
+                Ok(image) => {
+                    images.insert(spec.name.clone(), image);
                 }
                 Err(e) => failures.push(DeployResult::build_failed(
-                    env_name,
+                    &env.name,
                     &spec.name,
                     format!(
                         "cannot copy {source_repo}@{digest} to {}: {e}",
@@ -213,27 +253,25 @@ impl Agent {
                 )),
             }
         }
-        let mut exec_plan = plan.clone();
-        exec_plan
-            .services
-            .retain(|s| !failures.iter().any(|f| f.service == s.name));
-        let report = self
-            .deliver(Delivery {
-                env: &env,
-                plan: &exec_plan,
-                images,
-                failures,
-                commit: &tag.commit,
-                run: &run,
-                pull_requests: &pull_requests,
-                status_commits: &status_commits,
-                detail: serde_json::json!({ "commit": tag.commit, "tag": tag.name, "version": tag.version.to_string(), "from": from, "images": verified }),
-                resume_since,
-            })
-            .await;
-        self.metrics
-            .applied(env_name, &tag.commit, previous_commit.as_deref());
-        Ok(Some(report))
+        (images, failures)
+    }
+
+    async fn copy_one(
+        &self,
+        spec: &crate::config::Service,
+        source_repo: &str,
+        digest: &str,
+        tag: &SemverTag,
+    ) -> Result<String, image::push::PushError> {
+        let tags = vec![tag.name.clone()];
+        let to = &spec.image.repository;
+        let copied =
+            image::copy::copy_by_digest(&self.cloud, source_repo, to, digest, &tags).await?;
+        if let Some(hook) = &self.on_pushed {
+            hook(to, digest, &tags);
+        }
+        tracing::info!(service = %spec.name, image = %copied.image, mounted = copied.blobs_mounted, uploaded = copied.blobs_uploaded, "copied by digest");
+        Ok(copied.image)
     }
 
     pub(super) async fn refuse_promotion(&mut self, env_name: &str, tag: &SemverTag, why: &str) {
