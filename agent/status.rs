@@ -6,7 +6,7 @@
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{Cloud, CloudError, DESCRIBE_SERVICES_BATCH};
 use crate::config::Environment;
-use crate::rollback::{STEP as ROLLBACK_STEP, verifications};
+use crate::rollback::{STEP as ROLLBACK_STEP, Verified, verifications};
 use crate::state::journal::pins::{Pin, pins};
 use crate::state::journal::{Phase, Record};
 use chrono::{DateTime, Utc};
@@ -85,62 +85,35 @@ pub async fn status(
     env: &Environment,
     records: &[Record],
 ) -> Result<Vec<ServiceStatus>, CloudError> {
-    let names: Vec<String> = env.services.iter().map(|s| s.ecs.service.clone()).collect();
-    let mut running: BTreeMap<String, String> = BTreeMap::new();
-    for chunk in names.chunks(DESCRIBE_SERVICES_BATCH) {
-        let described = retry
-            .run("DescribeServices", || {
-                cloud.ecs.describe_services(&env.ecs.cluster, chunk)
-            })
-            .await?;
-        running.extend(
-            described
-                .into_iter()
-                .map(|s| (s.service_name, s.task_definition)),
-        );
-    }
+    let running = running_task_definitions(cloud, retry, env).await?;
     let pinned = pins(records);
-    let mut tags_by_repo: BTreeMap<String, Result<BTreeMap<String, Vec<String>>, String>> =
-        BTreeMap::new();
+    let mut tags = TagsByRepository::default();
     let mut out = Vec::new();
     for spec in &env.services {
         let td = running.get(&spec.ecs.service).cloned();
-        let mut error = None;
-        let mut image = None;
-        if let Some(td) = &td {
-            match retry
+        let (image, mut error) = match &td {
+            Some(td) => match retry
                 .run("DescribeTaskDefinition", || {
                     cloud.ecs.describe_task_definition(td)
                 })
                 .await
             {
-                Ok(def) => {
-                    image = crate::stages::deploy::render::image_of(&def, &spec.ecs.container)
-                }
-                Err(e) => error = Some(e.to_string()),
-            }
-        } else {
-            error = Some(format!("ECS has no service {}", spec.ecs.service));
-        }
+                Ok(def) => (
+                    crate::stages::deploy::render::image_of(&def, &spec.ecs.container),
+                    None,
+                ),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            None => (
+                None,
+                Some(format!("ECS has no service {}", spec.ecs.service)),
+            ),
+        };
         let digest = image
             .as_deref()
             .and_then(|i| i.split_once('@'))
             .map(|(_, d)| d.to_string());
-        let repository = &spec.image.repository;
-        if !tags_by_repo.contains_key(repository) {
-            let found = retry
-                .run("DescribeImages", || cloud.ecr.describe_images(repository))
-                .await
-                .map(|images| {
-                    images
-                        .into_iter()
-                        .map(|i| (i.digest, i.tags))
-                        .collect::<BTreeMap<_, _>>()
-                })
-                .map_err(|e| e.to_string());
-            tags_by_repo.insert(repository.clone(), found);
-        }
-        let tags = match (&digest, &tags_by_repo[repository]) {
+        let tags = match (&digest, tags.of(cloud, retry, &spec.image.repository).await) {
             (Some(d), Ok(by_digest)) => by_digest.get(d).cloned().unwrap_or_default(),
             (_, Err(e)) if error.is_none() => {
                 error = Some(format!("ECR: {e}"));
@@ -148,18 +121,7 @@ pub async fn status(
             }
             _ => Vec::new(),
         };
-        let verified = td.as_deref().and_then(|td| {
-            verifications(records, &env.name, &spec.name)
-                .into_iter()
-                .rev()
-                .find(|v| v.task_definition == td)
-        });
-        // The deploy that brought it (its commit), not a later re-verification.
-        let brought = td.as_deref().and_then(|td| {
-            verifications(records, &env.name, &spec.name)
-                .into_iter()
-                .find(|v| v.task_definition == td && v.image.is_some())
-        });
+        let (verified, brought) = provenance(records, &env.name, &spec.name, td.as_deref());
         out.push(ServiceStatus {
             service: spec.name.clone(),
             revision: td
@@ -180,4 +142,74 @@ pub async fn status(
         });
     }
     Ok(out)
+}
+
+/// ECS service name → the task definition its PRIMARY deployment runs.
+async fn running_task_definitions(
+    cloud: &Cloud,
+    retry: RetryPolicy,
+    env: &Environment,
+) -> Result<BTreeMap<String, String>, CloudError> {
+    let names: Vec<String> = env.services.iter().map(|s| s.ecs.service.clone()).collect();
+    let mut running = BTreeMap::new();
+    for chunk in names.chunks(DESCRIBE_SERVICES_BATCH) {
+        let described = retry
+            .run("DescribeServices", || {
+                cloud.ecs.describe_services(&env.ecs.cluster, chunk)
+            })
+            .await?;
+        running.extend(
+            described
+                .into_iter()
+                .map(|s| (s.service_name, s.task_definition)),
+        );
+    }
+    Ok(running)
+}
+
+/// The latest verification of the running revision, and the deploy that first brought it
+/// (its commit), not a later re-verification.
+fn provenance(
+    records: &[Record],
+    env: &str,
+    service: &str,
+    td: Option<&str>,
+) -> (Option<Verified>, Option<Verified>) {
+    let Some(td) = td else {
+        return (None, None);
+    };
+    let all = verifications(records, env, service);
+    let verified = all.iter().rev().find(|v| v.task_definition == td).cloned();
+    let brought = all
+        .into_iter()
+        .find(|v| v.task_definition == td && v.image.is_some());
+    (verified, brought)
+}
+
+/// ECR tags by digest, asked once per repository however many services share it.
+#[derive(Default)]
+struct TagsByRepository(BTreeMap<String, Result<BTreeMap<String, Vec<String>>, String>>);
+
+impl TagsByRepository {
+    async fn of(
+        &mut self,
+        cloud: &Cloud,
+        retry: RetryPolicy,
+        repository: &str,
+    ) -> &Result<BTreeMap<String, Vec<String>>, String> {
+        if !self.0.contains_key(repository) {
+            let found = retry
+                .run("DescribeImages", || cloud.ecr.describe_images(repository))
+                .await
+                .map(|images| {
+                    images
+                        .into_iter()
+                        .map(|i| (i.digest, i.tags))
+                        .collect::<BTreeMap<_, _>>()
+                })
+                .map_err(|e| e.to_string());
+            self.0.insert(repository.to_string(), found);
+        }
+        &self.0[repository]
+    }
 }

@@ -31,104 +31,142 @@ const MAX_ROUNDS: usize = 256;
 /// is removed; a wrong value or a missing field is replaced by a placeholder of the expected
 /// type. Placeholders are "poisoned": errors at or under them are consequences, not news.
 pub fn deserialize_all<T: DeserializeOwned>(
-    mut value: Value,
+    value: Value,
     base: &FieldPath,
     errors: &mut Vec<FieldError>,
 ) -> Option<T> {
     let mut failed = false;
-    let mut poisoned: Vec<FieldPath> = Vec::new();
-    let is_poisoned =
-        |poisoned: &[FieldPath], p: &FieldPath| poisoned.iter().any(|q| p.0.starts_with(&q.0));
+    let mut unit = Repair {
+        value,
+        base,
+        poisoned: Vec::new(),
+        errors,
+    };
     for _ in 0..MAX_ROUNDS {
-        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        let err = match serde_path_to_error::deserialize::<_, T>(unit.value.clone()) {
             Ok(t) => return (!failed).then_some(t),
             Err(err) => err,
         };
         failed = true;
         let relative = convert_path(err.path());
         let message = err.inner().to_string();
-        match classify(&message) {
+        let repaired = match classify(&message) {
             Problem::UnknownField { field, expected } => {
-                // The path may stop at the parent mapping or include the key; normalise.
-                let rel = if relative.last_key() == Some(field.as_str()) {
-                    relative
-                } else {
-                    relative.key(&field)
-                };
-                let parent = rel.parent().unwrap_or_default();
-                let removed = remove_all_unknown(&mut value, &parent, &expected);
-                if !removed.contains(&field) {
-                    // Not a text key we could remove (e.g. `1:`): report it and stop here.
-                    errors.push(unknown_field(&base.join(&rel), &field, &expected));
-                    return None;
-                }
-                for name in removed {
-                    errors.push(unknown_field(
-                        &base.join(&parent.key(&name)),
-                        &name,
-                        &expected,
-                    ));
-                }
+                unit.unknown_field(relative, &field, &expected)
             }
-            Problem::MissingField { field } => {
-                let rel = relative.key(&field);
-                let path = base.join(&rel);
-                // Not news under a placeholder, or if an unknown field already said
-                // "did you mean `field`?".
-                let misspelt = errors.iter().any(|e| {
-                    e.path.parent() == path.parent()
-                        && e.hint.as_deref() == Some(&format!("did you mean `{field}`?"))
-                });
-                if !is_poisoned(&poisoned, &rel) && !misspelt {
-                    errors.push(missing_field(&path, &field));
-                }
-                // Null reads as an empty mapping for a struct, and is repaired further if the
-                // field wants something else.
-                if !set(&mut value, &rel, Value::Null) {
-                    return None;
-                }
-                poisoned.push(rel);
-            }
+            Problem::MissingField { field } => unit.missing_field(relative, &field),
             Problem::DuplicateField { field } => {
-                errors.push(FieldError {
+                unit.errors.push(FieldError {
                     path: base.join(&relative).key(&field),
                     at_key: true,
                     message: format!("field `{field}` is given twice"),
                     hint: Some("keep one of them".into()),
                 });
-                return None;
+                false
             }
             Problem::Invalid {
                 found,
                 expected,
                 variants,
-            } => {
-                if !is_poisoned(&poisoned, &relative) {
-                    errors.push(invalid(&base.join(&relative), found, &expected, &variants));
-                }
-                let repaired = match placeholder(&expected, &variants) {
-                    Some(v) => set(&mut value, &relative, v),
-                    None => remove(&mut value, &relative),
-                };
-                if !repaired {
-                    return None;
-                }
-                poisoned.push(relative);
-            }
+            } => unit.invalid(relative, found, &expected, &variants),
             Problem::Other(text) => {
-                if !is_poisoned(&poisoned, &relative) {
-                    errors.push(FieldError {
+                if !unit.is_poisoned(&relative) {
+                    unit.errors.push(FieldError {
                         path: base.join(&relative),
                         at_key: false,
                         message: text,
                         hint: None,
                     });
                 }
-                return None;
+                false
             }
+        };
+        if !repaired {
+            return None;
         }
     }
     None
+}
+
+/// A unit being deserialized, repaired after each error. Each repair returns false when it
+/// cannot go on (the unit then yields nothing more).
+struct Repair<'a> {
+    value: Value,
+    base: &'a FieldPath,
+    /// Placeholders put in: errors at or under them are consequences, not news.
+    poisoned: Vec<FieldPath>,
+    errors: &'a mut Vec<FieldError>,
+}
+
+impl Repair<'_> {
+    fn is_poisoned(&self, p: &FieldPath) -> bool {
+        self.poisoned.iter().any(|q| p.0.starts_with(&q.0))
+    }
+
+    /// Removes the unknown field (and every other unknown one beside it) and reports each.
+    fn unknown_field(&mut self, relative: FieldPath, field: &str, expected: &[String]) -> bool {
+        // The path may stop at the parent mapping or include the key; normalise.
+        let rel = if relative.last_key() == Some(field) {
+            relative
+        } else {
+            relative.key(field)
+        };
+        let parent = rel.parent().unwrap_or_default();
+        let removed = remove_all_unknown(&mut self.value, &parent, expected);
+        if !removed.iter().any(|r| r == field) {
+            // Not a text key we could remove (e.g. `1:`): report it and stop here.
+            self.errors
+                .push(unknown_field(&self.base.join(&rel), field, expected));
+            return false;
+        }
+        for name in removed {
+            let path = self.base.join(&parent.key(&name));
+            self.errors.push(unknown_field(&path, &name, expected));
+        }
+        true
+    }
+
+    fn missing_field(&mut self, relative: FieldPath, field: &str) -> bool {
+        let rel = relative.key(field);
+        let path = self.base.join(&rel);
+        // Not news under a placeholder, or if an unknown field already said
+        // "did you mean `field`?".
+        let misspelt = self.errors.iter().any(|e| {
+            e.path.parent() == path.parent()
+                && e.hint.as_deref() == Some(&format!("did you mean `{field}`?"))
+        });
+        if !self.is_poisoned(&rel) && !misspelt {
+            self.errors.push(missing_field(&path, field));
+        }
+        // Null reads as an empty mapping for a struct, and is repaired further if the
+        // field wants something else.
+        if !set(&mut self.value, &rel, Value::Null) {
+            return false;
+        }
+        self.poisoned.push(rel);
+        true
+    }
+
+    fn invalid(
+        &mut self,
+        relative: FieldPath,
+        found: Found,
+        expected: &str,
+        variants: &Option<(String, Vec<String>)>,
+    ) -> bool {
+        if !self.is_poisoned(&relative) {
+            let path = self.base.join(&relative);
+            self.errors.push(invalid(&path, found, expected, variants));
+        }
+        let repaired = match placeholder(expected, variants) {
+            Some(v) => set(&mut self.value, &relative, v),
+            None => remove(&mut self.value, &relative),
+        };
+        if repaired {
+            self.poisoned.push(relative);
+        }
+        repaired
+    }
 }
 
 /// A value of the type serde expected, to stand in for a wrong or missing one.
@@ -433,7 +471,34 @@ fn invalid(
             hint: Some(format!("write a whole number from {range}")),
         };
     }
-    let (wanted, hint) = if is_integer_type(expected) {
+    let (wanted, hint) = wanted_type(path, field, found, expected);
+    if path.is_root() {
+        return FieldError {
+            path: path.clone(),
+            at_key: false,
+            message: format!(
+                "the file must be a mapping of fields, found {}",
+                found.words()
+            ),
+            hint: Some("start with `apiVersion: amagent/v1`".into()),
+        };
+    }
+    FieldError {
+        path: path.clone(),
+        at_key: false,
+        message: format!("`{path}` must be {wanted}, found {}", found.words()),
+        hint: Some(hint),
+    }
+}
+
+/// What serde wanted at `path`, in words, and how to write it.
+fn wanted_type(
+    path: &FieldPath,
+    field: &str,
+    found: Found,
+    expected: &str,
+) -> (&'static str, String) {
+    if is_integer_type(expected) {
         (
             "a whole number",
             format!(
@@ -464,23 +529,6 @@ fn invalid(
         ("a mapping", hint)
     } else {
         ("another type", format!("expected {expected}"))
-    };
-    if path.is_root() {
-        return FieldError {
-            path: path.clone(),
-            at_key: false,
-            message: format!(
-                "the file must be a mapping of fields, found {}",
-                found.words()
-            ),
-            hint: Some("start with `apiVersion: amagent/v1`".into()),
-        };
-    }
-    FieldError {
-        path: path.clone(),
-        at_key: false,
-        message: format!("`{path}` must be {wanted}, found {}", found.words()),
-        hint: Some(hint),
     }
 }
 

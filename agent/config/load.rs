@@ -38,26 +38,7 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
             None => {}
         }
     }
-    // `staging.yaml` and `staging.yml` side by side would silently shadow each other.
-    let mut seen: std::collections::HashMap<(FileKind, &str), &str> = Default::default();
-    for f in files {
-        let Some(kind) = FileKind::of(&f.path) else {
-            continue;
-        };
-        if let Some(first) = seen.insert((kind, file_stem(&f.path)), &f.path) {
-            diagnostics.push(Diagnostic {
-                file: f.path.clone(),
-                line: 1,
-                column: 1,
-                message: format!(
-                    "{} and {first} both define `{}`",
-                    f.path,
-                    file_stem(&f.path)
-                ),
-                hint: Some("keep one of the two files".into()),
-            });
-        }
-    }
+    check_shadowed(files, &mut diagnostics);
     let stems = |kind: FileKind| -> Vec<&str> {
         let mut names: Vec<&str> = files
             .iter()
@@ -80,6 +61,34 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
         d.sort();
         return Err(d);
     }
+    Ok(assemble(environments, pipelines))
+}
+
+/// `staging.yaml` and `staging.yml` side by side would silently shadow each other.
+fn check_shadowed(files: &[SourceFile], diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen: std::collections::HashMap<(FileKind, &str), &str> = Default::default();
+    for f in files {
+        let Some(kind) = FileKind::of(&f.path) else {
+            continue;
+        };
+        if let Some(first) = seen.insert((kind, file_stem(&f.path)), &f.path) {
+            diagnostics.push(Diagnostic {
+                file: f.path.clone(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "{} and {first} both define `{}`",
+                    f.path,
+                    file_stem(&f.path)
+                ),
+                hint: Some("keep one of the two files".into()),
+            });
+        }
+    }
+}
+
+/// The model from units that all read without a diagnostic.
+fn assemble(environments: Vec<PartialEnvironment>, pipelines: Vec<PartialPipeline>) -> Model {
     let mut model = Model::default();
     for env in environments {
         let header = env.header.expect("no diagnostics implies a valid header");
@@ -104,7 +113,7 @@ pub fn load_sources(files: &[SourceFile]) -> Result<Model, Diagnostics> {
         let pipeline = p.pipeline.expect("no diagnostics implies a valid pipeline");
         model.pipelines.insert(pipeline.name.clone(), pipeline);
     }
-    Ok(model)
+    model
 }
 
 /// YAML text → value, or a syntax diagnostic with serde_yaml's own position.

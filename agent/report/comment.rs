@@ -3,10 +3,10 @@
 //! the console reporter prints too. Pure: report in, text out.
 
 use crate::config::StageKind;
-use crate::executor::EnvReport;
+use crate::executor::{EnvReport, LifecycleReport};
 use crate::plan::EnvironmentPlan;
-use crate::stages::deploy::Outcome;
 use crate::stages::deploy::rollout::{short_image, short_td};
+use crate::stages::deploy::{DeployResult, Outcome};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -96,56 +96,10 @@ pub fn render_comment(report: &EnvReport, commit: Option<&str>) -> String {
         let _ = writeln!(out, "| (database) | snapshot | ❌ | | {} |", cell(e));
     }
     for d in &report.deploys {
-        let status = match (d.outcome, d.rolled_back) {
-            (Outcome::Succeeded, _) => "✅",
-            (Outcome::Failed, true) => "❌ rolled back",
-            (Outcome::Failed, false) => "❌",
-        };
-        let mut details = Vec::new();
-        if !d.image.is_empty() {
-            details.push(format!("image `{}`", short_image(&d.image)));
-        }
-        if let Some(td) = &d.task_definition {
-            details.push(format!("running `{}`", short_td(td)));
-        }
-        let _ = writeln!(
-            out,
-            "| {} | deploy | {status} | {} | {} |",
-            cell(&d.service),
-            if d.seconds > 0.0 {
-                duration(d.seconds)
-            } else {
-                String::new()
-            },
-            cell(&details.join(", "))
-        );
+        deploy_row(&mut out, d);
     }
     for l in &report.lifecycle {
-        let (status, details) = match &l.error {
-            Some(e) => ("❌", cell(e)),
-            None if l.dry_run => (
-                "✅",
-                format!(
-                    "`{}`: would expire {} image(s)",
-                    l.repository,
-                    l.expire.len()
-                ),
-            ),
-            None => (
-                "✅",
-                format!(
-                    "`{}`: expired {} image(s), kept {}",
-                    l.repository,
-                    l.deleted.len(),
-                    l.keep.len()
-                ),
-            ),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | lifecycle | {status} | | {details} |",
-            cell(&l.services.join(", "))
-        );
+        lifecycle_row(&mut out, l);
     }
     for d in report
         .deploys
@@ -168,6 +122,62 @@ pub fn render_comment(report: &EnvReport, commit: Option<&str>) -> String {
         }
     }
     out
+}
+
+/// One deploy's row: outcome, time, image and the revision running at the end.
+fn deploy_row(out: &mut String, d: &DeployResult) {
+    let status = match (d.outcome, d.rolled_back) {
+        (Outcome::Succeeded, _) => "✅",
+        (Outcome::Failed, true) => "❌ rolled back",
+        (Outcome::Failed, false) => "❌",
+    };
+    let mut details = Vec::new();
+    if !d.image.is_empty() {
+        details.push(format!("image `{}`", short_image(&d.image)));
+    }
+    if let Some(td) = &d.task_definition {
+        details.push(format!("running `{}`", short_td(td)));
+    }
+    let _ = writeln!(
+        out,
+        "| {} | deploy | {status} | {} | {} |",
+        cell(&d.service),
+        if d.seconds > 0.0 {
+            duration(d.seconds)
+        } else {
+            String::new()
+        },
+        cell(&details.join(", "))
+    );
+}
+
+/// One repository's lifecycle row.
+fn lifecycle_row(out: &mut String, l: &LifecycleReport) {
+    let (status, details) = match &l.error {
+        Some(e) => ("❌", cell(e)),
+        None if l.dry_run => (
+            "✅",
+            format!(
+                "`{}`: would expire {} image(s)",
+                l.repository,
+                l.expire.len()
+            ),
+        ),
+        None => (
+            "✅",
+            format!(
+                "`{}`: expired {} image(s), kept {}",
+                l.repository,
+                l.deleted.len(),
+                l.keep.len()
+            ),
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "| {} | lifecycle | {status} | | {details} |",
+        cell(&l.services.join(", "))
+    );
 }
 
 #[cfg(test)]
