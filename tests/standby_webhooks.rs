@@ -118,7 +118,7 @@ async fn every_delivery_the_standby_gets_is_previewed_once_by_the_active_agent()
     let github = FakeGitHub::start();
     let (port_a, port_b) = (support::free_port(), support::free_port());
 
-    let _a = agent("agent-a", &repo, &endpoint, &github.url, port_a);
+    let a = agent("agent-a", &repo, &endpoint, &github.url, port_a);
     eventually("agent-a holds the lease", async || {
         holder(&s3).await.is_some_and(|h| h.starts_with("agent-a-"))
     })
@@ -175,4 +175,31 @@ async fn every_delivery_the_standby_gets_is_previewed_once_by_the_active_agent()
         s3.list(BUCKET, "amagent/inbox/").await.unwrap(),
         Vec::<String>::new()
     );
+
+    // The holder stops (paused: it renews no more) just after the standby handed a delivery
+    // over: the standby takes the lease, and then the delivery it handed over itself.
+    signal(&a, "-STOP");
+    let body = pull_request(&repo, 10, &base);
+    assert_eq!(deliver(port_b, "d-10", &body).await, 202);
+    eventually("agent-b takes over and previews PR 10", async || {
+        github.comments().iter().any(|c| c.pr == 10)
+    })
+    .await;
+    assert!(holder(&s3).await.unwrap().starts_with("agent-b-"));
+    let on_pr: Vec<_> = github
+        .comments()
+        .into_iter()
+        .filter(|c| c.pr == 10)
+        .collect();
+    assert_eq!(on_pr.len(), 1, "{on_pr:#?}");
+    assert_eq!(on_pr[0].versions.len(), 1, "{on_pr:#?}");
+}
+
+fn signal(child: &Killed, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
 }
