@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod doctor;
+pub mod drift;
 pub mod executor;
 pub mod logging;
 pub mod metrics;

@@ -4,7 +4,7 @@
 
 use super::sim_cmd::{Session, load_environment, runtime, scenario};
 use super::{Exit, OutputFormat, print_json};
-use crate::cloud::aws::{Aws, Target};
+use crate::cloud::aws::Aws;
 use crate::doctor::{self, SpecLocator};
 use std::path::Path;
 
@@ -39,10 +39,13 @@ pub fn run(
                 .await,
             );
         } else {
-            let aws = Aws::connect(Target {
-                account: env.aws.account_id.clone(),
-                region: region.unwrap_or(&env.aws.region).to_string(),
-            })
+            let aws = Aws::connect_with(
+                crate::daemon::accounts::target_of(&env, region),
+                crate::cloud::aws::Options {
+                    assume_role: crate::daemon::accounts::assume_role_of(&env),
+                    ..Default::default()
+                },
+            )
             .await;
             checks.push(doctor::identity_check(
                 &env,

@@ -4,7 +4,7 @@
 use super::{Exit, OutputFormat, print_error};
 use crate::clock::Clock;
 use crate::cloud::Cloud;
-use crate::cloud::aws::{Aws, Target};
+use crate::cloud::aws::Aws;
 use crate::cloud::sim::FaultScript;
 use crate::config::suggest::did_you_mean;
 use crate::config::{self, Environment, Model, Service};
@@ -130,10 +130,13 @@ impl Session {
                 }
             }
             None => {
-                let aws = Aws::connect(Target {
-                    account: env.aws.account_id.clone(),
-                    region: region.unwrap_or(&env.aws.region).to_string(),
-                })
+                let aws = Aws::connect_with(
+                    crate::daemon::accounts::target_of(env, region),
+                    crate::cloud::aws::Options {
+                        assume_role: crate::daemon::accounts::assume_role_of(env),
+                        ..Default::default()
+                    },
+                )
                 .await;
                 Session {
                     cloud: aws.cloud(),

@@ -49,6 +49,13 @@ pub struct Aws {
     pub region: String,
     /// 12 digits, quoted in YAML so that leading zeros survive.
     pub account_id: String,
+    /// An IAM role (in `accountId`) the agent assumes for everything in this environment:
+    /// one agent serving several accounts. Without it, the agent's own credentials are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy requires, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -119,7 +119,8 @@ impl Agent {
     /// Execute a plan whose images are known, report the outcome where people look, and
     /// record the apply as finished.
     pub(super) async fn deliver(&mut self, d: Delivery<'_>) -> EnvReport {
-        let ctx = Context::new(&self.cloud, &self.clock, &*self.journal, &*self.progress);
+        let cloud = self.cloud_for(d.env).await;
+        let ctx = Context::new(&cloud, &self.clock, &*self.journal, &*self.progress);
         let mut report = executor::execute(
             &ctx,
             EnvRun {
@@ -190,6 +191,7 @@ impl Agent {
     ) -> (BTreeMap<String, String>, Vec<DeployResult>) {
         let mut images = BTreeMap::new();
         let mut failures = Vec::new();
+        let cloud = self.cloud_for(env).await;
         for s in plan
             .services
             .iter()
@@ -207,7 +209,7 @@ impl Agent {
                 &format!("building {}", spec.source.reference),
             );
             let result = image::build_and_push(
-                &self.cloud,
+                &cloud,
                 &ImageRequest {
                     service: spec,
                     pipeline,

@@ -8,6 +8,7 @@
 //! Must not know: clap, axum, the console (events arrive as [`Wake`]; reports go to a
 //! [`Reporter`]; images land where the [`Cloud`]'s registry says).
 
+pub mod accounts;
 pub mod applied;
 mod apply;
 mod event_loop;
@@ -103,6 +104,9 @@ pub struct Agent {
     pub fence: Option<std::sync::Arc<crate::state::fence::LeaseGuard>>,
     /// With a lease: deliveries handed between standby and active agent (`handoff.rs`).
     pub handoff: Option<handoff::Handoff>,
+    /// Real AWS: each environment's own account, region and role. None (the simulator, one
+    /// world for every environment): `cloud` serves them all.
+    pub accounts: Option<Arc<accounts::Accounts>>,
 }
 
 #[derive(Clone, Debug)]
@@ -168,6 +172,15 @@ impl Agent {
             promote_tag: None,
             fence: None,
             handoff: None,
+            accounts: None,
+        }
+    }
+
+    /// The AWS access for `env`'s resources.
+    async fn cloud_for(&self, env: &crate::config::Environment) -> Cloud {
+        match &self.accounts {
+            Some(accounts) => accounts.cloud_for(env).await,
+            None => self.cloud.clone(),
         }
     }
 

@@ -215,6 +215,7 @@ impl Agent {
     ) -> (BTreeMap<String, String>, Vec<DeployResult>) {
         let mut images = BTreeMap::new();
         let mut failures = Vec::new();
+        let cloud = self.cloud_for(env).await;
         for spec in &env.services {
             let Some(source_image) = verified.get(&spec.name) else {
                 continue;
@@ -239,7 +240,10 @@ impl Agent {
                 images.insert(spec.name.clone(), source_image.clone());
                 continue;
             }
-            match self.copy_one(spec, &source_repo, &digest, tag).await {
+            match self
+                .copy_one(&cloud, spec, &source_repo, &digest, tag)
+                .await
+            {
                 Ok(image) => {
                     images.insert(spec.name.clone(), image);
                 }
@@ -258,6 +262,7 @@ impl Agent {
 
     async fn copy_one(
         &self,
+        cloud: &Cloud,
         spec: &crate::config::Service,
         source_repo: &str,
         digest: &str,
@@ -265,8 +270,7 @@ impl Agent {
     ) -> Result<String, image::push::PushError> {
         let tags = vec![tag.name.clone()];
         let to = &spec.image.repository;
-        let copied =
-            image::copy::copy_by_digest(&self.cloud, source_repo, to, digest, &tags).await?;
+        let copied = image::copy::copy_by_digest(cloud, source_repo, to, digest, &tags).await?;
         if let Some(hook) = &self.on_pushed {
             hook(to, digest, &tags);
         }

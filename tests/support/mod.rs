@@ -123,6 +123,7 @@ pub async fn connect(endpoint: &str) -> Aws {
         amagent::cloud::aws::Options {
             endpoint: Some(endpoint.to_string()),
             static_credentials: Some(("testing".into(), amagent::secret::Secret::new("testing"))),
+            assume_role: None,
         },
     )
     .await

@@ -38,6 +38,16 @@ pub struct Aws {
     target: Target,
 }
 
+/// An IAM role to assume for every call (STS AssumeRole on top of the credential chain; the
+/// SDK's identity cache refreshes the session before it expires).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AssumeRole {
+    pub arn: String,
+    pub external_id: Option<String>,
+    /// Shown in CloudTrail as who acted, e.g. `amagent-production`.
+    pub session_name: String,
+}
+
 /// Overrides for tests and unusual set-ups (the environment covers the usual ones).
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -45,6 +55,8 @@ pub struct Options {
     pub endpoint: Option<String>,
     /// Use these (access key id, secret) instead of the credential chain.
     pub static_credentials: Option<(String, crate::secret::Secret)>,
+    /// Act as this role (another account's deployer role) with the credentials above.
+    pub assume_role: Option<AssumeRole>,
 }
 
 impl Aws {
@@ -79,6 +91,10 @@ impl Aws {
             )
             .load()
             .await;
+        let config = match &options.assume_role {
+            Some(role) => assume(config, role).await,
+            None => config,
+        };
         Aws { config, target }
     }
 
@@ -144,4 +160,20 @@ impl Aws {
             out.arn().unwrap_or_default().to_string(),
         ))
     }
+}
+
+/// `base` with its credentials replaced by the role's, assumed with `base`'s credentials.
+async fn assume(base: aws_config::SdkConfig, role: &AssumeRole) -> aws_config::SdkConfig {
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&role.arn)
+        .session_name(&role.session_name)
+        .configure(&base);
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.build().await;
+    base.into_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(
+            provider,
+        ))
+        .build()
 }

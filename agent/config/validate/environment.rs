@@ -5,8 +5,9 @@ use super::pipeline::check_header_common;
 use super::shapes::{is_ecs_name, is_rds_identifier, is_region, name_rule};
 use super::{Header, root};
 use crate::config::diagnostic::Diagnostic;
-use crate::config::model::{Database, Lifecycle, Promotion, SnapshotPolicy};
+use crate::config::model::{Aws, Database, Lifecycle, Promotion, SnapshotPolicy};
 use crate::config::position::FieldPath;
+use crate::config::printable::short_name;
 use crate::config::suggest::{did_you_mean, one_of};
 use crate::config::units::Located;
 
@@ -48,6 +49,7 @@ pub(super) fn check_environment_header(
         "use letters, digits, `-` and `_` (at most 255)",
         out,
     );
+    check_role(at, &h.aws, out);
     if let Some(db) = &h.database {
         check_database(at, db, out);
     }
@@ -56,6 +58,75 @@ pub(super) fn check_environment_header(
     if let Some(p) = &h.promotion {
         check_promotion(at, h, p, env_names, out);
     }
+}
+
+/// `aws.roleArn` must be an IAM role in the environment's own account: the agent acts there.
+fn check_role(at: &Located, aws: &Aws, out: &mut Vec<Diagnostic>) {
+    let path = root().key("aws");
+    if let Some(arn) = &aws.role_arn {
+        match role_account(arn) {
+            None => out.push(at.at_value(
+                &path.key("roleArn"),
+                format!("`{}` is not an IAM role ARN", short_name(arn)),
+                Some(format!(
+                    "write e.g. `roleArn: arn:aws:iam::{}:role/amagent-deployer`",
+                    aws.account_id
+                )),
+            )),
+            Some(account) if account != aws.account_id => out.push(at.at_value(
+                &path.key("roleArn"),
+                format!(
+                    "the role is in account {account}, but `aws.accountId` is {}",
+                    aws.account_id
+                ),
+                Some("name a role in this environment's account (the agent acts in the role's account), or fix `accountId`".into()),
+            )),
+            Some(_) => {}
+        }
+    }
+    if let Some(id) = &aws.external_id {
+        let valid = (2..=1224).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b));
+        if aws.role_arn.is_none() {
+            out.push(at.at_key(
+                &path.key("externalId"),
+                "`externalId` is only used with `roleArn`".into(),
+                Some("add the `roleArn` it belongs to, or remove `externalId`".into()),
+            ));
+        } else if !valid {
+            // Not echoed: an external id is shared with the account owner only.
+            out.push(at.at_key(
+                &path.key("externalId"),
+                "`externalId` must be 2 to 1224 letters, digits or `+=,.@:/-_`".into(),
+                Some("copy it from the role's trust policy (`sts:ExternalId`)".into()),
+            ));
+        }
+    }
+}
+
+/// `arn:aws:iam::123456789012:role/path/name` → the account; None when not a role ARN.
+fn role_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (arn_, partition, service, region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let name = resource.strip_prefix("role/")?;
+    (arn_ == "arn"
+        && ["aws", "aws-cn", "aws-us-gov"].contains(&partition)
+        && service == "iam"
+        && region.is_empty()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !name.is_empty()
+        && !name.ends_with('/'))
+    .then_some(account)
 }
 
 fn check_database(at: &Located, db: &Database, out: &mut Vec<Diagnostic>) {
@@ -201,5 +272,25 @@ fn check_tag_pattern(
             format!("`{req}` is not a semver requirement: {e}"),
             Some("write a requirement such as `>=1.0.0` or `^2`".into()),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::role_account;
+
+    #[test]
+    fn role_arns() {
+        let ok = "arn:aws:iam::222222222222:role/amagent-deployer";
+        assert_eq!(role_account(ok), Some("222222222222"));
+        assert_eq!(
+            role_account("arn:aws-us-gov:iam::222222222222:role/ci/amagent"),
+            Some("222222222222")
+        );
+        assert_eq!(role_account("arn:aws:iam::222222222222:user/bob"), None);
+        assert_eq!(role_account("arn:aws:iam::2222:role/x"), None);
+        assert_eq!(role_account("arn:aws:sts::222222222222:role/x"), None);
+        assert_eq!(role_account("amagent-deployer"), None);
+        assert_eq!(role_account("arn:aws:iam::222222222222:role/"), None);
     }
 }
