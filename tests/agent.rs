@@ -451,7 +451,7 @@ fn a_pull_request_event_gets_a_plan_preview() {
     assert!(c.body.starts_with("<!-- amagent:plan -->"), "{}", c.body);
     assert!(c.body.contains("**staging**, on merge:"), "{}", c.body);
     assert!(
-        c.body.contains("| api | deploy | desired count changed"),
+        c.body.contains("| api | deploy | desired count 1 → 2"),
         "{}",
         c.body
     );

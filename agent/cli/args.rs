@@ -351,6 +351,30 @@ pub enum Command {
         #[arg(long)]
         simulated: bool,
     },
+    /// Field by field, what Git renders versus what runs: image digest, cpu, memory, env
+    /// values, secret names, desired count, deployment settings, target group. `-` lines are
+    /// what runs, `+` lines what Git would apply. Secret values are never read.
+    Diff {
+        /// The environment to compare (environments/<ENV>.yaml).
+        #[arg(long)]
+        env: String,
+        /// Only this service (repeatable; default: all of the environment's).
+        #[arg(long = "service", value_name = "SERVICE")]
+        services: Vec<String>,
+        /// Exit 1 when anything differs, 0 when nothing does (errors: 2 and above), as
+        /// `git diff --exit-code`.
+        #[arg(long)]
+        exit_code: bool,
+        /// Compare against a simulated account (a scenario name or fault-script file).
+        #[arg(long, value_name = "SCENARIO")]
+        sim: Option<String>,
+        /// Override the region from the spec.
+        #[arg(long)]
+        region: Option<String>,
+        /// The environments repository (a working tree).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Per service: the task definition running now and its image digest (from ECS), the
     /// commit and tags it came from, since when, the last outcome, and whether it is pinned.
     Status {

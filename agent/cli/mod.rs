@@ -5,6 +5,7 @@ mod args;
 mod build_cmd;
 mod demo_cmd;
 mod deploy_cmd;
+mod diff_cmd;
 mod doctor_cmd;
 mod exit;
 mod history_cmd;
@@ -286,6 +287,24 @@ pub fn run(mut cli: Cli) -> Exit {
                 journal: &journal,
                 simulated,
                 actor: actor.as_deref(),
+            },
+            cli.output,
+        ),
+        Command::Diff {
+            env,
+            services,
+            exit_code,
+            sim,
+            region,
+            dir,
+        } => diff_cmd::run(
+            diff_cmd::DiffArgs {
+                dir: &dir,
+                env: &env,
+                services: &services,
+                sim: sim.as_deref(),
+                region: region.as_deref(),
+                exit_code,
             },
             cli.output,
         ),

@@ -5,6 +5,7 @@ use crate::config::{Environment, Model, Pipeline, Service, SnapshotPolicy, Stage
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
+mod changes;
 mod manual;
 pub use manual::manual_deploy;
 
@@ -359,7 +360,8 @@ fn build_reason(
     }
 }
 
-/// A deploy is needed when anything the task definition or the service is rendered from changed.
+/// A deploy is needed when anything the task definition or the service is rendered from
+/// changed; the reason names each field with its old and new value.
 fn deploy_reason(prev: Option<&Service>, s: &Service, new_image: bool) -> Option<String> {
     let Some(prev) = prev else {
         return Some("new service".into());
@@ -368,56 +370,8 @@ fn deploy_reason(prev: Option<&Service>, s: &Service, new_image: bool) -> Option
     if new_image {
         parts.push("new image".to_string());
     }
-    let mut changed = |what: &str, differs: bool| {
-        if differs {
-            parts.push(format!("{what} changed"));
-        }
-    };
-    changed("cpu", prev.cpu != s.cpu);
-    changed("memory", prev.memory != s.memory);
-    changed("desired count", prev.desired_count != s.desired_count);
-    changed("env", prev.env != s.env);
-    changed("secrets", prev.secrets != s.secrets);
-    changed("ECS names", prev.ecs != s.ecs);
-    changed("image repository", prev.image != s.image);
-    changed("load balancer", prev.load_balancer != s.load_balancer);
-    changed("deploy settings", prev.deploy != s.deploy);
-    if parts.is_empty() {
-        return None;
-    }
-    // Name the variables that changed, never their values.
-    if prev.env != s.env {
-        let names = changed_keys(&prev.env, &s.env);
-        let i = parts
-            .iter()
-            .position(|p| p == "env changed")
-            .expect("pushed above");
-        parts[i] = format!("env changed ({names})");
-    }
-    if prev.secrets != s.secrets {
-        let names = changed_keys(&prev.secrets, &s.secrets);
-        let i = parts
-            .iter()
-            .position(|p| p == "secrets changed")
-            .expect("pushed above");
-        parts[i] = format!("secrets changed ({names})");
-    }
-    Some(parts.join(", "))
-}
-
-fn changed_keys(
-    a: &std::collections::BTreeMap<String, String>,
-    b: &std::collections::BTreeMap<String, String>,
-) -> String {
-    let mut keys: Vec<&str> = a
-        .keys()
-        .chain(b.keys())
-        .filter(|k| a.get(*k) != b.get(*k))
-        .map(String::as_str)
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys.join(", ")
+    parts.extend(changes::deploy_changes(prev, s));
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Snapshot policy, applied only when a deploy happens.

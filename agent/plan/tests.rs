@@ -118,7 +118,7 @@ fn always_policy_snapshots_every_deploy() {
     );
     assert_eq!(
         reason(&p, "production", "api", Deploy),
-        "cpu changed, memory changed"
+        "cpu 1024 → 2048, memory 2048 → 4096"
     );
 }
 
@@ -135,7 +135,7 @@ fn never_policy_and_no_database_skip_snapshots() {
 }
 
 #[test]
-fn env_var_change_deploys_without_build_and_names_only_the_variable() {
+fn env_var_change_deploys_without_build_and_shows_the_value() {
     let old = example();
     let mut new = old.clone();
     staging_api(&mut new)
@@ -144,8 +144,18 @@ fn env_var_change_deploys_without_build_and_names_only_the_variable() {
     let p = plan(&old, &new);
     assert_eq!(stages(&p, "staging", "api"), [Deploy, Lifecycle]);
     let why = reason(&p, "staging", "api", Deploy);
-    assert_eq!(why, "env changed (FEATURE_FLAGS)");
-    assert!(!why.contains("fast-checkout"));
+    assert_eq!(why, "env.FEATURE_FLAGS = \"fast-checkout\"");
+
+    // Changed and removed variables, each with what it was.
+    let mut newer = new.clone();
+    let api = staging_api(&mut newer);
+    api.env.insert("FEATURE_FLAGS".into(), "slow-checkout".into());
+    api.env.remove("NODE_ENV");
+    let why = reason(&plan(&new, &newer), "staging", "api", Deploy);
+    assert_eq!(
+        why,
+        "env.FEATURE_FLAGS \"fast-checkout\" → \"slow-checkout\", env.NODE_ENV removed"
+    );
 }
 
 #[test]
@@ -159,7 +169,31 @@ fn secret_reference_change_deploys() {
     let p = plan(&old, &new);
     assert_eq!(
         reason(&p, "staging", "api", Deploy),
-        "secrets changed (STRIPE_KEY)"
+        "secrets.STRIPE_KEY = /aussie-markets/staging/api/stripe-key"
+    );
+}
+
+#[test]
+fn settings_changes_show_old_and_new_values() {
+    let old = example();
+    let mut new = old.clone();
+    let api = staging_api(&mut new);
+    api.deploy.bake_seconds = 300;
+    api.desired_count = 4;
+    api.load_balancer.as_mut().unwrap().container_port = 8080;
+    let why = reason(&plan(&old, &new), "staging", "api", Deploy);
+    let old_api = &old.environments["staging"].services[0];
+    let lb = old_api.load_balancer.as_ref().unwrap();
+    assert_eq!(
+        why,
+        format!(
+            "desired count {} → 4, load balancer {tg}:{} {path} → {tg}:8080 {path}, deploy.bakeSeconds {} → 300",
+            old_api.desired_count,
+            lb.container_port,
+            old_api.deploy.bake_seconds,
+            tg = lb.target_group,
+            path = lb.health_check_path,
+        )
     );
 }
 
