@@ -162,7 +162,7 @@ async fn every_delivery_the_standby_gets_is_previewed_once_by_the_active_agent()
         );
         assert!(
             on_pr[0].body.starts_with("<!-- amagent:plan -->")
-                && on_pr[0].body.contains("desired count changed"),
+                && on_pr[0].body.contains(&format!("desired count 1 → {n}")),
             "{}",
             on_pr[0].body
         );

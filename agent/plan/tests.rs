@@ -149,7 +149,8 @@ fn env_var_change_deploys_without_build_and_shows_the_value() {
     // Changed and removed variables, each with what it was.
     let mut newer = new.clone();
     let api = staging_api(&mut newer);
-    api.env.insert("FEATURE_FLAGS".into(), "slow-checkout".into());
+    api.env
+        .insert("FEATURE_FLAGS".into(), "slow-checkout".into());
     api.env.remove("NODE_ENV");
     let why = reason(&plan(&new, &newer), "staging", "api", Deploy);
     assert_eq!(
