@@ -35,9 +35,7 @@ impl Handoff {
             handed: SeenDeliveries::default(),
         }
     }
-}
 
-impl Handoff {
     /// Standby (`standby`), or unsure (the lease could not be read): keep no wake-ups but the
     /// deliveries. A standby stores each in the inbox; those it could not store stay queued and
     /// are tried again at the next wake-up (or acted on, should this agent take the lease).
