@@ -32,6 +32,13 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DriftLabels {
+    pub env: String,
+    pub service: String,
+    pub field: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation: String,
 }
@@ -44,6 +51,7 @@ pub struct Metrics {
     pub webhook_rejections: Family<ReasonLabels, Counter>,
     pub webhook_deliveries: Counter,
     pub aws_errors: Family<OperationLabels, Counter>,
+    pub drift: Family<DriftLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -87,8 +95,15 @@ impl Default for Metrics {
             "AWS API errors by operation",
             aws_errors.clone(),
         );
+        let drift = Family::<DriftLabels, Gauge>::default();
+        registry.register(
+            "drift",
+            "1 for each field where what runs differs from what Git says",
+            drift.clone(),
+        );
         Metrics {
             registry,
+            drift,
             deployments,
             deploy_seconds,
             last_applied,
@@ -116,6 +131,21 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String");
         out
+    }
+
+    /// The fields of (env, service) drifting now, replacing those said before.
+    pub fn drift(&self, env: &str, service: &str, before: &[String], now: &[String]) {
+        let labels = |field: &String| DriftLabels {
+            env: env.to_string(),
+            service: service.to_string(),
+            field: field.clone(),
+        };
+        for field in before {
+            self.drift.remove(&labels(field));
+        }
+        for field in now {
+            self.drift.get_or_create(&labels(field)).set(1);
+        }
     }
 
     pub fn rejected(&self, reason: &str) {

@@ -124,3 +124,174 @@ fn diff_on_an_account_that_runs_what_git_says_exits_0() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no service `nope` (services: api"));
 }
+
+mod support;
+
+/// Commit statuses as the agent sets them.
+#[derive(Default)]
+struct Statuses(std::sync::Mutex<Vec<(String, amagent::report::Status, String)>>);
+
+#[async_trait::async_trait]
+impl amagent::report::Reporter for Statuses {
+    async fn pull_requests(&self, _: &str, _: &str) -> Vec<u64> {
+        Vec::new()
+    }
+    async fn upsert_comment(
+        &self,
+        _: u64,
+        _: &str,
+        _: &str,
+    ) -> Result<(), amagent::report::ReportError> {
+        Ok(())
+    }
+    async fn commit_status(
+        &self,
+        _: &str,
+        env: &str,
+        state: amagent::report::Status,
+        description: &str,
+    ) -> Result<(), amagent::report::ReportError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((env.into(), state, description.into()));
+        Ok(())
+    }
+}
+
+impl Statuses {
+    fn drift(&self) -> Vec<(amagent::report::Status, String)> {
+        let all = self.0.lock().unwrap();
+        all.iter()
+            .filter(|(env, _, _)| env == "staging/drift")
+            .map(|(_, s, d)| (*s, d.clone()))
+            .collect()
+    }
+}
+
+/// Scale staging's api to `count` behind the agent's back, as someone in the console would.
+async fn scale(sandbox: &Sandbox, env: &amagent::config::Environment, count: u32) {
+    let cloud = sandbox.sim.cloud();
+    let api = &env.services[0];
+    let service = cloud
+        .ecs
+        .describe_services(&env.ecs.cluster, std::slice::from_ref(&api.ecs.service))
+        .await
+        .unwrap()
+        .remove(0);
+    cloud
+        .ecs
+        .update_service(&UpdateService {
+            cluster: env.ecs.cluster.clone(),
+            service: api.ecs.service.clone(),
+            task_definition: service.task_definition,
+            desired_count: Some(count),
+            deployment_configuration: None,
+        })
+        .await
+        .unwrap();
+}
+
+async fn desired(sandbox: &Sandbox, env: &amagent::config::Environment) -> u32 {
+    let api = &env.services[0];
+    sandbox
+        .sim
+        .cloud()
+        .ecs
+        .describe_services(&env.ecs.cluster, std::slice::from_ref(&api.ecs.service))
+        .await
+        .unwrap()[0]
+        .desired_count
+}
+
+async fn agent_on(
+    self_heal: bool,
+) -> (
+    tempfile::TempDir,
+    Sandbox,
+    amagent::daemon::Agent,
+    std::sync::Arc<Statuses>,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("envrepo");
+    support::envrepo::example(&repo, |text| match self_heal {
+        true => text.replacen("ecs:\n  cluster:", "selfHeal: true\necs:\n  cluster:", 1),
+        false => text.to_string(),
+    });
+    let model = load_dir(&repo).unwrap();
+    let envs: Vec<_> = model.environments.values().cloned().collect();
+    let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());
+    let journal = std::sync::Arc::new(amagent::state::journal::LocalJournal::new(
+        tmp.path().join("journal"),
+    ));
+    let mut agent = support::envrepo::sim_agent(&repo, tmp.path(), &sandbox, journal);
+    let statuses = std::sync::Arc::new(Statuses::default());
+    agent.reporter = statuses.clone();
+    agent.drift_interval = Some(std::time::Duration::ZERO);
+    agent.tick().await.unwrap(); // adopt
+    (tmp, sandbox, agent, statuses)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_agent_reports_a_console_edit_once_and_its_end() {
+    let (_tmp, sandbox, mut agent, statuses) = agent_on(false).await;
+    let env = load_dir(repo()).unwrap().environments["staging"].clone();
+    agent.tick().await.unwrap();
+    assert!(
+        statuses.drift().is_empty(),
+        "no drift, nothing said: {:?}",
+        statuses.drift()
+    );
+
+    scale(&sandbox, &env, 3).await;
+    agent.tick().await.unwrap();
+    agent.tick().await.unwrap();
+    let said = statuses.drift();
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    assert_eq!(said[0].0, amagent::report::Status::Failure);
+    assert_eq!(said[0].1, "api: desiredCount 1 → 3 (running)");
+    let metrics = agent.metrics.encode();
+    assert!(
+        metrics.contains(r#"amagent_drift{env="staging",service="api",field="desiredCount"} 1"#),
+        "{metrics}"
+    );
+    assert_eq!(
+        desired(&sandbox, &env).await,
+        3,
+        "not healed without selfHeal"
+    );
+
+    scale(&sandbox, &env, 1).await;
+    agent.tick().await.unwrap();
+    let said = statuses.drift();
+    assert_eq!(said.len(), 2);
+    assert_eq!(
+        said[1],
+        (
+            amagent::report::Status::Success,
+            "runs what Git says".into()
+        )
+    );
+    assert!(
+        !agent.metrics.encode().contains("amagent_drift{"),
+        "{}",
+        agent.metrics.encode()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_self_heal_the_agent_restores_git_through_the_gate() {
+    let (_tmp, sandbox, mut agent, statuses) = agent_on(true).await;
+    let env = load_dir(repo()).unwrap().environments["staging"].clone();
+    scale(&sandbox, &env, 3).await;
+    agent.tick().await.unwrap();
+    assert_eq!(
+        desired(&sandbox, &env).await,
+        1,
+        "healed: {:?}",
+        statuses.drift()
+    );
+    agent.tick().await.unwrap();
+    let said = statuses.drift();
+    assert_eq!(said.last().unwrap().1, "runs what Git says", "{said:?}");
+}

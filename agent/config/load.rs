@@ -103,6 +103,7 @@ fn assemble(environments: Vec<PartialEnvironment>, pipelines: Vec<PartialPipelin
             ecr: header.ecr,
             ssm: header.ssm,
             promotion: header.promotion,
+            self_heal: header.self_heal,
             services,
         };
         model

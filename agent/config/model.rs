@@ -22,6 +22,10 @@ pub struct EnvironmentSpec<S> {
     pub ssm: Ssm,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion: Option<Promotion>,
+    /// When what runs drifts from Git (a console edit, another tool's deploy), deploy Git's
+    /// state again through the gate. Off by default: drift is only reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_heal: bool,
     #[serde(default)]
     pub services: Vec<S>,
 }
@@ -133,6 +137,10 @@ pub struct Promotion {
     /// Optional semver requirement the version must meet, e.g. `>=1.0.0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_requirement: Option<String>,
+    /// Promote only when the source environment has run the tag's digests this long since it
+    /// verified them (and none went bad there). The agent promotes by itself when it is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_minutes: Option<u32>,
 }
 
 impl Promotion {
@@ -362,6 +370,7 @@ mod tests {
             from: "staging".into(),
             tag_pattern: pattern.into(),
             version_requirement: req.map(String::from),
+            soak_minutes: None,
         }
     }
 

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod applied;
 mod apply;
+mod drift_watch;
 mod event_loop;
 pub mod handoff;
 mod lease_lost;
@@ -18,6 +19,7 @@ mod pinned;
 mod promote;
 pub mod promote_commit;
 pub mod promotion;
+mod soak;
 mod tell;
 
 pub use event_loop::{Wake, poll_timer, run};
@@ -107,6 +109,11 @@ pub struct Agent {
     /// Real AWS: each environment's own account, region and role. None (the simulator, one
     /// world for every environment): `cloud` serves them all.
     pub accounts: Option<Arc<accounts::Accounts>>,
+    /// How often to compare what runs with Git (None: never).
+    pub drift_interval: Option<std::time::Duration>,
+    drift_looked: Option<tokio::time::Instant>,
+    /// Per (env, service): the drift last said and its fields, so it is said once.
+    drift_said: std::collections::HashMap<(String, String), (String, Vec<String>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -173,6 +180,9 @@ impl Agent {
             fence: None,
             handoff: None,
             accounts: None,
+            drift_interval: Some(std::time::Duration::from_secs(300)),
+            drift_looked: None,
+            drift_said: Default::default(),
         }
     }
 
@@ -354,6 +364,7 @@ impl Agent {
                 }
             }
         }
+        self.watch_drift().await?;
         Ok(tick)
     }
 }

@@ -44,6 +44,10 @@ impl Agent {
             Ok(v) => v,
             Err(why) => return Err(self.refused(env_name, &tag, &why).await),
         };
+        if self.soaking(&env, &tag, &records, &verified).await? {
+            return Ok(None);
+        }
+        let repo = self.repo.as_ref().expect("fetched");
         let previous_commit = last.as_ref().and_then(|v| {
             tags.iter()
                 .find(|t| &t.version == v)
@@ -169,6 +173,46 @@ impl Agent {
             records,
             last,
         }))
+    }
+
+    /// True while the source environment has not run the tag's digests for the soak time:
+    /// said once per tag (pending status with when it will promote); a digest that went bad
+    /// there refuses the tag.
+    async fn soaking(
+        &mut self,
+        env: &crate::config::Environment,
+        tag: &SemverTag,
+        records: &[Record],
+        verified: &BTreeMap<String, String>,
+    ) -> Result<bool, AgentError> {
+        let Some(p) = &env.promotion else {
+            return Ok(false);
+        };
+        let Some(minutes) = p.soak_minutes else {
+            return Ok(false);
+        };
+        let soak = chrono::Duration::minutes(i64::from(minutes));
+        let now = self.clock.now();
+        match super::soak::soaking_until(records, &p.from, verified, soak, now) {
+            Err(why) => Err(self.refused(&env.name, tag, &why).await),
+            Ok(None) => Ok(false),
+            Ok(Some(until)) => {
+                let key = (env.name.clone(), format!("{}@soak", tag.name));
+                if self.refused_tags.insert(key) {
+                    let what = format!(
+                        "{} promotes at {} UTC, after {minutes} min in {}",
+                        tag.name,
+                        until.format("%Y-%m-%d %H:%M"),
+                        p.from
+                    );
+                    tracing::info!(env = %env.name, tag = %tag.name, %until, "soaking before promotion");
+                    let commits = std::slice::from_ref(&tag.commit);
+                    self.status(commits, &env.name, Status::Pending, &what)
+                        .await;
+                }
+                Ok(true)
+            }
+        }
     }
 
     async fn adopt_tag(&mut self, env_name: &str, tag: &SemverTag) {

@@ -36,6 +36,9 @@ pub struct Context<'a> {
     /// Services rolling at once within an environment.
     pub concurrency: usize,
     pub snapshot_timeout: Duration,
+    /// Deploy images known to be bad (they failed the gate or were rolled back with a
+    /// reason) all the same.
+    pub allow_bad: bool,
 }
 
 impl<'a> Context<'a> {
@@ -55,6 +58,7 @@ impl<'a> Context<'a> {
             retry: RetryPolicy::default(),
             concurrency: 4,
             snapshot_timeout: Duration::from_secs(1800),
+            allow_bad: false,
         }
     }
 }
@@ -138,10 +142,11 @@ pub async fn execute(ctx: &Context<'_>, run: EnvRun<'_>) -> EnvReport {
     let r = EnvRunner::new(ctx, &run);
     let deploying = r.wants(StageKind::Deploy);
     let mut report = r.empty_report();
-    if let Err(e) = r.start().await {
-        return stopped_by_journal(report, &deploying, &e);
-    }
-    let (mut targets, mut early) = preflight::check(&r, &deploying).await;
+    let records = match r.start().await {
+        Ok(records) => records,
+        Err(e) => return stopped_by_journal(report, &deploying, &e),
+    };
+    let (mut targets, mut early) = preflight::check(&r, &deploying, &records).await;
     snapshot_stage::protect(&r, &mut report, &mut targets, &mut early).await;
     record_early(&r, &early).await;
     report.deploys.append(&mut early);

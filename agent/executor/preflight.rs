@@ -7,11 +7,13 @@ use super::{failed, image_for, refused};
 use crate::cloud::CloudError;
 use crate::config::Service;
 use crate::stages::deploy::{DeployResult, FailureKind, Target};
+use crate::state::journal::{Record, bad};
 
 /// Splits `deploying` into the targets to roll and the deploys that end here.
 pub(super) async fn check(
     r: &EnvRunner<'_>,
     deploying: &[&Service],
+    records: &[Record],
 ) -> (Vec<Target>, Vec<DeployResult>) {
     let (env, ctx) = (r.env, r.ctx);
     let mut targets = Vec::new();
@@ -38,6 +40,14 @@ pub(super) async fn check(
             continue;
         }
         match image_for(ctx, env, spec, &r.run.images).await {
+            Ok(image)
+                if !ctx.allow_bad && known_bad(records, &env.name, spec, &image).is_some() =>
+            {
+                let why = known_bad(records, &env.name, spec, &image).unwrap_or_default();
+                let mut result = failed(env, spec, FailureKind::Config, why);
+                result.image = image;
+                early.push(result);
+            }
             Ok(image) => targets.push(Target {
                 env: env.name.clone(),
                 cluster: env.ecs.cluster.clone(),
@@ -49,6 +59,22 @@ pub(super) async fn check(
         }
     }
     (targets, early)
+}
+
+/// Why `image` must not be deployed to `spec` again, when it is known bad.
+fn known_bad(records: &[Record], env: &str, spec: &Service, image: &str) -> Option<String> {
+    let digest = bad::digest_of(image)?;
+    let bad = bad::bad_digests(records, env, &spec.name)
+        .into_iter()
+        .find(|b| b.digest == digest)?;
+    Some(format!(
+        "{digest} is known bad for {env}/{} ({}; run {} at {}): release a new image, deploy it anyway with `amagent deploy --allow-bad`, or clear it with `amagent unblock --env {env} --service {} --digest {digest}`",
+        spec.name,
+        bad.reason,
+        bad.run,
+        bad.at.format("%Y-%m-%d %H:%M UTC"),
+        spec.name,
+    ))
 }
 
 /// The SSM parameters `spec` references that do not exist (values are never read).

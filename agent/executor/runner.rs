@@ -75,10 +75,13 @@ impl<'a> EnvRunner<'a> {
 
     /// Write-ahead: an unreadable journal, or one that will not take the run's start, stops
     /// the run before it changes anything.
-    pub async fn start(&self) -> Result<(), JournalError> {
-        self.ctx.journal.read(Some(&self.env.name)).await?;
+    /// Returns the environment's records as read before the start (for decisions such as
+    /// known-bad images).
+    pub async fn start(&self) -> Result<Vec<Record>, JournalError> {
+        let records = self.ctx.journal.read(Some(&self.env.name)).await?;
         let plan = serde_json::json!({ "commit": self.run.commit, "plan": self.run.plan });
-        self.journal("run", Phase::Started, None, plan).await
+        self.journal("run", Phase::Started, None, plan).await?;
+        Ok(records)
     }
 
     /// The run's outcome: failed when any deploy, the snapshot or the journal failed.
