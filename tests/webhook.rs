@@ -6,7 +6,7 @@
 use amagent::metrics::Metrics;
 use amagent::secret::Secret;
 use amagent::watch::serve::{self as bounded, Connections, ServerLimits, fd_limit};
-use amagent::watch::webhook::{Event, MAX_DELIVERY_ID, WebhookState, router, sign};
+use amagent::watch::webhook::{Delivery, Event, MAX_DELIVERY_ID, WebhookState, router, sign};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,7 +18,7 @@ const SECRET: &str = "webhook-s3cret";
 
 struct Server {
     url: String,
-    events: mpsc::Receiver<Event>,
+    events: mpsc::Receiver<Delivery>,
     client: reqwest::Client,
 }
 
@@ -72,8 +72,8 @@ impl Server {
 
     fn triggered(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
-        while let Ok(e) = self.events.try_recv() {
-            events.push(e);
+        while let Ok(d) = self.events.try_recv() {
+            events.push(d.event);
         }
         events
     }

@@ -355,7 +355,8 @@ pub struct Promote {
     /// The tag to create, e.g. v1.4.0 (must match the target's promotion.tagPattern).
     #[arg(long)]
     pub tag: String,
-    /// The commit to tag (default: the branch head).
+    /// The commit to tag (default: the newest commit on the branch that the source
+    /// environment verified; none: refused before any tag is pushed).
     #[arg(long)]
     pub commit: Option<String>,
     /// Allow a tag older than the version running (a deliberate step back).

@@ -91,7 +91,7 @@ pub fn run(args: RollbackArgs<'_>, output: OutputFormat) -> Exit {
         match rollback::rollback(&ctx, request).await {
             Ok(report) => {
                 print_report(&report, output);
-                tell_the_pull_requests(&report).await;
+                tell_the_pull_requests(&report, journal.as_ref()).await;
                 exit_for(&report)
             }
             Err(e) => print_refusal(&e, output),
@@ -99,10 +99,13 @@ pub fn run(args: RollbackArgs<'_>, output: OutputFormat) -> Exit {
     })
 }
 
-/// A comment on the pull requests whose change was rolled back (found from the commit that was
-/// running), when GitHub is configured as for `amagent run` (AMAGENT_REPO + GITHUB_TOKEN or an
-/// App). Best effort: the rollback itself is done and journalled either way.
-async fn tell_the_pull_requests(report: &RollbackReport) {
+/// Tell the pull requests whose change was rolled back (`rollback::tell`), when GitHub is
+/// configured as for `amagent run` (AMAGENT_REPO + GITHUB_TOKEN or an App). Best effort: the
+/// rollback itself is done and journalled either way.
+async fn tell_the_pull_requests(
+    report: &RollbackReport,
+    journal: &dyn crate::state::journal::Journal,
+) {
     let Ok(url) = std::env::var("AMAGENT_REPO") else {
         return;
     };
@@ -114,22 +117,8 @@ async fn tell_the_pull_requests(report: &RollbackReport) {
             return;
         }
     };
-    use crate::report::Reporter;
-    let body = crate::report::rollback::render_rollback(report);
-    let marker = crate::report::rollback::marker(&report.run);
-    let mut commits: Vec<&str> = report
-        .services
-        .iter()
-        .filter_map(|s| s.pin.as_ref()?.commit.as_deref())
-        .collect();
-    commits.dedup();
-    for commit in commits {
-        for pr in github.pull_requests(commit, "").await {
-            if let Err(e) = github.upsert_comment(pr, &marker, &body).await {
-                tracing::warn!(error = %e, pr, "cannot comment on the pull request");
-            }
-        }
-    }
+    let records = journal.read(Some(&report.env)).await.unwrap_or_default();
+    rollback::tell::tell(&github, report, &records).await;
 }
 
 /// 0 every service verified on its target, 3 AWS refused, 1 a rollback failed the gate.

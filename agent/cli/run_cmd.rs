@@ -90,16 +90,14 @@ fn run_agent(args: &mut RunArgs, output: OutputFormat) -> Result<Exit, Exit> {
     // The operator named this repository: a token may go to its host (and to github.com).
     let credentials = GitCredentials::from_env().trusting(&args.repo);
     let (repo, model) = open_repo(args, &mirror, &credentials, output)?;
-    if let Some((tag, commit)) = &args.promote {
-        push_tag(args, &repo, &credentials, (tag, commit.as_deref()), output)?;
-    }
     let location = Location::parse(&args.journal)
         .map_err(|e| fail(output, "usage", &e.to_string(), Exit::Usage))?;
     let metrics = Arc::new(Metrics::default());
     let (wake_tx, wake_rx) = mpsc::channel::<Wake>(64);
     let io = runtime(false);
+    let mut seen = webhook::SeenDeliveries::default();
     if let (Some(addr), Some(secret)) = (args.listen, secret) {
-        listen(&io, addr, secret, wake_tx.clone(), metrics.clone(), output)?;
+        seen = listen(&io, addr, secret, wake_tx.clone(), metrics.clone(), output)?;
     }
     let signals = on_stop_signal(&io, args.shutdown_grace);
     if !args.once {
@@ -123,6 +121,9 @@ fn run_agent(args: &mut RunArgs, output: OutputFormat) -> Result<Exit, Exit> {
     agent_rt.block_on(async {
         let mut agent = build_agent(args, faults, surroundings, &location, output).await?;
         let lease = lease_for(&agent, &location, args.lease_ttl);
+        if lease.is_some() {
+            hand_over(&mut agent, &location, seen, (!args.once).then(|| wake_tx.clone()));
+        }
         if args.once {
             return Ok(once_under_lease(&mut agent, lease, output).await);
         }
@@ -196,21 +197,42 @@ fn push_tag(
     repo: &EnvRepo,
     credentials: &GitCredentials,
     (tag, commit): (&str, Option<&str>),
+    records: &[Record],
     output: OutputFormat,
 ) -> Result<(), Exit> {
-    let commit = match commit {
-        Some(c) => repo.resolve(c).map(|o| o.to_string()),
-        None => repo
-            .resolve(&format!("refs/heads/{}", args.branch))
-            .map(|o| o.to_string()),
-    };
-    let pushed = commit.and_then(|c| repo.tag_and_push(tag, &c, &args.repo, credentials));
+    // Before any tag exists: which commit (the newest the source verified), or refuse.
+    let pushed = daemon::promote_commit::commit_to_tag(repo, &args.branch, tag, commit, records)
+        .and_then(|(c, note)| {
+            if output == OutputFormat::Text {
+                crate::outln!("{note}");
+            }
+            tracing::info!(%tag, commit = %c, "{note}");
+            repo.tag_and_push(tag, &c, &args.repo, credentials)
+                .map_err(|e| format!("cannot create and push {tag}: {e}"))
+        });
     if let Err(e) = pushed {
-        let message = format!("cannot create and push {tag}: {e}");
-        return Err(fail(output, "repository", &message, Exit::Refused));
+        return Err(fail(output, "repository", &e, Exit::Refused));
     }
     tracing::info!(%tag, "tag pushed");
     Ok(())
+}
+
+/// A standby hands the deliveries it gets to the lease holder through the journal's bucket;
+/// the holder reads that inbox at each wake-up and every `INBOX_CHECK` (`wakes`, unless once).
+fn hand_over(
+    agent: &mut Agent,
+    location: &Location,
+    seen: webhook::SeenDeliveries,
+    wakes: Option<mpsc::Sender<Wake>>,
+) {
+    let Location::S3 { bucket, prefix } = location else {
+        return;
+    };
+    let inbox = crate::state::inbox::Inbox::new(agent.cloud.s3.clone(), bucket, prefix);
+    agent.handoff = Some(daemon::handoff::Handoff::new(inbox, seen));
+    if let Some(wakes) = wakes {
+        daemon::handoff::inbox_timer(daemon::handoff::INBOX_CHECK, wakes);
+    }
 }
 
 /// Serve the webhook endpoint on `addr`; its events wake the agent.
@@ -221,10 +243,11 @@ fn listen(
     wakes: mpsc::Sender<Wake>,
     metrics: Arc<Metrics>,
     output: OutputFormat,
-) -> Result<(), Exit> {
+) -> Result<webhook::SeenDeliveries, Exit> {
     let limits = ServerLimits::from_env().map_err(|e| fail(output, "usage", &e, Exit::Usage))?;
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let state = Arc::new(WebhookState::new(secret, events_tx, metrics.clone()));
+    let seen = state.seen();
     let listener = io
         .block_on(tokio::net::TcpListener::bind(addr))
         .map_err(|e| {
@@ -246,7 +269,7 @@ fn listen(
             }
         }
     });
-    Ok(())
+    Ok(seen)
 }
 
 /// On SIGTERM or Ctrl-C: `stop` turns true at once, `interrupt` after the grace period.
@@ -296,10 +319,18 @@ async fn build_agent(
         Some(faults) => simulated_session(&repo, &model, location, faults).await,
         None => aws_session(&model, args.region.clone()).await,
     };
-    drop(repo);
     let mut journal: Arc<dyn Journal> = open_journal(&args.journal, &session)
         .map(Arc::from)
         .map_err(|e| fail(output, "usage", &e.to_string(), Exit::Usage))?;
+    if let Some((tag, commit)) = &args.promote {
+        let records = journal
+            .read(None)
+            .await
+            .map_err(|e| fail(output, "repository", &e.to_string(), Exit::Refused))?;
+        let named = (tag.as_str(), commit.as_deref());
+        push_tag(args, &repo, &settings.credentials, named, &records, output)?;
+    }
+    drop(repo);
     if let Some(step) = kill_at {
         journal = Arc::new(CrashAfter {
             inner: journal,

@@ -35,6 +35,8 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("GetObject", "s3:GetObject"),
     ("PutObject", "s3:PutObject"),
     ("ListObjectsV2", "s3:ListBucket"),
+    // The active agent removes the webhook deliveries a standby handed it (`state::inbox`).
+    ("DeleteObject", "s3:DeleteObject"),
     ("GetParameters", "ssm:GetParameters"),
     ("DescribeSecret", "secretsmanager:DescribeSecret"),
     ("GetCallerIdentity", "sts:GetCallerIdentity"),

@@ -120,6 +120,8 @@ pub trait ObjectStore: Send + Sync {
         condition: PutCondition,
     ) -> CloudResult<String>;
     async fn list(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>>;
+    /// Remove `key` (a missing key is no error, as in S3).
+    async fn delete(&self, bucket: &str, key: &str) -> CloudResult<()>;
 }
 
 /// Secret references: SSM parameters and Secrets Manager secrets, checked for existence only.

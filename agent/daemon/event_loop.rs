@@ -3,8 +3,9 @@
 //! next look plans once to the newest head; each pull-request preview is kept.
 
 use super::Agent;
+use super::handoff::{self, Turn};
 use crate::state::lease::{Lease, LeaseState};
-use crate::watch::webhook::Event;
+use crate::watch::webhook::{Delivery, Event};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -13,7 +14,9 @@ pub enum Wake {
     /// The poll interval passed.
     Poll,
     /// A webhook delivery was accepted.
-    Event(Event),
+    Event(Delivery),
+    /// Time to look in the inbox of deliveries a standby handed over (`handoff.rs`).
+    Inbox,
 }
 
 /// What the loop does next, from the wake-ups queued so far (pure).
@@ -22,12 +25,21 @@ fn coalesce(wakes: Vec<Wake>) -> (bool, Vec<(u64, String, String)>) {
     let mut previews: Vec<(u64, String, String)> = Vec::new();
     for w in wakes {
         match w {
-            Wake::Poll | Wake::Event(Event::Push { .. }) => look = true,
-            Wake::Event(Event::PullRequest {
-                number,
-                action,
-                head_sha,
-                base_sha,
+            Wake::Inbox => {}
+            Wake::Poll
+            | Wake::Event(Delivery {
+                event: Event::Push { .. },
+                ..
+            }) => look = true,
+            Wake::Event(Delivery {
+                event:
+                    Event::PullRequest {
+                        number,
+                        action,
+                        head_sha,
+                        base_sha,
+                    },
+                ..
             }) => {
                 if matches!(action.as_str(), "opened" | "synchronize" | "reopened") {
                     // The newest head of a pull request replaces an older queued one.
@@ -68,15 +80,19 @@ pub async fn run(
         while let Ok(w) = wakes.try_recv() {
             queued.push(w);
         }
-        let active = match lease.as_mut() {
+        let turn = match lease.as_mut() {
+            Some((l, _)) if handoff::only_inbox_checks(&queued) => handoff::inbox_turn(l),
             Some((l, _)) => take_turn(l, agent, &mut standby_for, was_active).await,
-            None => true,
+            None => Turn::Active,
         };
+        let active = turn == Turn::Active;
         was_active = active;
+        let mut taken = Vec::new();
         let (look, previews) = if active {
+            taken = handoff::take_in(agent.handoff.as_ref(), &mut queued).await;
             coalesce(std::mem::take(&mut queued))
         } else {
-            queued.clear();
+            handoff::set_aside(agent.handoff.as_ref(), &mut queued, turn).await;
             (false, Vec::new())
         };
         let clock = agent.clock.clone();
@@ -98,6 +114,7 @@ pub async fn run(
             _ = interrupt.wait_for(|i| *i) => true,
             () = renew => false,
         };
+        handoff::remove(agent.handoff.as_ref(), &taken).await;
         if interrupted {
             agent.interrupted().await;
             return;
@@ -113,32 +130,32 @@ pub async fn run(
     }
 }
 
-/// Asks for the lease: true when this agent holds it and may act now. Logs a change of role
+/// Asks for the lease: active when this agent holds it and may act now. Logs a change of role
 /// once, not at every look.
 async fn take_turn(
     l: &mut Lease,
     agent: &Agent,
     standby_for: &mut Option<String>,
     was_active: bool,
-) -> bool {
+) -> Turn {
     match l.try_acquire(agent.clock.now()).await {
         Ok(LeaseState::Held { expires_at }) => {
             if !was_active {
                 tracing::warn!(holder = l.holder(), %expires_at, "holding the lease: this agent is the active one");
             }
             *standby_for = None;
-            true
+            Turn::Active
         }
         Ok(LeaseState::HeldByOther { holder, expires_at }) => {
             if standby_for.as_deref() != Some(holder.as_str()) {
                 tracing::info!(%holder, %expires_at, "standby: another agent holds the lease; taking over if it lapses");
                 *standby_for = Some(holder);
             }
-            false
+            Turn::Standby
         }
         Err(e) => {
             tracing::error!(error = %e, "the lease: not acting this time");
-            false
+            Turn::Unsure
         }
     }
 }
@@ -182,20 +199,26 @@ mod tests {
     use super::*;
 
     fn pr(number: u64, action: &str, head: &str) -> Wake {
-        Wake::Event(Event::PullRequest {
-            number,
-            action: action.into(),
-            head_sha: head.into(),
-            base_sha: "base".into(),
+        Wake::Event(Delivery {
+            id: format!("d-{number}-{head}"),
+            event: Event::PullRequest {
+                number,
+                action: action.into(),
+                head_sha: head.into(),
+                base_sha: "base".into(),
+            },
         })
     }
 
     #[test]
     fn pushes_coalesce_and_previews_keep_the_newest_head() {
         let push = || {
-            Wake::Event(Event::Push {
-                git_ref: "refs/heads/main".into(),
-                after: "x".into(),
+            Wake::Event(Delivery {
+                id: "d-push".into(),
+                event: Event::Push {
+                    git_ref: "refs/heads/main".into(),
+                    after: "x".into(),
+                },
             })
         };
         let (look, previews) = coalesce(vec![

@@ -13,9 +13,11 @@ pub mod applied;
 mod apply;
 mod drift_watch;
 mod event_loop;
+pub mod handoff;
 mod lease_lost;
 mod pinned;
 mod promote;
+pub mod promote_commit;
 pub mod promotion;
 mod soak;
 mod tell;
@@ -104,6 +106,8 @@ pub struct Agent {
     pub promote_tag: Option<String>,
     /// With a lease: whether a change was refused for want of it (`lease_lost.rs`).
     pub fence: Option<std::sync::Arc<crate::state::fence::LeaseGuard>>,
+    /// With a lease: deliveries handed between standby and active agent (`handoff.rs`).
+    pub handoff: Option<handoff::Handoff>,
     /// Real AWS: each environment's own account, region and role. None (the simulator, one
     /// world for every environment): `cloud` serves them all.
     pub accounts: Option<Arc<accounts::Accounts>>,
@@ -176,6 +180,7 @@ impl Agent {
             allow_downgrade: false,
             promote_tag: None,
             fence: None,
+            handoff: None,
             accounts: None,
             drift_interval: Some(std::time::Duration::from_secs(300)),
             drift_looked: None,

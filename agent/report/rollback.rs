@@ -44,6 +44,7 @@ pub fn render_rollback(report: &RollbackReport) -> String {
             short_td(&s.to),
         );
     }
+    write_failures(&mut out, report);
     if report.services.iter().any(|s| s.pin.is_some()) {
         let _ = writeln!(
             out,
@@ -53,6 +54,34 @@ pub fn render_rollback(report: &RollbackReport) -> String {
         );
     }
     out
+}
+
+/// For a failed rollback: what each failed service runs now, and that nothing was pinned.
+fn write_failures(out: &mut String, report: &RollbackReport) {
+    let failed: Vec<_> = report
+        .services
+        .iter()
+        .filter(|s| s.outcome == Outcome::Failed)
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nRunning now:");
+    for s in &failed {
+        let _ = writeln!(
+            out,
+            "- **{}**: `{}` (the rollback to `{}` did not verify)",
+            s.service,
+            s.running.as_deref().map(short_td).unwrap_or("unknown"),
+            short_td(&s.to)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nNothing was pinned for these: the agent deploys them on the next change as before. \
+         `amagent status --env {}` shows what runs; `amagent history --env {}` the attempt.",
+        report.env, report.env
+    );
 }
 
 #[cfg(test)]

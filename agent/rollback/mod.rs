@@ -29,6 +29,7 @@ pub const STEP: &str = "manual-rollback";
 
 mod choice;
 mod steps;
+pub mod tell;
 pub use choice::*;
 
 /// What to roll back.

@@ -3,5 +3,6 @@
 //! (an agent that may have lost its lease changes nothing in AWS).
 
 pub mod fence;
+pub mod inbox;
 pub mod journal;
 pub mod lease;

@@ -29,7 +29,8 @@ pub const REMEMBERED_DELIVERIES: usize = 4096;
 pub const MAX_DELIVERY_ID: usize = 128;
 
 /// What an accepted delivery asks the agent to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A push to `git_ref` (e.g. `refs/heads/main`, `refs/tags/v1.4.0`) with head `after`.
     Push { git_ref: String, after: String },
@@ -42,23 +43,61 @@ pub enum Event {
     },
 }
 
+/// An accepted delivery: GitHub's `X-GitHub-Delivery` id and what it asks.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub event: Event,
+}
+
+/// The delivery ids seen lately (the newest [`REMEMBERED_DELIVERIES`]). Cloning shares them:
+/// the webhook server and the hand-over from a standby (`daemon::handoff`) de-duplicate
+/// against the same ids.
+#[derive(Clone)]
+pub struct SeenDeliveries(Arc<Mutex<lru::LruCache<String, ()>>>);
+
+impl Default for SeenDeliveries {
+    fn default() -> Self {
+        SeenDeliveries(Arc::new(Mutex::new(lru::LruCache::new(
+            NonZeroUsize::new(REMEMBERED_DELIVERIES).expect("non-zero"),
+        ))))
+    }
+}
+
+impl SeenDeliveries {
+    /// Remember `id`; false when it was seen before (a redelivery).
+    pub fn first_time(&self, id: &str) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.put(id.to_string(), ()).is_none()
+    }
+
+    /// Forget `id`; whether it was remembered.
+    pub fn forget(&self, id: &str) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.pop(id).is_some()
+    }
+}
+
 pub struct WebhookState {
     secret: Secret,
-    seen: Mutex<lru::LruCache<String, ()>>,
-    events: mpsc::Sender<Event>,
+    seen: SeenDeliveries,
+    events: mpsc::Sender<Delivery>,
     pub metrics: Arc<Metrics>,
 }
 
 impl WebhookState {
-    pub fn new(secret: Secret, events: mpsc::Sender<Event>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(secret: Secret, events: mpsc::Sender<Delivery>, metrics: Arc<Metrics>) -> Self {
         WebhookState {
             secret,
-            seen: Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(REMEMBERED_DELIVERIES).expect("non-zero"),
-            )),
+            seen: SeenDeliveries::default(),
             events,
             metrics,
         }
+    }
+
+    /// The ids this server has seen, shared (see [`SeenDeliveries`]).
+    pub fn seen(&self) -> SeenDeliveries {
+        self.seen.clone()
     }
 }
 
@@ -155,13 +194,10 @@ async fn github(
         state.metrics.rejected("missing-delivery-id");
         return (StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery\n");
     };
-    {
-        let mut seen = state.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.put(delivery.clone(), ()).is_some() {
-            state.metrics.rejected("duplicate-delivery");
-            tracing::info!(%delivery, "webhook redelivery ignored");
-            return (StatusCode::OK, "duplicate delivery ignored\n");
-        }
+    if !state.seen.first_time(&delivery) {
+        state.metrics.rejected("duplicate-delivery");
+        tracing::info!(%delivery, "webhook redelivery ignored");
+        return (StatusCode::OK, "duplicate delivery ignored\n");
     }
     let kind = header("x-github-event").unwrap_or_default();
     if kind == "ping" {
@@ -174,7 +210,10 @@ async fn github(
     state.metrics.webhook_deliveries.inc();
     tracing::info!(%delivery, ?event, "webhook accepted");
     // Answer first; the agent does the work. A full queue already holds a wake-up.
-    let _ = state.events.try_send(event);
+    let _ = state.events.try_send(Delivery {
+        id: delivery,
+        event,
+    });
     (StatusCode::ACCEPTED, "accepted\n")
 }
 

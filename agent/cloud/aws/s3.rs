@@ -124,4 +124,24 @@ impl ObjectStore for AwsS3 {
         keys.sort();
         Ok(keys)
     }
+
+    async fn delete(&self, bucket: &str, key: &str) -> CloudResult<()> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "DeleteObject",
+                    Subject {
+                        kind: ResourceKind::Bucket,
+                        name: bucket,
+                    },
+                    e,
+                )
+            })?;
+        Ok(())
+    }
 }

@@ -81,6 +81,21 @@ impl ObjectStore for SimS3 {
         )
     }
 
+    async fn delete(&self, bucket: &str, key: &str) -> CloudResult<()> {
+        self.0.call(
+            "DeleteObject",
+            |_| format!("arn:aws:s3:::{bucket}/{key}"),
+            |w| {
+                let objects = w
+                    .buckets
+                    .get_mut(bucket)
+                    .ok_or_else(|| CloudError::not_found(ResourceKind::Bucket, bucket))?;
+                objects.remove(key);
+                Ok(())
+            },
+        )
+    }
+
     async fn list(&self, bucket: &str, prefix: &str) -> CloudResult<Vec<String>> {
         self.0.call(
             "ListObjectsV2",
