@@ -1,4 +1,5 @@
 //! amagent: a GitOps deployment agent for AWS ECS. See docs/architecture.md for the code map.
+#![warn(clippy::too_many_lines)]
 
 pub mod cli;
 pub mod clock;

@@ -27,7 +27,7 @@ pub struct InitArgs {
     /// The environment's name (the file is environments/NAME.yaml).
     #[arg(long)]
     env: String,
-    /// The AWS region the services run in.
+    /// The AWS region the services run in (written as the spec's `aws.region`).
     #[arg(long)]
     region: String,
     /// The ECS cluster.

@@ -5,6 +5,7 @@ pub mod deserialize;
 pub mod diagnostic;
 mod examples;
 pub mod fargate;
+mod field_messages;
 pub mod limits;
 pub mod load;
 pub mod model;

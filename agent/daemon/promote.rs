@@ -47,25 +47,8 @@ impl Agent {
         if self.soaking(&env, &tag, &records, &verified).await? {
             return Ok(None);
         }
-        let repo = self.repo.as_ref().expect("fetched");
-        let previous_commit = last.as_ref().and_then(|v| {
-            tags.iter()
-                .find(|t| &t.version == v)
-                .map(|t| t.commit.clone())
-        });
-        // The pull requests released since the last promotion (the first: the tagged one's).
-        let since = previous_commit
-            .clone()
-            .unwrap_or_else(|| format!("{}~1", tag.commit));
-        let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
-        let previous_tag = last
-            .as_ref()
-            .and_then(|v| tags.iter().find(|t| &t.version == v));
-        let notes = crate::report::release_notes::release_notes(
-            &tag.name,
-            previous_tag.map(|t| t.name.as_str()),
-            &landed,
-        );
+        let (previous_commit, landed, notes) =
+            self.since_last_promotion(&tag, &tags, last.as_ref());
         let resume_since = applied::interrupted_since(&records, env_name, &tag.commit);
         let pull_requests = self.pull_requests(&landed).await;
         let run = format!(
@@ -106,6 +89,29 @@ impl Agent {
         self.metrics
             .applied(env_name, &tag.commit, previous_commit.as_deref());
         Ok(Some(report))
+    }
+
+    /// What the promotion carries since the last promoted tag: that tag's commit, the commits
+    /// landed since (the first promotion: the tagged one), and the release notes.
+    fn since_last_promotion(
+        &self,
+        tag: &SemverTag,
+        tags: &[SemverTag],
+        last: Option<&semver::Version>,
+    ) -> (Option<String>, Vec<crate::repo::CommitInfo>, String) {
+        let repo = self.repo.as_ref().expect("fetched");
+        let previous = last.and_then(|v| tags.iter().find(|t| &t.version == v));
+        let previous_commit = previous.map(|t| t.commit.clone());
+        let since = previous_commit
+            .clone()
+            .unwrap_or_else(|| format!("{}~1", tag.commit));
+        let landed = repo.landed_between(&since, &tag.commit).unwrap_or_default();
+        let notes = crate::report::release_notes::release_notes(
+            &tag.name,
+            previous.map(|t| t.name.as_str()),
+            &landed,
+        );
+        (previous_commit, landed, notes)
     }
 
     /// The tag to promote now, if any: adopts on first sight, refuses (once) what cannot be
