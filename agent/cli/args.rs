@@ -181,6 +181,9 @@ pub enum Command {
     /// Unpin services pinned by `amagent rollback`: the agent deploys them again on the next
     /// change.
     Resume(Resume),
+    /// Clear a known-bad image (it failed the health gate, or was rolled back from with a
+    /// reason) so that deploys and promotions take it again. Journalled with who did it.
+    Unblock(Unblock),
     /// Field by field, what Git renders versus what runs: image digest, cpu, memory, env
     /// values, secret names, desired count, deployment settings, target group. `-` lines are
     /// what runs, `+` lines what Git would apply. Secret values are never read.
@@ -235,6 +238,10 @@ pub struct Deploy {
     /// the registry already has that commit). Deploys always pin the digest.
     #[arg(long)]
     pub image: Option<String>,
+    /// Deploy an image known to be bad for this service (it failed the health gate, or was
+    /// rolled back from with a reason) all the same; `amagent unblock` clears it for good.
+    #[arg(long)]
+    pub allow_bad: bool,
     #[command(flatten)]
     pub cache: CacheArg,
     #[command(flatten)]
@@ -439,6 +446,32 @@ pub struct Rollback {
     pub journal: JournalArg,
     #[command(flatten)]
     pub force: ForceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct Unblock {
+    /// The environment: the one named in environments/<ENV>.yaml.
+    #[arg(long)]
+    pub env: String,
+    /// The service the image is bad for.
+    #[arg(long)]
+    pub service: String,
+    /// The image digest to clear, e.g. sha256:3f1c… (the refusal names it).
+    #[arg(long)]
+    pub digest: String,
+    /// Who (default: $USER).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// The region of an s3:// journal's bucket (default: the spec's).
+    #[arg(long = "journal-region", value_name = "REGION")]
+    pub journal_region: Option<String>,
+    #[command(flatten)]
+    pub dir: DirArg,
+    #[command(flatten)]
+    pub journal: JournalArg,
+    /// Clear it in the journal of simulated (--sim) runs instead of the real one.
+    #[arg(long)]
+    pub simulated: bool,
 }
 
 #[derive(Debug, Args)]

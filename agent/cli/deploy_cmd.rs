@@ -22,6 +22,8 @@ pub struct DeployArgs<'a> {
     pub journal: &'a str,
     /// Act even while an agent holds the lease on the journal (journalled).
     pub force: bool,
+    /// Deploy a known-bad image all the same.
+    pub allow_bad: bool,
 }
 
 pub fn run(args: DeployArgs<'_>, output: OutputFormat) -> Exit {
@@ -57,7 +59,10 @@ fn deploy(args: &DeployArgs<'_>, output: OutputFormat) -> Result<Exit, Exit> {
     let rollout_time = if simulated { runtime(true) } else { real_time };
     Ok(rollout_time.block_on(async {
         let progress = ConsoleProgress::new(session.clock.clone());
-        let ctx = Context::new(&session.cloud, &session.clock, journal.as_ref(), &progress);
+        let ctx = Context {
+            allow_bad: args.allow_bad,
+            ..Context::new(&session.cloud, &session.clock, journal.as_ref(), &progress)
+        };
         let tag = args.image.unwrap_or(&spec.source.reference);
         let plan = crate::plan::manual_deploy(&env, &spec, tag);
         if let Some(sandbox) = &session.sandbox {

@@ -5,7 +5,7 @@ use super::args::{self, Command};
 use super::{
     Exit, OutputFormat, build_cmd, demo_cmd, deploy_cmd, diff_cmd, doctor_cmd, history_cmd,
     init_cmd, journal_cmd, lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, schema_cmd, status_cmd,
-    validate_cmd,
+    unblock_cmd, validate_cmd,
 };
 use std::time::Duration;
 
@@ -46,6 +46,19 @@ pub fn run(command: Command, output: OutputFormat) -> Exit {
         Command::History(a) => history(a, output),
         Command::Rollback(a) => rollback(a, output),
         Command::Resume(a) => resume(a, output),
+        Command::Unblock(a) => unblock_cmd::run(
+            unblock_cmd::UnblockArgs {
+                dir: &a.dir.dir,
+                env: &a.env,
+                service: &a.service,
+                digest: &a.digest,
+                actor: a.actor.as_deref(),
+                journal: &a.journal.journal,
+                region: a.journal_region.as_deref(),
+                simulated: a.simulated,
+            },
+            output,
+        ),
         Command::Init(a) => init_cmd::run(a, output),
         Command::Diff(a) => diff_cmd::run(
             diff_cmd::DiffArgs {
@@ -99,6 +112,7 @@ fn deploy(a: args::Deploy, output: OutputFormat) -> Exit {
             region: a.region.region.as_deref(),
             journal: &a.journal.journal,
             force: a.force.force,
+            allow_bad: a.allow_bad,
         },
         output,
     )
@@ -208,6 +222,7 @@ pub fn simulated_journal_default(command: &mut Command) {
         Command::Promote(a) => (a.sim.sim.is_some(), &mut a.journal),
         Command::History(a) => (a.simulated, &mut a.journal),
         Command::Resume(a) => (a.simulated, &mut a.journal),
+        Command::Unblock(a) => (a.simulated, &mut a.journal),
         _ => return,
     };
     journal.journal = crate::state::journal::realm::spec_for(&journal.journal, simulated);

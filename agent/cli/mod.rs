@@ -25,6 +25,7 @@ mod run_cmd;
 mod schema_cmd;
 mod sim_cmd;
 mod status_cmd;
+mod unblock_cmd;
 mod validate_cmd;
 
 pub use deploy_cmd::exit_for as deploy_exit;
