@@ -127,47 +127,7 @@ fn diff_on_an_account_that_runs_what_git_says_exits_0() {
 
 mod support;
 
-/// Commit statuses as the agent sets them.
-#[derive(Default)]
-struct Statuses(std::sync::Mutex<Vec<(String, amagent::report::Status, String)>>);
-
-#[async_trait::async_trait]
-impl amagent::report::Reporter for Statuses {
-    async fn pull_requests(&self, _: &str, _: &str) -> Vec<u64> {
-        Vec::new()
-    }
-    async fn upsert_comment(
-        &self,
-        _: u64,
-        _: &str,
-        _: &str,
-    ) -> Result<(), amagent::report::ReportError> {
-        Ok(())
-    }
-    async fn commit_status(
-        &self,
-        _: &str,
-        env: &str,
-        state: amagent::report::Status,
-        description: &str,
-    ) -> Result<(), amagent::report::ReportError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((env.into(), state, description.into()));
-        Ok(())
-    }
-}
-
-impl Statuses {
-    fn drift(&self) -> Vec<(amagent::report::Status, String)> {
-        let all = self.0.lock().unwrap();
-        all.iter()
-            .filter(|(env, _, _)| env == "staging/drift")
-            .map(|(_, s, d)| (*s, d.clone()))
-            .collect()
-    }
-}
+use support::statuses::Statuses;
 
 /// Scale staging's api to `count` behind the agent's back, as someone in the console would.
 async fn scale(sandbox: &Sandbox, env: &amagent::config::Environment, count: u32) {
@@ -238,15 +198,15 @@ async fn the_agent_reports_a_console_edit_once_and_its_end() {
     let env = load_dir(repo()).unwrap().environments["staging"].clone();
     agent.tick().await.unwrap();
     assert!(
-        statuses.drift().is_empty(),
+        statuses.of("staging/drift").is_empty(),
         "no drift, nothing said: {:?}",
-        statuses.drift()
+        statuses.of("staging/drift")
     );
 
     scale(&sandbox, &env, 3).await;
     agent.tick().await.unwrap();
     agent.tick().await.unwrap();
-    let said = statuses.drift();
+    let said = statuses.of("staging/drift");
     assert_eq!(said.len(), 1, "said once: {said:?}");
     assert_eq!(said[0].0, amagent::report::Status::Failure);
     assert_eq!(said[0].1, "api: desiredCount 1 → 3 (running)");
@@ -263,7 +223,7 @@ async fn the_agent_reports_a_console_edit_once_and_its_end() {
 
     scale(&sandbox, &env, 1).await;
     agent.tick().await.unwrap();
-    let said = statuses.drift();
+    let said = statuses.of("staging/drift");
     assert_eq!(said.len(), 2);
     assert_eq!(
         said[1],
@@ -289,9 +249,9 @@ async fn with_self_heal_the_agent_restores_git_through_the_gate() {
         desired(&sandbox, &env).await,
         1,
         "healed: {:?}",
-        statuses.drift()
+        statuses.of("staging/drift")
     );
     agent.tick().await.unwrap();
-    let said = statuses.drift();
+    let said = statuses.of("staging/drift");
     assert_eq!(said.last().unwrap().1, "runs what Git says", "{said:?}");
 }

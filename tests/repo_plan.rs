@@ -341,3 +341,31 @@ fn plan_command_exit_codes() {
     let (code, _, _) = amagent(&["plan", "--repo", empty.path().to_str().unwrap()]);
     assert_eq!(code, Some(3));
 }
+
+#[test]
+fn plan_exit_code_says_whether_the_change_plans_anything() {
+    let h = history();
+    let repo = h.path.to_str().unwrap();
+    let (code, stdout, _) = amagent(&["plan", "--exit-code", "--repo", repo]);
+    assert_eq!(
+        code,
+        Some(1),
+        "the last commit changes lifecycle rules: {stdout}"
+    );
+    let (code, _, _) = amagent(&["plan", "--repo", repo]);
+    assert_eq!(code, Some(0), "without the flag a plan is not a failure");
+
+    write(&h.path, "README.md", "environments repo\n");
+    commit(&h.repo, "Reword the README");
+    let (code, stdout, _) = amagent(&["plan", "--exit-code", "--repo", repo]);
+    assert_eq!(code, Some(0), "nothing planned: {stdout}");
+    let (code, _, _) = amagent(&[
+        "plan",
+        "--exit-code",
+        "--from",
+        "no-such-rev",
+        "--repo",
+        repo,
+    ]);
+    assert_eq!(code, Some(3), "errors keep their own codes");
+}

@@ -5,33 +5,11 @@
 mod support;
 
 use amagent::cloud::sim::FaultScript;
-use amagent::report::{ReportError, Reporter, Status};
+use amagent::report::Status;
 use amagent::sandbox::Sandbox;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use support::envrepo::{self, edit, git};
-
-#[derive(Default)]
-struct Statuses(Mutex<Vec<(String, Status, String)>>);
-
-#[async_trait::async_trait]
-impl Reporter for Statuses {
-    async fn pull_requests(&self, _: &str, _: &str) -> Vec<u64> {
-        Vec::new()
-    }
-    async fn upsert_comment(&self, _: u64, _: &str, _: &str) -> Result<(), ReportError> {
-        Ok(())
-    }
-    async fn commit_status(
-        &self,
-        _: &str,
-        env: &str,
-        state: Status,
-        d: &str,
-    ) -> Result<(), ReportError> {
-        self.0.lock().unwrap().push((env.into(), state, d.into()));
-        Ok(())
-    }
-}
+use support::statuses::Statuses;
 
 #[tokio::test(start_paused = true)]
 async fn a_tag_promotes_only_after_staging_ran_it_for_the_soak_time() {

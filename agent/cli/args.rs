@@ -223,6 +223,10 @@ pub struct Plan {
     /// The environments repository (work tree or bare).
     #[arg(long, value_name = "PATH", default_value = ".")]
     pub repo: PathBuf,
+    /// Exit 1 when the change plans anything, 0 when it plans nothing (errors: 2 and above),
+    /// as `git diff --exit-code`; for CI checks.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ pub fn run(command: Command, output: OutputFormat) -> Exit {
     match command {
         Command::Demo(a) => demo_cmd::run(a.keep.as_deref(), output),
         Command::Validate(a) => validate_cmd::run(a.dir.as_ref().unwrap_or(&a.repo), output),
-        Command::Plan(a) => plan_cmd::run(&a.repo, a.from.as_deref(), &a.to, output),
+        Command::Plan(a) => plan_cmd::run(&a.repo, (a.from.as_deref(), &a.to), a.exit_code, output),
         Command::Deploy(a) => deploy(a, output),
         Command::Lifecycle(a) => lifecycle_cmd::run(
             &a.dir.dir,

@@ -6,7 +6,13 @@ use crate::plan::{self, Change, Plan, Trigger};
 use crate::repo::{EnvRepo, RepoError};
 use std::path::Path;
 
-pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) -> Exit {
+/// With `exit_code`, a change that plans anything exits 1 (as `git diff --exit-code`).
+pub fn run(
+    repo_dir: &Path,
+    (from, to): (Option<&str>, &str),
+    exit_code: bool,
+    output: OutputFormat,
+) -> Exit {
     match compute(repo_dir, from, to) {
         Ok(result) => {
             if output == OutputFormat::Text && !result.not_planned.is_empty() {
@@ -23,7 +29,10 @@ pub fn run(repo_dir: &Path, from: Option<&str>, to: &str, output: OutputFormat) 
                     crate::config::printable::for_terminal(&render(&result))
                 ),
             }
-            Exit::Ok
+            match exit_code && !result.plan.is_empty() {
+                true => Exit::Failed,
+                false => Exit::Ok,
+            }
         }
         Err(e) => {
             let (kind, code) = match &e {
