@@ -57,12 +57,24 @@ impl Server {
         body: &str,
         signature: Option<String>,
     ) -> u16 {
+        self.deliver_as("application/json", event, delivery, body, signature)
+            .await
+    }
+
+    async fn deliver_as(
+        &self,
+        content_type: &str,
+        event: &str,
+        delivery: &str,
+        body: &str,
+        signature: Option<String>,
+    ) -> u16 {
         let mut req = self
             .client
             .post(format!("{}/webhooks/github", self.url))
             .header("X-GitHub-Event", event)
             .header("X-GitHub-Delivery", delivery)
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .body(body.to_string());
         if let Some(sig) = signature {
             req = req.header("X-Hub-Signature-256", sig);
@@ -182,6 +194,44 @@ async fn pull_request_events_ask_for_a_plan_preview() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// GitHub offers `application/x-www-form-urlencoded` deliveries: the JSON is the form's
+/// `payload` field and the signature covers the form body as sent.
+#[tokio::test]
+async fn a_form_encoded_pull_request_delivery_is_read_like_a_json_one() {
+    let mut s = serve().await;
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", PULL)
+        .finish();
+    let status = s
+        .deliver_as(
+            "application/x-www-form-urlencoded",
+            "pull_request",
+            "d-form",
+            &form,
+            Some(sign(SECRET, form.as_bytes())),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let fixture: serde_json::Value = serde_json::from_str(PULL).unwrap();
+    match s.triggered().as_slice() {
+        [Event::PullRequest { number, .. }] => {
+            assert_eq!(*number, fixture["number"].as_u64().unwrap())
+        }
+        other => panic!("the form's payload was not read: {other:?}"),
+    }
+    // Signed over the JSON instead of the form as sent: refused.
+    let status = s
+        .deliver_as(
+            "application/x-www-form-urlencoded",
+            "pull_request",
+            "d-form-2",
+            &form,
+            Some(sign(SECRET, PULL.as_bytes())),
+        )
+        .await;
+    assert_eq!(status, 401);
 }
 
 #[tokio::test]

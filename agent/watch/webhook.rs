@@ -142,6 +142,24 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The JSON a delivery carries: the body itself, or — for a webhook GitHub sends as
+/// `application/x-www-form-urlencoded` (an option in its settings) — the `payload` field of
+/// the form. The signature is over the raw body either way.
+fn payload(content_type: Option<&str>, body: &[u8]) -> Option<Vec<u8>> {
+    let form = content_type.is_some_and(|t| {
+        t.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    });
+    if !form {
+        return Some(body.to_vec());
+    }
+    url::form_urlencoded::parse(body)
+        .find(|(key, _)| key == "payload")
+        .map(|(_, value)| value.into_owned().into_bytes())
+}
+
 fn parse(kind: &str, body: &[u8]) -> Option<Event> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     match kind {
@@ -203,7 +221,8 @@ async fn github(
     if kind == "ping" {
         return (StatusCode::OK, "pong\n");
     }
-    let Some(event) = parse(kind, &body) else {
+    let json = payload(header("content-type"), &body);
+    let Some(event) = json.and_then(|json| parse(kind, &json)) else {
         state.metrics.rejected("unhandled-event");
         return (StatusCode::ACCEPTED, "event ignored\n");
     };
