@@ -104,6 +104,51 @@ fn every_command_prints_one_versioned_document_in_success_and_failure() {
         (1, Some(true)),
         "{doc}"
     );
+    // unblock: the image that just failed the gate is known bad; another digest is not
+    let bad = doc["image"]
+        .as_str()
+        .and_then(|i| i.split_once('@'))
+        .map(|(_, d)| d.to_string());
+    let bad = bad.unwrap_or_else(|| panic!("the failed deploy names its image: {doc}"));
+    let unblock = [
+        "unblock",
+        "--env",
+        "staging",
+        "--service",
+        "api",
+        "--simulated",
+        "--digest",
+    ];
+    let (code, doc) = json(r, j, &[&unblock[..], &["sha256:0"]].concat());
+    assert_eq!((code, error_kind(&doc)), (2, "usage"), "{doc}");
+    let (code, doc) = json(r, j, &[&unblock[..], &[bad.as_str()]].concat());
+    assert_eq!(
+        (code, doc["unblocked"]["digest"].as_str()),
+        (0, Some(bad.as_str())),
+        "{doc}"
+    );
+    // init: refuses to overwrite an environment file without --force
+    let init = [
+        "init",
+        "--env",
+        "staging",
+        "--region",
+        "ap-southeast-2",
+        "--cluster",
+        "c",
+    ];
+    let (code, doc) = json(
+        r,
+        j,
+        &[&init[..], &["--service", "s", "--sim", "healthy"]].concat(),
+    );
+    assert_eq!(code, 2, "{doc}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--force")),
+        "{doc}"
+    );
     // build (its success needs a registry: tests/images.rs)
     let (code, doc) = json(
         r,
@@ -134,11 +179,11 @@ fn every_command_prints_one_versioned_document_in_success_and_failure() {
     assert_eq!((code, doc["env"].as_str()), (0, Some("staging")), "{doc}");
     let (code, doc) = json(r, j, &["diff", "--env", "nope", "--sim", "healthy"]);
     assert_eq!((code, error_kind(&doc)), (2, "usage"));
-    // history
+    // history: the two deploys and the unblock
     let (code, doc) = json(r, j, &["history", "--simulated", "--env", "staging"]);
     assert_eq!(
         (code, doc["runs"].as_array().map(Vec::len)),
-        (0, Some(2)),
+        (0, Some(3)),
         "{doc}"
     );
     let (code, doc) = json(r, j, &["history", "--simulated", "--env", "nope"]);
