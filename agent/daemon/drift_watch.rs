@@ -1,4 +1,4 @@
-//! Drift: at most every `drift_interval`, each applied environment's services are compared
+//! Drift: on a look that changed nothing, at most every `drift_interval`, each applied environment's services are compared
 //! with what runs (`crate::drift`), against the spec at the commit last applied there. A new
 //! drift (another tool's deploy, a console edit, a manual scale) is said once — a warning in
 //! the log, `amagent_drift{env,service,field}`, and a failing `amagent/<env>/drift` commit
@@ -12,21 +12,20 @@ use crate::state::journal::pins::pins;
 
 impl Agent {
     /// Looks for drift when the interval has passed since the last look.
-    pub(super) async fn watch_drift(&mut self) -> Result<(), AgentError> {
+    pub(super) async fn watch_drift(&mut self, records: &[Record]) {
         let Some(interval) = self.drift_interval else {
-            return Ok(());
+            return;
         };
         let now = tokio::time::Instant::now();
         if self
             .drift_looked
             .is_some_and(|t| now.duration_since(t) < interval)
         {
-            return Ok(());
+            return;
         }
         self.drift_looked = Some(now);
-        let records = self.all_records().await?;
-        let pinned = pins(&records);
-        for (env_name, applied) in applied::last_applied(&records) {
+        let pinned = pins(records);
+        for (env_name, applied) in applied::last_applied(records) {
             let repo = self.repo.as_ref().expect("fetched");
             let Some(env) = repo
                 .model_at(&applied.commit)
@@ -39,7 +38,7 @@ impl Agent {
                 .services
                 .iter()
                 .filter(|s| !pinned.contains_key(&(env_name.clone(), s.name.clone())))
-                .filter(|s| !last_deploy_failed(&records, &env_name, &s.name))
+                .filter(|s| !last_deploy_failed(records, &env_name, &s.name))
                 .collect();
             let cloud = self.cloud_for(&env).await;
             let found = match observe(&cloud, Default::default(), &env, &specs).await {
@@ -58,7 +57,6 @@ impl Agent {
                 self.heal(&env, &applied.commit, &drifted).await;
             }
         }
-        Ok(())
     }
 
     /// Says what changed since the last look; returns the services drifting now.

@@ -370,7 +370,11 @@ impl Agent {
                 }
             }
         }
-        self.watch_drift().await?;
+        // Only on a look that changed nothing: the records read above are then current (no
+        // second journal read), and nothing just deployed is mistaken for drift.
+        if tick.applied.is_empty() && tick.adopted.is_empty() {
+            self.watch_drift(&records).await;
+        }
         Ok(tick)
     }
 }
