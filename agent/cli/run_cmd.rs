@@ -54,7 +54,7 @@ pub struct RunArgs {
 }
 
 /// Where the bare mirror of `url` lives by default: one directory per repository URL.
-fn default_mirror(cache: &Path, url: &str) -> PathBuf {
+pub(super) fn default_mirror(cache: &Path, url: &str) -> PathBuf {
     let hash = hex::encode(Sha256::digest(redact_url(url).as_bytes()));
     cache.join("envrepo").join(&hash[..16])
 }

@@ -5,6 +5,7 @@
 pub mod credentials;
 pub mod host_keys;
 mod pr;
+mod push;
 pub mod remote_url;
 mod sources;
 
@@ -292,65 +293,6 @@ impl EnvRepo {
             })
         })
         .collect()
-    }
-
-    /// Tag `commit` as `name` (lightweight) and push the tag to `url`.
-    pub fn tag_and_push(
-        &self,
-        name: &str,
-        commit: &str,
-        url: &str,
-        creds: &GitCredentials,
-    ) -> Result<(), RepoError> {
-        let err = |e: git2::Error| RepoError::Fetch {
-            url: redact_url(url),
-            message: e.message().to_string(),
-        };
-        let object = self
-            .repo
-            .find_object(self.resolve(commit)?, None)
-            .map_err(err)?;
-        self.repo
-            .tag_lightweight(name, &object, false)
-            .map_err(err)?;
-        let (clean, creds) = creds.for_remote(url);
-        let mut remote = self.repo.remote_anonymous(&clean).map_err(err)?;
-        // A server that refuses the ref (tag exists, protected) says so here, not as an error.
-        let rejected = std::cell::RefCell::new(None::<String>);
-        let (mut callbacks, refusal) = creds.callbacks(&clean);
-        callbacks.push_update_reference(|refname, status| {
-            if let Some(why) = status {
-                *rejected.borrow_mut() = Some(format!("the server rejected {refname}: {why}"));
-            }
-            Ok(())
-        });
-        let mut opts = git2::PushOptions::new();
-        opts.remote_callbacks(callbacks);
-        opts.follow_redirects(git2::RemoteRedirect::Initial);
-        let pushed = remote
-            .push(
-                &[format!("refs/tags/{name}:refs/tags/{name}")],
-                Some(&mut opts),
-            )
-            .map_err(|e| RepoError::Push {
-                what: format!("tag {name}"),
-                url: redact_url(url),
-                message: refusal.explain(&e),
-            });
-        drop(opts);
-        let pushed = match (pushed, rejected.into_inner()) {
-            (Ok(()), Some(why)) => Err(RepoError::Push {
-                what: format!("tag {name}"),
-                url: redact_url(url),
-                message: why,
-            }),
-            (result, _) => result,
-        };
-        if pushed.is_err() {
-            // Not on the remote: not here either, so a retry can create it again.
-            let _ = self.repo.tag_delete(name);
-        }
-        pushed
     }
 
     /// When `commit` was committed (seconds since the epoch): reproducible builds stamp it.
