@@ -85,9 +85,12 @@ fn repo_with_production_in(dir: &std::path::Path, role: Option<&str>) {
         Some(role) => format!("accountId: \"{PROD_ACCOUNT}\"\n  roleArn: {role}"),
         None => format!("accountId: \"{PROD_ACCOUNT}\""),
     };
-    // Promotion across accounts is refused by validate until it exists (issue 20 item 8, issue
-    // 12): production here builds from source in its own account.
-    let text = text.replace("promotion:\n  from: staging\n  tagPattern: \"v*\"\n", "");
+    // Without a role, promotion from staging's account would be refused by validate (no way to
+    // read one registry and write the other): production then builds from source.
+    let text = match role {
+        Some(_) => text,
+        None => text.replace("promotion:\n  from: staging\n  tagPattern: \"v*\"\n", ""),
+    };
     std::fs::write(&path, text.replace("accountId: \"123456789012\"", &aws)).unwrap();
 }
 
@@ -189,4 +192,50 @@ fn validate_refuses_a_role_in_another_account() {
             ),
         "{stderr}"
     );
+}
+
+/// Promotion across accounts logs in to each side's registry with that side's own access: on
+/// moto (whose ECR token names the caller's account), staging's login through the agent's own
+/// credentials is staging's account's registry and token, production's through its role is
+/// production's — what the copy reads and writes with (tests/cross_account.rs).
+#[tokio::test]
+async fn each_environment_s_registry_login_is_its_own_account_s() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_production_in(dir.path(), Some(ROLE));
+    let path = dir.path().join("environments/production.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            &format!("roleArn: {ROLE}"),
+            &format!("roleArn: {ROLE}\n  externalId: aussie-markets-prod"),
+        ),
+    )
+    .unwrap();
+    let model = amagent::config::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let accounts = amagent::daemon::accounts::Accounts::new(
+        Options {
+            endpoint: Some(endpoint.clone()),
+            static_credentials: Some(("testing".into(), amagent::secret::Secret::new("testing"))),
+            assume_role: None,
+        },
+        None,
+        None,
+    );
+    for (env, account) in [("staging", "123456789012"), ("production", PROD_ACCOUNT)] {
+        let cloud = accounts.cloud_for(&model.environments[env]).await;
+        let host = format!("{account}.dkr.ecr.ap-southeast-2.amazonaws.com");
+        assert_eq!(cloud.ecr.registry_host(), host, "{env}");
+        let auth = cloud.ecr.get_authorization_token().await.unwrap();
+        assert_eq!(auth.endpoint, format!("https://{host}"), "{env}");
+        assert_eq!(auth.username, "AWS");
+        assert_eq!(
+            auth.password.expose(),
+            format!("{account}-auth-token"),
+            "{env}: the token is its own account's"
+        );
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("auth-token"), "{shown}");
+    }
 }

@@ -364,6 +364,10 @@ async fn build_agent(
         )));
     }
     if let Some(sandbox) = sandbox {
+        agent.accounts = Some(Arc::new(crate::daemon::accounts::Accounts::simulated(
+            sandbox.sim.clone(),
+            agent.fence.clone(),
+        )));
         let sandbox = Arc::new(sandbox);
         agent.on_pushed = Some(Box::new(move |repository, digest, tags| {
             let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
