@@ -239,3 +239,53 @@ async fn each_environment_s_registry_login_is_its_own_account_s() {
         assert!(!shown.contains("auth-token"), "{shown}");
     }
 }
+
+async fn create_repository(aws: &Aws, name: &str) {
+    aws_sdk_ecr::Client::new(aws.sdk_config())
+        .create_repository()
+        .repository_name(name)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `doctor` for an environment promoted from another account checks the source registry with
+/// the *source* environment's own access (here the agent's own credentials, staging's account),
+/// not the target's role: a repository of that name in production's account does not count.
+#[tokio::test]
+async fn doctor_reads_the_promotion_source_with_the_source_s_own_access() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let role = as_role(&endpoint).await;
+    create_repository(&role, "aussie-markets/api").await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_production_in(dir.path(), Some(ROLE));
+    let doctor = || {
+        let (dir, endpoint) = (dir.path().to_owned(), endpoint.clone());
+        tokio::task::spawn_blocking(move || amagent(&dir, &endpoint, &["doctor", "--env", "production"]))
+    };
+    let (_, out) = doctor().await.unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let login = check(&json, "promotion source login");
+    assert_eq!(login["ok"], true, "{login}");
+    assert_eq!(login["subject"], "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com");
+    let repository = check(&json, "promotion source repository");
+    assert_eq!(repository["ok"], false, "{repository}");
+    assert_eq!(
+        repository["subject"],
+        "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/aussie-markets/api"
+    );
+
+    create_repository(&support::connect(&endpoint).await, "aussie-markets/api").await;
+    let (_, out) = doctor().await.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let repository = check(&json, "promotion source repository");
+    assert_eq!(repository["ok"], true, "{repository}");
+    assert!(
+        repository["detail"]
+            .as_str()
+            .unwrap()
+            .contains("with the agent's own credentials"),
+        "{repository}"
+    );
+}

@@ -5,6 +5,7 @@
 
 pub mod grants;
 mod live;
+pub mod promotion_source;
 mod secrets;
 
 use crate::cloud::{Cloud, CloudError, DESCRIBE_SERVICES_BATCH, ResourceKind};
@@ -39,7 +40,7 @@ impl SpecLocator {
         }
     }
 
-    fn at(&self, path: &FieldPath) -> String {
+    pub(crate) fn at(&self, path: &FieldPath) -> String {
         format!(
             "{}:{} ({path})",
             self.file,
