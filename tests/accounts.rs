@@ -261,14 +261,19 @@ async fn doctor_reads_the_promotion_source_with_the_source_s_own_access() {
     repo_with_production_in(dir.path(), Some(ROLE));
     let doctor = || {
         let (dir, endpoint) = (dir.path().to_owned(), endpoint.clone());
-        tokio::task::spawn_blocking(move || amagent(&dir, &endpoint, &["doctor", "--env", "production"]))
+        tokio::task::spawn_blocking(move || {
+            amagent(&dir, &endpoint, &["doctor", "--env", "production"])
+        })
     };
     let (_, out) = doctor().await.unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let login = check(&json, "promotion source login");
     assert_eq!(login["ok"], true, "{login}");
-    assert_eq!(login["subject"], "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com");
+    assert_eq!(
+        login["subject"],
+        "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com"
+    );
     let repository = check(&json, "promotion source repository");
     assert_eq!(repository["ok"], false, "{repository}");
     assert_eq!(

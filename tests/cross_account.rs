@@ -54,8 +54,8 @@ impl Captured {
 fn assert_no_secret(text: &str, registries: &[&Registry]) {
     use base64::Engine;
     for r in registries {
-        let header = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", r.user, r.password));
+        let header =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", r.user, r.password));
         assert!(
             !text.contains(&r.password) && !text.contains(&header),
             "a credential of {} leaked: {text}",
@@ -105,7 +105,14 @@ fn requests_naming(registry: &Registry, what: &str) -> Vec<String> {
 #[tokio::test]
 async fn an_image_and_an_index_keep_their_digests_across_two_accounts_registries() {
     let (staging, production, sim) = two_accounts();
-    let image = oci_images::push_image(&staging, "aussie-markets/api", "api v1.4.0", "amd64", Some("v1.4.0")).await;
+    let image = oci_images::push_image(
+        &staging,
+        "aussie-markets/api",
+        "api v1.4.0",
+        "amd64",
+        Some("v1.4.0"),
+    )
+    .await;
     let log = Captured::default();
     let guard = log.start();
     let report = copy(&sim, &image.digest).await.unwrap();
@@ -120,7 +127,11 @@ async fn an_image_and_an_index_keep_their_digests_across_two_accounts_registries
     );
     // Across registries every blob is uploaded (config and layer), none mounted.
     assert_eq!(
-        (report.blobs_uploaded, report.blobs_mounted, report.blobs_present),
+        (
+            report.blobs_uploaded,
+            report.blobs_mounted,
+            report.blobs_present
+        ),
         (2, 0, 0)
     );
     let (status, bytes) =
@@ -134,7 +145,10 @@ async fn an_image_and_an_index_keep_their_digests_across_two_accounts_registries
     // staging's repository, which is not in it. The users and passwords of the two registries
     // differ, so each side used its own login (the next test refuses a wrong one).
     assert!(!requests_naming(&staging, "GET /v2/aussie-markets/api/manifests/").is_empty());
-    assert_eq!(requests_naming(&staging, "api-production"), Vec::<String>::new());
+    assert_eq!(
+        requests_naming(&staging, "api-production"),
+        Vec::<String>::new()
+    );
     assert_eq!(staging.blob_uploads(), 2, "only the test's own pushes");
     assert_eq!(requests_naming(&production, "mount="), Vec::<String>::new());
     assert_eq!(
@@ -143,8 +157,22 @@ async fn an_image_and_an_index_keep_their_digests_across_two_accounts_registries
     );
 
     // A multi-arch index: each listed manifest by digest, then the index's own bytes.
-    let arm = oci_images::push_image(&staging, "aussie-markets/api", "api v1.5.0 arm64", "arm64", None).await;
-    let amd = oci_images::push_image(&staging, "aussie-markets/api", "api v1.5.0 amd64", "amd64", None).await;
+    let arm = oci_images::push_image(
+        &staging,
+        "aussie-markets/api",
+        "api v1.5.0 arm64",
+        "arm64",
+        None,
+    )
+    .await;
+    let amd = oci_images::push_image(
+        &staging,
+        "aussie-markets/api",
+        "api v1.5.0 amd64",
+        "amd64",
+        None,
+    )
+    .await;
     let index: Pushed = oci_images::push_index(
         &staging,
         "aussie-markets/api",
@@ -173,7 +201,8 @@ async fn an_image_and_an_index_keep_their_digests_across_two_accounts_registries
 #[tokio::test]
 async fn a_source_login_the_source_registry_refuses_fails_clearly_without_the_secret() {
     let (staging, production, sim) = two_accounts();
-    let image = oci_images::push_image(&staging, "aussie-markets/api", "api v1.4.0", "amd64", None).await;
+    let image =
+        oci_images::push_image(&staging, "aussie-markets/api", "api v1.4.0", "amd64", None).await;
     // Staging's login hands out production's password: wrong for staging's registry.
     sim.use_registry_for(
         STAGING_ACCOUNT,
@@ -201,7 +230,8 @@ async fn inside_one_registry_blobs_are_still_mounted() {
     let registry = Registry::start();
     let sim = Simulator::new(Clock::system(), FaultScript::default());
     sim.use_registry(&registry.sim_registry(&registry.password));
-    let image = oci_images::push_image(&registry, "aussie-markets/api", "api v1.4.0", "amd64", None).await;
+    let image =
+        oci_images::push_image(&registry, "aussie-markets/api", "api v1.4.0", "amd64", None).await;
     let cloud = sim.cloud_in(STAGING_ACCOUNT);
     let report = copy_by_digest(
         Side {
@@ -226,11 +256,15 @@ async fn inside_one_registry_blobs_are_still_mounted() {
 #[tokio::test]
 async fn a_target_login_the_target_registry_refuses_names_the_target() {
     let (staging, production, sim) = two_accounts();
-    let image = oci_images::push_image(&staging, "aussie-markets/api", "api v1.4.0", "amd64", None).await;
+    let image =
+        oci_images::push_image(&staging, "aussie-markets/api", "api v1.4.0", "amd64", None).await;
     // Production's login hands out staging's password: wrong for production's registry.
     sim.use_registry_for(
         PROD_ACCOUNT,
-        &format!("http://production-pusher:{STAGING_PASSWORD}@{}", production.addr),
+        &format!(
+            "http://production-pusher:{STAGING_PASSWORD}@{}",
+            production.addr
+        ),
     );
     let err = copy(&sim, &image.digest).await.unwrap_err();
     assert!(

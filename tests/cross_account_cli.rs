@@ -53,7 +53,9 @@ fn validate_wants_a_role_on_one_side_of_a_promotion_across_accounts() {
         "{out}"
     );
     let with_role = tmp.path().join("with-role");
-    support::envrepo::example(&with_role, |t| production_in_other_account(t, Some(PROD_ROLE)));
+    support::envrepo::example(&with_role, |t| {
+        production_in_other_account(t, Some(PROD_ROLE))
+    });
     let (code, out) = validate(&with_role);
     assert_eq!(code, Some(0), "{out}");
 }
@@ -75,7 +77,12 @@ fn record(n: i64, service: Option<&str>, step: &str, detail: serde_json::Value) 
 async fn staging_verified(dir: &Path, commit: &str, image: &str) {
     let journal = LocalJournal::new(dir);
     for r in [
-        record(0, Some("api"), "deploy", serde_json::json!({ "image": image })),
+        record(
+            0,
+            Some("api"),
+            "deploy",
+            serde_json::json!({ "image": image }),
+        ),
         record(1, None, "apply", serde_json::json!({ "commit": commit })),
     ] {
         journal.append(&r).await.unwrap();
@@ -83,10 +90,18 @@ async fn staging_verified(dir: &Path, commit: &str, image: &str) {
     std::fs::write(dir.join("SIMULATED"), "").unwrap();
 }
 
-fn promote(tmp: &Path, bare: &Path, commit: &str, staging: &Registry, production: &Registry) -> Output {
+fn promote(
+    tmp: &Path,
+    bare: &Path,
+    commit: &str,
+    staging: &Registry,
+    production: &Registry,
+) -> Output {
     Command::new(env!("CARGO_BIN_EXE_amagent"))
         .current_dir(tmp)
-        .args(["promote", "--tag", "v1.4.0", "--commit", commit, "--sim", "healthy"])
+        .args([
+            "promote", "--tag", "v1.4.0", "--commit", commit, "--sim", "healthy",
+        ])
         .arg("--repo")
         .arg(bare)
         .arg("--journal")
@@ -120,7 +135,13 @@ async fn promote_on_the_simulator_copies_into_production_s_own_account_registry(
     let bare = tmp.path().join("remote.git");
     git(
         tmp.path(),
-        &["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
     );
     let staging = Registry::start_as("staging-reader", "staging-registry-s3cret");
     let production = Registry::start_as("production-pusher", "production-registry-s3cret");
@@ -162,6 +183,9 @@ async fn promote_on_the_simulator_copies_into_production_s_own_account_registry(
     );
     // Neither registry's password, at debug level, anywhere in the output or the journal.
     for secret in ["staging-registry-s3cret", "production-registry-s3cret"] {
-        assert!(!text.contains(secret) && !journal.contains(secret), "{text}");
+        assert!(
+            !text.contains(secret) && !journal.contains(secret),
+            "{text}"
+        );
     }
 }

@@ -227,7 +227,10 @@ fn across_accounts_each_account_grants_only_its_own_side() {
     let production = &grants["210987654321"];
     let source = "arn:aws:ecr:ap-southeast-2:123456789012:repository/aussie-markets/api";
     assert!(staging["*"].contains("ecr:GetAuthorizationToken"));
-    assert!(source_read_actions().is_subset(&staging[source]), "{staging:?}");
+    assert!(
+        source_read_actions().is_subset(&staging[source]),
+        "{staging:?}"
+    );
     assert!(production["*"].contains("ecr:GetAuthorizationToken"));
     assert_eq!(
         production.keys().collect::<Vec<_>>(),

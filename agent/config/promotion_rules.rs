@@ -81,7 +81,15 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(d) => d
                 .iter()
-                .map(|d| format!("{}:{}: {} ({})", d.file, d.line, d.message, d.hint.clone().unwrap_or_default()))
+                .map(|d| {
+                    format!(
+                        "{}:{}: {} ({})",
+                        d.file,
+                        d.line,
+                        d.message,
+                        d.hint.clone().unwrap_or_default()
+                    )
+                })
                 .collect(),
         }
     }

@@ -5,8 +5,8 @@
 
 use super::{Check, SpecLocator, bad, ok};
 use crate::cloud::{Cloud, CloudError};
-use crate::config::position::FieldPath;
 use crate::config::Environment;
+use crate::config::position::FieldPath;
 
 /// The source environment's registry, when a promotion reads it across registries.
 pub fn source_in_another_registry<'m>(
@@ -14,8 +14,7 @@ pub fn source_in_another_registry<'m>(
     model: &'m crate::config::Model,
 ) -> Option<&'m Environment> {
     let source = model.environments.get(&env.promotion.as_ref()?.from)?;
-    let same =
-        source.aws.account_id == env.aws.account_id && source.aws.region == env.aws.region;
+    let same = source.aws.account_id == env.aws.account_id && source.aws.region == env.aws.region;
     (!same).then_some(source)
 }
 
@@ -69,7 +68,10 @@ pub async fn checks(
                 "promotion source repository",
                 &subject,
                 e.to_string(),
-                format!("create it in account {}, or correct `{}`'s image.repository", source.aws.account_id, source.name),
+                format!(
+                    "create it in account {}, or correct `{}`'s image.repository",
+                    source.aws.account_id, source.name
+                ),
             ),
             Err(e) => bad(
                 "promotion source repository",

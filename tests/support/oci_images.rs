@@ -50,11 +50,7 @@ async fn put_manifest(
     media_type: &'static str,
 ) {
     let at = match reference.starts_with("sha256:") {
-        true => Reference::with_digest(
-            registry.addr.clone(),
-            repository.into(),
-            reference.into(),
-        ),
+        true => Reference::with_digest(registry.addr.clone(), repository.into(), reference.into()),
         false => Reference::with_tag(registry.addr.clone(), repository.into(), reference.into()),
     };
     client
@@ -94,7 +90,15 @@ pub async fn push_image(
     .to_string()
     .into_bytes();
     let digest = digest_of(&manifest);
-    put_manifest(&client, registry, repository, &digest, &manifest, OCI_MANIFEST).await;
+    put_manifest(
+        &client,
+        registry,
+        repository,
+        &digest,
+        &manifest,
+        OCI_MANIFEST,
+    )
+    .await;
     if let Some(tag) = tag {
         put_manifest(&client, registry, repository, tag, &manifest, OCI_MANIFEST).await;
     }
@@ -121,9 +125,10 @@ pub async fn push_index(
             })
         })
         .collect();
-    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests })
-        .to_string()
-        .into_bytes();
+    let index =
+        serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests })
+            .to_string()
+            .into_bytes();
     put_manifest(&client, registry, repository, tag, &index, OCI_INDEX).await;
     Pushed {
         digest: digest_of(&index),

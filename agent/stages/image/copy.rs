@@ -62,7 +62,11 @@ async fn copy(
     let mut report = CopyReport {
         // The name the target account's registry goes by (under the simulator its login
         // hands out a local stand-in).
-        image: format!("{}/{}@{digest}", to.cloud.ecr.registry_host(), to.repository),
+        image: format!(
+            "{}/{}@{digest}",
+            to.cloud.ecr.registry_host(),
+            to.repository
+        ),
         ..CopyReport::default()
     };
     let manifest = copier.copy_contents(digest, &mut report).await?;

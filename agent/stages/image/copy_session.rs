@@ -245,7 +245,11 @@ mod tests {
         let image = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"digest":"sha256:cc","size":3,"mediaType":"c"},"layers":[{"digest":"sha256:dd","size":4,"mediaType":"l"}]}"#;
         let m = parse(bytes::Bytes::from_static(image)).unwrap();
         assert!(m.manifests.is_empty());
-        let blobs: Vec<_> = m.blobs.iter().map(|b| (b.digest.as_str(), b.size)).collect();
+        let blobs: Vec<_> = m
+            .blobs
+            .iter()
+            .map(|b| (b.digest.as_str(), b.size))
+            .collect();
         assert_eq!(blobs, [("sha256:cc", 3), ("sha256:dd", 4)]);
         assert_eq!(
             m.media_type,
