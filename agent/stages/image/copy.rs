@@ -6,7 +6,7 @@
 //! each manifest it lists included — are pushed unchanged, so the digest is the same. No
 //! rebuild.
 
-use super::copy_session::{Manifest, Session};
+use super::copy_session::{Manifest, Session, stream_blob};
 use super::push::PushError;
 use crate::cloud::Cloud;
 use oci_client::Reference;
@@ -146,8 +146,7 @@ impl Copier<'_> {
             report.blobs_mounted += 1;
             return Ok(());
         }
-        let data = self.source.read_blob(source, blob).await?;
-        self.target.upload_blob(&target, data, &blob.digest).await?;
+        stream_blob((self.source, source), (self.target, &target), blob).await?;
         report.blobs_uploaded += 1;
         Ok(())
     }

@@ -2,9 +2,10 @@
 //! token, and the registry requests a copy makes through it. Two sessions never share a
 //! client, so each registry only ever sees its own side's credentials.
 
-use super::push::{Destination, PushError, client_for, is_auth_error, retry};
+use super::push::{ATTEMPTS, Destination, PushError, client_for, is_auth_error, retry};
 use super::registry_of;
 use crate::cloud::Cloud;
+use futures_util::TryStreamExt;
 use oci_client::Reference;
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -135,35 +136,6 @@ impl Session {
                 .unwrap_or(false)
     }
 
-    /// The blob's bytes (oci-client checks them against the digest).
-    pub async fn read_blob(&self, source: &Reference, blob: &Blob) -> Result<Vec<u8>, PushError> {
-        let descriptor = oci_client::manifest::OciDescriptor {
-            media_type: blob.media_type.clone(),
-            digest: blob.digest.clone(),
-            size: blob.size,
-            ..Default::default()
-        };
-        let mut data = Vec::new();
-        self.client
-            .pull_blob(source, &descriptor, &mut data)
-            .await
-            .map_err(self.failed(format!("reading blob {}", blob.digest)))?;
-        Ok(data)
-    }
-
-    pub async fn upload_blob(
-        &self,
-        target: &Reference,
-        data: Vec<u8>,
-        digest: &str,
-    ) -> Result<(), PushError> {
-        let data = bytes::Bytes::from(data);
-        retry(|| self.client.push_blob(target, data.clone(), digest))
-            .await
-            .map_err(self.failed(format!("blob {digest}")))?;
-        Ok(())
-    }
-
     /// The manifest's very bytes under each tag of `to`.
     pub async fn push_manifest(
         &self,
@@ -195,6 +167,49 @@ impl Session {
         .await
         .map_err(self.failed(format!("the manifest as {what}")))?;
         Ok(())
+    }
+}
+
+/// One blob from `from`'s registry into `to`'s, streamed (a layer may be larger than the
+/// agent's memory): read with `from`'s login, uploaded with `to`'s. A failed upload starts
+/// over from a fresh read. oci-client checks the bytes read against the digest, and the
+/// target registry checks them again before it keeps the blob.
+pub async fn stream_blob(
+    (from, source): (&Session, &Reference),
+    (to, target): (&Session, &Reference),
+    blob: &Blob,
+) -> Result<(), PushError> {
+    let descriptor = oci_client::manifest::OciDescriptor {
+        media_type: blob.media_type.clone(),
+        digest: blob.digest.clone(),
+        size: blob.size,
+        ..Default::default()
+    };
+    let mut attempt = 1;
+    loop {
+        let pulled = retry(|| from.client.pull_blob_stream(source, &descriptor))
+            .await
+            .map_err(from.failed(format!("reading blob {}", blob.digest)))?;
+        let size = pulled
+            .content_length
+            .unwrap_or(u64::try_from(blob.size).unwrap_or_default());
+        let body = pulled.stream.map_err(OciDistributionError::from);
+        match to
+            .client
+            .push_blob_stream(target, body, &blob.digest, Some(size))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS && !is_auth_error(&e) => {
+                tracing::debug!(attempt, error = %e, "blob copy failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                let what = format!("blob {} (read from {})", blob.digest, from.registry);
+                return Err(to.failed(what)(e));
+            }
+        }
     }
 }
 
