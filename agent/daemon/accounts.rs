@@ -52,6 +52,18 @@ impl Accounts {
         }
     }
 
+    /// AWS, or the simulated world when there is one (`amagent run`, `promote`).
+    pub fn for_run(
+        sim: Option<crate::cloud::sim::Simulator>,
+        region: Option<String>,
+        fence: Option<Arc<LeaseGuard>>,
+    ) -> Self {
+        match sim {
+            Some(sim) => Self::simulated(sim, fence),
+            None => Self::new(Options::default(), region, fence),
+        }
+    }
+
     /// Each environment in its own account of `sim` (a promotion across accounts reads one
     /// account's registry and writes another's).
     pub fn simulated(sim: crate::cloud::sim::Simulator, fence: Option<Arc<LeaseGuard>>) -> Self {
