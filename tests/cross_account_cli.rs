@@ -94,8 +94,7 @@ fn promote(
     tmp: &Path,
     bare: &Path,
     commit: &str,
-    staging: &Registry,
-    production: &Registry,
+    (staging, production): (String, String),
 ) -> Output {
     Command::new(env!("CARGO_BIN_EXE_amagent"))
         .current_dir(tmp)
@@ -110,14 +109,8 @@ fn promote(
         .arg(tmp.join("cache"))
         // Each account's ECR login hands out its own registry, and no shared one exists.
         .env_remove("AMAGENT_SIM_REGISTRY")
-        .env(
-            format!("AMAGENT_SIM_REGISTRY_{STAGING_ACCOUNT}"),
-            staging.sim_registry(&staging.password),
-        )
-        .env(
-            format!("AMAGENT_SIM_REGISTRY_{PROD_ACCOUNT}"),
-            production.sim_registry(&production.password),
-        )
+        .env(format!("AMAGENT_SIM_REGISTRY_{STAGING_ACCOUNT}"), staging)
+        .env(format!("AMAGENT_SIM_REGISTRY_{PROD_ACCOUNT}"), production)
         .env("RUST_LOG", "debug")
         .env_remove("AMAGENT_JOURNAL")
         .env_remove("GITHUB_TOKEN")
@@ -126,8 +119,18 @@ fn promote(
         .unwrap()
 }
 
-#[tokio::test]
-async fn promote_on_the_simulator_copies_into_production_s_own_account_registry() {
+/// The example with production in another account (through its role), a bare remote of it,
+/// two registries (one per account) and staging's verified image in staging's registry.
+struct Fixture {
+    tmp: tempfile::TempDir,
+    bare: std::path::PathBuf,
+    commit: String,
+    staging: Registry,
+    production: Registry,
+    image: support::oci_images::Pushed,
+}
+
+async fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("envrepo");
     support::envrepo::example(&work, |t| production_in_other_account(t, Some(PROD_ROLE)));
@@ -158,9 +161,46 @@ async fn promote_on_the_simulator_copies_into_production_s_own_account_registry(
         image.digest
     );
     staging_verified(&tmp.path().join("journal"), &commit, &verified).await;
+    Fixture {
+        tmp,
+        bare,
+        commit,
+        staging,
+        production,
+        image,
+    }
+}
 
+/// Neither registry's password (nor `also`), at debug level, anywhere in `text`.
+fn assert_no_password(text: &str, also: &str) {
+    for secret in [
+        "staging-registry-s3cret",
+        "production-registry-s3cret",
+        also,
+    ] {
+        assert!(
+            secret.is_empty() || !text.contains(secret),
+            "{secret} leaked: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn promote_on_the_simulator_copies_into_production_s_own_account_registry() {
+    let Fixture {
+        tmp,
+        bare,
+        commit,
+        staging,
+        production,
+        image,
+    } = fixture().await;
+    let logins = (
+        staging.sim_registry(&staging.password),
+        production.sim_registry(&production.password),
+    );
     // Blocking is fine here: the registries are processes of their own.
-    let out = promote(tmp.path(), &bare, &commit, &staging, &production);
+    let out = promote(tmp.path(), &bare, &commit, logins);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{text}");
@@ -181,11 +221,39 @@ async fn promote_on_the_simulator_copies_into_production_s_own_account_registry(
         journal.contains("\"step\":\"deploy\",\"phase\":\"finished\",\"outcome\":\"succeeded\""),
         "{journal}"
     );
-    // Neither registry's password, at debug level, anywhere in the output or the journal.
-    for secret in ["staging-registry-s3cret", "production-registry-s3cret"] {
-        assert!(
-            !text.contains(secret) && !journal.contains(secret),
-            "{text}"
-        );
-    }
+    assert_no_password(&(text + &journal), "");
+}
+
+/// Staging's login refused by staging's registry: production's service is not deployed, and
+/// the failure names both registries, never a password.
+#[tokio::test]
+async fn a_refused_source_login_fails_the_promotion_naming_the_registries_without_secrets() {
+    let f = fixture().await;
+    let wrong = "not-the-staging-s3cret";
+    let logins = (
+        f.staging.sim_registry(wrong),
+        f.production.sim_registry(&f.production.password),
+    );
+    let out = promote(f.tmp.path(), &f.bare, &f.commit, logins);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let journal =
+        std::fs::read_to_string(f.tmp.path().join("journal/production.jsonl")).unwrap_or_default();
+    let cannot = format!(
+        "cannot copy {STAGING_ACCOUNT}.dkr.ecr.ap-southeast-2.amazonaws.com/aussie-markets/api@{} to {PROD_ACCOUNT}.dkr.ecr.ap-southeast-2.amazonaws.com/aussie-markets/api-production",
+        f.image.digest
+    );
+    // Said in the log (and in the pull requests' comment, with GitHub).
+    assert!(text.contains(&cannot), "{text}");
+    assert!(text.contains("refused the credentials"), "{text}");
+    assert!(
+        !journal.contains("\"step\":\"deploy\",\"phase\":\"started\""),
+        "nothing deployed: {journal}"
+    );
+    let (status, _) =
+        support::oci_images::manifest(&f.production, "aussie-markets/api-production", "v1.4.0")
+            .await;
+    assert_eq!(status, 404);
+    assert_no_password(&(text + &journal), wrong);
 }

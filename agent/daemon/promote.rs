@@ -314,16 +314,16 @@ impl Agent {
                 Ok(image) => {
                     images.insert(spec.name.clone(), image);
                 }
-                Err(e) => failures.push(DeployResult::build_failed(
-                    &env.name,
-                    &spec.name,
-                    format!(
+                Err(e) => {
+                    let why = format!(
                         "cannot copy {}/{source_repo}@{digest} to {}/{}: {e}",
                         source_cloud.ecr.registry_host(),
                         cloud.ecr.registry_host(),
                         spec.image.repository
-                    ),
-                )),
+                    );
+                    tracing::error!(env = %env.name, service = %spec.name, "{why}");
+                    failures.push(DeployResult::build_failed(&env.name, &spec.name, why));
+                }
             }
         }
         (images, failures)
