@@ -181,8 +181,9 @@ pub struct Service {
     pub cpu: u32,
     /// MiB.
     pub memory: u32,
-    #[serde(default = "default_desired_count")]
-    pub desired_count: u32,
+    /// Tasks to run, or `managed` (an autoscaler sets it).
+    #[serde(default)]
+    pub desired_count: super::desired_count::DesiredCount,
     /// Plain environment variables. Credentials belong in `secrets`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -193,10 +194,6 @@ pub struct Service {
     pub load_balancer: Option<LoadBalancer>,
     #[serde(default)]
     pub deploy: DeploySettings,
-}
-
-fn default_desired_count() -> u32 {
-    1
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
