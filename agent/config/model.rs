@@ -261,6 +261,10 @@ pub struct DeploySettings {
     /// Give up (and roll back) if the rollout has not succeeded in this time.
     pub timeout_seconds: u32,
     pub auto_rollback: bool,
+    /// After the gate rolls this service back, open a pull request that returns Git to what
+    /// runs (as `amagent rollback --revert-pr` does). Off by default.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub revert_pr: bool,
 }
 
 impl Default for DeploySettings {
@@ -271,6 +275,7 @@ impl Default for DeploySettings {
             bake_seconds: 120,
             timeout_seconds: 900,
             auto_rollback: true,
+            revert_pr: false,
         }
     }
 }
