@@ -406,6 +406,7 @@ mod tests {
             tag_pattern: pattern.into(),
             version_requirement: req.map(String::from),
             soak_minutes: None,
+            approval: None,
         }
     }
 
