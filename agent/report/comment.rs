@@ -198,6 +198,7 @@ mod tests {
             previous_task_definition: None,
             new_task_definition: None,
             seconds: 382.0,
+            pre_deploy: None,
         }
     }
 

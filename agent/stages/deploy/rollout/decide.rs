@@ -170,7 +170,7 @@ impl Rollout<'_> {
                     &flight.target,
                     &target,
                     "rollback-update-service",
-                    flight.previous_settings,
+                    flight.previous_settings.clone(),
                 )
                 .await
             }

@@ -21,6 +21,7 @@ impl Current {
             desired_count: self.service.desired_count,
             minimum_healthy_percent: config.minimum_healthy_percent,
             maximum_percent: config.maximum_percent,
+            alarms: config.alarms.clone(),
         }
     }
 }
@@ -47,17 +48,92 @@ impl Rollout<'_> {
         if rendered.is_none() && already_running(&target, &current) {
             return Err(self.finish_unchanged(&target, &current).await);
         }
-        let new_td = match rendered {
+        let new_td = match &rendered {
             None => target
                 .revision
                 .clone()
                 .unwrap_or_else(|| current.td.arn.clone()),
-            Some(td) => match self.reuse_interrupted(&target, &current, &td).await {
+            Some(td) => match self.reuse_interrupted(&target, &current, td).await {
                 Some(reused) => reused,
-                None => self.register(&target, &td).await?,
+                None => self.register(&target, td).await?,
             },
         };
-        self.roll(target, current, new_td, rollback_to).await
+        let alarms = self.watched_alarms(&target, &current, &new_td).await?;
+        let run = pre_deploy::PreDeployRun {
+            placement: &current.service.placement,
+            td: rendered.as_ref().unwrap_or(&current.td),
+            new_td: &new_td,
+            running_td: &current.td.arn,
+        };
+        let pre_deploy = self.pre_deploy(&target, run).await?;
+        let mut flight = self.roll(target, current, new_td, rollback_to).await?;
+        flight.alarms = alarms;
+        flight.pre_deploy = pre_deploy;
+        Ok(flight)
+    }
+
+    /// The alarms the gate watches: the spec's `deploy.alarms` and ECS's own deployment alarms
+    /// when enabled on the service. One that does not exist ends the deploy (a misspelt name
+    /// would silently watch nothing).
+    async fn watched_alarms(
+        &self,
+        target: &Target,
+        current: &Current,
+        new_td: &str,
+    ) -> Result<Vec<String>, Box<DeployResult>> {
+        let mut names = target.spec.deploy.alarms.clone();
+        if let Some(ecs) = current
+            .service
+            .deployment_configuration
+            .alarms
+            .as_ref()
+            .filter(|a| a.enable)
+        {
+            names.extend(ecs.alarm_names.iter().filter(|n| !names.contains(n)).cloned().collect::<Vec<_>>());
+        }
+        if names.is_empty() {
+            return Ok(names);
+        }
+        let mut found = Vec::new();
+        for chunk in names.chunks(crate::cloud::DESCRIBE_ALARMS_BATCH) {
+            match self
+                .call("DescribeAlarms", || self.cloud.alarms.describe_alarms(chunk))
+                .await
+            {
+                Ok(states) => found.extend(states.into_iter().map(|s| s.name)),
+                Err(e) => {
+                    return Err(self
+                        .not_updated(target, current, new_td, FailureKind::Refused, e.to_string())
+                        .await);
+                }
+            }
+        }
+        let missing: Vec<&String> = names.iter().filter(|n| !found.contains(n)).collect();
+        if missing.is_empty() {
+            return Ok(names);
+        }
+        let list = missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let reason = format!(
+            "CloudWatch alarm(s) {list} do not exist in this account and region; fix `deploy.alarms` (or the service's deployment alarms) — the service was not updated"
+        );
+        Err(self.not_updated(target, current, new_td, FailureKind::Config, reason).await)
+    }
+
+    /// End a deploy before UpdateService: the service runs what it ran.
+    async fn not_updated(
+        &self,
+        target: &Target,
+        current: &Current,
+        new_td: &str,
+        kind: FailureKind,
+        reason: String,
+    ) -> Box<DeployResult> {
+        let mut result = DeployResult::failed(target, kind, reason);
+        result.task_definition = Some(current.td.arn.clone());
+        result.previous_task_definition = Some(current.td.arn.clone());
+        result.new_task_definition = Some(new_td.to_string());
+        self.finish_failed(target, &result).await;
+        Box::new(result)
     }
 
     /// End a deploy that has not rolled: journal and show the failure, hand back the result.
@@ -225,6 +301,7 @@ impl Rollout<'_> {
             previous_task_definition: Some(current.td.arn.clone()),
             new_task_definition: None,
             seconds: 0.0,
+            pre_deploy: None,
         };
         self.record(target, "deploy", Phase::Finished, Some("succeeded"),
             serde_json::json!({ "task_definition": current.td.arn, "image": target.image, "unchanged": true })).await;
@@ -330,7 +407,7 @@ impl Rollout<'_> {
                 &target,
                 &new_td,
                 "update-service",
-                Settings::of(&target.spec),
+                Settings::of(&target.spec, &current.service),
             )
             .await
         {
@@ -373,6 +450,8 @@ impl Rollout<'_> {
             tasks: Vec::new(),
             health: HashMap::new(),
             last_status: "",
+            alarms: Vec::new(),
+            pre_deploy: None,
             target,
         })
     }
@@ -399,6 +478,8 @@ impl Rollout<'_> {
                     enable: true,
                     rollback: false,
                 }),
+                // ECS's own deployment alarms, handed back as they were (not cleared).
+                alarms: settings.alarms.clone(),
             }),
         };
         self.write_ahead(
@@ -442,14 +523,13 @@ impl Rollout<'_> {
     }
 
     pub(super) async fn finish_failed(&self, target: &Target, result: &DeployResult) {
-        self.record(
-            target,
-            "deploy",
-            Phase::Finished,
-            Some("failed"),
-            serde_json::to_value(result).unwrap_or_default(),
-        )
-        .await;
+        let mut detail = serde_json::to_value(result).unwrap_or_default();
+        // The pre-deploy task's log is the application's output: not for the journal.
+        if let Some(pre) = detail.get_mut("pre_deploy").and_then(|p| p.as_object_mut()) {
+            pre.remove("log_tail");
+        }
+        self.record(target, "deploy", Phase::Finished, Some("failed"), detail)
+            .await;
         self.progress.done(
             &target.env,
             &target.spec.name,
