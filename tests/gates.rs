@@ -1,0 +1,288 @@
+//! Gates before and after the rollout (issue 17), on the simulator through the library: the
+//! pre-deploy task (`preDeploy`: passes → deploy; exits 1 → nothing deployed, log tail in the
+//! comment; times out; never starts) and CloudWatch alarms (one firing during the bake rolls
+//! back naming it; ECS's own deployment alarms are watched and kept; a missing alarm refuses).
+
+use amagent::cloud::sim::{AlarmRule, FaultScript, OneOffRule};
+use amagent::cloud::types::DeploymentAlarms;
+use amagent::config::{Environment, PreDeploy, load_dir};
+use amagent::executor::{self, EnvReport, EnvRun};
+use amagent::report::render_comment;
+use amagent::sandbox::Sandbox;
+use amagent::stages::deploy::{FailureKind, Outcome, Silent};
+use amagent::state::journal::{Journal, LocalJournal};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const API: &str = "aussie-markets-api-staging";
+const CLUSTER: &str = "aussie-markets-staging";
+const ALARM: &str = "aussie-markets-api-staging-5xx";
+
+struct World {
+    env: Environment,
+    sandbox: Sandbox,
+    journal: LocalJournal,
+    dir: tempfile::TempDir,
+}
+
+fn staging(edit: impl FnOnce(&mut amagent::config::Service)) -> Environment {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut env = load_dir(root).unwrap().environments["staging"].clone();
+    edit(&mut env.services[0]);
+    env
+}
+
+fn migrate(timeout_seconds: u32) -> Option<PreDeploy> {
+    Some(PreDeploy {
+        command: vec!["npm".into(), "run".into(), "migrate".into()],
+        timeout_seconds,
+        container: None,
+    })
+}
+
+impl World {
+    fn new(env: Environment, faults: FaultScript) -> World {
+        let sandbox = Sandbox::for_environment(&env, faults);
+        let dir = tempfile::tempdir().unwrap();
+        World {
+            journal: LocalJournal::new(dir.path()),
+            dir,
+            env,
+            sandbox,
+        }
+    }
+
+    async fn deploy(&self, tag: &str) -> EnvReport {
+        let cloud = self.sandbox.sim.cloud();
+        let ctx = executor::Context::new(&cloud, &self.sandbox.clock, &self.journal, &Silent);
+        let spec = &self.env.services[0];
+        let image = self.sandbox.resolve_image(spec, tag).unwrap();
+        let plan = amagent::plan::manual_deploy(&self.env, spec, tag);
+        executor::execute(
+            &ctx,
+            EnvRun {
+                env: &self.env,
+                plan: &plan,
+                images: BTreeMap::from([(spec.name.clone(), image)]),
+                commit: Some("c0ffee1".into()),
+                lifecycle_dry_run: true,
+                resume_since: None,
+            },
+        )
+        .await
+    }
+
+    fn running(&self) -> String {
+        let td = self.sandbox.sim.running_task_definition(CLUSTER, API).unwrap();
+        td.rsplit('/').next().unwrap().to_string()
+    }
+
+    fn calls(&self, operation: &str) -> u64 {
+        self.sandbox.sim.calls().get(operation).copied().unwrap_or(0)
+    }
+
+    /// The journal's steps for the service, in order, as `step:phase:outcome`.
+    async fn steps(&self) -> Vec<String> {
+        self.journal
+            .read(Some("staging"))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.service.as_deref() == Some("api"))
+            .map(|r| {
+                format!(
+                    "{}:{}:{}",
+                    r.step,
+                    r.phase.as_str(),
+                    r.outcome.as_deref().unwrap_or("-")
+                )
+            })
+            .collect()
+    }
+}
+
+fn position(steps: &[String], prefix: &str) -> usize {
+    steps
+        .iter()
+        .position(|s| s.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` in {steps:#?}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_migration_that_passes_runs_on_the_new_revision_before_the_service_is_updated() {
+    let faults = FaultScript::new().one_off(OneOffRule::new("migrate").run_seconds(45));
+    let w = World::new(staging(|s| s.pre_deploy = migrate(600)), faults);
+    let report = w.deploy("v1.4.0").await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    assert_eq!(w.running(), "aussie-markets-api-task:43");
+    let d = &report.deploys[0];
+    let pre = d.pre_deploy.as_ref().expect("the pre-deploy task ran");
+    assert!(pre.verdict.passed && pre.verdict.exit_code == Some(0), "{pre:#?}");
+    assert!(pre.task_definition.ends_with("aussie-markets-api-task:43"));
+    // RunTask with the new revision, placed like the service, started by amagent.
+    let tasks = w.sandbox.sim.one_off_tasks();
+    assert_eq!(tasks.len(), 1);
+    assert!(tasks[0].task_definition_arn.ends_with(":43"));
+    assert_eq!(tasks[0].started_by, "amagent-pre-deploy");
+    assert_eq!(w.calls("RunTask"), 1);
+    assert_eq!(w.calls("StopTask"), 0);
+    let steps = w.steps().await;
+    assert!(position(&steps, "register:finished") < position(&steps, "pre-deploy:started"));
+    assert!(
+        position(&steps, "pre-deploy:finished:succeeded")
+            < position(&steps, "update-service:started"),
+        "{steps:#?}"
+    );
+    eprintln!(
+        "migration passes: pre-deploy {:.0} s (virtual), whole deploy {:.0} s",
+        pre.seconds, d.seconds
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_migration_that_exits_1_deploys_nothing_and_the_comment_shows_its_log_tail() {
+    let w = World::new(
+        staging(|s| s.pre_deploy = migrate(600)),
+        FaultScript::builtin("migration-fails").unwrap(),
+    );
+    let report = w.deploy("v1.4.0").await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    let d = &report.deploys[0];
+    assert_eq!(d.failure_kind, Some(FailureKind::PreDeploy), "{d:#?}");
+    assert!(!d.rolled_back);
+    // Nothing else changed: no UpdateService, the service runs its old revision; the new
+    // revision stays registered, and the reason says so.
+    assert_eq!(w.calls("UpdateService"), 0);
+    assert_eq!(w.running(), "aussie-markets-api-task:42");
+    assert_eq!(
+        w.sandbox.sim.task_definition_revisions("aussie-markets-api-task"),
+        vec![42, 43]
+    );
+    let reason = d.reason.as_deref().unwrap();
+    assert!(reason.contains("exit code 1"), "{reason}");
+    assert!(reason.contains("aussie-markets-api-task:43 stays registered"), "{reason}");
+    let pre = d.pre_deploy.as_ref().unwrap();
+    assert_eq!(pre.verdict.exit_code, Some(1));
+    let comment = render_comment(&report, Some("c0ffee1"));
+    assert!(comment.contains("exit code: **1**"), "{comment}");
+    assert!(comment.contains("Essential container in task exited"), "{comment}");
+    assert!(comment.contains("ERROR: relation \"orders\" does not exist"), "{comment}");
+    assert!(comment.contains("| api | pre-deploy | ❌ |"), "{comment}");
+    // Journalled, without the application's log lines.
+    let steps = w.steps().await;
+    assert!(steps.contains(&"pre-deploy:finished:failed".to_string()), "{steps:#?}");
+    assert!(steps.contains(&"deploy:finished:failed".to_string()));
+    assert!(!steps.iter().any(|s| s.starts_with("update-service")));
+    let journal = std::fs::read_to_string(w.dir.path().join("staging.jsonl")).unwrap();
+    assert!(!journal.contains("does not exist"), "log lines reached the journal");
+    eprintln!("migration exits 1: pre-deploy {:.0} s (virtual)", pre.seconds);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_migration_that_runs_past_its_timeout_is_stopped_and_nothing_deploys() {
+    let faults = FaultScript::new().one_off(OneOffRule::new("migrate").run_seconds(7200));
+    let w = World::new(staging(|s| s.pre_deploy = migrate(120)), faults);
+    let report = w.deploy("v1.4.0").await;
+    let d = &report.deploys[0];
+    assert_eq!(d.failure_kind, Some(FailureKind::PreDeploy), "{d:#?}");
+    let pre = d.pre_deploy.as_ref().unwrap();
+    assert!(pre.verdict.timed_out && !pre.verdict.never_started, "{pre:#?}");
+    // ECS kills the container after the stop: 137.
+    assert_eq!(pre.verdict.exit_code, Some(137));
+    assert!(pre.summary.contains("timed out after 120 s"), "{}", pre.summary);
+    assert_eq!(w.calls("StopTask"), 1);
+    assert_eq!(w.calls("UpdateService"), 0);
+    assert_eq!(w.running(), "aussie-markets-api-task:42");
+    assert!((120.0..130.0).contains(&pre.seconds), "{}", pre.seconds);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_never_starts_is_stopped_at_the_timeout_and_says_it_never_started() {
+    let faults = FaultScript::new().one_off(OneOffRule::new("*").never_starts());
+    let w = World::new(staging(|s| s.pre_deploy = migrate(300)), faults);
+    let report = w.deploy("v1.4.0").await;
+    let pre = report.deploys[0].pre_deploy.as_ref().unwrap();
+    assert!(pre.verdict.never_started && pre.verdict.timed_out, "{pre:#?}");
+    assert_eq!(pre.verdict.exit_code, None);
+    assert!(pre.summary.contains("never started within 300 s"), "{}", pre.summary);
+    // Its container never ran: no log stream.
+    assert_eq!(pre.log_tail, None);
+    assert!(render_comment(&report, None).contains("log not available"));
+    assert_eq!(w.calls("UpdateService"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_firing_during_the_bake_rolls_back_naming_the_alarm() {
+    // Healthy at ~170 s after UpdateService, bake 120 s: 200 s is inside the bake.
+    let faults = FaultScript::new().alarm(AlarmRule::new(ALARM, 200));
+    let w = World::new(staging(|s| s.deploy.alarms = vec![ALARM.into()]), faults);
+    let report = w.deploy("v1.4.0").await;
+    let d = &report.deploys[0];
+    assert_eq!(d.outcome, Outcome::Failed, "{d:#?}");
+    assert!(d.rolled_back, "{d:#?}");
+    let reason = d.reason.as_deref().unwrap();
+    assert!(reason.contains(&format!("CloudWatch alarm `{ALARM}` went into ALARM")), "{reason}");
+    assert!(reason.contains("Threshold Crossed"), "{reason}");
+    assert_eq!(w.running(), "aussie-markets-api-task:42");
+    // The gate had reached the bake: every new task was healthy before the alarm.
+    let records = w.journal.read(Some("staging")).await.unwrap();
+    let gate = records
+        .iter()
+        .find(|r| r.step == "gate" && r.outcome.as_deref() == Some("failed"))
+        .unwrap();
+    assert_eq!(gate.detail["failure"]["kind"], "alarm");
+    assert_eq!(gate.detail["failure"]["alarm"], ALARM);
+    let comment = render_comment(&report, None);
+    assert!(comment.contains(ALARM) && comment.contains("Rolled back to"), "{comment}");
+    eprintln!("alarm during bake: verdict and rollback in {:.0} s (virtual)", d.seconds);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ecs_deployment_alarms_on_the_live_service_are_watched_and_kept() {
+    let faults = FaultScript::new().alarm(AlarmRule::new("ecs-own-alarm", 60));
+    let w = World::new(staging(|_| {}), faults);
+    w.sandbox.sim.add_alarm("ecs-own-alarm");
+    let ecs_alarms = DeploymentAlarms {
+        alarm_names: vec!["ecs-own-alarm".into()],
+        enable: true,
+        rollback: false,
+    };
+    w.sandbox.sim.set_deployment_alarms(CLUSTER, API, ecs_alarms.clone());
+    let report = w.deploy("v1.4.0").await;
+    let d = &report.deploys[0];
+    assert!(d.rolled_back, "{d:#?}");
+    assert!(d.reason.as_deref().unwrap().contains("`ecs-own-alarm`"), "{d:#?}");
+    // UpdateService handed the service's alarms configuration back unchanged.
+    let live = w.sandbox.sim.service(CLUSTER, API).unwrap();
+    assert_eq!(live.deployment_configuration.alarms, Some(ecs_alarms));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_that_does_not_exist_refuses_the_deploy_before_update_service() {
+    let w = World::new(
+        staging(|s| s.deploy.alarms = vec!["no-such-alarm".into()]),
+        FaultScript::new(),
+    );
+    // The sandbox made the spec's alarms; this world's spec names one it did not.
+    let w = World {
+        env: staging(|s| s.deploy.alarms = vec!["misspelt-alarm".into()]),
+        ..w
+    };
+    let report = w.deploy("v1.4.0").await;
+    let d = &report.deploys[0];
+    assert_eq!(d.failure_kind, Some(FailureKind::Config), "{d:#?}");
+    assert!(d.reason.as_deref().unwrap().contains("`misspelt-alarm` do not exist"), "{d:#?}");
+    assert_eq!(w.calls("UpdateService"), 0);
+    assert_eq!(w.running(), "aussie-markets-api-task:42");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_already_firing_before_the_deploy_does_not_block_it() {
+    // Fires 60 s after a first deploy and stays: the second deploy starts under it.
+    let faults = FaultScript::new().alarm(AlarmRule::new(ALARM, 5));
+    let w = World::new(staging(|s| s.deploy.alarms = vec![ALARM.into()]), faults);
+    let first = w.deploy("v1.4.0").await;
+    assert!(first.deploys[0].rolled_back, "{first:#?}");
+    let second = w.deploy("v1.5.0").await;
+    assert_eq!(second.outcome, Outcome::Succeeded, "{second:#?}");
+}
