@@ -9,7 +9,7 @@ use amagent::config::{Environment, PreDeploy, load_dir};
 use amagent::executor::{self, EnvReport, EnvRun};
 use amagent::report::render_comment;
 use amagent::sandbox::Sandbox;
-use amagent::stages::deploy::{FailureKind, Outcome, Silent};
+use amagent::stages::deploy::{FailureKind, Outcome, Progress};
 use amagent::state::journal::{Journal, LocalJournal};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,6 +23,20 @@ struct World {
     sandbox: Sandbox,
     journal: LocalJournal,
     dir: tempfile::TempDir,
+    progress: Steps,
+}
+
+/// The progress lines of the deploys, in order: what the rollout went through.
+#[derive(Default)]
+struct Steps(std::sync::Mutex<Vec<String>>);
+
+impl Progress for Steps {
+    fn step(&self, _: &str, _: &str, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
+    fn done(&self, _: &str, _: &str, _: bool, message: &str) {
+        self.0.lock().unwrap().push(message.to_string());
+    }
 }
 
 fn staging(edit: impl FnOnce(&mut amagent::config::Service)) -> Environment {
@@ -49,12 +63,13 @@ impl World {
             dir,
             env,
             sandbox,
+            progress: Steps::default(),
         }
     }
 
     async fn deploy(&self, tag: &str) -> EnvReport {
         let cloud = self.sandbox.sim.cloud();
-        let ctx = executor::Context::new(&cloud, &self.sandbox.clock, &self.journal, &Silent);
+        let ctx = executor::Context::new(&cloud, &self.sandbox.clock, &self.journal, &self.progress);
         let spec = &self.env.services[0];
         let image = self.sandbox.resolve_image(spec, tag).unwrap();
         let plan = amagent::plan::manual_deploy(&self.env, spec, tag);
@@ -225,6 +240,9 @@ async fn an_alarm_firing_during_the_bake_rolls_back_naming_the_alarm() {
     assert!(reason.contains("Threshold Crossed"), "{reason}");
     assert_eq!(w.running(), "aussie-markets-api-task:42");
     // The gate had reached the bake: every new task was healthy before the alarm.
+    let shown = w.progress.0.lock().unwrap().clone();
+    let baking = position(&shown, "all new tasks healthy; baking");
+    assert!(baking < position(&shown, "failed: CloudWatch alarm"), "{shown:#?}");
     let records = w.journal.read(Some("staging")).await.unwrap();
     let gate = records
         .iter()
