@@ -86,6 +86,11 @@ pub fn deploy_changes(prev: &Service, s: &Service) -> Vec<String> {
         a.auto_rollback,
         b.auto_rollback,
     );
+    let alarms = |d: &crate::config::DeploySettings| match d.alarms.is_empty() {
+        true => "none".to_string(),
+        false => d.alarms.join(", "),
+    };
+    value(&mut out, "deploy.alarms", alarms(a), alarms(b));
     out
 }
 

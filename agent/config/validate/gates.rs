@@ -62,9 +62,9 @@ fn check_pre_deploy(at: &Located, path: &FieldPath, s: &Service, out: &mut Vec<D
     }
 }
 
-/// CloudWatch's alarm names: 1 to 255 characters, no control characters.
+/// CloudWatch's alarm names: at most 255 characters, no control characters.
 fn is_alarm_name(name: &str) -> bool {
-    !name.trim().is_empty() && name.chars().count() <= 255 && !name.chars().any(char::is_control)
+    name.chars().count() <= 255 && !name.chars().any(char::is_control)
 }
 
 fn check_alarms(at: &Located, path: &FieldPath, s: &Service, out: &mut Vec<Diagnostic>) {
@@ -81,7 +81,13 @@ fn check_alarms(at: &Located, path: &FieldPath, s: &Service, out: &mut Vec<Diagn
     }
     let mut seen = HashSet::new();
     for (i, name) in s.deploy.alarms.iter().enumerate() {
-        if !is_alarm_name(name) {
+        if name.trim().is_empty() {
+            out.push(at.at_value(
+                &ap.index(i),
+                "an empty name in `deploy.alarms`".into(),
+                Some("write the alarm's name as CloudWatch shows it, or remove the item".into()),
+            ));
+        } else if !is_alarm_name(name) {
             name_rule(
                 at,
                 ap.index(i),
