@@ -396,3 +396,35 @@ impl Alarms for SimAlarms {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cloud::sim::FaultScript;
+
+    #[test]
+    fn the_documented_one_off_and_alarm_rules_parse() {
+        let s = FaultScript::from_yaml(
+            r#"
+oneOffTasks:
+  - match: migrate
+    exitCode: 1
+    runSeconds: 30
+    neverStarts: false
+    logLines: ["applying 0042_orders.sql"]
+alarms:
+  - name: api-5xx
+    afterUpdateSeconds: 200
+    service: aussie-markets-api-staging
+    forSeconds: 600
+    reason: "Threshold Crossed"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.one_off_tasks[0].exit_code, 1);
+        assert_eq!(s.alarms[0].for_seconds, Some(600));
+        let e = FaultScript::from_yaml("oneOffTasks:\n  - match: \"\"\n").unwrap_err();
+        assert!(e.contains("empty `match`"), "{e}");
+        let e = FaultScript::from_yaml("alarms:\n  - name: a\n    after: 5\n").unwrap_err();
+        assert!(e.contains("after"), "{e}");
+    }
+}
