@@ -304,3 +304,59 @@ async fn an_alarm_already_firing_before_the_deploy_does_not_block_it() {
     let second = w.deploy("v1.5.0").await;
     assert_eq!(second.outcome, Outcome::Succeeded, "{second:#?}");
 }
+
+/// A second service, `api2`, alongside staging's api: its own ECS names and target group.
+fn with_worker(env: &mut Environment, pre_deploy: Option<PreDeploy>) {
+    let mut second = env.services[0].clone();
+    second.name = "api2".into();
+    second.ecs.service = "aussie-markets-api2-staging".into();
+    second.ecs.task_family = "aussie-markets-api2-task".into();
+    if let Some(lb) = second.load_balancer.as_mut() {
+        lb.target_group = "aussie-markets-api2-staging".into();
+    }
+    second.pre_deploy = pre_deploy;
+    env.services.push(second);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_migration_does_not_stall_the_gate_of_a_rollout_already_in_flight() {
+    // api2's migration takes 15 minutes — as long as api's whole rollout timeout. api starts
+    // first; its gate must keep being polled while api2's start waits on the migration.
+    let faults = FaultScript::new().one_off(OneOffRule::new("migrate").run_seconds(900));
+    let mut env = staging(|_| {});
+    with_worker(&mut env, migrate(1200));
+    let w = World::new(env, faults);
+    let cloud = w.sandbox.sim.cloud();
+    let targets = w
+        .env
+        .services
+        .iter()
+        .map(|spec| amagent::stages::deploy::Target {
+            env: "staging".into(),
+            cluster: CLUSTER.into(),
+            spec: spec.clone(),
+            image: w.sandbox.resolve_image(spec, "v1.4.0").unwrap(),
+            revision: None,
+        })
+        .collect();
+    let rollout = amagent::stages::deploy::Rollout {
+        cloud: &cloud,
+        clock: &w.sandbox.clock,
+        journal: &w.journal,
+        progress: &w.progress,
+        run_id: "staging-run",
+        retry: Default::default(),
+        concurrency: 4,
+    };
+    let results = rollout.run(targets).await;
+    let by_name = |n: &str| results.iter().find(|r| r.service == n).unwrap();
+    let api = by_name("api");
+    assert_eq!(api.outcome, Outcome::Succeeded, "{api:#?}");
+    // Verified long before the migration ended: not after it.
+    assert!(api.seconds < 600.0, "{api:#?}");
+    let api2 = by_name("api2");
+    assert_eq!(api2.outcome, Outcome::Succeeded, "{api2:#?}");
+    assert!(api2.pre_deploy.as_ref().unwrap().seconds >= 900.0);
+    // api finished first, while api2 was still migrating.
+    assert_eq!(results[0].service, "api");
+}

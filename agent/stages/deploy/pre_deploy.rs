@@ -57,7 +57,8 @@ impl Verdict {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
         match (self.passed, self.timed_out, self.never_started) {
-            (true, _, _) => format!("pre-deploy task exited 0{reason}"),
+            // ECS's "Essential container in task exited" says nothing more after exit 0.
+            (true, _, _) => "pre-deploy task exited 0".to_string(),
             (false, true, true) => format!(
                 "pre-deploy task never started within {} s and was stopped{reason}",
                 timeout.as_secs()

@@ -29,6 +29,7 @@ mod decide;
 mod observe;
 mod pre_deploy;
 mod start;
+mod watch_alarms;
 
 /// One service to roll to `image`.
 #[derive(Clone, Debug)]
