@@ -58,7 +58,10 @@ async fn the_pre_deploy_task_runs_where_the_service_runs_with_its_command_and_st
     let network = placement.network.as_ref().expect("awsvpc read back");
     assert_eq!(network.subnets.len(), 1, "{placement:?}");
     assert!(network.subnets[0].starts_with("subnet-"), "{placement:?}");
-    assert!(network.security_groups[0].starts_with("sg-"), "{placement:?}");
+    assert!(
+        network.security_groups[0].starts_with("sg-"),
+        "{placement:?}"
+    );
     assert_eq!(placement.launch_type.as_deref(), Some("FARGATE"));
 
     // moto 5.2 fails RunTask on two things real ECS accepts: a container without its own
@@ -161,7 +164,11 @@ async fn the_log_tail_is_the_last_lines_oldest_first_and_a_missing_stream_is_non
     let cloud = aws.cloud();
     let logs = aws_sdk_cloudwatchlogs::Client::new(aws.sdk_config());
     let (group, stream) = ("/aws/ecs/api", "api/api/0123456789abcdef");
-    logs.create_log_group().log_group_name(group).send().await.unwrap();
+    logs.create_log_group()
+        .log_group_name(group)
+        .send()
+        .await
+        .unwrap();
     logs.create_log_stream()
         .log_group_name(group)
         .log_stream_name(stream)
@@ -189,8 +196,14 @@ async fn the_log_tail_is_the_last_lines_oldest_first_and_a_missing_stream_is_non
     let tail = cloud.logs.tail(group, stream, 20).await.unwrap().unwrap();
     let expected: Vec<String> = (10..30).map(|i| format!("line {i:02}")).collect();
     assert_eq!(tail, expected);
-    assert_eq!(cloud.logs.tail(group, "api/api/nothere", 20).await.unwrap(), None);
-    assert_eq!(cloud.logs.tail("/no/such/group", stream, 20).await.unwrap(), None);
+    assert_eq!(
+        cloud.logs.tail(group, "api/api/nothere", 20).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        cloud.logs.tail("/no/such/group", stream, 20).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -222,7 +235,10 @@ async fn ecs_deployment_alarms_are_read_and_update_service_hands_them_back() {
         .update_service(&update(Some(alarms.clone())))
         .await
         .unwrap();
-    assert_eq!(updated.deployment_configuration.alarms, Some(alarms.clone()));
+    assert_eq!(
+        updated.deployment_configuration.alarms,
+        Some(alarms.clone())
+    );
     let described = cloud
         .ecs
         .describe_services(CLUSTER, &[SERVICE.to_string()])

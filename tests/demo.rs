@@ -71,7 +71,10 @@ fn the_demo_deploys_rolls_back_promotes_and_rolls_back_production() {
     assert_ne!(facts(3)["from"], facts(3)["to"]);
     // 5: the migration ran on the revision then deployed, exited 0, before UpdateService.
     assert_eq!(facts(4)["exit_code"], 0);
-    assert_eq!(facts(4)["pre_deploy_task_definition"], facts(4)["task_definition"]);
+    assert_eq!(
+        facts(4)["pre_deploy_task_definition"],
+        facts(4)["task_definition"]
+    );
     assert_ne!(facts(4)["task_definition"], facts(1)["running"]);
     assert_eq!(facts(4)["migrated_before_update"], true);
     assert_eq!(facts(4)["log_tail"][3], "2 migrations applied");

@@ -69,7 +69,8 @@ impl World {
 
     async fn deploy(&self, tag: &str) -> EnvReport {
         let cloud = self.sandbox.sim.cloud();
-        let ctx = executor::Context::new(&cloud, &self.sandbox.clock, &self.journal, &self.progress);
+        let ctx =
+            executor::Context::new(&cloud, &self.sandbox.clock, &self.journal, &self.progress);
         let spec = &self.env.services[0];
         let image = self.sandbox.resolve_image(spec, tag).unwrap();
         let plan = amagent::plan::manual_deploy(&self.env, spec, tag);
@@ -88,12 +89,21 @@ impl World {
     }
 
     fn running(&self) -> String {
-        let td = self.sandbox.sim.running_task_definition(CLUSTER, API).unwrap();
+        let td = self
+            .sandbox
+            .sim
+            .running_task_definition(CLUSTER, API)
+            .unwrap();
         td.rsplit('/').next().unwrap().to_string()
     }
 
     fn calls(&self, operation: &str) -> u64 {
-        self.sandbox.sim.calls().get(operation).copied().unwrap_or(0)
+        self.sandbox
+            .sim
+            .calls()
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The journal's steps for the service, in order, as `step:phase:outcome`.
@@ -132,7 +142,10 @@ async fn a_migration_that_passes_runs_on_the_new_revision_before_the_service_is_
     assert_eq!(w.running(), "aussie-markets-api-task:43");
     let d = &report.deploys[0];
     let pre = d.pre_deploy.as_ref().expect("the pre-deploy task ran");
-    assert!(pre.verdict.passed && pre.verdict.exit_code == Some(0), "{pre:#?}");
+    assert!(
+        pre.verdict.passed && pre.verdict.exit_code == Some(0),
+        "{pre:#?}"
+    );
     assert!(pre.task_definition.ends_with("aussie-markets-api-task:43"));
     // RunTask with the new revision, placed like the service, started by amagent.
     let tasks = w.sandbox.sim.one_off_tasks();
@@ -170,27 +183,47 @@ async fn a_migration_that_exits_1_deploys_nothing_and_the_comment_shows_its_log_
     assert_eq!(w.calls("UpdateService"), 0);
     assert_eq!(w.running(), "aussie-markets-api-task:42");
     assert_eq!(
-        w.sandbox.sim.task_definition_revisions("aussie-markets-api-task"),
+        w.sandbox
+            .sim
+            .task_definition_revisions("aussie-markets-api-task"),
         vec![42, 43]
     );
     let reason = d.reason.as_deref().unwrap();
     assert!(reason.contains("exit code 1"), "{reason}");
-    assert!(reason.contains("aussie-markets-api-task:43 stays registered"), "{reason}");
+    assert!(
+        reason.contains("aussie-markets-api-task:43 stays registered"),
+        "{reason}"
+    );
     let pre = d.pre_deploy.as_ref().unwrap();
     assert_eq!(pre.verdict.exit_code, Some(1));
     let comment = render_comment(&report, Some("c0ffee1"));
     assert!(comment.contains("exit code: **1**"), "{comment}");
-    assert!(comment.contains("Essential container in task exited"), "{comment}");
-    assert!(comment.contains("ERROR: relation \"orders\" does not exist"), "{comment}");
+    assert!(
+        comment.contains("Essential container in task exited"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("ERROR: relation \"orders\" does not exist"),
+        "{comment}"
+    );
     assert!(comment.contains("| api | pre-deploy | ❌ |"), "{comment}");
     // Journalled, without the application's log lines.
     let steps = w.steps().await;
-    assert!(steps.contains(&"pre-deploy:finished:failed".to_string()), "{steps:#?}");
+    assert!(
+        steps.contains(&"pre-deploy:finished:failed".to_string()),
+        "{steps:#?}"
+    );
     assert!(steps.contains(&"deploy:finished:failed".to_string()));
     assert!(!steps.iter().any(|s| s.starts_with("update-service")));
     let journal = std::fs::read_to_string(w.dir.path().join("staging.jsonl")).unwrap();
-    assert!(!journal.contains("does not exist"), "log lines reached the journal");
-    eprintln!("migration exits 1: pre-deploy {:.0} s (virtual)", pre.seconds);
+    assert!(
+        !journal.contains("does not exist"),
+        "log lines reached the journal"
+    );
+    eprintln!(
+        "migration exits 1: pre-deploy {:.0} s (virtual)",
+        pre.seconds
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -201,10 +234,17 @@ async fn a_migration_that_runs_past_its_timeout_is_stopped_and_nothing_deploys()
     let d = &report.deploys[0];
     assert_eq!(d.failure_kind, Some(FailureKind::PreDeploy), "{d:#?}");
     let pre = d.pre_deploy.as_ref().unwrap();
-    assert!(pre.verdict.timed_out && !pre.verdict.never_started, "{pre:#?}");
+    assert!(
+        pre.verdict.timed_out && !pre.verdict.never_started,
+        "{pre:#?}"
+    );
     // ECS kills the container after the stop: 137.
     assert_eq!(pre.verdict.exit_code, Some(137));
-    assert!(pre.summary.contains("timed out after 120 s"), "{}", pre.summary);
+    assert!(
+        pre.summary.contains("timed out after 120 s"),
+        "{}",
+        pre.summary
+    );
     assert_eq!(w.calls("StopTask"), 1);
     assert_eq!(w.calls("UpdateService"), 0);
     assert_eq!(w.running(), "aussie-markets-api-task:42");
@@ -217,9 +257,16 @@ async fn a_task_that_never_starts_is_stopped_at_the_timeout_and_says_it_never_st
     let w = World::new(staging(|s| s.pre_deploy = migrate(300)), faults);
     let report = w.deploy("v1.4.0").await;
     let pre = report.deploys[0].pre_deploy.as_ref().unwrap();
-    assert!(pre.verdict.never_started && pre.verdict.timed_out, "{pre:#?}");
+    assert!(
+        pre.verdict.never_started && pre.verdict.timed_out,
+        "{pre:#?}"
+    );
     assert_eq!(pre.verdict.exit_code, None);
-    assert!(pre.summary.contains("never started within 300 s"), "{}", pre.summary);
+    assert!(
+        pre.summary.contains("never started within 300 s"),
+        "{}",
+        pre.summary
+    );
     // Its container never ran: no log stream.
     assert_eq!(pre.log_tail, None);
     assert!(render_comment(&report, None).contains("log not available"));
@@ -236,13 +283,19 @@ async fn an_alarm_firing_during_the_bake_rolls_back_naming_the_alarm() {
     assert_eq!(d.outcome, Outcome::Failed, "{d:#?}");
     assert!(d.rolled_back, "{d:#?}");
     let reason = d.reason.as_deref().unwrap();
-    assert!(reason.contains(&format!("CloudWatch alarm `{ALARM}` went into ALARM")), "{reason}");
+    assert!(
+        reason.contains(&format!("CloudWatch alarm `{ALARM}` went into ALARM")),
+        "{reason}"
+    );
     assert!(reason.contains("Threshold Crossed"), "{reason}");
     assert_eq!(w.running(), "aussie-markets-api-task:42");
     // The gate had reached the bake: every new task was healthy before the alarm.
     let shown = w.progress.0.lock().unwrap().clone();
     let baking = position(&shown, "all new tasks healthy; baking");
-    assert!(baking < position(&shown, "failed: CloudWatch alarm"), "{shown:#?}");
+    assert!(
+        baking < position(&shown, "failed: CloudWatch alarm"),
+        "{shown:#?}"
+    );
     let records = w.journal.read(Some("staging")).await.unwrap();
     let gate = records
         .iter()
@@ -251,8 +304,14 @@ async fn an_alarm_firing_during_the_bake_rolls_back_naming_the_alarm() {
     assert_eq!(gate.detail["failure"]["kind"], "alarm");
     assert_eq!(gate.detail["failure"]["alarm"], ALARM);
     let comment = render_comment(&report, None);
-    assert!(comment.contains(ALARM) && comment.contains("Rolled back to"), "{comment}");
-    eprintln!("alarm during bake: verdict and rollback in {:.0} s (virtual)", d.seconds);
+    assert!(
+        comment.contains(ALARM) && comment.contains("Rolled back to"),
+        "{comment}"
+    );
+    eprintln!(
+        "alarm during bake: verdict and rollback in {:.0} s (virtual)",
+        d.seconds
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -265,11 +324,16 @@ async fn ecs_deployment_alarms_on_the_live_service_are_watched_and_kept() {
         enable: true,
         rollback: false,
     };
-    w.sandbox.sim.set_deployment_alarms(CLUSTER, API, ecs_alarms.clone());
+    w.sandbox
+        .sim
+        .set_deployment_alarms(CLUSTER, API, ecs_alarms.clone());
     let report = w.deploy("v1.4.0").await;
     let d = &report.deploys[0];
     assert!(d.rolled_back, "{d:#?}");
-    assert!(d.reason.as_deref().unwrap().contains("`ecs-own-alarm`"), "{d:#?}");
+    assert!(
+        d.reason.as_deref().unwrap().contains("`ecs-own-alarm`"),
+        "{d:#?}"
+    );
     // UpdateService handed the service's alarms configuration back unchanged.
     let live = w.sandbox.sim.service(CLUSTER, API).unwrap();
     assert_eq!(live.deployment_configuration.alarms, Some(ecs_alarms));
@@ -289,7 +353,13 @@ async fn an_alarm_that_does_not_exist_refuses_the_deploy_before_update_service()
     let report = w.deploy("v1.4.0").await;
     let d = &report.deploys[0];
     assert_eq!(d.failure_kind, Some(FailureKind::Config), "{d:#?}");
-    assert!(d.reason.as_deref().unwrap().contains("`misspelt-alarm` do not exist"), "{d:#?}");
+    assert!(
+        d.reason
+            .as_deref()
+            .unwrap()
+            .contains("`misspelt-alarm` do not exist"),
+        "{d:#?}"
+    );
     assert_eq!(w.calls("UpdateService"), 0);
     assert_eq!(w.running(), "aussie-markets-api-task:42");
 }

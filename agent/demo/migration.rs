@@ -59,7 +59,11 @@ impl Demo {
         let pre = deploy.as_ref().and_then(|d| d.pre_deploy.clone());
         if staging.outcome != Outcome::Succeeded || !pre.as_ref().is_some_and(|p| p.verdict.passed)
         {
-            return Err(act_failed(5, "the migration or the deploy after it failed", &tick));
+            return Err(act_failed(
+                5,
+                "the migration or the deploy after it failed",
+                &tick,
+            ));
         }
         let migrated_first = self.migrated_before_update(&staging.run).await;
         let pre = pre.expect("checked above");

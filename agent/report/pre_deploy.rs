@@ -60,7 +60,13 @@ pub fn failure_block(out: &mut String, p: &PreDeployReport) {
 fn printable(line: &str) -> String {
     let mut s: String = line
         .chars()
-        .map(|c| if c.is_control() && c != '\t' { '�' } else { c })
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '�'
+            } else {
+                c
+            }
+        })
         .take(MAX_LINE_CHARS)
         .collect();
     if line.chars().count() > MAX_LINE_CHARS {
@@ -105,10 +111,16 @@ mod tests {
     #[test]
     fn a_failure_shows_exit_code_reason_and_log_lines_in_a_fence_they_cannot_close() {
         let mut out = String::new();
-        failure_block(&mut out, &report(Some(vec!["migrating", "```", "ERROR: boom\u{1b}[31m"])));
+        failure_block(
+            &mut out,
+            &report(Some(vec!["migrating", "```", "ERROR: boom\u{1b}[31m"])),
+        );
         assert!(out.contains("exit code: **1**"), "{out}");
         assert!(out.contains("Essential container in task exited"), "{out}");
-        assert!(out.contains("````text\nmigrating\n```\nERROR: boom�[31m\n````"), "{out}");
+        assert!(
+            out.contains("````text\nmigrating\n```\nERROR: boom�[31m\n````"),
+            "{out}"
+        );
     }
 
     #[test]

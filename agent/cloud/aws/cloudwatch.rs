@@ -96,7 +96,11 @@ impl Alarms for AwsAlarms {
             for a in page.metric_alarms() {
                 found.push(AlarmState {
                     name: a.alarm_name().unwrap_or_default().to_string(),
-                    state: a.state_value().map(|s| s.as_str()).unwrap_or("").to_string(),
+                    state: a
+                        .state_value()
+                        .map(|s| s.as_str())
+                        .unwrap_or("")
+                        .to_string(),
                     reason: a.state_reason().unwrap_or_default().to_string(),
                     updated_at: time(a.state_updated_timestamp()).unwrap_or(epoch),
                 });
@@ -104,7 +108,11 @@ impl Alarms for AwsAlarms {
             for a in page.composite_alarms() {
                 found.push(AlarmState {
                     name: a.alarm_name().unwrap_or_default().to_string(),
-                    state: a.state_value().map(|s| s.as_str()).unwrap_or("").to_string(),
+                    state: a
+                        .state_value()
+                        .map(|s| s.as_str())
+                        .unwrap_or("")
+                        .to_string(),
                     reason: a.state_reason().unwrap_or_default().to_string(),
                     updated_at: time(a.state_updated_timestamp()).unwrap_or(epoch),
                 });

@@ -69,7 +69,9 @@ fn network_to_sdk(v: &AwsVpc) -> ecs::NetworkConfiguration {
         .build()
 }
 
-fn strategy_to_sdk(items: &[CapacityProviderItem]) -> Option<Vec<ecs::CapacityProviderStrategyItem>> {
+fn strategy_to_sdk(
+    items: &[CapacityProviderItem],
+) -> Option<Vec<ecs::CapacityProviderStrategyItem>> {
     if items.is_empty() {
         return None;
     }

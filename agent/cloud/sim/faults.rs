@@ -339,7 +339,9 @@ impl FaultScript {
             }
         }
         if self.one_off_tasks.iter().any(|r| r.pattern.is_empty()) {
-            return Err("fault script: a oneOffTasks rule has an empty `match` (`*` matches any)".into());
+            return Err(
+                "fault script: a oneOffTasks rule has an empty `match` (`*` matches any)".into(),
+            );
         }
         if self.images.iter().any(|r| r.pattern.is_empty()) {
             return Err("fault script: an image rule has an empty `match`".into());

@@ -203,7 +203,10 @@ impl World {
         let Some(container) = td.container(&request.container) else {
             return Err(CloudError::invalid(
                 "RunTask",
-                format!("the container overrides name `{}`, which the task definition does not define", request.container),
+                format!(
+                    "the container overrides name `{}`, which the task definition does not define",
+                    request.container
+                ),
             ));
         };
         if td.network_mode.as_deref() == Some("awsvpc") && request.placement.network.is_none() {

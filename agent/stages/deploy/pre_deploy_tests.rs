@@ -43,10 +43,21 @@ fn watch() -> Watch {
 #[test]
 fn waits_while_the_task_runs_and_exit_zero_passes() {
     let mut w = watch();
-    assert_eq!(w.decide(Some(&task("PENDING", false, None, None)), secs(0)), Action::Wait(POLL));
-    assert_eq!(w.decide(Some(&task("RUNNING", true, None, None)), secs(40)), Action::Wait(POLL));
+    assert_eq!(
+        w.decide(Some(&task("PENDING", false, None, None)), secs(0)),
+        Action::Wait(POLL)
+    );
+    assert_eq!(
+        w.decide(Some(&task("RUNNING", true, None, None)), secs(40)),
+        Action::Wait(POLL)
+    );
     let Action::Done(v) = w.decide(
-        Some(&task("STOPPED", true, Some(0), Some("Essential container in task exited"))),
+        Some(&task(
+            "STOPPED",
+            true,
+            Some(0),
+            Some("Essential container in task exited"),
+        )),
         secs(60),
     ) else {
         panic!("a stopped task is a verdict")
@@ -59,14 +70,20 @@ fn waits_while_the_task_runs_and_exit_zero_passes() {
 fn the_commands_container_decides_not_a_sidecar() {
     let mut w = watch();
     // The sidecar exited 0, the command's container 1.
-    let Action::Done(v) = w.decide(Some(&task("STOPPED", true, Some(1), Some("exited"))), secs(30))
-    else {
+    let Action::Done(v) = w.decide(
+        Some(&task("STOPPED", true, Some(1), Some("exited"))),
+        secs(30),
+    ) else {
         panic!()
     };
     assert!(!v.passed);
     assert_eq!(v.exit_code, Some(1));
     assert_eq!(v.stopped_reason.as_deref(), Some("exited"));
-    assert!(v.summary(secs(300)).contains("exit code 1"), "{}", v.summary(secs(300)));
+    assert!(
+        v.summary(secs(300)).contains("exit code 1"),
+        "{}",
+        v.summary(secs(300))
+    );
 }
 
 #[test]
@@ -85,12 +102,26 @@ fn a_task_that_never_ran_has_no_exit_code_and_fails() {
 fn the_timeout_stops_the_task_once_and_its_end_is_a_timeout_failure() {
     let mut w = watch();
     // The wait is cut to the timeout.
-    assert_eq!(w.decide(Some(&task("RUNNING", true, None, None)), secs(298)), Action::Wait(secs(2)));
-    assert_eq!(w.decide(Some(&task("RUNNING", true, None, None)), secs(300)), Action::Stop);
+    assert_eq!(
+        w.decide(Some(&task("RUNNING", true, None, None)), secs(298)),
+        Action::Wait(secs(2))
+    );
+    assert_eq!(
+        w.decide(Some(&task("RUNNING", true, None, None)), secs(300)),
+        Action::Stop
+    );
     // Stopping: keep looking, never a second StopTask.
-    assert_eq!(w.decide(Some(&task("RUNNING", true, None, None)), secs(305)), Action::Wait(POLL));
+    assert_eq!(
+        w.decide(Some(&task("RUNNING", true, None, None)), secs(305)),
+        Action::Wait(POLL)
+    );
     let Action::Done(v) = w.decide(
-        Some(&task("STOPPED", true, Some(137), Some("amagent: timed out"))),
+        Some(&task(
+            "STOPPED",
+            true,
+            Some(137),
+            Some("amagent: timed out"),
+        )),
         secs(310),
     ) else {
         panic!()
@@ -106,12 +137,18 @@ fn a_task_that_never_starts_is_stopped_at_the_timeout_and_says_so() {
     let mut w = watch();
     let pending = task("PENDING", false, None, None);
     assert_eq!(w.decide(Some(&pending), secs(300)), Action::Stop);
-    let Action::Done(v) = w.decide(Some(&task("STOPPED", false, None, Some("stopped"))), secs(305))
-    else {
+    let Action::Done(v) = w.decide(
+        Some(&task("STOPPED", false, None, Some("stopped"))),
+        secs(305),
+    ) else {
         panic!()
     };
     assert!(v.timed_out && v.never_started);
-    assert!(v.summary(secs(300)).contains("never started"), "{}", v.summary(secs(300)));
+    assert!(
+        v.summary(secs(300)).contains("never started"),
+        "{}",
+        v.summary(secs(300))
+    );
 }
 
 #[test]
@@ -119,7 +156,10 @@ fn a_task_that_will_not_stop_fails_after_the_grace() {
     let mut w = watch();
     let running = task("RUNNING", true, None, None);
     assert_eq!(w.decide(Some(&running), secs(300)), Action::Stop);
-    assert_eq!(w.decide(Some(&running), secs(300) + STOP_GRACE - secs(1)), Action::Wait(POLL));
+    assert_eq!(
+        w.decide(Some(&running), secs(300) + STOP_GRACE - secs(1)),
+        Action::Wait(POLL)
+    );
     let Action::Done(v) = w.decide(Some(&running), secs(300) + STOP_GRACE) else {
         panic!()
     };

@@ -227,7 +227,10 @@ impl Ecs for SimEcs {
             |w| w.task_arn(cluster, task.rsplit('/').next().unwrap_or(task)),
             |w| match w.stop_one_off(cluster, task, reason) {
                 true => Ok(()),
-                false => Err(CloudError::invalid("StopTask", "The referenced task was not found.")),
+                false => Err(CloudError::invalid(
+                    "StopTask",
+                    "The referenced task was not found.",
+                )),
             },
         )
     }

@@ -67,7 +67,10 @@ impl World {
             // Fargate in two private subnets, as the sandbox's services run.
             placement: TaskPlacement {
                 network: Some(AwsVpc {
-                    subnets: vec!["subnet-0a1b2c3d4e5f60718".into(), "subnet-0f1e2d3c4b5a69788".into()],
+                    subnets: vec![
+                        "subnet-0a1b2c3d4e5f60718".into(),
+                        "subnet-0f1e2d3c4b5a69788".into(),
+                    ],
                     security_groups: vec!["sg-0123456789abcdef0".into()],
                     assign_public_ip: false,
                 }),

@@ -32,8 +32,7 @@ pub fn alarm_signals(
             name: s.name.clone(),
             in_alarm: s.in_alarm(),
             // CloudWatch stamps whole milliseconds; the rollout's start may carry more.
-            changed_during_rollout: s.updated_at
-                >= since - chrono::Duration::milliseconds(1),
+            changed_during_rollout: s.updated_at >= since - chrono::Duration::milliseconds(1),
             reason: s.reason.clone(),
         })
         .collect()
@@ -69,7 +68,10 @@ mod tests {
 
     #[test]
     fn an_alarm_entering_alarm_after_the_start_fails_naming_it() {
-        let states = [state("api-5xx", "ALARM", 1_060), state("latency", "OK", 1_010)];
+        let states = [
+            state("api-5xx", "ALARM", 1_060),
+            state("latency", "OK", 1_010),
+        ];
         let watched = ["latency".to_string(), "api-5xx".to_string()];
         let failure = alarm_failure(&alarm_signals(&states, &watched, since()));
         assert_eq!(
@@ -97,6 +99,9 @@ mod tests {
             state("c", "ALARM", 1_100),
         ];
         let watched = ["a".to_string(), "b".to_string()];
-        assert_eq!(alarm_failure(&alarm_signals(&states, &watched, since())), None);
+        assert_eq!(
+            alarm_failure(&alarm_signals(&states, &watched, since())),
+            None
+        );
     }
 }

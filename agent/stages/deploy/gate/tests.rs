@@ -297,7 +297,10 @@ fn a_task_stopped_by_scale_in_is_not_a_failure() {
 #[test]
 fn an_alarm_entering_alarm_during_the_bake_fails_the_gate_naming_it() {
     let mut g = gate();
-    assert!(matches!(g.observe(&obs(60, vec![healthy(1), healthy(2)], 0)), Decision::Wait(_)));
+    assert!(matches!(
+        g.observe(&obs(60, vec![healthy(1), healthy(2)], 0)),
+        Decision::Wait(_)
+    ));
     let mut o = obs(90, vec![healthy(1), healthy(2)], 0);
     o.alarms = vec![AlarmSignal {
         name: "api-5xx".into(),
@@ -313,7 +316,9 @@ fn an_alarm_entering_alarm_during_the_bake_fails_the_gate_naming_it() {
             reason: "Threshold Crossed".into()
         })
     );
-    let Decision::Failed(f) = d else { unreachable!() };
+    let Decision::Failed(f) = d else {
+        unreachable!()
+    };
     assert!(f.to_string().contains("api-5xx"), "{f}");
 }
 

@@ -205,7 +205,7 @@ struct InFlight {
 
 enum Verdict {
     Continue,
-    Done(DeployResult),
+    Done(Box<DeployResult>),
 }
 
 /// A target's start: rolling, or already ended.
@@ -262,7 +262,7 @@ impl Rollout<'_> {
             for (flight, verdict) in self.poll(due).await {
                 match verdict {
                     Verdict::Continue => active.push(flight),
-                    Verdict::Done(result) => results.push(result),
+                    Verdict::Done(result) => results.push(*result),
                 }
             }
         }

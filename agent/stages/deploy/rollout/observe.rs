@@ -111,8 +111,10 @@ impl Rollout<'_> {
         let mut states = Vec::new();
         for chunk in names.chunks(crate::cloud::DESCRIBE_ALARMS_BATCH) {
             states.extend(
-                self.call("DescribeAlarms", || self.cloud.alarms.describe_alarms(chunk))
-                    .await?,
+                self.call("DescribeAlarms", || {
+                    self.cloud.alarms.describe_alarms(chunk)
+                })
+                .await?,
             );
         }
         Ok(states)

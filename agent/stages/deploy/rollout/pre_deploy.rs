@@ -41,7 +41,9 @@ impl Rollout<'_> {
                 "preDeploy runs in container `{container}`, which {} does not define",
                 short_td(run.new_td)
             );
-            return Err(self.end_before_update(target, &run, FailureKind::Config, reason, None).await);
+            return Err(self
+                .end_before_update(target, &run, FailureKind::Config, reason, None)
+                .await);
         }
         let detail = serde_json::json!({ "task_definition": run.new_td, "container": container });
         if let Err(e) = self
@@ -49,19 +51,32 @@ impl Rollout<'_> {
             .await
         {
             let reason = not_deployed(&e);
-            return Err(self.end_before_update(target, &run, FailureKind::Journal, reason, None).await);
+            return Err(self
+                .end_before_update(target, &run, FailureKind::Journal, reason, None)
+                .await);
         }
         let (env, name) = (target.env.as_str(), target.spec.name.as_str());
-        self.progress.step(env, name, &format!("running the pre-deploy task on {}", short_td(run.new_td)));
+        self.progress.step(
+            env,
+            name,
+            &format!("running the pre-deploy task on {}", short_td(run.new_td)),
+        );
         let timeout = Duration::from_secs(pre.timeout_seconds.into());
-        let report = self.run_pre_deploy(target, &run, &container, &pre.command, timeout).await;
-        let outcome = if report.verdict.passed { "succeeded" } else { "failed" };
+        let report = self
+            .run_pre_deploy(target, &run, &container, &pre.command, timeout)
+            .await;
+        let outcome = if report.verdict.passed {
+            "succeeded"
+        } else {
+            "failed"
+        };
         // The log tail stays out of the journal: it is the application's output.
         let mut detail = serde_json::to_value(&report).unwrap_or_default();
         if let Some(map) = detail.as_object_mut() {
             map.remove("log_tail");
         }
-        self.record(target, "pre-deploy", Phase::Finished, Some(outcome), detail).await;
+        self.record(target, "pre-deploy", Phase::Finished, Some(outcome), detail)
+            .await;
         if report.verdict.passed {
             self.progress.step(env, name, &report.summary);
             return Ok(Some(report));
@@ -103,7 +118,10 @@ impl Rollout<'_> {
             log_tail: None,
             seconds: 0.0,
         };
-        match self.call("RunTask", || self.cloud.ecs.run_task(&request)).await {
+        match self
+            .call("RunTask", || self.cloud.ecs.run_task(&request))
+            .await
+        {
             Ok(task) => {
                 let arn = task.task_arn.clone();
                 report.verdict = self.watch_task(target, task, container, timeout).await;
@@ -169,7 +187,12 @@ impl Rollout<'_> {
 
     /// The last lines of the task's awslogs stream; None when there is none or it cannot be
     /// read ("log not available").
-    async fn log_tail(&self, td: &TaskDefinition, container: &str, arn: &str) -> Option<Vec<String>> {
+    async fn log_tail(
+        &self,
+        td: &TaskDefinition,
+        container: &str,
+        arn: &str,
+    ) -> Option<Vec<String>> {
         let (group, stream) = awslogs_stream(td, container, arn)?;
         match self
             .call("GetLogEvents", || {

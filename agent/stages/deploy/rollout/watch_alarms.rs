@@ -22,7 +22,13 @@ impl Rollout<'_> {
             .as_ref()
             .filter(|a| a.enable)
         {
-            names.extend(ecs.alarm_names.iter().filter(|n| !names.contains(n)).cloned().collect::<Vec<_>>());
+            names.extend(
+                ecs.alarm_names
+                    .iter()
+                    .filter(|n| !names.contains(n))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
         }
         if names.is_empty() {
             return Ok(names);
@@ -30,7 +36,9 @@ impl Rollout<'_> {
         let mut found = Vec::new();
         for chunk in names.chunks(crate::cloud::DESCRIBE_ALARMS_BATCH) {
             match self
-                .call("DescribeAlarms", || self.cloud.alarms.describe_alarms(chunk))
+                .call("DescribeAlarms", || {
+                    self.cloud.alarms.describe_alarms(chunk)
+                })
                 .await
             {
                 Ok(states) => found.extend(states.into_iter().map(|s| s.name)),
@@ -45,11 +53,17 @@ impl Rollout<'_> {
         if missing.is_empty() {
             return Ok(names);
         }
-        let list = missing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let list = missing
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let reason = format!(
             "CloudWatch alarm(s) {list} do not exist in this account and region; fix `deploy.alarms` (or the service's deployment alarms) — the service was not updated"
         );
-        Err(self.not_updated(target, current, new_td, FailureKind::Config, reason).await)
+        Err(self
+            .not_updated(target, current, new_td, FailureKind::Config, reason)
+            .await)
     }
 
     /// End a deploy before UpdateService: the service runs what it ran.
