@@ -430,3 +430,39 @@ async fn a_long_migration_does_not_stall_the_gate_of_a_rollout_already_in_flight
     // api finished first, while api2 was still migrating.
     assert_eq!(results[0].service, "api");
 }
+
+/// `amagent deploy` on a copy of the example whose api has a migration, `--sim
+/// migration-fails`: exit 1, the service not updated, the exit code and the log tail shown.
+#[test]
+fn the_deploy_command_shows_a_failed_migrations_exit_code_and_log() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = tempfile::tempdir().unwrap();
+    for dir in ["environments", "pipelines"] {
+        std::fs::create_dir(repo.path().join(dir)).unwrap();
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, repo.path().join(dir).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let staging = repo.path().join("environments/staging.yaml");
+    let text = std::fs::read_to_string(&staging).unwrap().replacen(
+        "    loadBalancer:\n",
+        "    preDeploy:\n      command: [npm, run, migrate]\n    loadBalancer:\n",
+        1,
+    );
+    std::fs::write(&staging, text).unwrap();
+    let journal = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amagent"))
+        .args(["deploy", "--env", "staging", "--service", "api", "--image", "v1.4.0"])
+        .args(["--sim", "migration-fails", "--repo"])
+        .arg(repo.path())
+        .arg("--journal")
+        .arg(journal.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("FAILED (not rolled back; running aussie-markets-api-task:42)"), "{stdout}");
+    assert!(stdout.contains("pre-deploy task failed: exit code 1"), "{stdout}");
+    assert!(stdout.contains("ERROR: relation \"orders\" does not exist"), "{stdout}");
+}
