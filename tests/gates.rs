@@ -466,3 +466,23 @@ fn the_deploy_command_shows_a_failed_migrations_exit_code_and_log() {
     assert!(stdout.contains("pre-deploy task failed: exit code 1"), "{stdout}");
     assert!(stdout.contains("ERROR: relation \"orders\" does not exist"), "{stdout}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_settings_only_change_runs_no_pre_deploy_task() {
+    // The running release (v1.3.0) with one more task: no new revision, nothing to migrate.
+    let w = World::new(staging(|_| {}), FaultScript::builtin("migration-fails").unwrap());
+    // The account runs one task; the spec now asks for two.
+    let w = World {
+        env: staging(|s| {
+            s.pre_deploy = migrate(600);
+            s.desired_count = 2;
+        }),
+        ..w
+    };
+    let report = w.deploy("v1.3.0").await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    assert!(report.deploys[0].pre_deploy.is_none());
+    assert_eq!(w.calls("RunTask"), 0);
+    assert_eq!(w.calls("UpdateService"), 1);
+    assert_eq!(w.running(), "aussie-markets-api-task:42");
+}

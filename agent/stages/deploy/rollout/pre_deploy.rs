@@ -19,6 +19,9 @@ pub(super) struct PreDeployRun<'a> {
     pub new_td: &'a str,
     /// What the service runs now (it keeps running it if the task fails).
     pub running_td: &'a str,
+    /// A revision was registered (or reused): something new will run. A change of the
+    /// service's settings alone (desired count, percentages) runs no pre-deploy task.
+    pub new_revision: bool,
 }
 
 impl Rollout<'_> {
@@ -32,7 +35,7 @@ impl Rollout<'_> {
         let Some(pre) = target.spec.pre_deploy.as_ref() else {
             return Ok(None);
         };
-        if target.revision.is_some() {
+        if target.revision.is_some() || !run.new_revision {
             return Ok(None);
         }
         let container = pre.container(&target.spec).to_string();

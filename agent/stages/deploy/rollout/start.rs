@@ -64,6 +64,7 @@ impl Rollout<'_> {
             td: rendered.as_ref().unwrap_or(&current.td),
             new_td: &new_td,
             running_td: &current.td.arn,
+            new_revision: rendered.is_some(),
         };
         let pre_deploy = self.pre_deploy(&target, run).await?;
         let mut flight = self.roll(target, current, new_td, rollback_to).await?;
