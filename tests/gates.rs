@@ -453,7 +453,15 @@ fn the_deploy_command_shows_a_failed_migrations_exit_code_and_log() {
     std::fs::write(&staging, text).unwrap();
     let journal = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_amagent"))
-        .args(["deploy", "--env", "staging", "--service", "api", "--image", "v1.4.0"])
+        .args([
+            "deploy",
+            "--env",
+            "staging",
+            "--service",
+            "api",
+            "--image",
+            "v1.4.0",
+        ])
         .args(["--sim", "migration-fails", "--repo"])
         .arg(repo.path())
         .arg("--journal")
@@ -461,16 +469,33 @@ fn the_deploy_command_shows_a_failed_migrations_exit_code_and_log() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("FAILED (not rolled back; running aussie-markets-api-task:42)"), "{stdout}");
-    assert!(stdout.contains("pre-deploy task failed: exit code 1"), "{stdout}");
-    assert!(stdout.contains("ERROR: relation \"orders\" does not exist"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("FAILED (not rolled back; running aussie-markets-api-task:42)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pre-deploy task failed: exit code 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ERROR: relation \"orders\" does not exist"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_settings_only_change_runs_no_pre_deploy_task() {
     // The running release (v1.3.0) with one more task: no new revision, nothing to migrate.
-    let w = World::new(staging(|_| {}), FaultScript::builtin("migration-fails").unwrap());
+    let w = World::new(
+        staging(|_| {}),
+        FaultScript::builtin("migration-fails").unwrap(),
+    );
     // The account runs one task; the spec now asks for two.
     let w = World {
         env: staging(|s| {
@@ -485,4 +510,38 @@ async fn a_settings_only_change_runs_no_pre_deploy_task() {
     assert_eq!(w.calls("RunTask"), 0);
     assert_eq!(w.calls("UpdateService"), 1);
     assert_eq!(w.running(), "aussie-markets-api-task:42");
+}
+
+#[tokio::test(start_paused = true)]
+async fn doctor_names_a_watched_alarm_that_does_not_exist_and_where_it_is_configured() {
+    let w = World::new(
+        staging(|s| s.deploy.alarms = vec![ALARM.into()]),
+        FaultScript::new(),
+    );
+    let env = staging(|s| s.deploy.alarms = vec![ALARM.into(), "misspelt-alarm".into()]);
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/staging.yaml"),
+    )
+    .unwrap()
+    .replacen(
+        "      autoRollback: true\n",
+        &format!("      autoRollback: true\n      alarms: [{ALARM}, misspelt-alarm]\n"),
+        1,
+    );
+    let locator = amagent::doctor::SpecLocator::new("environments/staging.yaml", &text);
+    let checks = amagent::doctor::examine(&w.sandbox.sim.cloud(), &env, &locator).await;
+    let alarm = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c.check == "CloudWatch alarm" && c.subject == name)
+            .unwrap_or_else(|| panic!("no check of {name}: {checks:#?}"))
+    };
+    assert!(alarm(ALARM).ok);
+    let missing = alarm("misspelt-alarm");
+    assert!(!missing.ok);
+    let fix = missing.fix.as_deref().unwrap();
+    assert!(
+        fix.contains("environments/staging.yaml:53 (services[0].deploy.alarms[1])"),
+        "{fix}"
+    );
 }

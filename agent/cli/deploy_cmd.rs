@@ -238,7 +238,10 @@ fn print_pre_deploy_log(d: &crate::stages::deploy::DeployResult) {
     match &pre.log_tail {
         None => crate::outln!("             pre-deploy task log not available"),
         Some(lines) => {
-            crate::outln!("             pre-deploy task log, last {} line(s):", lines.len());
+            crate::outln!(
+                "             pre-deploy task log, last {} line(s):",
+                lines.len()
+            );
             for line in lines {
                 crate::outln!("               {line}");
             }
