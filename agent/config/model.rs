@@ -181,8 +181,9 @@ pub struct Service {
     pub cpu: u32,
     /// MiB.
     pub memory: u32,
-    #[serde(default = "default_desired_count")]
-    pub desired_count: u32,
+    /// Tasks to run, or `managed` (an autoscaler sets it).
+    #[serde(default)]
+    pub desired_count: super::desired_count::DesiredCount,
     /// Plain environment variables. Credentials belong in `secrets`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -224,10 +225,6 @@ impl PreDeploy {
     pub fn container<'a>(&'a self, service: &'a Service) -> &'a str {
         self.container.as_deref().unwrap_or(&service.ecs.container)
     }
-}
-
-fn default_desired_count() -> u32 {
-    1
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

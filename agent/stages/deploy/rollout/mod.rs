@@ -154,7 +154,8 @@ enum Stage {
 /// The service settings an UpdateService sets.
 #[derive(Clone, Debug)]
 struct Settings {
-    desired_count: u32,
+    /// None: leave ECS's count (an autoscaler owns it).
+    desired_count: Option<u32>,
     minimum_healthy_percent: u32,
     maximum_percent: u32,
     /// ECS's deployment alarms: not the spec's to change, so handed back as the service had them.
@@ -164,7 +165,7 @@ struct Settings {
 impl Settings {
     fn of(spec: &Service, live: &EcsService) -> Self {
         Settings {
-            desired_count: spec.desired_count,
+            desired_count: spec.desired_count.fixed(),
             minimum_healthy_percent: spec.deploy.minimum_healthy_percent,
             maximum_percent: spec.deploy.maximum_percent,
             alarms: live.deployment_configuration.alarms.clone(),
