@@ -500,7 +500,7 @@ async fn a_settings_only_change_runs_no_pre_deploy_task() {
     let w = World {
         env: staging(|s| {
             s.pre_deploy = migrate(600);
-            s.desired_count = 2;
+            s.desired_count = amagent::config::desired_count::DesiredCount::Tasks(2);
         }),
         ..w
     };
