@@ -545,3 +545,20 @@ async fn doctor_names_a_watched_alarm_that_does_not_exist_and_where_it_is_config
         "{fix}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn run_task_denied_is_a_refusal_naming_the_action_and_nothing_deploys() {
+    let w = World::new(
+        staging(|s| s.pre_deploy = migrate(600)),
+        FaultScript::new().deny("RunTask"),
+    );
+    let report = w.deploy("v1.4.0").await;
+    let d = &report.deploys[0];
+    assert_eq!(d.failure_kind, Some(FailureKind::Refused), "{d:#?}");
+    assert!(
+        d.reason.as_deref().unwrap().contains("ecs:RunTask"),
+        "{d:#?}"
+    );
+    assert_eq!(w.calls("UpdateService"), 0);
+    assert_eq!(w.running(), "aussie-markets-api-task:42");
+}

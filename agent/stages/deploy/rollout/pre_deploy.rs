@@ -89,8 +89,13 @@ impl Rollout<'_> {
             report.summary,
             short_td(run.new_td)
         );
+        // RunTask refused (access denied, no such revision): AWS said no, nothing ran.
+        let kind = match report.task {
+            None => FailureKind::Refused,
+            Some(_) => FailureKind::PreDeploy,
+        };
         Err(self
-            .end_before_update(target, &run, FailureKind::PreDeploy, reason, Some(report))
+            .end_before_update(target, &run, kind, reason, Some(report))
             .await)
     }
 
