@@ -296,6 +296,10 @@ pub struct DeploySettings {
     /// gate and rolls back.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
+    /// After the gate rolls this service back, open a pull request that returns Git to what
+    /// runs (as `amagent rollback --revert-pr` does). Off by default.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub revert_pr: bool,
 }
 
 impl Default for DeploySettings {
@@ -307,6 +311,7 @@ impl Default for DeploySettings {
             timeout_seconds: 900,
             auto_rollback: true,
             alarms: Vec::new(),
+            revert_pr: false,
         }
     }
 }
