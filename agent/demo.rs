@@ -8,9 +8,13 @@
 //!   the PR comment says why;
 //! - act 3: tag `v1.0.0` promotes exactly staging's verified digests to production;
 //! - act 4: a fix reaches staging, `v1.1.0` promotes it, and `amagent rollback` takes production
-//!   back to `v1.0.0`'s revision through the same gate.
+//!   back to `v1.0.0`'s revision through the same gate;
+//! - act 5 (`demo/migration.rs`): a release with a database migration, run as a one-off task of
+//!   the new revision before the service is updated.
 //!
 //! Everything lives in a temporary directory; the simulator's clock is virtual.
+
+mod migration;
 
 use crate::cloud::sim::{FaultScript, ImageRule};
 use crate::daemon::{Agent, Settings, TickReport};
@@ -38,7 +42,7 @@ const FILES: [(&str, &str); 3] = [
 ];
 
 /// The API's releases in the demo's source repository; `BROKEN` crash-loops.
-const RELEASES: [&str; 3] = ["v2.0.0", "v2.1.0", "v2.1.1"];
+const RELEASES: [&str; 4] = ["v2.0.0", "v2.1.0", "v2.1.1", migration::RELEASE];
 const BROKEN: &str = "v2.1.0";
 
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +154,7 @@ fn say(line: &str) {
     crate::errln!("{line}");
 }
 
-/// Run the four acts in `work` (an empty directory), building into `registry`
+/// Run the five acts in `work` (an empty directory), building into `registry`
 /// (`http://user:password@127.0.0.1:PORT`).
 pub async fn run(
     work: &Path,
@@ -165,6 +169,7 @@ pub async fn run(
     let act2 = demo.act2().await?;
     let (act3, v1_revision) = demo.act3(&pr1, &staged_image).await?;
     let act4 = demo.act4(v1_revision).await?;
+    let act5 = demo.act5().await?;
     let comments = demo
         .console
         .comments()
@@ -172,7 +177,7 @@ pub async fn run(
         .map(|((pr, _), body)| Comment { pr, body })
         .collect();
     Ok(Summary {
-        acts: vec![act1, act2, act3, act4],
+        acts: vec![act1, act2, act3, act4, act5],
         comments,
     })
 }
@@ -229,11 +234,13 @@ impl Demo {
             act: 0,
             message: format!("the bundled example does not load: {e}"),
         })?;
-        let faults = FaultScript::new().image(
-            ImageRule::new(format!(":{BROKEN}"))
-                .crash_after(5)
-                .stopped_reason("Essential container in task exited (exit code 1: Error: connect ECONNREFUSED 10.0.3.12:5432)"),
-        );
+        let faults = FaultScript::new()
+            .image(
+                ImageRule::new(format!(":{BROKEN}"))
+                    .crash_after(5)
+                    .stopped_reason("Essential container in task exited (exit code 1: Error: connect ECONNREFUSED 10.0.3.12:5432)"),
+            )
+            .one_off(migration::rule());
         let running: Vec<_> = model.environments.values().cloned().collect();
         let sandbox = Arc::new(Sandbox::for_environments(
             &running,

@@ -181,6 +181,10 @@ impl Sandbox {
                 _ => self.sim.add_parameter(reference),
             }
         }
+        // The alarms the gate watches exist (OK) in the account.
+        for alarm in &s.deploy.alarms {
+            self.sim.add_alarm(alarm);
+        }
         if let Some(lb) = &s.load_balancer {
             self.sim.add_target_group(TargetGroupSpec::new(
                 &lb.target_group,

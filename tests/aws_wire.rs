@@ -163,6 +163,7 @@ async fn update_service_and_describe_in_batches_of_ten() {
                     enable: true,
                     rollback: false,
                 }),
+                alarms: None,
             }),
         })
         .await

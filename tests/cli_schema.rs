@@ -59,6 +59,13 @@ fn the_schemas_know_the_fields_and_refuse_unknown_ones() {
         "{service}"
     );
     assert_eq!(service["additionalProperties"], false);
+    // The gates (issue 17): a pre-deploy task and the alarms the rollout watches.
+    assert!(service["properties"]["preDeploy"].is_object(), "{service}");
+    let pre = &env["$defs"]["PreDeploy"];
+    assert_eq!(pre["required"], serde_json::json!(["command"]), "{pre}");
+    assert_eq!(pre["additionalProperties"], false);
+    let deploy = &env["$defs"]["DeploySettings"]["properties"];
+    assert_eq!(deploy["alarms"]["type"], "array", "{deploy}");
     let pipeline = generated("pipeline");
     assert_eq!(
         pipeline["$defs"]["StageKind"]["enum"],

@@ -86,6 +86,7 @@ async fn steps(cloud: &Cloud) -> Observed {
                     enable: true,
                     rollback: false,
                 }),
+                alarms: None,
             }),
         })
         .await

@@ -1,4 +1,4 @@
-//! The README's first command: `amagent demo` runs its four acts on the simulator with real
+//! The README's first command: `amagent demo` runs its five acts on the simulator with real
 //! git repositories, buildah and a local registry, and each act's outcome is checked here from
 //! its JSON summary.
 
@@ -16,7 +16,7 @@ fn the_demo_deploys_rolls_back_promotes_and_rolls_back_production() {
     // Progress goes to stderr; stdout is one JSON document.
     let summary: serde_json::Value = serde_json::from_str(&stdout).expect("JSON summary");
     let acts = summary["acts"].as_array().unwrap();
-    assert_eq!(acts.len(), 4, "{summary:#}");
+    assert_eq!(acts.len(), 5, "{summary:#}");
     let facts = |n: usize| &acts[n]["facts"];
 
     // 1: staging deployed a new revision of the built image, after a snapshot (major version).
@@ -69,6 +69,15 @@ fn the_demo_deploys_rolls_back_promotes_and_rolls_back_production() {
     // 4: the rollback returned production to the revision v1.0.0 had.
     assert_eq!(facts(3)["to"], facts(2)["task_definition"]);
     assert_ne!(facts(3)["from"], facts(3)["to"]);
+    // 5: the migration ran on the revision then deployed, exited 0, before UpdateService.
+    assert_eq!(facts(4)["exit_code"], 0);
+    assert_eq!(
+        facts(4)["pre_deploy_task_definition"],
+        facts(4)["task_definition"]
+    );
+    assert_ne!(facts(4)["task_definition"], facts(1)["running"]);
+    assert_eq!(facts(4)["migrated_before_update"], true);
+    assert_eq!(facts(4)["log_tail"][3], "2 migrations applied");
 
     // The PR comments as GitHub would show them: staging's failure says why, on PR 2.
     let comments = summary["comments"].as_array().unwrap();
@@ -84,4 +93,11 @@ fn the_demo_deploys_rolls_back_promotes_and_rolls_back_production() {
             .iter()
             .any(|c| c["pr"] == 1 && c["body"].as_str().unwrap().contains("✅ **production**"))
     );
+    assert!(comments.iter().any(|c| {
+        c["pr"] == 4
+            && c["body"]
+                .as_str()
+                .unwrap()
+                .contains("| api | pre-deploy | ✅ |")
+    }));
 }

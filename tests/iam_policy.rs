@@ -135,6 +135,8 @@ fn every_operation_is_listed_once() {
 fn the_list_matches_the_adapter_code() {
     let sources = [
         include_str!("../agent/cloud/aws/ecs.rs"),
+        include_str!("../agent/cloud/aws/ecs_run.rs"),
+        include_str!("../agent/cloud/aws/cloudwatch.rs"),
         include_str!("../agent/cloud/aws/elb.rs"),
         include_str!("../agent/cloud/aws/rds.rs"),
         include_str!("../agent/cloud/aws/ecr.rs"),

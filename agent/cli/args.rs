@@ -66,9 +66,10 @@ pub struct RemoteArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The product end to end in four acts, on the simulator (no AWS account, no GitHub): a
+    /// The product end to end in five acts, on the simulator (no AWS account, no GitHub): a
     /// merged PR deploys staging, a crash-looping release is rolled back, a tag promotes
-    /// staging's digests to production, and `rollback` returns production to the last release.
+    /// staging's digests to production, `rollback` returns production to the last release,
+    /// and a release's database migration runs as a one-off task before it deploys.
     #[command(
         after_help = "Needs buildah (or podman) and docker-registry (Debian packages);\n\
         scripts/demo installs them. Exit codes: 0 every act did what it should, 1 an act did not,\n\
@@ -95,7 +96,8 @@ pub enum Command {
         amagent deploy --env staging --service api --image v1.4.0 --sim healthy\n  \
         amagent deploy --env staging --service api --image v1.4.0 --sim crash --output json\n\n\
         Scenarios (--sim): healthy, crash, unhealthy-during-bake, slow-start, timeout, throttled,\n\
-        access-denied, snapshot-fails, or a fault-script file (docs/operations.md).\n\n\
+        access-denied, snapshot-fails, migration-fails, or a fault-script file\n\
+        (docs/operations.md).\n\n\
         Exit codes: 0 deployed and verified, 1 deploy failed (the output says whether it was\n\
         rolled back), 2 usage or configuration error, 3 AWS refused (access denied, not found).")]
     Deploy(Deploy),

@@ -203,6 +203,7 @@ fn print_report(
                         d.reason.as_deref().unwrap_or("")
                     ),
                 }
+                print_pre_deploy_log(d);
             }
             for l in &report.lifecycle {
                 let protected = l
@@ -227,4 +228,23 @@ fn print_report(
 fn minutes(seconds: f64) -> String {
     let s = seconds.round() as u64;
     format!("{}m{:02}s", s / 60, s % 60)
+}
+
+/// A failed pre-deploy task's log tail, under its deploy's line.
+fn print_pre_deploy_log(d: &crate::stages::deploy::DeployResult) {
+    let Some(pre) = d.pre_deploy.as_ref().filter(|p| !p.verdict.passed) else {
+        return;
+    };
+    match &pre.log_tail {
+        None => crate::outln!("             pre-deploy task log not available"),
+        Some(lines) => {
+            crate::outln!(
+                "             pre-deploy task log, last {} line(s):",
+                lines.len()
+            );
+            for line in lines {
+                crate::outln!("               {line}");
+            }
+        }
+    }
 }

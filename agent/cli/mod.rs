@@ -55,7 +55,7 @@ pub enum OutputFormat {
         and pipelines/<name>.yaml (how to build it) in a git repository. amagent validates them,\n\
         plans what a change means (build, RDS snapshot, deploy, ECR lifecycle) and runs it.",
     after_help = "Examples:\n  \
-        amagent demo                          the whole product on the simulator, in four acts\n  \
+        amagent demo                          the whole product on the simulator, in five acts\n  \
         amagent validate                      check ./environments and ./pipelines\n  \
         amagent validate path/to/envrepo      check another checkout\n  \
         amagent plan                          what the last commit changes\n  \

@@ -78,6 +78,8 @@ pub enum ResourceKind {
     Object,
     Parameter,
     Secret,
+    LogStream,
+    Alarm,
 }
 
 impl fmt::Display for ResourceKind {
@@ -96,6 +98,8 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Object => "S3 object",
             ResourceKind::Parameter => "SSM parameter",
             ResourceKind::Secret => "Secrets Manager secret",
+            ResourceKind::LogStream => "CloudWatch log stream",
+            ResourceKind::Alarm => "CloudWatch alarm",
         })
     }
 }

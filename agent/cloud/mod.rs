@@ -25,4 +25,6 @@ pub struct Cloud {
     pub ecr: Arc<dyn Registry>,
     pub s3: Arc<dyn ObjectStore>,
     pub ssm: Arc<dyn Parameters>,
+    pub logs: Arc<dyn Logs>,
+    pub alarms: Arc<dyn Alarms>,
 }

@@ -14,6 +14,12 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("UpdateService", "ecs:UpdateService"),
     ("ListTasks", "ecs:ListTasks"),
     ("DescribeTasks", "ecs:DescribeTasks"),
+    // The pre-deploy task (`preDeploy`): one task of the new revision, stopped at its timeout.
+    ("RunTask", "ecs:RunTask"),
+    ("StopTask", "ecs:StopTask"),
+    // Its log tail (awslogs driver) and the alarms the gate watches.
+    ("GetLogEvents", "logs:GetLogEvents"),
+    ("DescribeAlarms", "cloudwatch:DescribeAlarms"),
     (
         "DescribeTargetGroups",
         "elasticloadbalancing:DescribeTargetGroups",

@@ -39,6 +39,10 @@ pub trait Ecs: Send + Sync {
     ) -> CloudResult<Vec<String>>;
     /// DescribeTasks; `tasks.len()` ≤ [`DESCRIBE_TASKS_BATCH`].
     async fn describe_tasks(&self, cluster: &str, tasks: &[String]) -> CloudResult<Vec<Task>>;
+    /// RunTask of one task; returns it as ECS first describes it (PROVISIONING or PENDING).
+    async fn run_task(&self, request: &RunTask) -> CloudResult<Task>;
+    /// StopTask with a reason people will read in its stoppedReason.
+    async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> CloudResult<()>;
     /// DescribeServices again, for `(service name, deployment controller type)` — `ECS`,
     /// `CODE_DEPLOY` or `EXTERNAL`; only `doctor` reads it. The simulator models ECS rolling
     /// updates only, so by default every service found is `ECS`.
@@ -123,6 +127,26 @@ pub trait ObjectStore: Send + Sync {
     /// Remove `key` (a missing key is no error, as in S3).
     async fn delete(&self, bucket: &str, key: &str) -> CloudResult<()>;
 }
+
+/// CloudWatch Logs: the end of one log stream (the awslogs driver's).
+#[async_trait]
+pub trait Logs: Send + Sync {
+    /// GetLogEvents from the end: the last `limit` messages, oldest first; None when the group
+    /// or stream does not exist.
+    async fn tail(&self, group: &str, stream: &str, limit: u32)
+    -> CloudResult<Option<Vec<String>>>;
+}
+
+/// CloudWatch alarms, read only.
+#[async_trait]
+pub trait Alarms: Send + Sync {
+    /// DescribeAlarms by name (metric and composite); names that do not exist are absent;
+    /// `names.len()` ≤ [`DESCRIBE_ALARMS_BATCH`].
+    async fn describe_alarms(&self, names: &[String]) -> CloudResult<Vec<AlarmState>>;
+}
+
+/// CloudWatch allows at most 100 alarm names per DescribeAlarms call.
+pub const DESCRIBE_ALARMS_BATCH: usize = 100;
 
 /// Secret references: SSM parameters and Secrets Manager secrets, checked for existence only.
 #[async_trait]

@@ -141,6 +141,42 @@ pub struct EcsService {
     pub load_balancers: Vec<ServiceLoadBalancer>,
     /// Newest first, as ECS returns them.
     pub events: Vec<ServiceEvent>,
+    /// Where the service's tasks run: a one-off task of the service runs there too.
+    #[serde(default)]
+    pub placement: TaskPlacement,
+}
+
+/// Where a service's tasks run: its network configuration and its capacity provider strategy
+/// or launch type, as DescribeServices returns them and RunTask takes them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskPlacement {
+    /// awsvpc: subnets, security groups, public IP (None for bridge/host networking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<AwsVpc>,
+    /// FARGATE, EC2, EXTERNAL; None when a capacity provider strategy is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capacity_provider_strategy: Vec<CapacityProviderItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsVpc {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProviderItem {
+    pub capacity_provider: String,
+    pub weight: u32,
+    pub base: u32,
 }
 
 impl EcsService {
@@ -181,6 +217,18 @@ pub struct DeploymentConfiguration {
     pub minimum_healthy_percent: u32,
     pub maximum_percent: u32,
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// ECS's own deployment alarms (`deploymentConfiguration.alarms`): the gate watches them
+    /// too, and UpdateService hands them back unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<DeploymentAlarms>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAlarms {
+    pub alarm_names: Vec<String>,
+    pub enable: bool,
+    pub rollback: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +286,55 @@ pub struct Task {
     pub stopped_reason: Option<String>,
     /// The task's ENI address: the target id in an `ip` target group.
     pub private_ip: String,
+    /// Each container's state: a one-off task's outcome is its container's exit code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<TaskContainer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskContainer {
+    pub name: String,
+    pub last_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// RunTask of one task: a task definition's `container` with its command replaced, placed
+/// where a service's tasks run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunTask {
+    pub cluster: String,
+    /// family:revision or ARN.
+    pub task_definition: String,
+    pub container: String,
+    pub command: Vec<String>,
+    pub placement: TaskPlacement,
+    /// ECS's `startedBy` (≤ 36 characters), so the task can be told apart.
+    pub started_by: String,
+}
+
+// ---------------------------------------------------------------- CloudWatch
+
+/// One metric or composite alarm as DescribeAlarms returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmState {
+    pub name: String,
+    /// OK, ALARM or INSUFFICIENT_DATA.
+    pub state: String,
+    pub reason: String,
+    /// When the state last changed: an alarm that entered ALARM before a rollout began is
+    /// not that rollout's doing.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AlarmState {
+    pub fn in_alarm(&self) -> bool {
+        self.state == "ALARM"
+    }
 }
 
 // ---------------------------------------------------------------- Elastic Load Balancing v2

@@ -215,6 +215,37 @@ pub struct Service {
     pub load_balancer: Option<LoadBalancer>,
     #[serde(default)]
     pub deploy: DeploySettings,
+    /// A one-off task (e.g. database migrations) run with the new revision before the service
+    /// is updated: exit code 0 lets the deploy go on, anything else stops it unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_deploy: Option<PreDeploy>,
+}
+
+/// `preDeploy`: one task of the new task definition, placed like the service's tasks (its
+/// subnets, security groups, capacity provider strategy or launch type), with the container's
+/// command replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PreDeploy {
+    /// The command, one word per item, e.g. `[npm, run, migrate]`.
+    pub command: Vec<String>,
+    /// Stop the task (and the deploy) if it has not finished in this time.
+    #[serde(default = "default_pre_deploy_timeout")]
+    pub timeout_seconds: u32,
+    /// The container to run the command in (default: the service's `ecs.container`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
+fn default_pre_deploy_timeout() -> u32 {
+    600
+}
+
+impl PreDeploy {
+    /// The container the command runs in.
+    pub fn container<'a>(&'a self, service: &'a Service) -> &'a str {
+        self.container.as_deref().unwrap_or(&service.ecs.container)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -282,6 +313,10 @@ pub struct DeploySettings {
     /// Give up (and roll back) if the rollout has not succeeded in this time.
     pub timeout_seconds: u32,
     pub auto_rollback: bool,
+    /// CloudWatch alarm names: one entering ALARM during the rollout or the bake fails the
+    /// gate and rolls back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
     /// After the gate rolls this service back, open a pull request that returns Git to what
     /// runs (as `amagent rollback --revert-pr` does). Off by default.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -296,6 +331,7 @@ impl Default for DeploySettings {
             bake_seconds: 120,
             timeout_seconds: 900,
             auto_rollback: true,
+            alarms: Vec::new(),
             revert_pr: false,
         }
     }

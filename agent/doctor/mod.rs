@@ -3,6 +3,7 @@
 //! deploy (`live`); each check says ✓, ✗ with what to do and where it is configured, or ! for
 //! what the agent cannot verify itself.
 
+mod gates;
 pub mod grants;
 mod live;
 pub mod promotion_source;
@@ -207,6 +208,7 @@ async fn resources(cloud: &Cloud, spec: &SpecLocator, sp: &FieldPath, s: &Servic
         spec.at(&sp.key("image").key("repository")),
     ));
     checks.extend(secrets::checks(cloud, spec, sp, s).await);
+    checks.extend(gates::checks(cloud, spec, sp, s).await);
     checks
 }
 

@@ -40,6 +40,7 @@ fn live() -> Live {
                 minimum_healthy_percent: spec.deploy.minimum_healthy_percent,
                 maximum_percent: spec.deploy.maximum_percent,
                 circuit_breaker: None,
+                alarms: None,
             },
             load_balancers: vec![ServiceLoadBalancer {
                 target_group_arn: TG_ARN.into(),
@@ -47,6 +48,7 @@ fn live() -> Live {
                 container_port: lb.container_port,
             }],
             events: Vec::new(),
+            placement: Default::default(),
         },
         task_definition: td,
         target_groups: [(TG_ARN.to_string(), lb.target_group.clone())].into(),

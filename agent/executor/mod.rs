@@ -119,6 +119,7 @@ impl EnvReport {
             FailureKind::Config,
             FailureKind::Refused,
             FailureKind::Rollout,
+            FailureKind::PreDeploy,
             FailureKind::Build,
         ]
         .into_iter()
@@ -224,6 +225,7 @@ fn failed_for(env: &str, spec: &Service, kind: FailureKind, reason: String) -> D
         previous_task_definition: None,
         new_task_definition: None,
         seconds: 0.0,
+        pre_deploy: None,
     }
 }
 

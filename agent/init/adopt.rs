@@ -145,6 +145,7 @@ fn service(
             maximum_percent: l.service.deployment_configuration.maximum_percent,
             ..DeploySettings::default()
         },
+        pre_deploy: None,
     };
     let note = note(l, host, tag);
     Ok((service, note))

@@ -33,6 +33,7 @@ fn live() -> LiveService {
                 minimum_healthy_percent: 50,
                 maximum_percent: 150,
                 circuit_breaker: None,
+                alarms: None,
             },
             load_balancers: vec![ServiceLoadBalancer {
                 target_group_arn: TG_ARN.into(),
@@ -40,6 +41,7 @@ fn live() -> LiveService {
                 container_port: 3000,
             }],
             events: Vec::new(),
+            placement: Default::default(),
         },
         grace_period: Some(60),
         container: "api".into(),

@@ -55,38 +55,41 @@ pub fn deploy_changes(prev: &Service, s: &Service) -> Vec<String> {
         )
     };
     value(&mut out, "load balancer", lb(prev), lb(s));
-    let (a, b) = (&prev.deploy, &s.deploy);
+    deploy_settings_changes(&mut out, &prev.deploy, &s.deploy);
+    out
+}
+
+/// The `deploy` settings that differ, in spec order.
+fn deploy_settings_changes(
+    out: &mut Vec<String>,
+    a: &crate::config::DeploySettings,
+    b: &crate::config::DeploySettings,
+) {
     value(
-        &mut out,
+        out,
         "deploy.minimumHealthyPercent",
         a.minimum_healthy_percent,
         b.minimum_healthy_percent,
     );
     value(
-        &mut out,
+        out,
         "deploy.maximumPercent",
         a.maximum_percent,
         b.maximum_percent,
     );
+    value(out, "deploy.bakeSeconds", a.bake_seconds, b.bake_seconds);
     value(
-        &mut out,
-        "deploy.bakeSeconds",
-        a.bake_seconds,
-        b.bake_seconds,
-    );
-    value(
-        &mut out,
+        out,
         "deploy.timeoutSeconds",
         a.timeout_seconds,
         b.timeout_seconds,
     );
-    value(
-        &mut out,
-        "deploy.autoRollback",
-        a.auto_rollback,
-        b.auto_rollback,
-    );
-    out
+    value(out, "deploy.autoRollback", a.auto_rollback, b.auto_rollback);
+    let alarms = |d: &crate::config::DeploySettings| match d.alarms.is_empty() {
+        true => "none".to_string(),
+        false => d.alarms.join(", "),
+    };
+    value(out, "deploy.alarms", alarms(a), alarms(b));
 }
 
 fn value<T: PartialEq + Display>(out: &mut Vec<String>, what: &str, a: T, b: T) {

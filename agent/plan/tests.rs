@@ -380,3 +380,12 @@ fn promotion_chains_are_planned_in_order() {
     let order: Vec<&str> = p.environments.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(order, ["staging", "production", "dr"]);
 }
+
+#[test]
+fn watched_alarms_are_a_deploy_setting_and_say_which() {
+    let old = example();
+    let mut new = old.clone();
+    staging_api(&mut new).deploy.alarms = vec!["api-5xx".into(), "api-p99".into()];
+    let why = reason(&plan(&old, &new), "staging", "api", Deploy);
+    assert_eq!(why, "deploy.alarms none → api-5xx, api-p99");
+}

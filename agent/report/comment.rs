@@ -96,6 +96,7 @@ pub fn render_comment(report: &EnvReport, commit: Option<&str>) -> String {
         let _ = writeln!(out, "| (database) | snapshot | ❌ | | {} |", cell(e));
     }
     for d in &report.deploys {
+        super::pre_deploy::row(&mut out, d);
         deploy_row(&mut out, d);
     }
     for l in &report.lifecycle {
@@ -119,6 +120,9 @@ pub fn render_comment(report: &EnvReport, commit: Option<&str>) -> String {
             _ => {
                 let _ = writeln!(out);
             }
+        }
+        if let Some(p) = &d.pre_deploy {
+            super::pre_deploy::failure_block(&mut out, p);
         }
     }
     out
@@ -198,6 +202,7 @@ mod tests {
             previous_task_definition: None,
             new_task_definition: None,
             seconds: 382.0,
+            pre_deploy: None,
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod comment;
 pub mod console;
 pub mod github;
+pub mod pre_deploy;
 pub mod preview;
 pub mod release_notes;
 pub mod rollback;

@@ -145,6 +145,14 @@ impl Ecs for Fenced<dyn Ecs> {
     async fn describe_tasks(&self, cluster: &str, tasks: &[String]) -> CloudResult<Vec<Task>> {
         self.inner.describe_tasks(cluster, tasks).await
     }
+    async fn run_task(&self, request: &RunTask) -> CloudResult<Task> {
+        self.guard.check("RunTask")?;
+        self.inner.run_task(request).await
+    }
+    /// Not fenced: stopping our own one-off task only ever undoes what we started.
+    async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> CloudResult<()> {
+        self.inner.stop_task(cluster, task, reason).await
+    }
 }
 
 #[async_trait]

@@ -67,6 +67,11 @@ fn service_from_sdk(s: &ecs::Service) -> EcsService {
                     enable: b.enable(),
                     rollback: b.rollback(),
                 }),
+            alarms: config.and_then(|c| c.alarms()).map(|a| DeploymentAlarms {
+                alarm_names: a.alarm_names().to_vec(),
+                enable: a.enable(),
+                rollback: a.rollback(),
+            }),
         },
         load_balancers: s
             .load_balancers()
@@ -85,6 +90,7 @@ fn service_from_sdk(s: &ecs::Service) -> EcsService {
                 message: e.message().unwrap_or_default().to_string(),
             })
             .collect(),
+        placement: super::ecs_run::placement_from_sdk(s),
     }
 }
 
@@ -109,6 +115,7 @@ fn task_from_sdk(t: &ecs::Task) -> Task {
         stopped_at: time(t.stopped_at()),
         stopped_reason: t.stopped_reason().map(String::from),
         private_ip,
+        containers: super::ecs_run::containers_from_sdk(t),
     }
 }
 
@@ -199,6 +206,7 @@ impl Ecs for AwsEcs {
                             .rollback(b.rollback)
                             .build()
                     }))
+                    .set_alarms(c.alarms.as_ref().map(super::ecs_run::alarms_to_sdk))
                     .build(),
             );
         }
@@ -265,6 +273,45 @@ impl Ecs for AwsEcs {
                 )
             })?;
         Ok(out.tasks().iter().map(task_from_sdk).collect())
+    }
+
+    async fn run_task(&self, request: &RunTask) -> CloudResult<Task> {
+        let out = self.run_one(request).await?;
+        if let Some(failure) = out.failures().first() {
+            return Err(CloudError::invalid(
+                "RunTask",
+                format!(
+                    "{} ({})",
+                    failure.reason().unwrap_or("no reason given"),
+                    failure.detail().or(failure.arn()).unwrap_or_default()
+                ),
+            ));
+        }
+        out.tasks()
+            .first()
+            .map(task_from_sdk)
+            .ok_or_else(|| CloudError::invalid("RunTask", "ECS started no task"))
+    }
+
+    async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> CloudResult<()> {
+        self.client
+            .stop_task()
+            .cluster(cluster)
+            .task(task)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "StopTask",
+                    Subject {
+                        kind: ResourceKind::Task,
+                        name: task,
+                    },
+                    e,
+                )
+            })?;
+        Ok(())
     }
 
     async fn deployment_controllers(

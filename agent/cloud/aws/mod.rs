@@ -6,8 +6,10 @@
 //! Throttling uses the SDK's adaptive retry mode with bounded attempts and timeouts; the deploy
 //! engine's own backoff sits on top for longer storms.
 
+mod cloudwatch;
 mod ecr;
 mod ecs;
+mod ecs_run;
 mod elb;
 pub mod error;
 pub mod iam;
@@ -131,6 +133,12 @@ impl Aws {
                 secrets: aws_sdk_secretsmanager::Client::new(c),
                 account: self.target.account.clone(),
                 region: self.target.region.clone(),
+            }),
+            logs: Arc::new(cloudwatch::AwsLogs {
+                client: aws_sdk_cloudwatchlogs::Client::new(c),
+            }),
+            alarms: Arc::new(cloudwatch::AwsAlarms {
+                client: aws_sdk_cloudwatch::Client::new(c),
             }),
         }
     }

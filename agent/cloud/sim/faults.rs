@@ -21,6 +21,7 @@ pub const BUILTIN: &[&str] = &[
     "throttled",
     "access-denied",
     "snapshot-fails",
+    "migration-fails",
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +43,12 @@ pub struct FaultScript {
     pub images: Vec<ImageRule>,
     pub throttle: Vec<ThrottleRule>,
     pub access_denied: Vec<AccessDeniedRule>,
+    /// How one-off tasks (RunTask: the pre-deploy task) behave, by command; first match wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub one_off_tasks: Vec<super::gates::OneOffRule>,
+    /// CloudWatch alarms that fire after a service's first UpdateService.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<super::gates::AlarmRule>,
     /// The agent process dies (abort, as on SIGKILL) right after journalling the start of this
     /// step (`apply`, `run`, `snapshot`, `register`, `update-service`, `gate`, …): crash tests.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +67,8 @@ impl Default for FaultScript {
             images: Vec::new(),
             throttle: Vec::new(),
             access_denied: Vec::new(),
+            one_off_tasks: Vec::new(),
+            alarms: Vec::new(),
             kill_agent_at: None,
         }
     }
@@ -230,6 +239,14 @@ impl FaultScript {
         });
         self
     }
+    pub fn one_off(mut self, rule: super::gates::OneOffRule) -> Self {
+        self.one_off_tasks.push(rule);
+        self
+    }
+    pub fn alarm(mut self, rule: super::gates::AlarmRule) -> Self {
+        self.alarms.push(rule);
+        self
+    }
     pub fn deny(mut self, operation: &str) -> Self {
         self.access_denied.push(AccessDeniedRule {
             operation: operation.into(),
@@ -254,6 +271,17 @@ impl FaultScript {
                 .throttle_every("DescribeTasks", 3, 4, 10),
             "access-denied" => base.deny("UpdateService"),
             "snapshot-fails" => base.snapshot_fails(true),
+            "migration-fails" => base.one_off(
+                super::gates::OneOffRule::new("*")
+                    .exit_code(1)
+                    .run_seconds(12)
+                    .log_lines(&[
+                        "> api@2.0.0 migrate",
+                        "applying 20260301_add_orders_index.sql",
+                        "ERROR: relation \"orders\" does not exist",
+                        "migration failed; rolled back the transaction",
+                    ]),
+            ),
             _ => return None,
         })
     }
@@ -309,6 +337,11 @@ impl FaultScript {
                     rule.operation
                 ));
             }
+        }
+        if self.one_off_tasks.iter().any(|r| r.pattern.is_empty()) {
+            return Err(
+                "fault script: a oneOffTasks rule has an empty `match` (`*` matches any)".into(),
+            );
         }
         if self.images.iter().any(|r| r.pattern.is_empty()) {
             return Err("fault script: an image rule has an empty `match`".into());

@@ -14,6 +14,7 @@ mod ecr;
 mod ecs;
 mod elb;
 pub mod faults;
+mod gates;
 mod rds;
 mod registration;
 mod s3;
@@ -28,6 +29,7 @@ pub use ecr::{REGISTRY_ENV, SimEcr, registry_auth};
 pub use ecs::SimEcs;
 pub use elb::SimElb;
 pub use faults::{AccessDeniedRule, FaultScript, ImageRule, ThrottleRule};
+pub use gates::{AlarmRule, OneOffRule, SimAlarms, SimLogs};
 pub use rds::{MANUAL_SNAPSHOT_QUOTA, SimRds, validate_snapshot_id};
 pub use s3::{SimS3, etag_of};
 pub use ssm::SimSsm;
@@ -107,6 +109,8 @@ impl Simulator {
             ecr: Arc::new(SimEcr(self.clone(), None)),
             s3: Arc::new(SimS3(self.clone())),
             ssm: Arc::new(SimSsm(self.clone())),
+            logs: Arc::new(SimLogs(self.clone())),
+            alarms: Arc::new(SimAlarms(self.clone())),
         }
     }
 
@@ -249,6 +253,7 @@ impl Simulator {
             }],
             events: Vec::new(),
             last_completed: Some(td.arn),
+            alarms: None,
         };
         w.clusters
             .entry(spec.cluster.clone())

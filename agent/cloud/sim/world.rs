@@ -63,6 +63,8 @@ pub(super) struct World {
     pub parameters: BTreeSet<String>,
     /// Secrets Manager: ARN → version id → staging labels (no values, ever).
     pub secrets: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// One-off tasks and CloudWatch alarms.
+    pub gates: super::gates::GateWorld,
 }
 
 /// The kinds of resource whose ARN carries an account: what the resources made from them
@@ -95,6 +97,8 @@ pub(super) struct Service {
     pub events: Vec<ServiceEvent>,
     /// Task definition of the most recent COMPLETED deployment (the rollback target).
     pub last_completed: Option<String>,
+    /// `deploymentConfiguration.alarms`, as last set.
+    pub alarms: Option<DeploymentAlarms>,
 }
 
 impl Service {
@@ -266,6 +270,7 @@ impl World {
             buckets: BTreeMap::new(),
             parameters: BTreeSet::new(),
             secrets: BTreeMap::new(),
+            gates: Default::default(),
         }
     }
 

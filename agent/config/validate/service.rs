@@ -64,6 +64,7 @@ pub(super) fn check_service(
     check_source(at, path, s, out);
     check_names(at, path, s, out);
     check_deploy_settings(at, path, s, out);
+    super::gates::check_gates(at, path, s, out);
     if let Some(lb) = &s.load_balancer {
         check_load_balancer(at, path, lb, out);
     }

@@ -9,11 +9,15 @@
 //! then a bake period passes with no new task exiting and no new target turning unhealthy, and
 //! the old tasks are gone. Failure: a new task exits, a new target turns unhealthy, the ECS
 //! circuit breaker fails the rollout, ECS cannot make progress, someone else's deployment
-//! replaced ours, or the timeout passes.
+//! replaced ours, a watched CloudWatch alarm entered ALARM after the rollout began, or the
+//! timeout passes.
 
 use crate::cloud::types::{RolloutState, TargetState};
 use serde::Serialize;
 use std::time::Duration;
+
+mod alarms;
+pub use alarms::{AlarmSignal, alarm_signals};
 
 /// The longest the gate waits between two observations: it decides within one tick of the
 /// observation that settles the outcome.
@@ -40,6 +44,8 @@ pub struct Observation {
     /// ECS's "unable to stop or start tasks … because of the service deployment configuration"
     /// event, if it appeared after our deployment started.
     pub stuck_event: Option<String>,
+    /// The watched CloudWatch alarms (`deploy.alarms` and ECS's deployment alarms), as read.
+    pub alarms: Vec<AlarmSignal>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +107,11 @@ pub enum Failure {
     },
     /// Our deployment is no longer the PRIMARY one (ECS rolled back, or another deploy began).
     Replaced,
+    /// A watched CloudWatch alarm entered ALARM during the rollout or the bake.
+    Alarm {
+        alarm: String,
+        reason: String,
+    },
     Timeout {
         waiting_for: String,
     },
@@ -123,6 +134,9 @@ impl std::fmt::Display for Failure {
                 f,
                 "the deployment was replaced (ECS rolled it back, or another deploy started)"
             ),
+            Failure::Alarm { alarm, reason } => {
+                write!(f, "CloudWatch alarm `{alarm}` went into ALARM: {reason}")
+            }
             Failure::Timeout { waiting_for } => write!(f, "timed out waiting for {waiting_for}"),
         }
     }
@@ -171,7 +185,10 @@ impl Gate {
             return Decision::Failed(Failure::Replaced);
         };
         // Failures first: the earliest sign of a bad rollout wins over a timeout.
-        if let Some(failure) = new_task_failure(obs).or_else(|| ecs_failure(obs, deployment)) {
+        if let Some(failure) = new_task_failure(obs)
+            .or_else(|| alarms::alarm_failure(&obs.alarms))
+            .or_else(|| ecs_failure(obs, deployment))
+        {
             return Decision::Failed(failure);
         }
         let desired = deployment.desired_count as usize;

@@ -2,6 +2,7 @@
 //! new tasks' health, and roll back to the last verified revision on failure.
 
 pub mod gate;
+pub mod pre_deploy;
 pub mod progress;
 pub mod render;
 pub mod rollout;

@@ -127,7 +127,9 @@ impl Ecs for SimEcs {
                     svc.min_pct = c.minimum_healthy_percent;
                     svc.max_pct = c.maximum_percent;
                     svc.circuit_breaker = c.circuit_breaker;
+                    svc.alarms = c.alarms.clone();
                 }
+                w.gates.first_update.entry(service.to_string()).or_insert(t);
                 if let Some(id) = id {
                     svc.deployments.insert(
                         0,
@@ -198,9 +200,37 @@ impl Ecs for SimEcs {
                     .collect();
                 Ok(tasks
                     .iter()
-                    .filter_map(|wanted| by_id.get(wanted.rsplit('/').next().unwrap_or(wanted)))
-                    .map(|x| w.task_view(x))
+                    .filter_map(|wanted| {
+                        let id = wanted.rsplit('/').next().unwrap_or(wanted);
+                        match by_id.get(id) {
+                            Some(x) => Some(w.task_view(x)),
+                            None => w.one_off_view(cluster, id),
+                        }
+                    })
                     .collect())
+            },
+        )
+    }
+
+    async fn run_task(&self, request: &RunTask) -> CloudResult<Task> {
+        self.0.call(
+            "RunTask",
+            |_| request.task_definition.clone(),
+            |w| w.run_one_off(request),
+        )
+    }
+
+    async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> CloudResult<()> {
+        let cluster = short(cluster);
+        self.0.call(
+            "StopTask",
+            |w| w.task_arn(cluster, task.rsplit('/').next().unwrap_or(task)),
+            |w| match w.stop_one_off(cluster, task, reason) {
+                true => Ok(()),
+                false => Err(CloudError::invalid(
+                    "StopTask",
+                    "The referenced task was not found.",
+                )),
             },
         )
     }

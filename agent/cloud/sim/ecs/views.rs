@@ -52,6 +52,7 @@ impl World {
                 minimum_healthy_percent: svc.min_pct,
                 maximum_percent: svc.max_pct,
                 circuit_breaker: svc.circuit_breaker,
+                alarms: svc.alarms.clone(),
             },
             load_balancers: svc
                 .target_group_arn
@@ -63,6 +64,20 @@ impl World {
                 })
                 .collect(),
             events: svc.events.clone(),
+            // Fargate in two private subnets, as the sandbox's services run.
+            placement: TaskPlacement {
+                network: Some(AwsVpc {
+                    subnets: vec![
+                        "subnet-0a1b2c3d4e5f60718".into(),
+                        "subnet-0f1e2d3c4b5a69788".into(),
+                    ],
+                    security_groups: vec!["sg-0123456789abcdef0".into()],
+                    assign_public_ip: false,
+                }),
+                launch_type: Some("FARGATE".into()),
+                capacity_provider_strategy: Vec::new(),
+                platform_version: Some("LATEST".into()),
+            },
         }
     }
 
@@ -78,6 +93,7 @@ impl World {
             stopped_at: task.stopped.map(|s| self.time(s)),
             stopped_reason: task.stopped_reason.clone(),
             private_ip: task.ip.clone(),
+            containers: Vec::new(),
         }
     }
 

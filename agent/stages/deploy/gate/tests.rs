@@ -42,6 +42,7 @@ fn obs(at: u64, tasks: Vec<NewTask>, old: u32) -> Observation {
         old_tasks_remaining: old,
         new_tasks: tasks,
         stuck_event: None,
+        alarms: Vec::new(),
     }
 }
 
@@ -291,4 +292,49 @@ fn a_task_stopped_by_scale_in_is_not_a_failure() {
     let mut tasks = healthy();
     tasks.push(stopped);
     assert!(matches!(g.observe(&obs(20, tasks, 0)), Decision::Failed(_)));
+}
+
+#[test]
+fn an_alarm_entering_alarm_during_the_bake_fails_the_gate_naming_it() {
+    let mut g = gate();
+    assert!(matches!(
+        g.observe(&obs(60, vec![healthy(1), healthy(2)], 0)),
+        Decision::Wait(_)
+    ));
+    let mut o = obs(90, vec![healthy(1), healthy(2)], 0);
+    o.alarms = vec![AlarmSignal {
+        name: "api-5xx".into(),
+        in_alarm: true,
+        changed_during_rollout: true,
+        reason: "Threshold Crossed".into(),
+    }];
+    let d = g.observe(&o);
+    assert_eq!(
+        d,
+        Decision::Failed(Failure::Alarm {
+            alarm: "api-5xx".into(),
+            reason: "Threshold Crossed".into()
+        })
+    );
+    let Decision::Failed(f) = d else {
+        unreachable!()
+    };
+    assert!(f.to_string().contains("api-5xx"), "{f}");
+}
+
+#[test]
+fn an_alarm_that_fired_before_the_rollout_does_not_stop_success() {
+    let mut g = gate();
+    let firing = AlarmSignal {
+        name: "api-5xx".into(),
+        in_alarm: true,
+        changed_during_rollout: false,
+        reason: "old incident".into(),
+    };
+    let mut o = obs(60, vec![healthy(1), healthy(2)], 0);
+    o.alarms = vec![firing.clone()];
+    assert!(matches!(g.observe(&o), Decision::Wait(_)));
+    let mut o = obs(60 + BAKE.as_secs(), vec![healthy(1), healthy(2)], 0);
+    o.alarms = vec![firing];
+    assert_eq!(g.observe(&o), Decision::Succeeded);
 }

@@ -74,7 +74,7 @@ impl Rollout<'_> {
             true,
             &format!("deployed {} and verified healthy", short_td(&flight.new_td)),
         );
-        Verdict::Done(result)
+        Verdict::Done(Box::new(result))
     }
 
     /// The rollback passed the gate: the deploy failed, and the service is back on a verified
@@ -106,7 +106,7 @@ impl Rollout<'_> {
             Some(to.clone()),
         );
         self.finish_failed(&flight.target, &result).await;
-        Verdict::Done(result)
+        Verdict::Done(Box::new(result))
     }
 
     /// The rollback failed its gate too: the deploy failed, on the rollback's revision.
@@ -127,7 +127,7 @@ impl Rollout<'_> {
         let running = flight.rollback_to.clone();
         let result = self.result(flight, Outcome::Failed, false, Some(reason), running);
         self.finish_failed(&flight.target, &result).await;
-        Verdict::Done(result)
+        Verdict::Done(Box::new(result))
     }
 
     /// The new revision failed: UpdateService back to the rollback target and gate that, or end
@@ -145,7 +145,7 @@ impl Rollout<'_> {
                     Some(flight.new_td.clone()),
                 );
                 self.finish_failed(&flight.target, &result).await;
-                return Verdict::Done(result);
+                return Verdict::Done(Box::new(result));
             }
         };
         self.progress.step(
@@ -170,7 +170,7 @@ impl Rollout<'_> {
                     &flight.target,
                     &target,
                     "rollback-update-service",
-                    flight.previous_settings,
+                    flight.previous_settings.clone(),
                 )
                 .await
             }
@@ -190,7 +190,7 @@ impl Rollout<'_> {
                     Some(flight.new_td.clone()),
                 );
                 self.finish_failed(&flight.target, &result).await;
-                Verdict::Done(result)
+                Verdict::Done(Box::new(result))
             }
         }
     }

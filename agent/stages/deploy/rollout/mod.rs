@@ -5,6 +5,7 @@
 //! Every step is journalled before it acts and after it finishes.
 
 use super::gate::{Decision, DeploymentView, Failure, Gate, GateConfig, NewTask, Observation};
+use super::pre_deploy::PreDeployReport;
 use super::progress::Progress;
 use super::render::{RenderError, render};
 use super::write_ahead::{StepError, not_deployed};
@@ -19,12 +20,16 @@ use crate::config::Service;
 use crate::state::journal::{Journal, JournalError, Phase, Record, last_verified};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::time::Instant;
 
 mod decide;
 mod observe;
+mod pre_deploy;
 mod start;
+mod watch_alarms;
 
 /// One service to roll to `image`.
 #[derive(Clone, Debug)]
@@ -62,6 +67,8 @@ pub enum FailureKind {
     /// The journal could not be read, or would not take a step's "started" record: the step
     /// did not act.
     Journal,
+    /// The pre-deploy task did not exit 0: the service was not updated.
+    PreDeploy,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -84,6 +91,9 @@ pub struct DeployResult {
     pub new_task_definition: Option<String>,
     /// Seconds from UpdateService to the verdict (virtual under the simulator).
     pub seconds: f64,
+    /// The pre-deploy task, when the spec has one and it ran (or was refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_deploy: Option<PreDeployReport>,
 }
 
 impl DeployResult {
@@ -101,6 +111,7 @@ impl DeployResult {
             previous_task_definition: None,
             new_task_definition: None,
             seconds: 0.0,
+            pre_deploy: None,
         }
     }
 
@@ -117,6 +128,7 @@ impl DeployResult {
             previous_task_definition: None,
             new_task_definition: None,
             seconds: 0.0,
+            pre_deploy: None,
         }
     }
 }
@@ -140,20 +152,23 @@ enum Stage {
 }
 
 /// The service settings an UpdateService sets.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Settings {
     /// None: leave ECS's count (an autoscaler owns it).
     desired_count: Option<u32>,
     minimum_healthy_percent: u32,
     maximum_percent: u32,
+    /// ECS's deployment alarms: not the spec's to change, so handed back as the service had them.
+    alarms: Option<crate::cloud::types::DeploymentAlarms>,
 }
 
 impl Settings {
-    fn of(spec: &Service) -> Self {
+    fn of(spec: &Service, live: &EcsService) -> Self {
         Settings {
             desired_count: spec.desired_count.fixed(),
             minimum_healthy_percent: spec.deploy.minimum_healthy_percent,
             maximum_percent: spec.deploy.maximum_percent,
+            alarms: live.deployment_configuration.alarms.clone(),
         }
     }
 }
@@ -183,33 +198,64 @@ struct InFlight {
     last_status: &'static str,
     /// Target health by target id (task IP), as last read.
     health: HashMap<String, (TargetState, Option<String>)>,
+    /// CloudWatch alarms the gate watches while rolling (`deploy.alarms` and ECS's own).
+    alarms: Vec<String>,
+    /// The pre-deploy task that ran before UpdateService, if any.
+    pre_deploy: Option<PreDeployReport>,
 }
 
 enum Verdict {
     Continue,
-    Done(DeployResult),
+    Done(Box<DeployResult>),
 }
+
+/// A target's start: rolling, or already ended.
+type Started = Result<InFlight, Box<DeployResult>>;
 
 impl Rollout<'_> {
     /// Roll every target and return one result each, in completion order.
+    ///
+    /// Targets start one at a time; a start that waits (a pre-deploy task runs for minutes)
+    /// does not stop the in-flight rollouts from being polled meanwhile.
     pub async fn run(&self, targets: Vec<Target>) -> Vec<DeployResult> {
         let mut pending: VecDeque<Target> = targets.into();
         let mut active: Vec<InFlight> = Vec::new();
         let mut results = Vec::new();
+        let mut starting: Option<Pin<Box<dyn Future<Output = Started> + Send + '_>>> = None;
         loop {
-            while active.len() < self.concurrency.max(1) {
-                let Some(target) = pending.pop_front() else {
-                    break;
-                };
-                match self.start(target).await {
-                    Ok(flight) => active.push(flight),
-                    Err(result) => results.push(*result),
-                }
+            if starting.is_none() && active.len() < self.concurrency.max(1) {
+                starting = pending
+                    .pop_front()
+                    .map(|target| Box::pin(self.start(target)) as Pin<Box<_>>);
             }
-            let Some(next) = active.iter().map(|f| f.next_poll).min() else {
+            let next = active.iter().map(|f| f.next_poll).min();
+            if starting.is_none() && next.is_none() {
                 break;
+            }
+            let start_done = async {
+                match starting.as_mut() {
+                    Some(start) => start.await,
+                    None => std::future::pending().await,
+                }
             };
-            tokio::time::sleep_until(next).await;
+            let poll_due = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                started = start_done => {
+                    starting = None;
+                    match started {
+                        Ok(flight) => active.push(flight),
+                        Err(result) => results.push(*result),
+                    }
+                    continue;
+                }
+                () = poll_due => {}
+            }
             let now = Instant::now();
             let (due, waiting): (Vec<InFlight>, Vec<InFlight>) =
                 active.into_iter().partition(|f| f.next_poll <= now);
@@ -217,7 +263,7 @@ impl Rollout<'_> {
             for (flight, verdict) in self.poll(due).await {
                 match verdict {
                     Verdict::Continue => active.push(flight),
-                    Verdict::Done(result) => results.push(result),
+                    Verdict::Done(result) => results.push(*result),
                 }
             }
         }
@@ -289,6 +335,7 @@ impl Rollout<'_> {
             previous_task_definition: flight.previous_td.clone(),
             new_task_definition: Some(flight.new_td.clone()),
             seconds: flight.started.elapsed().as_secs_f64(),
+            pre_deploy: flight.pre_deploy.clone(),
         }
     }
 }

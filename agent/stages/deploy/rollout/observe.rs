@@ -2,6 +2,8 @@
 //! re-read only when ECS's counts change, target health of the new tasks.
 
 use super::*;
+use crate::cloud::types::AlarmState;
+use crate::stages::deploy::gate::alarm_signals;
 
 impl Rollout<'_> {
     /// Observe every due rollout (batched per cluster) and act on the gates' decisions.
@@ -34,9 +36,13 @@ impl Rollout<'_> {
                     Err(e) => error = Some(e),
                 }
             }
+            let alarms = self.read_alarms(&flights).await;
             for mut flight in flights {
                 let observation = match (&error, described.get(&flight.target.spec.ecs.service)) {
-                    (_, Some(service)) => self.observe(&mut flight, service).await,
+                    (_, Some(service)) => match &alarms {
+                        Ok(states) => self.observe(&mut flight, service, states).await,
+                        Err(e) => Err(e.clone()),
+                    },
                     (Some(e), None) => Err(e.clone()),
                     (None, None) => Err(CloudError::not_found(
                         crate::cloud::ResourceKind::Service,
@@ -63,6 +69,7 @@ impl Rollout<'_> {
         &self,
         flight: &mut InFlight,
         service: &EcsService,
+        alarms: &[AlarmState],
     ) -> Result<Observation, CloudError> {
         // Re-read tasks only when ECS's counts moved: a task started, stopped or failed.
         let key = deployment_counts(service);
@@ -83,7 +90,34 @@ impl Rollout<'_> {
                 .map(|t| (t.target_id, (t.state, t.reason)))
                 .collect();
         }
-        Ok(observation(flight, service))
+        let mut obs = observation(flight, service);
+        // A rollback is gated on health alone: the alarm that failed the deploy may still be
+        // firing while the old revision takes over again.
+        if flight.stage == Stage::Rolling {
+            obs.alarms = alarm_signals(alarms, &flight.alarms, flight.updated_at);
+        }
+        Ok(obs)
+    }
+
+    /// DescribeAlarms of every alarm the rolling flights watch, in one call per 100 names.
+    async fn read_alarms(&self, flights: &[InFlight]) -> Result<Vec<AlarmState>, CloudError> {
+        let mut names: Vec<String> = flights
+            .iter()
+            .filter(|f| f.stage == Stage::Rolling)
+            .flat_map(|f| f.alarms.iter().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut states = Vec::new();
+        for chunk in names.chunks(crate::cloud::DESCRIBE_ALARMS_BATCH) {
+            states.extend(
+                self.call("DescribeAlarms", || {
+                    self.cloud.alarms.describe_alarms(chunk)
+                })
+                .await?,
+            );
+        }
+        Ok(states)
     }
 
     /// Every task of the service, running and stopped.
@@ -159,6 +193,7 @@ fn observation(flight: &InFlight, service: &EcsService) -> Observation {
         old_tasks_remaining,
         new_tasks: new_tasks(flight),
         stuck_event: stuck_event(flight, service),
+        alarms: Vec::new(),
     }
 }
 

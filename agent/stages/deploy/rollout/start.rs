@@ -5,12 +5,12 @@ use super::*;
 use crate::cloud::types::TaskDefinition;
 
 /// The service as the deploy found it, before changing anything.
-struct Current {
-    service: EcsService,
+pub(super) struct Current {
+    pub(super) service: EcsService,
     /// The task definition the service runs.
-    td: TaskDefinition,
+    pub(super) td: TaskDefinition,
     /// The PRIMARY deployment's task definition, if that deployment completed.
-    stable: Option<String>,
+    pub(super) stable: Option<String>,
 }
 
 impl Current {
@@ -25,6 +25,7 @@ impl Current {
                 .map(|_| self.service.desired_count),
             minimum_healthy_percent: config.minimum_healthy_percent,
             maximum_percent: config.maximum_percent,
+            alarms: config.alarms.clone(),
         }
     }
 }
@@ -55,17 +56,29 @@ impl Rollout<'_> {
         if rendered.is_none() && already_running(&target, &current) {
             return Err(self.finish_unchanged(&target, &current).await);
         }
-        let new_td = match rendered {
+        let new_td = match &rendered {
             None => target
                 .revision
                 .clone()
                 .unwrap_or_else(|| current.td.arn.clone()),
-            Some(td) => match self.reuse_interrupted(&target, &current, &td).await {
+            Some(td) => match self.reuse_interrupted(&target, &current, td).await {
                 Some(reused) => reused,
-                None => self.register(&target, &td).await?,
+                None => self.register(&target, td).await?,
             },
         };
-        self.roll(target, current, new_td, rollback_to).await
+        let alarms = self.watched_alarms(&target, &current, &new_td).await?;
+        let run = pre_deploy::PreDeployRun {
+            placement: &current.service.placement,
+            td: rendered.as_ref().unwrap_or(&current.td),
+            new_td: &new_td,
+            running_td: &current.td.arn,
+            new_revision: rendered.is_some(),
+        };
+        let pre_deploy = self.pre_deploy(&target, run).await?;
+        let mut flight = self.roll(target, current, new_td, rollback_to).await?;
+        flight.alarms = alarms;
+        flight.pre_deploy = pre_deploy;
+        Ok(flight)
     }
 
     /// End a deploy that has not rolled: journal and show the failure, hand back the result.
@@ -233,6 +246,7 @@ impl Rollout<'_> {
             previous_task_definition: Some(current.td.arn.clone()),
             new_task_definition: None,
             seconds: 0.0,
+            pre_deploy: None,
         };
         self.record(target, "deploy", Phase::Finished, Some("succeeded"),
             serde_json::json!({ "task_definition": current.td.arn, "image": target.image, "unchanged": true })).await;
@@ -338,7 +352,7 @@ impl Rollout<'_> {
                 &target,
                 &new_td,
                 "update-service",
-                Settings::of(&target.spec),
+                Settings::of(&target.spec, &current.service),
             )
             .await
         {
@@ -381,6 +395,8 @@ impl Rollout<'_> {
             tasks: Vec::new(),
             health: HashMap::new(),
             last_status: "",
+            alarms: Vec::new(),
+            pre_deploy: None,
             target,
         })
     }
@@ -407,6 +423,8 @@ impl Rollout<'_> {
                     enable: true,
                     rollback: false,
                 }),
+                // ECS's own deployment alarms, handed back as they were (not cleared).
+                alarms: settings.alarms.clone(),
             }),
         };
         self.write_ahead(
@@ -450,14 +468,13 @@ impl Rollout<'_> {
     }
 
     pub(super) async fn finish_failed(&self, target: &Target, result: &DeployResult) {
-        self.record(
-            target,
-            "deploy",
-            Phase::Finished,
-            Some("failed"),
-            serde_json::to_value(result).unwrap_or_default(),
-        )
-        .await;
+        let mut detail = serde_json::to_value(result).unwrap_or_default();
+        // The pre-deploy task's log is the application's output: not for the journal.
+        if let Some(pre) = detail.get_mut("pre_deploy").and_then(|p| p.as_object_mut()) {
+            pre.remove("log_tail");
+        }
+        self.record(target, "deploy", Phase::Finished, Some("failed"), detail)
+            .await;
         self.progress.done(
             &target.env,
             &target.spec.name,
