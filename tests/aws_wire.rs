@@ -164,6 +164,7 @@ async fn update_service_and_describe_in_batches_of_ten() {
                     rollback: false,
                 }),
             }),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -87,6 +87,7 @@ async fn steps(cloud: &Cloud) -> Observed {
                     rollback: false,
                 }),
             }),
+            ..Default::default()
         })
         .await
         .unwrap();

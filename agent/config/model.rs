@@ -189,10 +189,25 @@ pub struct Service {
     /// Variable name → SSM parameter name. The agent never reads the values.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// The target group the service registers its tasks in (one; for several, `loadBalancers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancer>,
+    /// Several target groups (e.g. a public and an internal load balancer): a deploy passes only
+    /// when every one reports the new tasks healthy. Not together with `loadBalancer`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancer>,
     #[serde(default)]
     pub deploy: DeploySettings,
+}
+
+impl Service {
+    /// Every target group the spec names: `loadBalancer`, then `loadBalancers`.
+    pub fn target_groups(&self) -> Vec<&LoadBalancer> {
+        self.load_balancer
+            .iter()
+            .chain(self.load_balancers.iter())
+            .collect()
+    }
 }
 
 fn default_desired_count() -> u32 {
@@ -264,6 +279,11 @@ pub struct DeploySettings {
     /// Give up (and roll back) if the rollout has not succeeded in this time.
     pub timeout_seconds: u32,
     pub auto_rollback: bool,
+    /// ECS's healthCheckGracePeriodSeconds: failing load balancer and container health checks
+    /// are ignored this long after a task starts, by ECS and by the deploy gate. Set: a deploy
+    /// sets it on the service. Unset: the service keeps its own, and the gate honours that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period_seconds: Option<u32>,
 }
 
 impl Default for DeploySettings {
@@ -274,6 +294,7 @@ impl Default for DeploySettings {
             bake_seconds: 120,
             timeout_seconds: 900,
             auto_rollback: true,
+            health_check_grace_period_seconds: None,
         }
     }
 }

@@ -140,6 +140,7 @@ fn service(
         env,
         secrets,
         load_balancer: load_balancer(l),
+        load_balancers: Vec::new(),
         deploy: DeploySettings {
             minimum_healthy_percent: l.service.deployment_configuration.minimum_healthy_percent,
             maximum_percent: l.service.deployment_configuration.maximum_percent,

@@ -85,6 +85,22 @@ fn service_from_sdk(s: &ecs::Service) -> EcsService {
                 message: e.message().unwrap_or_default().to_string(),
             })
             .collect(),
+        deployment_controller: s
+            .deployment_controller()
+            .map_or("ECS", |c| c.r#type().as_str())
+            .to_string(),
+        health_check_grace_period_seconds: s
+            .health_check_grace_period_seconds()
+            .map(|g| g.max(0) as u32),
+        capacity_provider_strategy: s
+            .capacity_provider_strategy()
+            .iter()
+            .map(|c| CapacityProviderStrategyItem {
+                capacity_provider: c.capacity_provider().to_string(),
+                weight: c.weight().max(0) as u32,
+                base: c.base().max(0) as u32,
+            })
+            .collect(),
     }
 }
 
@@ -109,6 +125,15 @@ fn task_from_sdk(t: &ecs::Task) -> Task {
         stopped_at: time(t.stopped_at()),
         stopped_reason: t.stopped_reason().map(String::from),
         private_ip,
+        health_status: t.health_status().map(|h| h.as_str().to_string()),
+        containers: t
+            .containers()
+            .iter()
+            .map(|c| TaskContainer {
+                name: c.name().unwrap_or_default().to_string(),
+                health_status: c.health_status().map(|h| h.as_str().to_string()),
+            })
+            .collect(),
     }
 }
 
@@ -187,7 +212,12 @@ impl Ecs for AwsEcs {
             .cluster(&request.cluster)
             .service(&request.service)
             .task_definition(&request.task_definition)
-            .set_desired_count(request.desired_count.map(|n| n as i32));
+            .set_desired_count(request.desired_count.map(|n| n as i32))
+            .set_health_check_grace_period_seconds(
+                request
+                    .health_check_grace_period_seconds
+                    .map(|g| g.min(i32::MAX as u32) as i32),
+            );
         if let Some(c) = &request.deployment_configuration {
             req = req.deployment_configuration(
                 ecs::DeploymentConfiguration::builder()
@@ -265,46 +295,6 @@ impl Ecs for AwsEcs {
                 )
             })?;
         Ok(out.tasks().iter().map(task_from_sdk).collect())
-    }
-
-    async fn deployment_controllers(
-        &self,
-        cluster: &str,
-        services: &[String],
-    ) -> CloudResult<Vec<(String, String)>> {
-        Ok(self
-            .sdk_services(cluster, services)
-            .await?
-            .iter()
-            .map(|s| {
-                let controller = s
-                    .deployment_controller()
-                    .map_or("ECS", |c| c.r#type().as_str());
-                (
-                    s.service_name().unwrap_or_default().to_string(),
-                    controller.to_string(),
-                )
-            })
-            .collect())
-    }
-
-    async fn health_check_grace_periods(
-        &self,
-        cluster: &str,
-        services: &[String],
-    ) -> CloudResult<Vec<(String, Option<u32>)>> {
-        Ok(self
-            .sdk_services(cluster, services)
-            .await?
-            .iter()
-            .map(|s| {
-                (
-                    s.service_name().unwrap_or_default().to_string(),
-                    s.health_check_grace_period_seconds()
-                        .map(|g| g.max(0) as u32),
-                )
-            })
-            .collect())
     }
 }
 

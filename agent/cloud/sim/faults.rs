@@ -88,6 +88,16 @@ pub struct ImageRule {
     /// stoppedReason of a crashed task (default "Essential container in task exited").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
+    /// Target groups (by name) whose health checks fail, while the others pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_target_groups: Vec<String>,
+    /// Whether the essential container's own health check (if the task definition has one)
+    /// passes at all.
+    #[serde(default = "yes")]
+    pub container_healthy: bool,
+    /// The container health check fails from this long after RUNNING on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_unhealthy_after_seconds: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -104,7 +114,23 @@ impl ImageRule {
             healthy: true,
             unhealthy_after_seconds: None,
             stopped_reason: None,
+            failing_target_groups: Vec::new(),
+            container_healthy: true,
+            container_unhealthy_after_seconds: None,
         }
+    }
+    /// Health checks of the target group named `name` fail.
+    pub fn failing_in(mut self, name: &str) -> Self {
+        self.failing_target_groups.push(name.into());
+        self
+    }
+    pub fn container_healthy(mut self, healthy: bool) -> Self {
+        self.container_healthy = healthy;
+        self
+    }
+    pub fn container_unhealthy_after(mut self, s: u64) -> Self {
+        self.container_unhealthy_after_seconds = Some(s);
+        self
     }
     pub fn start_seconds(mut self, s: u64) -> Self {
         self.start_seconds = Some(s);

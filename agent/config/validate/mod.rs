@@ -2,6 +2,7 @@
 //! about and says what to write instead. Rules never echo values that could be secrets.
 
 mod environment;
+mod load_balancers;
 mod pipeline;
 mod service;
 mod shapes;

@@ -53,16 +53,11 @@ impl World {
                 maximum_percent: svc.max_pct,
                 circuit_breaker: svc.circuit_breaker,
             },
-            load_balancers: svc
-                .target_group_arn
-                .iter()
-                .map(|arn| ServiceLoadBalancer {
-                    target_group_arn: arn.clone(),
-                    container_name: svc.container_name.clone(),
-                    container_port: svc.container_port,
-                })
-                .collect(),
+            load_balancers: svc.load_balancers.clone(),
             events: svc.events.clone(),
+            deployment_controller: svc.deployment_controller.clone(),
+            health_check_grace_period_seconds: svc.grace,
+            capacity_provider_strategy: svc.capacity_provider_strategy.clone(),
         }
     }
 
@@ -78,6 +73,21 @@ impl World {
             stopped_at: task.stopped.map(|s| self.time(s)),
             stopped_reason: task.stopped_reason.clone(),
             private_ip: task.ip.clone(),
+            // ECS reports UNKNOWN when no essential container defines a health check.
+            health_status: Some(
+                task.container_health
+                    .as_ref()
+                    .map_or("UNKNOWN", |h| h.status)
+                    .to_string(),
+            ),
+            containers: task
+                .container_health
+                .iter()
+                .map(|h| TaskContainer {
+                    name: h.container.clone(),
+                    health_status: Some(h.status.to_string()),
+                })
+                .collect(),
         }
     }
 

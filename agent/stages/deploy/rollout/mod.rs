@@ -4,7 +4,9 @@
 //! batched (DescribeServices by 10) and task lists are re-read only when ECS's counts change.
 //! Every step is journalled before it acts and after it finishes.
 
-use super::gate::{Decision, DeploymentView, Failure, Gate, GateConfig, NewTask, Observation};
+use super::gate::{
+    Decision, DeploymentView, Failure, Gate, GateConfig, NewTask, Observation, TargetView,
+};
 use super::progress::Progress;
 use super::render::{RenderError, render};
 use super::write_ahead::{StepError, not_deployed};
@@ -19,11 +21,11 @@ use crate::config::Service;
 use crate::state::journal::{Journal, JournalError, Phase, Record, last_verified};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Duration;
 use tokio::time::Instant;
 
 mod decide;
 mod observe;
+mod shape;
 mod start;
 
 /// One service to roll to `image`.
@@ -145,6 +147,8 @@ struct Settings {
     desired_count: u32,
     minimum_healthy_percent: u32,
     maximum_percent: u32,
+    /// Sent only when set: None leaves the service's own grace period as it is.
+    health_check_grace_period_seconds: Option<u32>,
 }
 
 impl Settings {
@@ -153,6 +157,7 @@ impl Settings {
             desired_count: spec.desired_count,
             minimum_healthy_percent: spec.deploy.minimum_healthy_percent,
             maximum_percent: spec.deploy.maximum_percent,
+            health_check_grace_period_seconds: spec.deploy.health_check_grace_period_seconds,
         }
     }
 }
@@ -165,6 +170,8 @@ struct InFlight {
     previous_settings: Settings,
     stage: Stage,
     gate: Gate,
+    /// What the gate was set up with (the rollback's gate starts from it).
+    gate_config: GateConfig,
     deployment_id: String,
     updated_at: chrono::DateTime<chrono::Utc>,
     started: Instant,
@@ -174,14 +181,15 @@ struct InFlight {
     previous_td: Option<String>,
     rollback_to: Option<String>,
     first_failure: Option<String>,
-    target_group: Option<String>,
+    /// ARNs of the target groups the service registers its tasks in (every one is read).
+    target_groups: Vec<String>,
     /// ECS counts the task list was read at; re-read when they change.
     task_key: Option<String>,
     tasks: Vec<Task>,
     /// The last progress status shown.
     last_status: &'static str,
-    /// Target health by target id (task IP), as last read.
-    health: HashMap<String, (TargetState, Option<String>)>,
+    /// Target health per target group ARN, by target id (task IP), as last read.
+    health: HashMap<String, HashMap<String, (TargetState, Option<String>)>>,
 }
 
 enum Verdict {
@@ -289,14 +297,6 @@ impl Rollout<'_> {
             new_task_definition: Some(flight.new_td.clone()),
             seconds: flight.started.elapsed().as_secs_f64(),
         }
-    }
-}
-
-fn gate_config(spec: &Service) -> GateConfig {
-    GateConfig {
-        bake: Duration::from_secs(spec.deploy.bake_seconds.into()),
-        timeout: Duration::from_secs(spec.deploy.timeout_seconds.into()),
-        load_balanced: spec.load_balancer.is_some(),
     }
 }
 

@@ -73,8 +73,8 @@ impl Rollout<'_> {
         // After the bake only the old tasks' drain is awaited: a new task failing then still
         // shows in ECS's counts (ECS stops it), so target health need not be re-read.
         let baked = flight.gate.bake_done(flight.rollout_started.elapsed());
-        if let (Some(arn), false) = (&flight.target_group, baked) {
-            flight.health = self
+        for arn in flight.target_groups.iter().filter(|_| !baked) {
+            let health = self
                 .call("DescribeTargetHealth", || {
                     self.cloud.elb.describe_target_health(arn)
                 })
@@ -82,6 +82,7 @@ impl Rollout<'_> {
                 .into_iter()
                 .map(|t| (t.target_id, (t.state, t.reason)))
                 .collect();
+            flight.health.insert(arn.clone(), health);
         }
         Ok(observation(flight, service))
     }
@@ -175,17 +176,38 @@ fn new_tasks(flight: &InFlight) -> Vec<NewTask> {
                 || t.desired_status == "RUNNING"
                 || t.created_at >= flight.updated_at
         })
-        .map(|t| {
-            let h = health.get(&t.private_ip);
-            NewTask {
-                task_arn: t.task_arn.clone(),
-                last_status: t.last_status.clone(),
-                stopped_reason: t.stopped_reason.clone(),
-                target: h.map(|(s, _)| *s),
-                target_reason: h.and_then(|(_, r)| r.clone()),
-            }
+        .map(|t| NewTask {
+            task_arn: t.task_arn.clone(),
+            last_status: t.last_status.clone(),
+            stopped_reason: t.stopped_reason.clone(),
+            targets: flight
+                .target_groups
+                .iter()
+                .map(|arn| {
+                    let h = health.get(arn).and_then(|by_ip| by_ip.get(&t.private_ip));
+                    TargetView {
+                        target_group: target_group_name(arn).to_string(),
+                        state: h.map(|(s, _)| *s),
+                        reason: h.and_then(|(_, r)| r.clone()),
+                    }
+                })
+                .collect(),
+            health_status: t.health_status.clone(),
+            unhealthy_containers: t
+                .containers
+                .iter()
+                .filter(|c| c.health_status.as_deref() == Some("UNHEALTHY"))
+                .map(|c| c.name.clone())
+                .collect(),
         })
         .collect()
+}
+
+/// `name` from `arn:…:targetgroup/name/hash` (or the text itself).
+fn target_group_name(arn: &str) -> &str {
+    arn.split_once(":targetgroup/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap_or(arn)
 }
 
 /// ECS's event saying the deployment cannot place or stop tasks, if this deployment has one.
