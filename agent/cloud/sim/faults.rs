@@ -88,6 +88,9 @@ pub struct ImageRule {
     /// stoppedReason of a crashed task (default "Essential container in task exited").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
+    /// Health checks fail until this long after RUNNING (a slow warm-up), then pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_after_seconds: Option<u64>,
     /// Target groups (by name) whose health checks fail, while the others pass.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failing_target_groups: Vec<String>,
@@ -114,10 +117,15 @@ impl ImageRule {
             healthy: true,
             unhealthy_after_seconds: None,
             stopped_reason: None,
+            healthy_after_seconds: None,
             failing_target_groups: Vec::new(),
             container_healthy: true,
             container_unhealthy_after_seconds: None,
         }
+    }
+    pub fn healthy_after(mut self, s: u64) -> Self {
+        self.healthy_after_seconds = Some(s);
+        self
     }
     /// Health checks of the target group named `name` fail.
     pub fn failing_in(mut self, name: &str) -> Self {

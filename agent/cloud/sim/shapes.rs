@@ -78,6 +78,11 @@ impl Simulator {
         self.world().service_mut(cluster, service).grace = seconds;
     }
 
+    /// A task definition by family (latest), `family:revision` or ARN (not counted).
+    pub fn task_definition(&self, name: &str) -> Option<crate::cloud::types::TaskDefinition> {
+        self.world().find_task_definition(name).cloned()
+    }
+
     pub fn set_capacity_provider_strategy(
         &self,
         cluster: &str,

@@ -150,6 +150,8 @@ pub(super) struct Behaviour {
     pub healthy: bool,
     pub unhealthy_after: Option<u64>,
     pub stopped_reason: Option<String>,
+    /// Health checks fail until this long after RUNNING.
+    pub healthy_after: Option<u64>,
     /// Target group names whose health checks always fail (others follow `healthy`).
     pub failing_target_groups: Vec<String>,
     /// Whether the container's own health check passes at all.
@@ -164,6 +166,7 @@ impl Behaviour {
     pub fn passes(&self, since_running: u64, group: &str) -> bool {
         self.healthy
             && self.unhealthy_after.is_none_or(|n| since_running < n)
+            && self.healthy_after.is_none_or(|n| since_running >= n)
             && !self.failing_target_groups.iter().any(|g| g == group)
     }
 
