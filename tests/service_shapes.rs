@@ -273,3 +273,22 @@ async fn code_deploy_and_external_services_are_refused_before_registering() {
         assert!(running(&sandbox).ends_with(&format!("{FAMILY}:42")));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_gate_reads_every_target_group_and_never_passes_unread() {
+    // The internal group's health cannot be read: a gate that looked at the first group only
+    // would pass; this one cannot verify the new tasks, so the deploy fails and rolls back.
+    let env = two_target_groups();
+    let faults = FaultScript::from_yaml(&format!(
+        "accessDenied:\n  - operation: DescribeTargetHealth\n    resource: {INTERNAL}\n"
+    ))
+    .unwrap();
+    let sandbox = Sandbox::for_environment(&env, faults);
+    let (d, _) = deploy(&env, &sandbox).await;
+    assert_eq!(d.outcome, Outcome::Failed, "{d:?}");
+    assert!(
+        reason(&d).contains("elasticloadbalancing:DescribeTargetHealth") && reason(&d).contains(INTERNAL),
+        "{}",
+        reason(&d)
+    );
+}
