@@ -64,9 +64,11 @@ impl Rollout<'_> {
         flight: &mut InFlight,
         service: &EcsService,
     ) -> Result<Observation, CloudError> {
-        // Re-read tasks only when ECS's counts moved: a task started, stopped or failed.
+        // Re-read tasks only when ECS's counts moved: a task started, stopped or failed — or
+        // while a new task's container health check has yet to report HEALTHY (that moves no
+        // count when ECS keeps the deployment it had).
         let key = deployment_counts(service);
-        if flight.task_key.as_deref() != Some(key.as_str()) {
+        if flight.task_key.as_deref() != Some(key.as_str()) || awaiting_container_health(flight) {
             flight.tasks = self.read_tasks(&flight.target).await?;
             flight.task_key = Some(key);
         }
@@ -119,6 +121,17 @@ impl Rollout<'_> {
         }
         Ok(tasks)
     }
+}
+
+/// Whether a new RUNNING task has yet to report HEALTHY while the gate needs it to.
+fn awaiting_container_health(flight: &InFlight) -> bool {
+    flight.gate.healthy_since().is_none()
+        && flight.gate_config.container_health_check
+        && flight.tasks.iter().any(|t| {
+            t.started_by == flight.deployment_id
+                && t.desired_status == "RUNNING"
+                && t.health_status.as_deref() != Some("HEALTHY")
+        })
 }
 
 /// ECS's counts of every deployment of `service`: the task list is re-read when they change.
