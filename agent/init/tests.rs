@@ -247,7 +247,7 @@ fn the_app_container_among_published_sidecars() {
 }
 
 #[test]
-fn further_target_groups_are_named_in_the_header() {
+fn several_target_groups_and_the_grace_period_are_written_as_fields() {
     let mut l = live();
     let second = "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/aussie-markets-api-internal/fedcba9876543210";
     l.service.load_balancers.push(ServiceLoadBalancer {
@@ -258,17 +258,27 @@ fn further_target_groups_are_named_in_the_header() {
     let mut group = l.target_groups[0].clone();
     group.arn = second.into();
     group.name = "aussie-markets-api-internal".into();
+    group.health_check_path = "/internal/health".into();
     l.target_groups.push(group);
     let request = request();
     let adopted = adopt(&request, &[l]).unwrap();
-    let lb = adopted.environment.services[0]
-        .load_balancer
-        .as_ref()
-        .unwrap();
-    assert_eq!(lb.target_group, "aussie-markets-api-staging");
-    let text = environment_yaml(&request, &adopted);
-    assert!(
-        text.contains("also registered in target group(s) aussie-markets-api-internal"),
-        "{text}"
+    let s = &adopted.environment.services[0];
+    assert_eq!(s.load_balancer, None);
+    let groups: Vec<(&str, &str)> = s
+        .load_balancers
+        .iter()
+        .map(|lb| (lb.target_group.as_str(), lb.health_check_path.as_str()))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("aussie-markets-api-staging", "/api/v1/health"),
+            ("aussie-markets-api-internal", "/internal/health")
+        ]
     );
+    assert_eq!(s.deploy.health_check_grace_period_seconds, Some(60));
+    let text = environment_yaml(&request, &adopted);
+    assert!(text.contains("    loadBalancers:\n"), "{text}");
+    assert!(text.contains("healthCheckGracePeriodSeconds: 60"), "{text}");
+    assert!(!text.contains("# - aussie-markets-api-staging: healthCheckGrace"), "{text}");
 }

@@ -44,15 +44,20 @@ pub fn deploy_changes(prev: &Service, s: &Service) -> Vec<String> {
         &s.image.repository,
     );
     let lb = |s: &Service| {
-        s.load_balancer.as_ref().map_or_else(
-            || "none".to_string(),
-            |lb| {
+        let groups: Vec<String> = s
+            .target_groups()
+            .iter()
+            .map(|lb| {
                 format!(
                     "{}:{} {}",
                     lb.target_group, lb.container_port, lb.health_check_path
                 )
-            },
-        )
+            })
+            .collect();
+        match groups.is_empty() {
+            true => "none".to_string(),
+            false => groups.join(", "),
+        }
     };
     value(&mut out, "load balancer", lb(prev), lb(s));
     let (a, b) = (&prev.deploy, &s.deploy);
@@ -85,6 +90,13 @@ pub fn deploy_changes(prev: &Service, s: &Service) -> Vec<String> {
         "deploy.autoRollback",
         a.auto_rollback,
         b.auto_rollback,
+    );
+    let grace = |g: Option<u32>| g.map_or_else(|| "unset".to_string(), |g| g.to_string());
+    value(
+        &mut out,
+        "deploy.healthCheckGracePeriodSeconds",
+        grace(a.health_check_grace_period_seconds),
+        grace(b.health_check_grace_period_seconds),
     );
     out
 }
