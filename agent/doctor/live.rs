@@ -74,7 +74,8 @@ pub(super) async fn service_checks(
     // Without the container, its ports say nothing (the container ✗ says what to fix).
     if td.container.is_some() {
         for (lb, lbp) in load_balancer_paths(service, at) {
-            checks.push(group_check(cloud, spec, &lbp, service, live, lb, &td).await);
+            let paths = (at, &lbp);
+            checks.push(group_check(cloud, spec, paths, service, live, lb, &td).await);
         }
     }
     with_role(cloud, spec, at, service, &td, checks)
@@ -98,10 +99,11 @@ pub(super) fn load_balancer_paths<'a>(
 }
 
 /// One target group of the spec: the service registers its tasks there, on the spec's port.
+/// `paths`: the service's and the target group's paths in the spec.
 async fn group_check(
     cloud: &Cloud,
     spec: &SpecLocator,
-    lbp: &FieldPath,
+    paths: (&FieldPath, &FieldPath),
     service: &Service,
     live: &EcsService,
     lb: &LoadBalancer,
@@ -120,8 +122,8 @@ async fn group_check(
             .map(|b| (b.container_name.clone(), b.container_port))
     });
     match group.as_ref().filter(|_| expected.is_none()) {
-        Some(g) => not_registered(spec, lbp, service, lb, live, &g.arn),
-        None => port_check(spec, lbp, service, lb, td, expected),
+        Some(g) => not_registered(spec, paths.1, service, lb, live, &g.arn),
+        None => port_check(spec, paths, service, lb, td, expected),
     }
 }
 
@@ -237,7 +239,7 @@ fn container_check(
 /// the port.
 fn port_check(
     spec: &SpecLocator,
-    lbp: &FieldPath,
+    (at, lbp): (&FieldPath, &FieldPath),
     service: &Service,
     lb: &LoadBalancer,
     td: &TaskDefinitionView,
