@@ -116,10 +116,9 @@ fn the_text_says_what_was_generated_and_validates() {
         text.contains("aussie-markets/api@sha256:4f1c0f8a"),
         "{text}"
     );
-    assert!(
-        text.contains("tag v1.3.0; healthCheckGracePeriodSeconds 60"),
-        "{text}"
-    );
+    // The grace period is a field of the spec now, not a line of the header.
+    assert!(text.contains("#   tag v1.3.0\n"), "{text}");
+    assert!(text.contains("healthCheckGracePeriodSeconds: 60"), "{text}");
     let files = [
         ("environments/staging.yaml", text),
         (
@@ -278,7 +277,7 @@ fn several_target_groups_and_the_grace_period_are_written_as_fields() {
     );
     assert_eq!(s.deploy.health_check_grace_period_seconds, Some(60));
     let text = environment_yaml(&request, &adopted);
-    assert!(text.contains("    loadBalancers:\n"), "{text}");
+    assert!(text.contains("\n  loadBalancers:\n  - targetGroup: aussie-markets-api-staging\n"), "{text}");
     assert!(text.contains("healthCheckGracePeriodSeconds: 60"), "{text}");
     assert!(!text.contains("# - aussie-markets-api-staging: healthCheckGrace"), "{text}");
 }

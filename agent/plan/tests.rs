@@ -213,15 +213,14 @@ fn a_second_target_group_and_a_grace_period_plan_a_deploy() {
         "{}:{} {}",
         public.target_group, public.container_port, public.health_check_path
     );
-    let two = format!(
-        "internal:{} {}",
-        public.container_port, public.health_check_path
+    // Long values are cut (at 64 characters), as for every other field.
+    assert!(
+        why.starts_with(&format!("load balancer {one} → {one}, internal:3000")),
+        "{why}"
     );
-    assert_eq!(
-        why,
-        format!(
-            "load balancer {one} → {one}, {two}, deploy.healthCheckGracePeriodSeconds unset → 60"
-        )
+    assert!(
+        why.ends_with(", deploy.healthCheckGracePeriodSeconds unset → 60"),
+        "{why}"
     );
 }
 
