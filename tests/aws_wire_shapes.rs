@@ -170,7 +170,9 @@ async fn a_code_deploy_service_is_refused_by_deploy_before_registering() {
     .unwrap();
     let td = cloud
         .ecs
-        .register_task_definition(&serde_json::from_value(fixture["taskDefinition"].clone()).unwrap())
+        .register_task_definition(
+            &serde_json::from_value(fixture["taskDefinition"].clone()).unwrap(),
+        )
         .await
         .unwrap();
     client
@@ -194,7 +196,10 @@ async fn a_code_deploy_service_is_refused_by_deploy_before_registering() {
         .deployment_controllers(CLUSTER, &[SERVICE.to_string()])
         .await
         .unwrap();
-    assert_eq!(controllers, vec![(SERVICE.to_string(), "CODE_DEPLOY".to_string())]);
+    assert_eq!(
+        controllers,
+        vec![(SERVICE.to_string(), "CODE_DEPLOY".to_string())]
+    );
 
     let model = load_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
     let spec = model.environments["staging"].services[0].clone();
@@ -237,5 +242,8 @@ async fn a_code_deploy_service_is_refused_by_deploy_before_registering() {
         .send()
         .await
         .unwrap();
-    assert_eq!(revisions.task_definition_arns(), [td.arn.clone()]);
+    assert_eq!(
+        revisions.task_definition_arns(),
+        std::slice::from_ref(&td.arn)
+    );
 }

@@ -71,7 +71,10 @@ async fn deploy(env: &Environment, sandbox: &Sandbox) -> (DeployResult, Vec<Stri
 }
 
 fn running(sandbox: &Sandbox) -> String {
-    sandbox.sim.running_task_definition(CLUSTER, SERVICE).unwrap()
+    sandbox
+        .sim
+        .running_task_definition(CLUSTER, SERVICE)
+        .unwrap()
 }
 
 fn reason(d: &DeployResult) -> &str {
@@ -83,7 +86,12 @@ async fn several_target_groups_all_healthy_deploy() {
     let env = two_target_groups();
     let sandbox = Sandbox::for_environment(&env, FaultScript::builtin("healthy").unwrap());
     assert_eq!(
-        sandbox.sim.service(CLUSTER, SERVICE).unwrap().load_balancers.len(),
+        sandbox
+            .sim
+            .service(CLUSTER, SERVICE)
+            .unwrap()
+            .load_balancers
+            .len(),
         2
     );
     let (d, _) = deploy(&env, &sandbox).await;
@@ -140,7 +148,10 @@ async fn the_spec_grace_period_is_set_on_the_service_and_honoured() {
 #[tokio::test(start_paused = true)]
 async fn the_services_own_grace_period_is_honoured_and_kept() {
     let env = staging();
-    assert_eq!(env.services[0].deploy.health_check_grace_period_seconds, None);
+    assert_eq!(
+        env.services[0].deploy.health_check_grace_period_seconds,
+        None
+    );
     let faults = FaultScript::new().image(ImageRule::new("new").healthy_after(90));
     let sandbox = Sandbox::for_environment(&env, faults);
     sandbox
@@ -160,7 +171,11 @@ async fn without_a_grace_period_the_warm_up_fails_the_deploy() {
     let (d, _) = deploy(&env, &sandbox).await;
     assert_eq!(d.outcome, Outcome::Failed, "{d:?}");
     assert!(d.rolled_back);
-    assert!(reason(&d).contains("load balancer health checks"), "{}", reason(&d));
+    assert!(
+        reason(&d).contains("load balancer health checks"),
+        "{}",
+        reason(&d)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -214,7 +229,11 @@ async fn without_a_load_balancer_an_unhealthy_container_fails_the_gate() {
     let (env, sandbox, _) = worker(true);
     let (d, _) = deploy(&env, &sandbox).await;
     assert_eq!(d.outcome, Outcome::Failed, "{d:?}");
-    assert!(reason(&d).contains("container health check"), "{}", reason(&d));
+    assert!(
+        reason(&d).contains("container health check"),
+        "{}",
+        reason(&d)
+    );
     assert!(running(&sandbox).ends_with(&format!("{FAMILY}:42")));
 }
 
@@ -269,7 +288,12 @@ async fn code_deploy_and_external_services_are_refused_before_registering() {
             reason(&d)
         );
         assert_eq!(sandbox.sim.task_definition_revisions(FAMILY), vec![42]);
-        assert!(!steps.iter().any(|s| s == "register" || s == "update-service"), "{steps:?}");
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s == "register" || s == "update-service"),
+            "{steps:?}"
+        );
         assert!(running(&sandbox).ends_with(&format!("{FAMILY}:42")));
     }
 }
@@ -287,7 +311,8 @@ async fn the_gate_reads_every_target_group_and_never_passes_unread() {
     let (d, _) = deploy(&env, &sandbox).await;
     assert_eq!(d.outcome, Outcome::Failed, "{d:?}");
     assert!(
-        reason(&d).contains("elasticloadbalancing:DescribeTargetHealth") && reason(&d).contains(INTERNAL),
+        reason(&d).contains("elasticloadbalancing:DescribeTargetHealth")
+            && reason(&d).contains(INTERNAL),
         "{}",
         reason(&d)
     );

@@ -77,7 +77,10 @@ async fn doctor_checks_every_target_group_and_the_deployment_controller() {
         .iter()
         .filter(|c| c.subject == "aussie-markets-api-internal")
         .collect();
-    assert!(internal.iter().any(|c| c.check == "target group" && c.ok), "{checks:#?}");
+    assert!(
+        internal.iter().any(|c| c.check == "target group" && c.ok),
+        "{checks:#?}"
+    );
     let unregistered = internal
         .iter()
         .find(|c| c.check == "service load balancer")
@@ -108,5 +111,9 @@ async fn doctor_checks_every_target_group_and_the_deployment_controller() {
         .find(|c| c.check == "deployment controller")
         .unwrap();
     assert!(!controller.ok);
-    assert!(controller.detail.starts_with("EXTERNAL"), "{}", controller.detail);
+    assert!(
+        controller.detail.starts_with("EXTERNAL"),
+        "{}",
+        controller.detail
+    );
 }

@@ -180,7 +180,7 @@ async fn resources(cloud: &Cloud, spec: &SpecLocator, sp: &FieldPath, s: &Servic
         |td| format!("latest revision {}", td.revision),
         spec.at(&sp.key("ecs").key("taskFamily")),
     ));
-    for (lb, lbp) in live::load_balancer_paths(s, &sp) {
+    for (lb, lbp) in live::load_balancer_paths(s, sp) {
         checks.push(lookup(
             "target group",
             &lb.target_group,

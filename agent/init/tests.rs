@@ -277,7 +277,13 @@ fn several_target_groups_and_the_grace_period_are_written_as_fields() {
     );
     assert_eq!(s.deploy.health_check_grace_period_seconds, Some(60));
     let text = environment_yaml(&request, &adopted);
-    assert!(text.contains("\n  loadBalancers:\n  - targetGroup: aussie-markets-api-staging\n"), "{text}");
+    assert!(
+        text.contains("\n  loadBalancers:\n  - targetGroup: aussie-markets-api-staging\n"),
+        "{text}"
+    );
     assert!(text.contains("healthCheckGracePeriodSeconds: 60"), "{text}");
-    assert!(!text.contains("# - aussie-markets-api-staging: healthCheckGrace"), "{text}");
+    assert!(
+        !text.contains("# - aussie-markets-api-staging: healthCheckGrace"),
+        "{text}"
+    );
 }

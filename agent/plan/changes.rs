@@ -2,8 +2,8 @@
 //! "debug"`, `secrets.DATABASE_URL /old → /new`. Secrets are shown by parameter name — the
 //! values live in SSM and are never read. Long or odd values are cut and escaped.
 
-use crate::config::Service;
 use crate::config::printable::short_name;
+use crate::config::{DeploySettings, Service};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 
@@ -43,62 +43,62 @@ pub fn deploy_changes(prev: &Service, s: &Service) -> Vec<String> {
         &prev.image.repository,
         &s.image.repository,
     );
-    let lb = |s: &Service| {
-        let groups: Vec<String> = s
-            .target_groups()
-            .iter()
-            .map(|lb| {
-                format!(
-                    "{}:{} {}",
-                    lb.target_group, lb.container_port, lb.health_check_path
-                )
-            })
-            .collect();
-        match groups.is_empty() {
-            true => "none".to_string(),
-            false => groups.join(", "),
-        }
-    };
-    value(&mut out, "load balancer", lb(prev), lb(s));
-    let (a, b) = (&prev.deploy, &s.deploy);
     value(
         &mut out,
+        "load balancer",
+        load_balancers(prev),
+        load_balancers(s),
+    );
+    deploy_settings(&mut out, &prev.deploy, &s.deploy);
+    out
+}
+
+/// Every target group as `name:port path`, comma-separated (`none` without one).
+fn load_balancers(s: &Service) -> String {
+    let groups: Vec<String> = s
+        .target_groups()
+        .iter()
+        .map(|lb| {
+            format!(
+                "{}:{} {}",
+                lb.target_group, lb.container_port, lb.health_check_path
+            )
+        })
+        .collect();
+    match groups.is_empty() {
+        true => "none".to_string(),
+        false => groups.join(", "),
+    }
+}
+
+fn deploy_settings(out: &mut Vec<String>, a: &DeploySettings, b: &DeploySettings) {
+    value(
+        out,
         "deploy.minimumHealthyPercent",
         a.minimum_healthy_percent,
         b.minimum_healthy_percent,
     );
     value(
-        &mut out,
+        out,
         "deploy.maximumPercent",
         a.maximum_percent,
         b.maximum_percent,
     );
+    value(out, "deploy.bakeSeconds", a.bake_seconds, b.bake_seconds);
     value(
-        &mut out,
-        "deploy.bakeSeconds",
-        a.bake_seconds,
-        b.bake_seconds,
-    );
-    value(
-        &mut out,
+        out,
         "deploy.timeoutSeconds",
         a.timeout_seconds,
         b.timeout_seconds,
     );
-    value(
-        &mut out,
-        "deploy.autoRollback",
-        a.auto_rollback,
-        b.auto_rollback,
-    );
+    value(out, "deploy.autoRollback", a.auto_rollback, b.auto_rollback);
     let grace = |g: Option<u32>| g.map_or_else(|| "unset".to_string(), |g| g.to_string());
     value(
-        &mut out,
+        out,
         "deploy.healthCheckGracePeriodSeconds",
         grace(a.health_check_grace_period_seconds),
         grace(b.health_check_grace_period_seconds),
     );
-    out
 }
 
 fn value<T: PartialEq + Display>(out: &mut Vec<String>, what: &str, a: T, b: T) {

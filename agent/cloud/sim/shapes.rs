@@ -74,7 +74,12 @@ impl Simulator {
     }
 
     /// healthCheckGracePeriodSeconds of the service (tasks started from now on use it).
-    pub fn set_health_check_grace_period(&self, cluster: &str, service: &str, seconds: Option<u32>) {
+    pub fn set_health_check_grace_period(
+        &self,
+        cluster: &str,
+        service: &str,
+        seconds: Option<u32>,
+    ) {
         self.world().service_mut(cluster, service).grace = seconds;
     }
 

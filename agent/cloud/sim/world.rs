@@ -172,7 +172,10 @@ impl Behaviour {
 
     /// Whether the container health check passes `since_running` seconds after RUNNING.
     pub fn container_passes(&self, since_running: u64) -> bool {
-        self.container_healthy && self.container_unhealthy_after.is_none_or(|n| since_running < n)
+        self.container_healthy
+            && self
+                .container_unhealthy_after
+                .is_none_or(|n| since_running < n)
     }
 }
 

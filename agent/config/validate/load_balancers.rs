@@ -12,10 +12,12 @@ const MAX_GRACE_SECONDS: u32 = i32::MAX as u32;
 /// Each target group of `s` with its field path (`loadBalancer.targetGroup` or
 /// `loadBalancers.N.targetGroup`, dot-separated, indices as numbers).
 pub(super) fn target_group_paths(s: &Service) -> Vec<(String, &str)> {
-    let one = s
-        .load_balancer
-        .iter()
-        .map(|lb| ("loadBalancer.targetGroup".to_string(), lb.target_group.as_str()));
+    let one = s.load_balancer.iter().map(|lb| {
+        (
+            "loadBalancer.targetGroup".to_string(),
+            lb.target_group.as_str(),
+        )
+    });
     let several = s.load_balancers.iter().enumerate().map(|(i, lb)| {
         (
             format!("loadBalancers.{i}.targetGroup"),
@@ -35,9 +37,7 @@ pub(super) fn check_load_balancers(
         out.push(at.at_key(
             &path.key("loadBalancers"),
             "`loadBalancer` and `loadBalancers` are both set".into(),
-            Some(
-                "list every target group under `loadBalancers` and remove `loadBalancer`".into(),
-            ),
+            Some("list every target group under `loadBalancers` and remove `loadBalancer`".into()),
         ));
     }
     if let Some(lb) = &s.load_balancer {
@@ -76,7 +76,12 @@ pub(super) fn check_load_balancers(
     }
 }
 
-fn check_load_balancer(at: &Located, lbp: &FieldPath, lb: &LoadBalancer, out: &mut Vec<Diagnostic>) {
+fn check_load_balancer(
+    at: &Located,
+    lbp: &FieldPath,
+    lb: &LoadBalancer,
+    out: &mut Vec<Diagnostic>,
+) {
     if lb.container_port == 0 {
         out.push(at.at_value(
             &lbp.key("containerPort"),

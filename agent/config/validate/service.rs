@@ -1,12 +1,12 @@
 //! Rules for one service: its pipeline, Fargate size, source, ECS and ECR names, deploy
 //! settings and load balancer — and names that two services of one environment may not share.
 
+use super::load_balancers::{check_load_balancers, target_group_paths};
 use super::shapes::{is_ecr_repository, is_ecs_name, is_tag_name, name_rule, url_has_credentials};
 use super::variables::check_variables;
 use super::{Header, root};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::fargate;
-use super::load_balancers::{check_load_balancers, target_group_paths};
 use crate::config::model::{Service, is_full_sha};
 use crate::config::position::FieldPath;
 use crate::config::suggest::{did_you_mean, one_of};
@@ -21,7 +21,11 @@ pub(super) fn check_duplicates(env: &PartialEnvironment, out: &mut Vec<Diagnosti
     for (i, s) in &env.services {
         let mut keys = vec![
             ("name".to_string(), s.name.as_str(), "service name"),
-            ("ecs.service".to_string(), s.ecs.service.as_str(), "ECS service"),
+            (
+                "ecs.service".to_string(),
+                s.ecs.service.as_str(),
+                "ECS service",
+            ),
             (
                 "ecs.taskFamily".to_string(),
                 s.ecs.task_family.as_str(),
@@ -35,12 +39,13 @@ pub(super) fn check_duplicates(env: &PartialEnvironment, out: &mut Vec<Diagnosti
         for (field, value, what) in keys {
             // A group listed twice by one service is `check_load_balancers`' to report.
             if let Some(prev) = first.get(&(what, value)).filter(|prev| **prev != *i) {
-                let path = field
-                    .split('.')
-                    .fold(services.index(*i), |p, k| match k.parse::<usize>() {
-                        Ok(n) => p.index(n),
-                        Err(_) => p.key(k),
-                    });
+                let path =
+                    field
+                        .split('.')
+                        .fold(services.index(*i), |p, k| match k.parse::<usize>() {
+                            Ok(n) => p.index(n),
+                            Err(_) => p.key(k),
+                        });
                 let line = at.index.key_position(&services.index(*prev)).line;
                 out.push(at.at_value(
                     &path,

@@ -34,7 +34,8 @@ impl World {
         td.container_definitions.iter().find_map(|c| {
             let essential = c.extra.get("essential").and_then(|v| v.as_bool()) != Some(false);
             let check = c.extra.get("healthCheck").filter(|_| essential)?;
-            let number = |k: &str, default: u64| check.get(k).and_then(|v| v.as_u64()).unwrap_or(default);
+            let number =
+                |k: &str, default: u64| check.get(k).and_then(|v| v.as_u64()).unwrap_or(default);
             Some(ContainerHealth {
                 container: c.name.clone(),
                 status: "UNKNOWN",

@@ -185,7 +185,11 @@ fn step_task(
         TaskStatus::Deactivating => {
             // Each target leaves its group when its draining ends; the task stops after the last.
             for x in &mut task.targets {
-                if x.target.as_ref().and_then(|g| g.drain_end).is_none_or(|end| end <= t) {
+                if x.target
+                    .as_ref()
+                    .and_then(|g| g.drain_end)
+                    .is_none_or(|end| end <= t)
+                {
                     x.target = None;
                 }
             }

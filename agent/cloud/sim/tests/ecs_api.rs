@@ -260,7 +260,9 @@ async fn without_a_target_group_running_counts_as_healthy() {
     );
     // No target group and no container health check: RUNNING is all ECS waits for.
     let mut unchecked = fixture_td();
-    unchecked.container_definitions[0].extra.remove("healthCheck");
+    unchecked.container_definitions[0]
+        .extra
+        .remove("healthCheck");
     sim.add_service(ServiceSpec {
         cluster: CLUSTER.into(),
         name: "worker".into(),

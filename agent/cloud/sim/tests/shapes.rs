@@ -23,9 +23,9 @@ fn stopped_reason(env: &Env, td: &str) -> Option<String> {
 
 fn with_internal_group(faults: FaultScript) -> (Env, String) {
     let env = setup(faults.start_jitter_percent(0), 1, 100, 200);
-    let internal = env
-        .sim
-        .add_target_group(TargetGroupSpec::new(INTERNAL, 3000, "/internal/health"));
+    let internal =
+        env.sim
+            .add_target_group(TargetGroupSpec::new(INTERNAL, 3000, "/internal/health"));
     env.sim
         .add_service_target_group(CLUSTER, SERVICE, INTERNAL, "api", 3000);
     (env, internal)
@@ -44,7 +44,10 @@ async fn a_task_counts_healthy_only_when_every_target_group_says_so() {
     let task = &new_tasks(&env, &new)[0];
     for tg in [&env.tg, &internal] {
         let health = env.sim.target_health(tg);
-        let h = health.iter().find(|h| h.target_id == task.private_ip).unwrap();
+        let h = health
+            .iter()
+            .find(|h| h.target_id == task.private_ip)
+            .unwrap();
         assert_eq!(h.state, TargetState::Healthy, "{tg}");
     }
 }
@@ -121,7 +124,10 @@ async fn an_unhealthy_essential_container_is_stopped_by_ecs() {
     .await;
     let task = &new_tasks(&env, &new)[0];
     assert_eq!(task.containers[0].name, "api");
-    assert_eq!(task.containers[0].health_status.as_deref(), Some("UNHEALTHY"));
+    assert_eq!(
+        task.containers[0].health_status.as_deref(),
+        Some("UNHEALTHY")
+    );
     assert_eq!(
         stopped_reason(&env, &new).as_deref(),
         Some("Task failed container health checks")
