@@ -21,6 +21,8 @@ pub const BUILTIN: &[&str] = &[
     "throttled",
     "access-denied",
     "snapshot-fails",
+    "container-unhealthy",
+    "slow-warm-up",
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -288,6 +290,8 @@ impl FaultScript {
                 .throttle_every("DescribeTasks", 3, 4, 10),
             "access-denied" => base.deny("UpdateService"),
             "snapshot-fails" => base.snapshot_fails(true),
+            "container-unhealthy" => base.image(new().container_healthy(false)),
+            "slow-warm-up" => base.image(new().healthy_after(90)),
             _ => return None,
         })
     }
