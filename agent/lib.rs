@@ -17,6 +17,7 @@ pub mod output;
 pub mod plan;
 pub mod repo;
 pub mod report;
+pub mod revert;
 pub mod rollback;
 pub mod sandbox;
 pub mod secret;

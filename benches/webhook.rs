@@ -29,6 +29,7 @@ use amagent::sandbox::Sandbox;
 use amagent::secret::Secret;
 use amagent::stages::deploy::Silent;
 use amagent::state::journal::LocalJournal;
+use amagent::watch::queue::DeliveryQueue;
 use amagent::watch::serve;
 use amagent::watch::webhook::{self, WebhookState, sign};
 use std::collections::BTreeMap;
@@ -218,12 +219,16 @@ async fn iteration(n: usize, marks: &Marks, client: &reqwest::Client) -> Sample 
         metrics.clone(),
     );
 
-    // Wired as `amagent run` wires it: webhook → events channel → forwarder → wakes → loop.
+    // Wired as `amagent run` wires it: webhook → delivery queue → forwarder → wakes → loop.
     let (wake_tx, wake_rx) = mpsc::channel::<Wake>(64);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (interrupt_tx, interrupt_rx) = watch::channel(false);
-    let (events_tx, mut events_rx) = mpsc::channel(64);
-    let state = Arc::new(WebhookState::new(Secret::new(SECRET), events_tx, metrics));
+    let events = Arc::new(DeliveryQueue::default());
+    let state = Arc::new(WebhookState::new(
+        Secret::new(SECRET),
+        events.clone(),
+        metrics,
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(serve::serve(
@@ -235,7 +240,8 @@ async fn iteration(n: usize, marks: &Marks, client: &reqwest::Client) -> Sample 
     ));
     let forward_marks = marks.clone();
     let forwarder = tokio::spawn(async move {
-        while let Some(event) = events_rx.recv().await {
+        loop {
+            let event = events.next().await;
             forward_marks.push("forwarded");
             if wake_tx.send(Wake::Event(event)).await.is_err() {
                 return;

@@ -285,6 +285,8 @@ fn amagent(args: &[&str], journal: &Path) -> (Option<i32>, String, String) {
     let out = command
         .env("AMAGENT_JOURNAL", journal)
         .env("USER", "carol")
+        .env_remove("AMAGENT_REPO")
+        .env_remove("GITHUB_TOKEN")
         .output()
         .unwrap();
     (
@@ -563,4 +565,44 @@ fn resume_unpins_and_history_shows_the_rollback_with_filters() {
     assert_eq!(resume.detail["by"], "carol");
     let (_, stdout, _) = amagent(&["resume", "--env", "staging"], journal.path());
     assert!(stdout.contains("nothing pinned"), "{stdout}");
+}
+
+/// `--revert-pr` without the environments repo's URL: a usage error before anything changes.
+#[test]
+fn revert_pr_without_a_repository_url_changes_nothing() {
+    let journal = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = amagent(
+        &[
+            "rollback",
+            "--env",
+            "staging",
+            "--sim",
+            "healthy",
+            "--revert-pr",
+        ],
+        journal.path(),
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--revert-pr needs AMAGENT_REPO"),
+        "{stderr}"
+    );
+    let written: Vec<_> = walk(journal.path());
+    assert!(
+        written.iter().all(|t| !t.contains("rollback")),
+        "{written:?}"
+    );
+}
+
+/// Every file's text under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    out
 }

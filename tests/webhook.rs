@@ -5,12 +5,12 @@
 
 use amagent::metrics::Metrics;
 use amagent::secret::Secret;
+use amagent::watch::queue::DeliveryQueue;
 use amagent::watch::serve::{self as bounded, Connections, ServerLimits, fd_limit};
-use amagent::watch::webhook::{Delivery, Event, MAX_DELIVERY_ID, WebhookState, router, sign};
+use amagent::watch::webhook::{Event, MAX_DELIVERY_ID, WebhookState, router, sign};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 const PUSH: &str = include_str!("fixtures/github-push-event.json");
 const PULL: &str = include_str!("fixtures/github-pull-request-event.json");
@@ -18,7 +18,7 @@ const SECRET: &str = "webhook-s3cret";
 
 struct Server {
     url: String,
-    events: mpsc::Receiver<Delivery>,
+    events: Arc<DeliveryQueue>,
     client: reqwest::Client,
 }
 
@@ -28,9 +28,13 @@ async fn serve() -> Server {
 
 /// The server as `amagent run` starts it, within `limits`; `Connections` counts what is open.
 async fn serve_within(limits: ServerLimits) -> (Server, Connections) {
-    let (tx, rx) = mpsc::channel(16);
+    let queue = Arc::new(DeliveryQueue::default());
     let metrics = Arc::new(Metrics::default());
-    let state = Arc::new(WebhookState::new(Secret::new(SECRET), tx, metrics.clone()));
+    let state = Arc::new(WebhookState::new(
+        Secret::new(SECRET),
+        queue.clone(),
+        metrics.clone(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let connections = Connections::default();
@@ -43,7 +47,7 @@ async fn serve_within(limits: ServerLimits) -> (Server, Connections) {
     ));
     let server = Server {
         url,
-        events: rx,
+        events: queue,
         client: reqwest::Client::new(),
     };
     (server, connections)
@@ -84,7 +88,7 @@ impl Server {
 
     fn triggered(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
-        while let Ok(d) = self.events.try_recv() {
+        while let Some(d) = self.events.take() {
             events.push(d.event);
         }
         events

@@ -441,6 +441,17 @@ pub struct Rollback {
     /// Who (default: $USER).
     #[arg(long)]
     pub actor: Option<String>,
+    /// Then open a pull request in the environments repo ($AMAGENT_REPO) that puts the
+    /// rolled-back services' entries back to the spec that deployed what runs now, so Git
+    /// matches the account. Merging it releases the pin and deploys nothing. Needs GitHub
+    /// credentials as for `amagent run` (GITHUB_TOKEN or an App) and push access.
+    #[arg(long)]
+    pub revert_pr: bool,
+    /// The branch the revert pull request merges into (the one the agent watches).
+    #[arg(long, value_name = "BRANCH", default_value = "main")]
+    pub base_branch: String,
+    #[command(flatten)]
+    pub cache: CacheArg,
     #[command(flatten)]
     pub sim: SimArg,
     #[command(flatten)]

@@ -188,6 +188,10 @@ fn rollback(a: args::Rollback, output: OutputFormat) -> Exit {
             region: a.region.region.as_deref(),
             journal: &a.journal.journal,
             reason: a.reason.as_deref(),
+            revert: a.revert_pr.then(|| rollback_cmd::RevertArgs {
+                base: a.base_branch.clone(),
+                cache: a.cache.cache.clone(),
+            }),
             actor: a.actor.as_deref(),
             force: a.force.force,
         },

@@ -20,6 +20,7 @@ mod lifecycle_cmd;
 mod plan_cmd;
 mod plan_git;
 mod progress;
+mod revert_pr;
 mod rollback_cmd;
 mod run_cmd;
 mod schema_cmd;

@@ -12,6 +12,8 @@ use crate::stages::deploy::{FailureKind, Outcome};
 use crate::state::journal::pins::{Pin, pins, resume_record};
 use std::path::Path;
 
+pub use super::revert_pr::RevertArgs;
+
 pub struct RollbackArgs<'a> {
     pub dir: &'a Path,
     pub env: &'a str,
@@ -25,6 +27,8 @@ pub struct RollbackArgs<'a> {
     pub actor: Option<&'a str>,
     /// Act even while an agent holds the lease on the journal (journalled).
     pub force: bool,
+    /// `--revert-pr`.
+    pub revert: Option<RevertArgs>,
 }
 
 /// `--actor`, else `$USER`, else "unknown".
@@ -70,6 +74,16 @@ pub fn run(args: RollbackArgs<'_>, output: OutputFormat) -> Exit {
         if let Err(code) = leased.await {
             return code;
         }
+        let revert = match &args.revert {
+            Some(r) => match super::revert_pr::prepare(r).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    print_error(output, "usage", &e);
+                    return Exit::Usage;
+                }
+            },
+            None => None,
+        };
         let progress = ConsoleProgress::new(session.clock.clone());
         let ctx = rollback::Context {
             cloud: &session.cloud,
@@ -90,9 +104,18 @@ pub fn run(args: RollbackArgs<'_>, output: OutputFormat) -> Exit {
         };
         match rollback::rollback(&ctx, request).await {
             Ok(report) => {
-                print_report(&report, output);
+                let opened = match &revert {
+                    Some(p) if report.outcome == Outcome::Succeeded => {
+                        Some(super::revert_pr::open(p, &report, journal.as_ref()).await)
+                    }
+                    _ => None,
+                };
+                print_report(&report, opened.as_ref(), output);
                 tell_the_pull_requests(&report, journal.as_ref()).await;
-                exit_for(&report)
+                match opened {
+                    Some(Err(_)) => Exit::Refused,
+                    _ => exit_for(&report),
+                }
             }
             Err(e) => print_refusal(&e, output),
         }
@@ -172,11 +195,38 @@ fn print_refusal(e: &RollbackError, output: OutputFormat) -> Exit {
     code
 }
 
-fn print_report(report: &RollbackReport, output: OutputFormat) {
+fn print_report(
+    report: &RollbackReport,
+    revert: Option<&Result<crate::revert::Opened, String>>,
+    output: OutputFormat,
+) {
     if output == OutputFormat::Json {
-        print_json(report);
+        let mut doc = serde_json::to_value(report).expect("a report serializes");
+        if let Some(r) = revert {
+            doc["revert_pr"] = match r {
+                Ok(opened) => serde_json::to_value(opened).expect("serializes"),
+                Err(e) => serde_json::json!({ "error": e }),
+            };
+        }
+        print_json(&doc);
         return;
     }
+    print_services(report);
+    match revert {
+        Some(Ok(o)) => crate::outln!(
+            "revert pull request #{} opened (branch {}): merging it puts {} back in Git as it runs and releases the pin",
+            o.number,
+            o.branch,
+            o.services.join(", ")
+        ),
+        Some(Err(e)) => crate::errln!(
+            "error: the rollback is done, but the revert pull request was not opened: {e}"
+        ),
+        None => {}
+    }
+}
+
+fn print_services(report: &RollbackReport) {
     crate::outln!(
         "{} — rollback run {} by {}{}",
         report.env,

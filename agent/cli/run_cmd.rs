@@ -23,6 +23,7 @@ use crate::stages::deploy::Outcome;
 use crate::state::journal::crash::CrashAfter;
 use crate::state::journal::{Journal, LocalJournal, Location, Record};
 use crate::state::lease::{Lease, LeaseState};
+use crate::watch::queue::DeliveryQueue;
 use crate::watch::serve::{Connections, ServerLimits, serve};
 use crate::watch::webhook::{self, WebhookState};
 use sha2::{Digest, Sha256};
@@ -53,7 +54,7 @@ pub struct RunArgs {
 }
 
 /// Where the bare mirror of `url` lives by default: one directory per repository URL.
-fn default_mirror(cache: &Path, url: &str) -> PathBuf {
+pub(super) fn default_mirror(cache: &Path, url: &str) -> PathBuf {
     let hash = hex::encode(Sha256::digest(redact_url(url).as_bytes()));
     cache.join("envrepo").join(&hash[..16])
 }
@@ -245,8 +246,8 @@ fn listen(
     output: OutputFormat,
 ) -> Result<webhook::SeenDeliveries, Exit> {
     let limits = ServerLimits::from_env().map_err(|e| fail(output, "usage", &e, Exit::Usage))?;
-    let (events_tx, mut events_rx) = mpsc::channel(64);
-    let state = Arc::new(WebhookState::new(secret, events_tx, metrics.clone()));
+    let events = Arc::new(DeliveryQueue::default());
+    let state = Arc::new(WebhookState::new(secret, events.clone(), metrics.clone()));
     let seen = state.seen();
     let listener = io
         .block_on(tokio::net::TcpListener::bind(addr))
@@ -263,7 +264,9 @@ fn listen(
         metrics,
     ));
     io.spawn(async move {
-        while let Some(event) = events_rx.recv().await {
+        // Waits for room rather than drop: the queue keeps folding meanwhile.
+        loop {
+            let event = events.next().await;
             if wakes.send(Wake::Event(event)).await.is_err() {
                 return;
             }

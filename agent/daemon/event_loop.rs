@@ -4,6 +4,7 @@
 
 use super::Agent;
 use super::handoff::{self, Turn};
+use super::previews::PreviewRequest;
 use crate::state::lease::{Lease, LeaseState};
 use crate::watch::webhook::{Delivery, Event};
 use std::time::Duration;
@@ -20,31 +21,20 @@ pub enum Wake {
 }
 
 /// What the loop does next, from the wake-ups queued so far (pure).
-fn coalesce(wakes: Vec<Wake>) -> (bool, Vec<(u64, String, String)>) {
+fn coalesce(wakes: Vec<Wake>) -> (bool, Vec<PreviewRequest>) {
     let mut look = false;
-    let mut previews: Vec<(u64, String, String)> = Vec::new();
+    let mut previews: Vec<PreviewRequest> = Vec::new();
     for w in wakes {
         match w {
             Wake::Inbox => {}
-            Wake::Poll
-            | Wake::Event(Delivery {
-                event: Event::Push { .. },
-                ..
-            }) => look = true,
-            Wake::Event(Delivery {
-                event:
-                    Event::PullRequest {
-                        number,
-                        action,
-                        head_sha,
-                        base_sha,
-                    },
-                ..
-            }) => {
-                if matches!(action.as_str(), "opened" | "synchronize" | "reopened") {
+            Wake::Poll => look = true,
+            Wake::Event(Delivery { id, event }) => {
+                if let Event::Push { .. } = event {
+                    look = true;
+                } else if let Some(p) = PreviewRequest::from_event(&id, &event) {
                     // The newest head of a pull request replaces an older queued one.
-                    previews.retain(|(n, _, _)| *n != number);
-                    previews.push((number, base_sha, head_sha));
+                    previews.retain(|q| q.number != p.number);
+                    previews.push(p);
                 }
             }
         }
@@ -96,7 +86,8 @@ pub async fn run(
             (false, Vec::new())
         };
         let clock = agent.clock.clone();
-        let work = look_and_preview(agent, look, previews);
+        let mut again = Vec::new();
+        let work = look_and_preview(agent, look, previews, &mut again);
         let renew = async {
             let Some((l, ttl)) = lease.as_mut().filter(|(l, _)| l.is_held()) else {
                 return std::future::pending().await;
@@ -114,6 +105,7 @@ pub async fn run(
             _ = interrupt.wait_for(|i| *i) => true,
             () = renew => false,
         };
+        queued.extend(again.into_iter().map(PreviewRequest::again));
         handoff::remove(agent.handoff.as_ref(), &taken).await;
         if interrupted {
             agent.interrupted().await;
@@ -161,12 +153,14 @@ async fn take_turn(
 }
 
 /// One turn's work: the queued plan previews, then a look at the repository if one is due.
-async fn look_and_preview(agent: &mut Agent, look: bool, previews: Vec<(u64, String, String)>) {
-    for (pr, base, head) in previews {
-        if let Err(e) = agent.preview(pr, &base, &head).await {
-            tracing::error!(error = %e, pr, "plan preview failed");
-        }
-    }
+/// Previews this turn could not do go to `again`.
+async fn look_and_preview(
+    agent: &mut Agent,
+    look: bool,
+    previews: Vec<PreviewRequest>,
+    again: &mut Vec<PreviewRequest>,
+) {
+    *again = agent.previews(previews).await;
     if look {
         match agent.tick().await {
             Ok(t) => {
@@ -206,6 +200,7 @@ mod tests {
                 action: action.into(),
                 head_sha: head.into(),
                 base_sha: "base".into(),
+                base_ref: "main".into(),
             },
         })
     }
@@ -230,7 +225,11 @@ mod tests {
             push(),
         ]);
         assert!(look);
-        assert_eq!(previews, vec![(7, "base".into(), "b".into())]);
+        let newest: Vec<_> = previews
+            .iter()
+            .map(|p| (p.number, p.head_sha.as_str()))
+            .collect();
+        assert_eq!(newest, [(7, "b")]);
         let (look, previews) = coalesce(vec![pr(9, "labeled", "d")]);
         assert!(!look);
         assert!(previews.is_empty());

@@ -16,6 +16,7 @@ mod event_loop;
 pub mod handoff;
 mod lease_lost;
 mod pinned;
+pub mod previews;
 mod promote;
 pub mod promote_commit;
 pub mod promotion;

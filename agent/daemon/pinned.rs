@@ -6,7 +6,7 @@
 use super::Agent;
 use crate::config::Model;
 use crate::plan::EnvironmentPlan;
-use crate::state::journal::pins::{HELD, hold, pins};
+use crate::state::journal::pins::{HELD, Holding, hold, pins, resume_record};
 use crate::state::journal::{Phase, Record};
 
 impl Agent {
@@ -36,7 +36,11 @@ impl Agent {
             return plan;
         };
         let head_env = model.environments.get(&env);
-        let (kept, held) = hold(
+        let Holding {
+            plan: kept,
+            held,
+            released,
+        } = hold(
             &plan,
             &pinned,
             |name| head_env?.service(name).cloned(),
@@ -67,6 +71,31 @@ impl Agent {
                 tracing::error!(error = %e, "cannot write the journal");
             }
         }
+        for pin in released {
+            self.release(&env, &pin, head, run).await;
+        }
         kept
+    }
+
+    /// Git says again what runs (a revert merged): lift the pin, deploy nothing.
+    async fn release(
+        &self,
+        env: &str,
+        pin: &crate::state::journal::pins::Pin,
+        head: &str,
+        run: &str,
+    ) {
+        let message = format!(
+            "Git at {} says again what runs ({}): pin released, nothing deployed",
+            &head[..head.len().min(7)],
+            crate::stages::deploy::rollout::short_td(&pin.to)
+        );
+        tracing::info!(env, service = %pin.service, "{message}");
+        self.progress.done(env, &pin.service, true, &message);
+        let mut record = resume_record(env, &pin.service, "git", self.clock.now(), run);
+        record.detail = serde_json::json!({ "by": "git", "commit": head, "pin_run": pin.run, "message": message });
+        if let Err(e) = self.journal.append(&record).await {
+            tracing::error!(error = %e, "cannot write the journal");
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! What the agent tells people: invalid configuration, pull-request comments and commit
-//! statuses, previews of open pull requests, and an apply interrupted by a stop.
+//! statuses, and an apply interrupted by a stop.
 
 use super::*;
 
@@ -84,27 +84,6 @@ impl Agent {
                 tracing::warn!(error = %e, commit = %sha, "cannot set the commit status");
             }
         }
-    }
-
-    /// Preview on pull request `pr`: what merging `head` onto `base` would do.
-    pub async fn preview(&mut self, pr: u64, base: &str, head: &str) -> Result<(), AgentError> {
-        let repo = self.fetch()?;
-        let old = repo.model_at(base).unwrap_or_default();
-        let body = match repo.model_at(head) {
-            Ok(new) => preview::render_preview(base, head, Ok(&crate::plan::plan(&old, &new))),
-            Err(RepoError::InvalidConfig { diagnostics, .. }) => {
-                preview::render_preview(base, head, Err(&diagnostics.to_string()))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Err(e) = self
-            .reporter
-            .upsert_comment(pr, preview::MARKER, &body)
-            .await
-        {
-            tracing::warn!(error = %e, pr, "cannot post the plan preview");
-        }
-        Ok(())
     }
 
     /// The agent was stopped while applying: record it (the next start applies the commit

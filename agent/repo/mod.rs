@@ -5,6 +5,7 @@
 pub mod credentials;
 pub mod host_keys;
 mod pr;
+mod push;
 pub mod remote_url;
 mod sources;
 
@@ -121,6 +122,64 @@ impl EnvRepo {
     /// Fetch every branch and tag from `url` into this repository (branches as local heads, as
     /// in a mirror), pruning what the remote deleted.
     pub fn fetch(&self, url: &str, creds: &GitCredentials) -> Result<(), RepoError> {
+        // In a work tree the checked-out branch cannot be overwritten: fetch to remote-tracking refs.
+        let heads = if self.repo.is_bare() {
+            "+refs/heads/*:refs/heads/*"
+        } else {
+            "+refs/heads/*:refs/remotes/origin/*"
+        };
+        // Pull-request heads (GitHub's refs/pull/N/head) feed the plan preview.
+        let specs = [
+            heads,
+            "+refs/tags/*:refs/tags/*",
+            "+refs/pull/*/head:refs/pull/*/head",
+        ];
+        self.fetch_refspecs(url, creds, &specs, git2::FetchPrune::On)?;
+        tracing::debug!(url = %redact_url(url), "fetched environments repo");
+        Ok(())
+    }
+
+    /// Fetch one commit by its id (a pull request's base that no branch holds any more, say).
+    /// Servers that refuse to serve an object by id answer with an error.
+    pub fn fetch_commit(
+        &self,
+        url: &str,
+        creds: &GitCredentials,
+        sha: &str,
+    ) -> Result<(), RepoError> {
+        Oid::from_str(sha).map_err(|e| RepoError::RevisionNotFound {
+            rev: sha.to_string(),
+            message: e.message().to_string(),
+        })?;
+        self.fetch_refspecs(url, creds, &[sha], git2::FetchPrune::Off)
+    }
+
+    /// Whether the commit `sha` is in this repository.
+    pub fn has_commit(&self, sha: &str) -> bool {
+        Oid::from_str(sha)
+            .and_then(|oid| self.repo.find_commit(oid))
+            .is_ok()
+    }
+
+    /// Where `head` left `branch` (their merge base), when both are known here.
+    pub fn fork_point(&self, head: &str, branch: &str) -> Option<Oid> {
+        let head = self.resolve(head).ok()?;
+        let tip = [
+            format!("refs/heads/{branch}"),
+            format!("refs/remotes/origin/{branch}"),
+        ]
+        .iter()
+        .find_map(|r| self.resolve(r).ok())?;
+        self.repo.merge_base(head, tip).ok()
+    }
+
+    fn fetch_refspecs(
+        &self,
+        url: &str,
+        creds: &GitCredentials,
+        specs: &[&str],
+        prune: git2::FetchPrune,
+    ) -> Result<(), RepoError> {
         let err = |e: git2::Error| RepoError::Fetch {
             url: redact_url(url),
             message: e.message().to_string(),
@@ -130,34 +189,17 @@ impl EnvRepo {
         let (callbacks, refusal) = creds.callbacks(&clean);
         let mut opts = git2::FetchOptions::new();
         opts.remote_callbacks(callbacks);
-        opts.prune(git2::FetchPrune::On);
+        opts.prune(prune);
         opts.download_tags(git2::AutotagOption::All);
         // Only the first request may be redirected (as git does by default); the credential
         // callback refuses the token to any host it is not meant for anyway.
         opts.follow_redirects(git2::RemoteRedirect::Initial);
-        // In a work tree the checked-out branch cannot be overwritten: fetch to remote-tracking refs.
-        let heads = if self.repo.is_bare() {
-            "+refs/heads/*:refs/heads/*"
-        } else {
-            "+refs/heads/*:refs/remotes/origin/*"
-        };
-        // Pull-request heads (GitHub's refs/pull/N/head) feed the plan preview.
         remote
-            .fetch(
-                &[
-                    heads,
-                    "+refs/tags/*:refs/tags/*",
-                    "+refs/pull/*/head:refs/pull/*/head",
-                ],
-                Some(&mut opts),
-                None,
-            )
+            .fetch(specs, Some(&mut opts), None)
             .map_err(|e| RepoError::Fetch {
                 url: redact_url(url),
                 message: refusal.explain(&e),
-            })?;
-        tracing::debug!(url = %redact_url(url), "fetched environments repo");
-        Ok(())
+            })
     }
 
     /// The commit a revision (SHA, branch, tag, `HEAD~2`, …) names.
@@ -251,65 +293,6 @@ impl EnvRepo {
             })
         })
         .collect()
-    }
-
-    /// Tag `commit` as `name` (lightweight) and push the tag to `url`.
-    pub fn tag_and_push(
-        &self,
-        name: &str,
-        commit: &str,
-        url: &str,
-        creds: &GitCredentials,
-    ) -> Result<(), RepoError> {
-        let err = |e: git2::Error| RepoError::Fetch {
-            url: redact_url(url),
-            message: e.message().to_string(),
-        };
-        let object = self
-            .repo
-            .find_object(self.resolve(commit)?, None)
-            .map_err(err)?;
-        self.repo
-            .tag_lightweight(name, &object, false)
-            .map_err(err)?;
-        let (clean, creds) = creds.for_remote(url);
-        let mut remote = self.repo.remote_anonymous(&clean).map_err(err)?;
-        // A server that refuses the ref (tag exists, protected) says so here, not as an error.
-        let rejected = std::cell::RefCell::new(None::<String>);
-        let (mut callbacks, refusal) = creds.callbacks(&clean);
-        callbacks.push_update_reference(|refname, status| {
-            if let Some(why) = status {
-                *rejected.borrow_mut() = Some(format!("the server rejected {refname}: {why}"));
-            }
-            Ok(())
-        });
-        let mut opts = git2::PushOptions::new();
-        opts.remote_callbacks(callbacks);
-        opts.follow_redirects(git2::RemoteRedirect::Initial);
-        let pushed = remote
-            .push(
-                &[format!("refs/tags/{name}:refs/tags/{name}")],
-                Some(&mut opts),
-            )
-            .map_err(|e| RepoError::Push {
-                what: format!("tag {name}"),
-                url: redact_url(url),
-                message: refusal.explain(&e),
-            });
-        drop(opts);
-        let pushed = match (pushed, rejected.into_inner()) {
-            (Ok(()), Some(why)) => Err(RepoError::Push {
-                what: format!("tag {name}"),
-                url: redact_url(url),
-                message: why,
-            }),
-            (result, _) => result,
-        };
-        if pushed.is_err() {
-            // Not on the remote: not here either, so a retry can create it again.
-            let _ = self.repo.tag_delete(name);
-        }
-        pushed
     }
 
     /// When `commit` was committed (seconds since the epoch): reproducible builds stamp it.

@@ -51,4 +51,20 @@ pub trait Reporter: Send + Sync {
         state: Status,
         description: &str,
     ) -> Result<(), ReportError>;
+    /// Open a pull request from branch `head` into `base`; its number. A reporter that
+    /// cannot (the console) says so.
+    async fn open_pull_request(
+        &self,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<u64, ReportError> {
+        let _ = (head, base, title, body);
+        Err(ReportError::GitHub {
+            operation: "open a pull request".into(),
+            message: "no GitHub is configured (AMAGENT_REPO with GITHUB_TOKEN or a GitHub App)"
+                .into(),
+        })
+    }
 }

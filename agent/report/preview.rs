@@ -72,6 +72,25 @@ pub fn render_preview(base: &str, head: &str, plan: Result<&Plan, &str>) -> Stri
     out
 }
 
+/// The preview when the pull request's `head` (or, with no branch to fall back on, its
+/// `base`) is not in the environments repo even after fetching: say so, compare nothing.
+pub fn render_missing(which: &str, sha: &str, number: u64) -> String {
+    format!(
+        "{MARKER}\n### ⚠️ amagent plan: cannot preview\n\nThe {which} commit `{}` of #{number} is not in the environments repo, even after fetching the branches, `refs/pull/{number}/head` and the commit itself. No plan is shown rather than one compared against nothing; the next push to this pull request previews again.\n",
+        &sha[..sha.len().min(7)]
+    )
+}
+
+/// The note under a preview that was compared with where the branch left `branch`, because
+/// the pull request's own base commit `base` could not be found.
+pub fn fork_point_note(base: &str, branch: &str, fork_point: &str) -> String {
+    format!(
+        "\n> ⚠️ The base commit `{}` GitHub named is not in the environments repo (force-pushed away?); this plan compares with `{}`, where this pull request left `{branch}`.\n",
+        &base[..base.len().min(7)],
+        &fork_point[..fork_point.len().min(7)]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,6 +123,7 @@ mod tests {
                     spec: None,
                     from: Some(td(44)),
                     to: td(43),
+                    restores: None,
                     run: "r".into(),
                 }),
                 seconds: 300.0,

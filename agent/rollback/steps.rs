@@ -237,6 +237,7 @@ impl RollbackRun<'_> {
                 .or_else(|| Some(spec_fingerprint(p.spec))),
             from: Some(p.running.clone()),
             to: p.target.task_definition.clone(),
+            restores: p.target.commit.clone(),
             run: self.id.clone(),
         }
     }

@@ -4,8 +4,10 @@
 //! with the shared secret, compared in constant time); bodies over 1 MiB get 413; a repeated
 //! `X-GitHub-Delivery` id is acknowledged but ignored, so a redelivery never deploys twice (an id
 //! over `MAX_DELIVERY_ID` characters is refused with 400 first). The
-//! answer (202) goes out before any work: accepted events are handed to the agent on a channel.
+//! answer (202) goes out before any work: accepted events wait for the agent in a
+//! [`DeliveryQueue`] that folds but never drops.
 
+use super::queue::{DeliveryQueue, Queued};
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use axum::Router;
@@ -18,7 +20,6 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 
 /// GitHub sends at most 25 MB, but our events are small: anything over this is refused.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -40,6 +41,10 @@ pub enum Event {
         action: String,
         head_sha: String,
         base_sha: String,
+        /// The branch the pull request would merge into (`main`); empty in deliveries handed
+        /// over by an older agent.
+        #[serde(default)]
+        base_ref: String,
     },
 }
 
@@ -81,12 +86,12 @@ impl SeenDeliveries {
 pub struct WebhookState {
     secret: Secret,
     seen: SeenDeliveries,
-    events: mpsc::Sender<Delivery>,
+    events: Arc<DeliveryQueue>,
     pub metrics: Arc<Metrics>,
 }
 
 impl WebhookState {
-    pub fn new(secret: Secret, events: mpsc::Sender<Delivery>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(secret: Secret, events: Arc<DeliveryQueue>, metrics: Arc<Metrics>) -> Self {
         WebhookState {
             secret,
             seen: SeenDeliveries::default(),
@@ -172,6 +177,10 @@ fn parse(kind: &str, body: &[u8]) -> Option<Event> {
             action: v["action"].as_str()?.to_string(),
             head_sha: v["pull_request"]["head"]["sha"].as_str()?.to_string(),
             base_sha: v["pull_request"]["base"]["sha"].as_str()?.to_string(),
+            base_ref: v["pull_request"]["base"]["ref"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         }),
         _ => None,
     }
@@ -228,12 +237,18 @@ async fn github(
     };
     state.metrics.webhook_deliveries.inc();
     tracing::info!(%delivery, ?event, "webhook accepted");
-    // Answer first; the agent does the work. A full queue already holds a wake-up.
-    let _ = state.events.try_send(Delivery {
+    // Answer first; the agent does the work.
+    match state.events.push(Delivery {
         id: delivery,
         event,
-    });
-    (StatusCode::ACCEPTED, "accepted\n")
+    }) {
+        Queued::Added => (StatusCode::ACCEPTED, "accepted\n"),
+        Queued::Replaced => (
+            StatusCode::ACCEPTED,
+            "accepted (replaces a pending delivery)\n",
+        ),
+        Queued::Ignored => (StatusCode::ACCEPTED, "event ignored\n"),
+    }
 }
 
 #[cfg(test)]

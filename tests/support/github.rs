@@ -1,7 +1,9 @@
 //! A fake GitHub (axum) that keeps state the way GitHub does — comments it creates are listed
 //! back, edits change them — and records every request, so tests can assert the exact calls
 //! across agent restarts. Serves the REST paths octocrab uses for comments, statuses and the
-//! pull requests of a commit (none known: the agent falls back to the commit message).
+//! pull requests of a commit (none known: the agent falls back to the commit message), and
+//! opening a pull request (answered with the pull request object GitHub documents,
+//! `tests/fixtures/github/pull_request.opened.json`; a second one from the same branch: 422).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -28,8 +30,18 @@ pub struct StatusCall {
     pub description: String,
 }
 
+#[derive(Clone, Debug)]
+pub struct PullCall {
+    pub number: u64,
+    pub head: String,
+    pub base: String,
+    pub title: String,
+    pub body: String,
+}
+
 #[derive(Default)]
 struct Inner {
+    pulls: Vec<PullCall>,
     comments: Vec<Comment>,
     statuses: Vec<StatusCall>,
     /// "METHOD /path", in order.
@@ -94,6 +106,7 @@ impl FakeGitHub {
                         post(update_comment).patch(update_comment),
                     )
                     .route("/repos/{o}/{r}/statuses/{sha}", post(create_status))
+                    .route("/repos/{o}/{r}/pulls", post(create_pull))
                     .layer(middleware::from_fn_with_state(state.clone(), record))
                     .with_state(state);
                 axum::serve(listener, app).await.unwrap();
@@ -108,6 +121,11 @@ impl FakeGitHub {
 
     pub fn statuses(&self) -> Vec<StatusCall> {
         self.inner.lock().unwrap().statuses.clone()
+    }
+
+    /// Pull requests opened, in order.
+    pub fn pulls(&self) -> Vec<PullCall> {
+        self.inner.lock().unwrap().pulls.clone()
     }
 
     pub fn requests(&self) -> Vec<String> {
@@ -223,4 +241,37 @@ async fn create_status(
             "created_at": "2026-11-25T09:00:00Z", "updated_at": "2026-11-25T09:00:00Z"
         })),
     )
+}
+
+async fn create_pull(
+    State(fake): State<FakeGitHub>,
+    Json(body): Json<Value>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let field = |k: &str| body[k].as_str().unwrap_or_default().to_string();
+    let mut inner = fake.inner.lock().unwrap();
+    if inner.pulls.iter().any(|p| p.head == field("head")) {
+        return (
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            Json(
+                json!({ "message": "Validation Failed", "errors": [{ "message": format!("A pull request already exists for o:{}.", field("head")) }] }),
+            ),
+        );
+    }
+    let call = PullCall {
+        number: 100 + inner.pulls.len() as u64,
+        head: field("head"),
+        base: field("base"),
+        title: field("title"),
+        body: field("body"),
+    };
+    let published: Value =
+        serde_json::from_str(include_str!("../fixtures/github/pull_request.opened.json")).unwrap();
+    let mut pr = published["pull_request"].clone();
+    pr["number"] = call.number.into();
+    pr["title"] = call.title.clone().into();
+    pr["body"] = call.body.clone().into();
+    pr["head"]["ref"] = call.head.clone().into();
+    pr["base"]["ref"] = call.base.clone().into();
+    inner.pulls.push(call);
+    (axum::http::StatusCode::CREATED, Json(pr))
 }

@@ -27,6 +27,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+mod pulls;
 mod settings;
 pub use settings::{Credentials, Settings, owner_repo_from_url};
 
@@ -378,6 +379,16 @@ impl Reporter for GitHub {
         .await
         .map_err(|e| self.error(&operation, &e))?;
         Ok(())
+    }
+
+    async fn open_pull_request(
+        &self,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<u64, ReportError> {
+        self.create_pull_request(head, base, title, body).await
     }
 }
 

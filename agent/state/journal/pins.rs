@@ -37,6 +37,10 @@ pub struct Pin {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     pub to: String,
+    /// The environments-repo commit whose spec deployed `to` (None: unknown, or a manual
+    /// deploy). When Git says that spec again (a revert merged), the pin is released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restores: Option<String>,
     /// The rollback's run.
     pub run: String,
 }
@@ -59,6 +63,7 @@ impl Pin {
                 "spec": self.spec,
                 "from": self.from,
                 "to": self.to,
+                "restores": self.restores,
             }),
         }
     }
@@ -118,6 +123,7 @@ pub fn pins(records: &[Record]) -> BTreeMap<(String, String), Pin> {
                         spec: text("spec").map(String::from),
                         from: text("from").map(String::from),
                         to: text("to").unwrap_or_default().to_string(),
+                        restores: text("restores").map(String::from),
                         run: r.run.clone(),
                     },
                 );
@@ -154,31 +160,52 @@ pub struct Held {
     pub message: String,
 }
 
+/// What [`hold`] makes of a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Holding {
+    /// The plan without the services held or released.
+    pub plan: EnvironmentPlan,
+    pub held: Vec<Held>,
+    /// Pinned services whose spec in Git is again the one that deployed what runs (a revert
+    /// merged): their pin is lifted and nothing is deployed — Git and the service agree.
+    pub released: Vec<Pin>,
+}
+
 /// Split a plan: services pinned in `pins` whose spec did not change between the pin's commit
-/// and the new head are held back; the rest stay in the plan (a service whose spec changed in
-/// Git is deployed, and that deploy unpins it). `spec_at(commit)` is the service's spec at a
-/// commit (None: absent or unreadable); `fallback` is the commit to compare with when the pin
-/// knows none (the last commit applied). A spec that cannot be compared is held: a person
-/// rolled it back, and `amagent resume` releases it.
+/// and the new head are held back; those whose spec at the head is the one that deployed the
+/// revision rolled back to (the pin's `restores` commit) are released without a deploy; the
+/// rest stay in the plan (a service whose spec changed otherwise is deployed, and that deploy
+/// unpins it). `spec_at(commit)` is the service's spec at a commit (None: absent or
+/// unreadable); `fallback` is the commit to compare with when the pin knows none (the last
+/// commit applied). A spec that cannot be compared is held: a person rolled it back, and
+/// `amagent resume` releases it.
 pub fn hold(
     plan: &EnvironmentPlan,
     pins: &BTreeMap<(String, String), Pin>,
     head_spec: impl Fn(&str) -> Option<Service>,
     spec_at: impl Fn(&str, &str) -> Option<Service>,
     fallback: &str,
-) -> (EnvironmentPlan, Vec<Held>) {
-    let mut kept = plan.clone();
-    let mut held = Vec::new();
-    kept.services.retain(|s| {
+) -> Holding {
+    let mut out = Holding {
+        plan: plan.clone(),
+        held: Vec::new(),
+        released: Vec::new(),
+    };
+    out.plan.services.retain(|s| {
         let Some(pin) = pins.get(&(plan.name.clone(), s.name.clone())) else {
             return true;
         };
         let commit = pin.commit.as_deref().unwrap_or(fallback);
         let then = spec_at(commit, &s.name);
         let now = head_spec(&s.name);
+        let restored = pin.restores.as_deref().and_then(|c| spec_at(c, &s.name));
+        if now.is_some() && restored == now && restored != then {
+            out.released.push(pin.clone());
+            return false;
+        }
         let changed = matches!((&then, &now), (Some(a), Some(b)) if a != b);
         if !changed {
-            held.push(Held {
+            out.held.push(Held {
                 service: s.name.clone(),
                 pin: pin.clone(),
                 message: pin.message(),
@@ -186,7 +213,7 @@ pub fn hold(
         }
         changed
     });
-    (kept, held)
+    out
 }
 
 #[cfg(test)]
@@ -209,6 +236,7 @@ mod tests {
             spec: Some(spec.into()),
             from: Some("td:44".into()),
             to: "td:43".into(),
+            restores: None,
             run: format!("rollback-{minute}"),
         }
     }
@@ -303,7 +331,9 @@ mod tests {
         )]);
         let head = |name: &str| Some(spec(name, "v2.0.0"));
         // At the pinned commit the spec was the same: held, the worker goes on.
-        let (kept, held) = hold(
+        let Holding {
+            plan: kept, held, ..
+        } = hold(
             &plan(&["api", "worker"]),
             &pins,
             head,
@@ -336,7 +366,9 @@ mod tests {
             ("staging".to_string(), "api".to_string()),
             pin("api", 1, None, "spec-a"),
         )]);
-        let (kept, held) = hold(
+        let Holding {
+            plan: kept, held, ..
+        } = hold(
             &plan(&["api"]),
             &pins,
             |name| Some(spec(name, "v2.0.1")),
@@ -354,7 +386,9 @@ mod tests {
     #[test]
     fn a_spec_that_cannot_be_compared_is_held_and_resume_releases_it() {
         let mut records = vec![pin("api", 1, Some("gone"), "spec-a").record()];
-        let (kept, held) = hold(
+        let Holding {
+            plan: kept, held, ..
+        } = hold(
             &plan(&["api"]),
             &pins(&records),
             |name| Some(spec(name, "v2.0.1")),
@@ -364,7 +398,9 @@ mod tests {
         assert!(kept.services.is_empty());
         assert_eq!(held.len(), 1);
         records.push(resume_record("staging", "api", "alice", at(2), "r"));
-        let (kept, held) = hold(
+        let Holding {
+            plan: kept, held, ..
+        } = hold(
             &plan(&["api"]),
             &pins(&records),
             |name| Some(spec(name, "v2.0.1")),
@@ -373,5 +409,46 @@ mod tests {
         );
         assert_eq!(kept.services.len(), 1);
         assert!(held.is_empty());
+    }
+
+    #[test]
+    fn git_saying_again_what_runs_releases_the_pin_without_a_deploy() {
+        let mut p = pin("api", 1, Some("bad"), "spec-b");
+        p.restores = Some("good".into());
+        let pins = BTreeMap::from([(("staging".to_string(), "api".to_string()), p.clone())]);
+        let at_commit = |commit: &str, name: &str| {
+            Some(spec(
+                name,
+                if commit == "good" { "v1.9.0" } else { "v2.0.0" },
+            ))
+        };
+        // The revert merged: the head says v1.9.0 again.
+        let out = hold(
+            &plan(&["api"]),
+            &pins,
+            |n| Some(spec(n, "v1.9.0")),
+            at_commit,
+            "c0",
+        );
+        assert!(out.plan.services.is_empty(), "{:?}", out.plan);
+        assert!(out.held.is_empty());
+        assert_eq!(out.released, vec![p.clone()]);
+        // Anything else: the usual rules (a new spec deploys, the pinned one is held).
+        let out = hold(
+            &plan(&["api"]),
+            &pins,
+            |n| Some(spec(n, "v2.0.1")),
+            at_commit,
+            "c0",
+        );
+        assert_eq!((out.plan.services.len(), out.released.len()), (1, 0));
+        let out = hold(
+            &plan(&["api"]),
+            &pins,
+            |n| Some(spec(n, "v2.0.0")),
+            at_commit,
+            "c0",
+        );
+        assert_eq!((out.held.len(), out.released.len()), (1, 0));
     }
 }
