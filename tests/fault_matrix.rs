@@ -157,7 +157,12 @@ fn a_slow_warm_up_without_a_grace_period_is_rolled_back() {
     let run = deploy("slow-warm-up", "v1.4.0");
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert_eq!(run.json["rolled_back"], true);
-    assert!(run.json["reason"].as_str().unwrap().contains("load balancer health checks"));
+    assert!(
+        run.json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("load balancer health checks")
+    );
 }
 
 #[test]

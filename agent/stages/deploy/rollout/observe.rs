@@ -64,13 +64,15 @@ impl Rollout<'_> {
         flight: &mut InFlight,
         service: &EcsService,
     ) -> Result<Observation, CloudError> {
-        // Re-read tasks only when ECS's counts moved: a task started, stopped or failed — or
-        // while a new task's container health check has yet to report HEALTHY (that moves no
-        // count when ECS keeps the deployment it had).
+        // Re-read tasks only when ECS's counts moved: a task started, stopped or failed. While
+        // a new task's container check has yet to report HEALTHY (which moves no count when ECS
+        // keeps the deployment it had), the same tasks are described again: one call.
         let key = deployment_counts(service);
-        if flight.task_key.as_deref() != Some(key.as_str()) || awaiting_container_health(flight) {
+        if flight.task_key.as_deref() != Some(key.as_str()) {
             flight.tasks = self.read_tasks(&flight.target).await?;
             flight.task_key = Some(key);
+        } else if awaiting_container_health(flight) {
+            flight.tasks = self.describe_again(&flight.target, &flight.tasks).await?;
         }
         // After the bake only the old tasks' drain is awaited: a new task failing then still
         // shows in ECS's counts (ECS stops it), so target health need not be re-read.
@@ -87,6 +89,25 @@ impl Rollout<'_> {
             flight.health.insert(arn.clone(), health);
         }
         Ok(observation(flight, service))
+    }
+
+    /// `tasks` as DescribeTasks shows them now.
+    async fn describe_again(
+        &self,
+        target: &Target,
+        tasks: &[Task],
+    ) -> Result<Vec<Task>, CloudError> {
+        let arns: Vec<String> = tasks.iter().map(|t| t.task_arn.clone()).collect();
+        let mut fresh = Vec::new();
+        for chunk in arns.chunks(DESCRIBE_TASKS_BATCH) {
+            fresh.extend(
+                self.call("DescribeTasks", || {
+                    self.cloud.ecs.describe_tasks(&target.cluster, chunk)
+                })
+                .await?,
+            );
+        }
+        Ok(fresh)
     }
 
     /// Every task of the service, running and stopped.
