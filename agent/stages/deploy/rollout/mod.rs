@@ -186,6 +186,8 @@ struct InFlight {
     /// ECS counts the task list was read at; re-read when they change.
     task_key: Option<String>,
     tasks: Vec<Task>,
+    /// When the tasks were last read (listed or described again).
+    tasks_read_at: Option<Instant>,
     /// The last progress status shown.
     last_status: &'static str,
     /// Target health per target group ARN, by target id (task IP), as last read.

@@ -2,6 +2,7 @@
 //! re-read only when ECS's counts change, target health of the new tasks.
 
 use super::*;
+use std::time::Duration;
 
 impl Rollout<'_> {
     /// Observe every due rollout (batched per cluster) and act on the gates' decisions.
@@ -71,8 +72,14 @@ impl Rollout<'_> {
         if flight.task_key.as_deref() != Some(key.as_str()) {
             flight.tasks = self.read_tasks(&flight.target).await?;
             flight.task_key = Some(key);
-        } else if awaiting_container_health(flight) {
+            flight.tasks_read_at = Some(Instant::now());
+        } else if awaiting_container_health(flight)
+            && flight
+                .tasks_read_at
+                .is_none_or(|at| at.elapsed() >= CONTAINER_HEALTH_REREAD)
+        {
             flight.tasks = self.describe_again(&flight.target, &flight.tasks).await?;
+            flight.tasks_read_at = Some(Instant::now());
         }
         // After the bake only the old tasks' drain is awaited: a new task failing then still
         // shows in ECS's counts (ECS stops it), so target health need not be re-read.
@@ -143,6 +150,10 @@ impl Rollout<'_> {
         Ok(tasks)
     }
 }
+
+/// How often tasks are described again while a container check has yet to report HEALTHY
+/// (ECS's checks run every 30 s by default).
+const CONTAINER_HEALTH_REREAD: Duration = Duration::from_secs(6);
 
 /// Whether a new RUNNING task has yet to report HEALTHY while the gate needs it to.
 fn awaiting_container_health(flight: &InFlight) -> bool {

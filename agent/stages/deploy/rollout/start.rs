@@ -399,6 +399,7 @@ impl Rollout<'_> {
             rollback_to,
             first_failure: None,
             task_key: None,
+            tasks_read_at: None,
             tasks: Vec::new(),
             health: HashMap::new(),
             last_status: "",
