@@ -1,7 +1,8 @@
 //! The service shapes on the wire, against moto: the grace period sent only when set and read
 //! back, a capacity provider strategy surviving the agent's UpdateService, the deployment
 //! controller read from DescribeServices and a CODE_DEPLOY service refused by a deploy before
-//! anything is registered. (moto does not run tasks or health checks: the gate's side of these
+//! anything is registered, and each container's health from DescribeTasks. (moto does not run
+//! health checks: the gate's side of these
 //! shapes is on the simulator, tests/service_shapes.rs.)
 
 mod support;
@@ -246,4 +247,43 @@ async fn a_code_deploy_service_is_refused_by_deploy_before_registering() {
         revisions.task_definition_arns(),
         std::slice::from_ref(&td.arn)
     );
+}
+
+#[tokio::test]
+async fn describe_tasks_reads_each_containers_health() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let aws = support::seed_staging(&endpoint).await;
+    let cloud = aws.cloud();
+    // moto sums container-level memory to place a task.
+    let mut def = cloud.ecs.describe_task_definition(FAMILY).await.unwrap();
+    def.container_definitions[0]
+        .extra
+        .insert("memory".into(), serde_json::json!(512));
+    let td = cloud.ecs.register_task_definition(&def).await.unwrap().arn;
+    let run = ecs_client(&aws)
+        .run_task()
+        .cluster(CLUSTER)
+        .task_definition(&td)
+        .launch_type(ecs::LaunchType::Fargate)
+        .network_configuration(
+            ecs::NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    ecs::AwsVpcConfiguration::builder()
+                        .subnets(support::subnet(&endpoint).await)
+                        .security_groups(support::security_group(&endpoint).await)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let arn = run.tasks()[0].task_arn().unwrap().to_string();
+    let tasks = cloud.ecs.describe_tasks(CLUSTER, &[arn]).await.unwrap();
+    let containers = &tasks[0].containers;
+    assert_eq!(containers.len(), 1, "{tasks:?}");
+    assert_eq!(containers[0].name, "api");
+    // moto reports its containers HEALTHY.
+    assert_eq!(containers[0].health_status.as_deref(), Some("HEALTHY"));
 }
