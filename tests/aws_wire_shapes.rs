@@ -2,8 +2,7 @@
 //! back, a capacity provider strategy surviving the agent's UpdateService, the deployment
 //! controller read from DescribeServices and a CODE_DEPLOY service refused by a deploy before
 //! anything is registered, and each container's health from DescribeTasks. (moto does not run
-//! health checks: the gate's side of these
-//! shapes is on the simulator, tests/service_shapes.rs.)
+//! health checks: the gate's side of these shapes is on the simulator, tests/service_shapes.rs.)
 
 mod support;
 
