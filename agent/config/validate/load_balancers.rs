@@ -6,6 +6,9 @@ use crate::config::model::{LoadBalancer, Service};
 use crate::config::position::FieldPath;
 use crate::config::units::Located;
 
+/// ECS attaches at most five target groups to a service.
+const MAX_TARGET_GROUPS: usize = 5;
+
 /// The largest healthCheckGracePeriodSeconds ECS takes (2^31 − 1).
 const MAX_GRACE_SECONDS: u32 = i32::MAX as u32;
 
@@ -42,6 +45,16 @@ pub(super) fn check_load_balancers(
     }
     if let Some(lb) = &s.load_balancer {
         check_load_balancer(at, &path.key("loadBalancer"), lb, out);
+    }
+    if s.load_balancers.len() > MAX_TARGET_GROUPS {
+        out.push(at.at_key(
+            &path.key("loadBalancers"),
+            format!(
+                "{} target groups listed; ECS attaches at most {MAX_TARGET_GROUPS} to a service",
+                s.load_balancers.len()
+            ),
+            Some(format!("list at most {MAX_TARGET_GROUPS} target groups")),
+        ));
     }
     for (i, lb) in s.load_balancers.iter().enumerate() {
         let lbp = path.key("loadBalancers").index(i);
