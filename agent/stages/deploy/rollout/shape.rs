@@ -62,3 +62,96 @@ pub(super) fn gate_config(
         container_health_check,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::types::{ContainerDefinition, ServiceLoadBalancer};
+
+    fn service(grace: Option<u32>, controller: &str) -> EcsService {
+        let json = serde_json::json!({
+            "serviceName": "api", "cluster": "c", "status": "ACTIVE", "desiredCount": 1,
+            "runningCount": 1, "pendingCount": 0, "taskDefinition": "td", "deployments": [],
+            "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200,
+                "circuitBreaker": null},
+            "loadBalancers": [], "events": [], "deploymentController": controller,
+            "healthCheckGracePeriodSeconds": grace,
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn spec(grace: Option<u32>) -> Service {
+        let model =
+            crate::config::load_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut s = model.environments["staging"].services[0].clone();
+        s.deploy.health_check_grace_period_seconds = grace;
+        s
+    }
+
+    #[test]
+    fn the_specs_grace_period_wins_over_the_services_own() {
+        assert_eq!(
+            grace_seconds(&spec(Some(30)), &service(Some(300), "ECS")),
+            30
+        );
+        assert_eq!(grace_seconds(&spec(None), &service(Some(300), "ECS")), 300);
+        assert_eq!(grace_seconds(&spec(None), &service(None, "ECS")), 0);
+    }
+
+    #[test]
+    fn only_the_ecs_controller_is_rolled() {
+        assert_eq!(controller_refusal(&service(None, "ECS")), None);
+        for other in ["CODE_DEPLOY", "EXTERNAL"] {
+            let why = controller_refusal(&service(None, other)).unwrap();
+            assert!(
+                why.contains(&format!("uses the {other} deployment controller")),
+                "{why}"
+            );
+            assert!(why.contains("Nothing was registered or changed"), "{why}");
+        }
+    }
+
+    #[test]
+    fn target_groups_are_every_distinct_group_of_the_service() {
+        let mut s = service(None, "ECS");
+        for (arn, container) in [("tg-a", "api"), ("tg-b", "api"), ("tg-a", "envoy")] {
+            s.load_balancers.push(ServiceLoadBalancer {
+                target_group_arn: arn.into(),
+                container_name: container.into(),
+                container_port: 3000,
+            });
+        }
+        assert_eq!(target_groups(&s), ["tg-a", "tg-b"]);
+    }
+
+    #[test]
+    fn a_health_check_counts_only_on_an_essential_container() {
+        let container = |essential: bool, check: bool| {
+            let mut c = ContainerDefinition {
+                name: "c".into(),
+                ..ContainerDefinition::default()
+            };
+            c.extra
+                .insert("essential".into(), serde_json::json!(essential));
+            if check {
+                c.extra.insert(
+                    "healthCheck".into(),
+                    serde_json::json!({"command": ["CMD", "true"]}),
+                );
+            }
+            c
+        };
+        let td = |containers| TaskDefinition {
+            container_definitions: containers,
+            ..TaskDefinition::default()
+        };
+        assert!(has_container_health_check(&td(vec![container(true, true)])));
+        assert!(!has_container_health_check(&td(vec![container(
+            false, true
+        )])));
+        assert!(!has_container_health_check(&td(vec![
+            container(true, false),
+            container(false, true)
+        ])));
+    }
+}
