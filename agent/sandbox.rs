@@ -202,7 +202,8 @@ impl Sandbox {
                 s,
                 &self.image_ref(&s.image.repository, &digest),
             ),
-            desired_count: s.desired_count,
+            // An autoscaled service: the sandbox starts it at one task.
+            desired_count: s.desired_count.fixed().unwrap_or(1),
             minimum_healthy_percent: s.deploy.minimum_healthy_percent,
             maximum_percent: s.deploy.maximum_percent,
             circuit_breaker: Some(CircuitBreaker {

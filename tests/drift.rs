@@ -174,12 +174,25 @@ async fn agent_on(
     amagent::daemon::Agent,
     std::sync::Arc<Statuses>,
 ) {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("envrepo");
-    support::envrepo::example(&repo, |text| match self_heal {
+    agent_with(move |text| match self_heal {
         true => text.replacen("ecs:\n  cluster:", "selfHeal: true\necs:\n  cluster:", 1),
         false => text.to_string(),
-    });
+    })
+    .await
+}
+
+/// The agent on the example, each file passed through `edit`, after adoption.
+async fn agent_with(
+    edit: impl Fn(&str) -> String,
+) -> (
+    tempfile::TempDir,
+    Sandbox,
+    amagent::daemon::Agent,
+    std::sync::Arc<Statuses>,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("envrepo");
+    support::envrepo::example(&repo, edit);
     let model = load_dir(&repo).unwrap();
     let envs: Vec<_> = model.environments.values().cloned().collect();
     let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());
@@ -256,4 +269,46 @@ async fn with_self_heal_the_agent_restores_git_through_the_gate() {
     agent.tick().await.unwrap();
     let said = statuses.of("staging/drift");
     assert_eq!(said.last().unwrap().1, "runs what Git says", "{said:?}");
+}
+
+/// `desiredCount: managed`: an autoscaler's count is not drift, self-heal leaves it, and a
+/// deploy keeps it.
+#[tokio::test(start_paused = true)]
+async fn an_autoscaled_count_is_neither_drift_nor_reset_by_a_deploy() {
+    let managed = |text: &str| {
+        text.replacen("ecs:\n  cluster:", "selfHeal: true\necs:\n  cluster:", 1)
+            .replacen("desiredCount: 1", "desiredCount: managed", 1)
+    };
+    let (tmp, sandbox, mut agent, statuses) = agent_with(managed).await;
+    let env = load_dir(&tmp.path().join("envrepo")).unwrap().environments["staging"].clone();
+    assert_eq!(env.services[0].desired_count.to_string(), "managed");
+    scale(&sandbox, &env, 4).await; // the autoscaler
+    agent.tick().await.unwrap();
+    agent.tick().await.unwrap();
+    assert!(
+        statuses
+            .of("staging/drift")
+            .iter()
+            .all(|(s, _)| *s == amagent::report::Status::Success),
+        "{:?}",
+        statuses.of("staging/drift")
+    );
+    assert_eq!(
+        desired(&sandbox, &env).await,
+        4,
+        "self-heal left the autoscaler's count"
+    );
+    // A merge that changes the api deploys it and keeps the count.
+    support::envrepo::edit(
+        &tmp.path().join("envrepo"),
+        "environments/staging.yaml",
+        "memory: 512 ",
+        "memory: 1024 ",
+        "Merge pull request #5",
+    );
+    let tick = agent.tick().await.unwrap();
+    let staging = tick.applied.iter().find(|r| r.env == "staging").unwrap();
+    assert_eq!(staging.deploys.len(), 1, "{tick:?}");
+    assert_eq!(staging.outcome, amagent::stages::deploy::Outcome::Succeeded);
+    assert_eq!(desired(&sandbox, &env).await, 4);
 }

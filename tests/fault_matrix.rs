@@ -342,7 +342,7 @@ async fn scaling_without_a_new_revision_is_verified_not_failed() {
     // Only desiredCount changes (1 → 3): the same task definition, so ECS keeps its deployment.
     let (_, mut env) = staging();
     let sandbox = Sandbox::for_environment(&env, FaultScript::builtin("healthy").unwrap());
-    env.services[0].desired_count = 3;
+    env.services[0].desired_count = amagent::config::desired_count::DesiredCount::Tasks(3);
     let cloud = sandbox.sim.cloud();
     let dir = tempfile::tempdir().unwrap();
     let journal = LocalJournal::new(dir.path());

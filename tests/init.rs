@@ -274,7 +274,10 @@ fn assert_as_it_runs(env: &Environment) {
     );
     assert_eq!(s.image.repository, "shop/web");
     assert_eq!(s.source.reference, "v2.4.1");
-    assert_eq!((s.cpu, s.memory, s.desired_count), (512, 1024, 2));
+    assert_eq!(
+        (s.cpu, s.memory, s.desired_count.fixed()),
+        (512, 1024, Some(2))
+    );
     assert_eq!(s.env["RAILS_ENV"], "production");
     assert_eq!(s.secrets["DATABASE_URL"], "/shop/staging/web/database-url");
     assert!(s.secrets["STRIPE_KEY"].starts_with(STRIPE));

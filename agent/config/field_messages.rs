@@ -122,7 +122,12 @@ fn wanted_type(
     found: Found,
     expected: &str,
 ) -> (&'static str, String) {
-    if is_integer_type(expected) {
+    if expected == super::desired_count::EXPECTED {
+        (
+            "a whole number or `managed`",
+            format!("write e.g. `{field}: 2`, or `{field}: managed` when an autoscaler sets it"),
+        )
+    } else if is_integer_type(expected) {
         (
             "a whole number",
             format!(

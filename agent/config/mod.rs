@@ -2,6 +2,7 @@
 //! serde_yaml stays inside this module; everything else sees [`Model`] and [`Diagnostics`].
 
 pub mod deserialize;
+pub mod desired_count;
 pub mod diagnostic;
 mod examples;
 pub mod fargate;

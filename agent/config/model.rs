@@ -181,8 +181,9 @@ pub struct Service {
     pub cpu: u32,
     /// MiB.
     pub memory: u32,
-    #[serde(default = "default_desired_count")]
-    pub desired_count: u32,
+    /// Tasks to run, or `managed` (an autoscaler sets it).
+    #[serde(default)]
+    pub desired_count: super::desired_count::DesiredCount,
     /// Plain environment variables. Credentials belong in `secrets`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -208,10 +209,6 @@ impl Service {
             .chain(self.load_balancers.iter())
             .collect()
     }
-}
-
-fn default_desired_count() -> u32 {
-    1
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

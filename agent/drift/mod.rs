@@ -104,12 +104,15 @@ pub fn compare(
 fn service_fields(out: &mut Vec<FieldDiff>, spec: &Service, live: &Live) {
     let s = &live.service;
     let config = &s.deployment_configuration;
-    push(
-        out,
-        "desiredCount",
-        Some(spec.desired_count.to_string()),
-        Some(s.desired_count.to_string()),
-    );
+    // `managed`: an autoscaler sets the count; whatever it is, it is not drift.
+    if let Some(count) = spec.desired_count.fixed() {
+        push(
+            out,
+            "desiredCount",
+            Some(count.to_string()),
+            Some(s.desired_count.to_string()),
+        );
+    }
     push(
         out,
         "deploy.minimumHealthyPercent",

@@ -31,8 +31,8 @@ fn live() -> Live {
             service_name: spec.ecs.service.clone(),
             cluster: "aussie-markets-staging".into(),
             status: "ACTIVE".into(),
-            desired_count: spec.desired_count,
-            running_count: spec.desired_count,
+            desired_count: spec.desired_count.fixed().unwrap(),
+            running_count: spec.desired_count.fixed().unwrap(),
             pending_count: 0,
             task_definition: td.arn.clone(),
             deployments: Vec::new(),
@@ -105,6 +105,19 @@ fn a_console_edit_shows_the_field_and_both_values() {
             field(Some(&wanted_count), Some("5"), "desiredCount"),
         ]
     );
+}
+
+#[test]
+fn an_autoscaled_count_is_not_drift_when_git_says_managed() {
+    let mut live = live();
+    live.service.desired_count = 7;
+    let mut managed = spec();
+    managed.desired_count = crate::config::desired_count::DesiredCount::Managed;
+    assert_eq!(
+        compare(&managed, &Wanted::Digest(DIGEST.into()), arn, &live),
+        []
+    );
+    assert_eq!(diff(&live).len(), 1, "a fixed count still is");
 }
 
 #[test]

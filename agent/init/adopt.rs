@@ -136,7 +136,7 @@ fn service(
         },
         cpu,
         memory,
-        desired_count: l.service.desired_count,
+        desired_count: crate::config::desired_count::DesiredCount::Tasks(l.service.desired_count),
         env,
         secrets,
         load_balancer: None,

@@ -98,7 +98,10 @@ fn the_customer_service_becomes_the_worked_example() {
         (&s.env, &s.secrets, &s.load_balancer),
         (&e.env, &e.secrets, &e.load_balancer)
     );
-    assert_eq!(s.desired_count, 3);
+    assert_eq!(
+        s.desired_count,
+        crate::config::desired_count::DesiredCount::Tasks(3)
+    );
     assert_eq!(
         (s.deploy.minimum_healthy_percent, s.deploy.maximum_percent),
         (50, 150)

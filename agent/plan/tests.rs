@@ -127,7 +127,8 @@ fn never_policy_and_no_database_skip_snapshots() {
     let mut old = example();
     old.environments.get_mut("production").unwrap().database = None;
     let mut new = old.clone();
-    new.environments.get_mut("production").unwrap().services[0].desired_count = 3;
+    new.environments.get_mut("production").unwrap().services[0].desired_count =
+        crate::config::desired_count::DesiredCount::Tasks(3);
     assert_eq!(
         stages(&plan(&old, &new), "production", "api"),
         [Deploy, Lifecycle]
@@ -180,7 +181,7 @@ fn settings_changes_show_old_and_new_values() {
     let mut new = old.clone();
     let api = staging_api(&mut new);
     api.deploy.bake_seconds = 300;
-    api.desired_count = 4;
+    api.desired_count = crate::config::desired_count::DesiredCount::Tasks(4);
     api.load_balancer.as_mut().unwrap().container_port = 8080;
     let why = reason(&plan(&old, &new), "staging", "api", Deploy);
     let old_api = &old.environments["staging"].services[0];

@@ -227,9 +227,13 @@ fn check_deploy_settings(at: &Located, path: &FieldPath, s: &Service, out: &mut 
             Some("write e.g. `maximumPercent: 200`".into()),
         ));
     }
-    if d.minimum_healthy_percent <= 100 && d.maximum_percent >= 100 && s.desired_count > 0 {
+    if let Some(count) = s.desired_count.fixed()
+        && d.minimum_healthy_percent <= 100
+        && d.maximum_percent >= 100
+        && count > 0
+    {
         // ECS rounds the lower bound up and the upper bound down (aws-behaviour.md).
-        let desired = u64::from(s.desired_count);
+        let desired = u64::from(count);
         let min_tasks = (desired * u64::from(d.minimum_healthy_percent)).div_ceil(100);
         let max_tasks = desired * u64::from(d.maximum_percent) / 100;
         if min_tasks >= desired && max_tasks <= desired {

@@ -144,7 +144,8 @@ enum Stage {
 /// The service settings an UpdateService sets.
 #[derive(Clone, Copy, Debug)]
 struct Settings {
-    desired_count: u32,
+    /// None: leave ECS's count (an autoscaler owns it).
+    desired_count: Option<u32>,
     minimum_healthy_percent: u32,
     maximum_percent: u32,
     /// Sent only when set: None leaves the service's own grace period as it is.
@@ -154,7 +155,7 @@ struct Settings {
 impl Settings {
     fn of(spec: &Service) -> Self {
         Settings {
-            desired_count: spec.desired_count,
+            desired_count: spec.desired_count.fixed(),
             minimum_healthy_percent: spec.deploy.minimum_healthy_percent,
             maximum_percent: spec.deploy.maximum_percent,
             health_check_grace_period_seconds: spec.deploy.health_check_grace_period_seconds,

@@ -16,10 +16,14 @@ struct Current {
 
 impl Current {
     /// What the service ran with before: a rollback restores it, not the failed spec's.
-    fn settings(&self) -> Settings {
+    /// With `managed` (an autoscaler's) count, the count is left as it is then too.
+    fn settings(&self, spec: &Service) -> Settings {
         let config = &self.service.deployment_configuration;
         Settings {
-            desired_count: self.service.desired_count,
+            desired_count: spec
+                .desired_count
+                .fixed()
+                .map(|_| self.service.desired_count),
             minimum_healthy_percent: config.minimum_healthy_percent,
             maximum_percent: config.maximum_percent,
             health_check_grace_period_seconds: self.service.health_check_grace_period_seconds,
@@ -31,7 +35,11 @@ impl Current {
 /// roll (only when nothing is to be registered).
 fn already_running(target: &Target, current: &Current) -> bool {
     let (service, td) = (&current.service, &current.td);
-    let config_unchanged = service.desired_count == target.spec.desired_count
+    let config_unchanged = target
+        .spec
+        .desired_count
+        .fixed()
+        .is_none_or(|n| n == service.desired_count)
         && service.deployment_configuration.minimum_healthy_percent
             == target.spec.deploy.minimum_healthy_percent
         && service.deployment_configuration.maximum_percent == target.spec.deploy.maximum_percent
@@ -384,7 +392,7 @@ impl Rollout<'_> {
         let now = Instant::now();
         Ok(InFlight {
             reused_deployment,
-            previous_settings: current.settings(),
+            previous_settings: current.settings(&target.spec),
             gate: Gate::new(gate_config),
             gate_config,
             stage: Stage::Rolling,
@@ -420,7 +428,7 @@ impl Rollout<'_> {
             cluster: target.cluster.clone(),
             service: target.spec.ecs.service.clone(),
             task_definition: task_definition.to_string(),
-            desired_count: Some(settings.desired_count),
+            desired_count: settings.desired_count,
             deployment_configuration: Some(DeploymentConfiguration {
                 minimum_healthy_percent: settings.minimum_healthy_percent,
                 maximum_percent: settings.maximum_percent,
