@@ -101,7 +101,7 @@ async fn a_revert_pr_returns_git_to_what_runs_and_merging_it_deploys_nothing() {
             url: &url,
             credentials: &creds,
             base: "main",
-            report: &report,
+            undo: &amagent::revert::Undo::of_rollback(&report),
             undone: &undone,
         },
         &reporter,
@@ -207,7 +207,7 @@ async fn a_revert_pr_returns_git_to_what_runs_and_merging_it_deploys_nothing() {
             url: &url,
             credentials: &creds,
             base: "main",
-            report: &report,
+            undo: &amagent::revert::Undo::of_rollback(&report),
             undone: &undone,
         },
         &reporter,
@@ -215,4 +215,157 @@ async fn a_revert_pr_returns_git_to_what_runs_and_merging_it_deploys_nothing() {
     .await;
     assert!(again.is_err());
     assert_eq!(github.pulls().len(), 1);
+}
+
+/// A source repository with `api v1.4.0` and `api v1.5.0` tagged; returns their commits.
+fn source_repo(dir: &std::path::Path) -> (String, String) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    let mut commits = Vec::new();
+    for v in ["v1.4.0", "v1.5.0"] {
+        std::fs::write(dir.join("VERSION"), v).unwrap();
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", v]);
+        git(dir, &["tag", v]);
+        commits.push(git(dir, &["rev-parse", "HEAD"]));
+    }
+    (commits[0].clone(), commits[1].clone())
+}
+
+/// The agent's own rollbacks, opted in with `deploy.revertPr: true`: when the gate rolls a
+/// merge back, the agent opens the revert pull request and says so in the merge's comment.
+#[tokio::test(start_paused = true)]
+async fn the_gate_rolling_back_an_opted_in_service_opens_a_revert_pr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("api-src");
+    std::fs::create_dir_all(&source).unwrap();
+    let (v14, v15) = source_repo(&source);
+    let repo = tmp.path().join("envrepo");
+    envrepo::example(&repo, |text| {
+        text.replace(
+            "url: https://github.com/aussie-markets/api.git",
+            &format!("url: {}", source.display()),
+        )
+        .replacen(
+            "      autoRollback: true",
+            "      autoRollback: true\n      revertPr: true",
+            1,
+        )
+    });
+    let remote = tmp.path().join("remote.git");
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            repo.to_str().unwrap(),
+            remote.to_str().unwrap(),
+        ],
+    );
+    git(
+        &repo,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let merge = |from: &str, to: &str, message: &str| {
+        edit(&repo, "environments/staging.yaml", from, to, message);
+        git(&repo, &["push", "-q", "origin", "main"]);
+    };
+    // Both images are in ECR already (built by CI, say); v1.5.0's tasks crash.
+    let (good, bad) = (
+        format!("sha256:{}", "4".repeat(64)),
+        format!("sha256:{}", "5".repeat(64)),
+    );
+    let faults =
+        FaultScript::new().image(amagent::cloud::sim::ImageRule::new(&bad).crash_after(15));
+    let model = amagent::config::load_dir(&repo).unwrap();
+    assert!(model.environments["staging"].services[0].deploy.revert_pr);
+    let envs: Vec<_> = model.environments.values().cloned().collect();
+    let sandbox = Sandbox::for_environments(&envs, faults, amagent::sandbox::epoch());
+    let now = amagent::sandbox::epoch();
+    sandbox
+        .sim
+        .push_image("aussie-markets/api", &good, &[&v14, "v1.4.0"], now);
+    sandbox
+        .sim
+        .push_image("aussie-markets/api", &bad, &[&v15, "v1.5.0"], now);
+    let journal: Arc<dyn Journal> = Arc::new(LocalJournal::new(tmp.path().join("journal")));
+    let mut agent = envrepo::sim_agent(&remote, tmp.path(), &sandbox, journal.clone());
+    let github = FakeGitHub::start();
+    agent.reporter = Arc::new(
+        GitHub::from_token(&github.url, "o", "r", Secret::new("ghp_gate_revert_token")).unwrap(),
+    );
+    agent.tick().await.unwrap(); // adopt
+
+    merge(
+        "ref: v1.3.0",
+        "ref: v1.4.0",
+        "Merge pull request #11 from team/v1.4.0",
+    );
+    let tick = agent.tick().await.unwrap();
+    let staging = tick.applied.iter().find(|r| r.env == "staging").unwrap();
+    assert_eq!(staging.outcome, Outcome::Succeeded, "{staging:?}");
+    assert!(
+        github.pulls().is_empty(),
+        "nothing rolled back, nothing to revert"
+    );
+
+    merge(
+        "ref: v1.4.0",
+        "ref: v1.5.0",
+        "Merge pull request #12 from team/v1.5.0",
+    );
+    let tick = agent.tick().await.unwrap();
+    let staging = tick.applied.iter().find(|r| r.env == "staging").unwrap();
+    assert!(staging.deploys[0].rolled_back, "{staging:?}");
+
+    let pulls = github.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    let pr = &pulls[0];
+    assert_eq!(
+        pr.title,
+        "Revert staging api to what runs (rolled back by the health gate)"
+    );
+    assert!(
+        pr.body
+            .starts_with("The health gate returned `api` in **staging**"),
+        "{}",
+        pr.body
+    );
+    assert!(pr.body.contains("Undoes the change of #12."), "{}", pr.body);
+    git(&repo, &["fetch", "-q", "origin"]);
+    let diff = git(
+        &repo,
+        &[
+            "diff",
+            "--unified=0",
+            "main",
+            &format!("origin/{}", pr.head),
+        ],
+    );
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        ["-      ref: v1.5.0", "+      ref: v1.4.0"],
+        "{diff}"
+    );
+    // The merge's comment says so; the journal keeps it.
+    let comment = github.comments().into_iter().find(|c| c.pr == 12).unwrap();
+    assert!(
+        comment
+            .body
+            .contains(&format!("Revert pull request #{} opened", pr.number)),
+        "{}",
+        comment.body
+    );
+    let records = journal.read(Some("staging")).await.unwrap();
+    let step = records.iter().find(|r| r.step == "revert-pr").unwrap();
+    assert_eq!(step.outcome.as_deref(), Some("succeeded"));
+    assert_eq!(step.detail["pull_request"], pr.number);
 }

@@ -70,7 +70,7 @@ pub async fn open(
         url: &p.url,
         credentials: &p.credentials,
         base: &p.base,
-        report,
+        undo: &revert::Undo::of_rollback(report),
         undone: &undone,
     };
     revert::open(&request, &p.github)

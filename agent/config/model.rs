@@ -281,6 +281,10 @@ pub struct DeploySettings {
     /// sets it on the service. Unset: the service keeps its own, and the gate honours that.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check_grace_period_seconds: Option<u32>,
+    /// After the gate rolls this service back, open a pull request that returns Git to what
+    /// runs (as `amagent rollback --revert-pr` does). Off by default.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub revert_pr: bool,
 }
 
 impl Default for DeploySettings {
@@ -292,6 +296,7 @@ impl Default for DeploySettings {
             timeout_seconds: 900,
             auto_rollback: true,
             health_check_grace_period_seconds: None,
+            revert_pr: false,
         }
     }
 }

@@ -146,8 +146,12 @@ impl Agent {
         }
         let env_name = d.env.name.as_str();
         let ok = report.outcome == Outcome::Succeeded;
+        let reverted = self
+            .revert_gate_rollbacks(d.env, &report, d.run, d.pull_requests)
+            .await;
         let mut body = report::render_comment(&report, Some(d.commit));
         body.push_str(d.notes.as_deref().unwrap_or_default());
+        body.push_str(reverted.as_deref().unwrap_or_default());
         self.comment(d.pull_requests, env_name, &body).await;
         let description = summary(&report);
         self.status(

@@ -20,6 +20,7 @@ pub mod previews;
 mod promote;
 pub mod promote_commit;
 pub mod promotion;
+mod revert;
 mod soak;
 mod tell;
 

@@ -10,6 +10,9 @@
 //! Must not know: clap, the console.
 
 pub mod edit;
+pub mod undo;
+
+pub use undo::{Restore, Undo};
 
 use crate::config::units::FileKind;
 use crate::config::{self, Model, SourceFile};
@@ -27,7 +30,7 @@ pub struct Request<'a> {
     pub credentials: &'a GitCredentials,
     /// The branch the pull request merges into (the one the agent watches).
     pub base: &'a str,
-    pub report: &'a RollbackReport,
+    pub undo: &'a Undo,
     /// The pull requests whose change the rollback undid (linked from the body).
     pub undone: &'a [u64],
 }
@@ -74,23 +77,6 @@ pub fn undone_pull_requests(
     undone
 }
 
-/// The services a revert can restore: rolled back, pinned, and the commit whose spec deployed
-/// what they run known.
-fn restorable(report: &RollbackReport) -> Vec<(&str, &str, &str)> {
-    report
-        .services
-        .iter()
-        .filter_map(|s| {
-            let pin = s.pin.as_ref()?;
-            Some((
-                s.service.as_str(),
-                pin.restores.as_deref()?,
-                pin.to.as_str(),
-            ))
-        })
-        .collect()
-}
-
 /// The environment file of `env` among `files`: the one whose top-level `name` is `env`.
 fn env_file<'f>(files: &'f [SourceFile], env: &str) -> Option<&'f SourceFile> {
     files
@@ -101,8 +87,12 @@ fn env_file<'f>(files: &'f [SourceFile], env: &str) -> Option<&'f SourceFile> {
 
 /// Push a branch with the revert and open the pull request.
 pub async fn open(req: &Request<'_>, reporter: &dyn Reporter) -> Result<Opened, RevertError> {
-    let report = req.report;
-    let targets = restorable(report);
+    let undo = req.undo;
+    let targets: Vec<(&str, &str)> = undo
+        .services
+        .iter()
+        .map(|s| (s.service.as_str(), s.restores.as_str()))
+        .collect();
     if targets.is_empty() {
         return Err(RevertError::NothingToRevert(
             "no service was rolled back to a revision a commit of the environments repo deployed"
@@ -115,14 +105,14 @@ pub async fn open(req: &Request<'_>, reporter: &dyn Reporter) -> Result<Opened, 
         .or_else(|_| req.repo.resolve(&format!("refs/heads/{}", req.base)))?
         .to_string();
     let files = req.repo.sources_at(&base)?;
-    let now = env_file(&files, &report.env).ok_or_else(|| {
-        RevertError::NothingToRevert(format!("{} has no environment {}", req.base, report.env))
+    let now = env_file(&files, &undo.env).ok_or_else(|| {
+        RevertError::NothingToRevert(format!("{} has no environment {}", req.base, undo.env))
     })?;
     let mut text = now.text.clone();
     let mut restored = Vec::new();
-    for (service, commit, _) in &targets {
+    for (service, commit) in &targets {
         let then_files = req.repo.sources_at(commit)?;
-        let Some(then) = env_file(&then_files, &report.env) else {
+        let Some(then) = env_file(&then_files, &undo.env) else {
             continue;
         };
         let next = edit::restore_service(&text, &then.text, &now.path, service)?;
@@ -137,8 +127,8 @@ pub async fn open(req: &Request<'_>, reporter: &dyn Reporter) -> Result<Opened, 
             now.path
         )));
     }
-    check(req.repo, &files, &now.path, &text, &report.env, &targets)?;
-    let message = commit_message(report, &restored);
+    check(req.repo, &files, &now.path, &text, &undo.env, &targets)?;
+    let message = commit_message(undo, &restored);
     let who = git2::Signature::now("amagent", "amagent@users.noreply.github.com").map_err(|e| {
         RepoError::Read {
             what: "a signature".into(),
@@ -148,12 +138,12 @@ pub async fn open(req: &Request<'_>, reporter: &dyn Reporter) -> Result<Opened, 
     let commit = req
         .repo
         .commit_file(&base, &now.path, &text, &message, &who)?;
-    let branch = format!("amagent/revert-{}", report.run);
+    let branch = format!("amagent/revert-{}", undo.run);
     crate::clock::real_work_blocking(|| {
         req.repo
             .push_branch(&branch, commit, req.url, req.credentials)
     })?;
-    let (title, body) = render(report, &restored, &now.path, req.undone);
+    let (title, body) = render(undo, &restored, &now.path, req.undone);
     let number = reporter
         .open_pull_request(&branch, req.base, &title, &body)
         .await
@@ -177,7 +167,7 @@ fn check(
     path: &str,
     text: &str,
     env: &str,
-    targets: &[(&str, &str, &str)],
+    targets: &[(&str, &str)],
 ) -> Result<(), RevertError> {
     let unfaithful = |why: String| RevertError::Unfaithful {
         file: path.to_string(),
@@ -195,7 +185,7 @@ fn check(
         })
         .collect();
     let model: Model = config::load_sources(&changed).map_err(|d| unfaithful(d.to_string()))?;
-    for (service, commit, _) in targets {
+    for (service, commit) in targets {
         let then = repo.model_at(commit).ok();
         let want = then
             .as_ref()
@@ -211,46 +201,41 @@ fn check(
     Ok(())
 }
 
-fn commit_message(report: &RollbackReport, restored: &[&str]) -> String {
+fn commit_message(undo: &Undo, restored: &[&str]) -> String {
     let mut m = format!(
         "Revert {} {} to what runs after rollback by {}\n\n",
-        report.env,
+        undo.env,
         restored.join(", "),
-        report.actor
+        undo.actor
     );
-    if let Some(reason) = &report.reason {
+    if let Some(reason) = &undo.reason {
         let _ = writeln!(m, "Reason: {reason}");
     }
-    let _ = writeln!(m, "Rollback run: {}", report.run);
+    let _ = writeln!(m, "Run: {}", undo.run);
     m
 }
 
 /// The pull request's title and body.
-pub fn render(
-    report: &RollbackReport,
-    restored: &[&str],
-    path: &str,
-    undone: &[u64],
-) -> (String, String) {
+pub fn render(undo: &Undo, restored: &[&str], path: &str, undone: &[u64]) -> (String, String) {
     let title = format!(
         "Revert {} {} to what runs (rolled back by {})",
-        report.env,
+        undo.env,
         restored.join(", "),
-        report.actor
+        undo.actor
     );
+    let who = if undo.actor == undo::GATE {
+        "The health gate".to_string()
+    } else {
+        format!("`amagent rollback` by **{}**", undo.actor)
+    };
+    let names: Vec<String> = restored.iter().map(|s| format!("`{s}`")).collect();
     let mut b = String::new();
     let _ = writeln!(
         b,
-        "`amagent rollback` by **{}** returned {} in **{}** to revisions verified before{}.\n\nThis puts their entries in `{path}` back to the spec that deployed what runs now, so Git matches the account.\n",
-        report.actor,
-        restored
-            .iter()
-            .map(|s| format!("`{s}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        report.env,
-        report
-            .reason
+        "{who} returned {} in **{}** to revisions verified before{}.\n\nThis puts their entries in `{path}` back to the spec that deployed what runs now, so Git matches the account.\n",
+        names.join(", "),
+        undo.env,
+        undo.reason
             .as_deref()
             .map(|r| format!(" — reason: {r}"))
             .unwrap_or_default()
@@ -259,23 +244,18 @@ pub fn render(
         b,
         "| service | rolled back from | runs now | spec of |\n|---|---|---|---|"
     );
-    for s in report
+    for s in undo
         .services
         .iter()
         .filter(|s| restored.contains(&s.service.as_str()))
     {
-        let restores = s
-            .pin
-            .as_ref()
-            .and_then(|p| p.restores.as_deref())
-            .unwrap_or("");
         let _ = writeln!(
             b,
             "| {} | {} | {} | `{}` |",
             s.service,
             s.from.as_deref().map(short_td).unwrap_or("?"),
             short_td(&s.to),
-            &restores[..restores.len().min(7)]
+            &s.restores[..s.restores.len().min(7)]
         );
     }
     if !undone.is_empty() {
@@ -284,8 +264,8 @@ pub fn render(
     }
     let _ = writeln!(
         b,
-        "\nMerging this releases the pin and deploys nothing: what it says already runs. Closing it keeps the pin; `amagent resume --env {}` releases it. Rollback run: `{}`.",
-        report.env, report.run
+        "\nMerging this returns Git to what runs (a pinned service is released without a deploy). Closing it leaves things as they are; `amagent resume --env {}` releases a pin. Run: `{}`.",
+        undo.env, undo.run
     );
     (title, b)
 }
