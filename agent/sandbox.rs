@@ -51,7 +51,6 @@ pub fn fleet(base: &Environment, n: usize) -> Environment {
 pub struct Sandbox {
     pub sim: Simulator,
     pub clock: Clock,
-    registry_host: String,
 }
 
 /// `sha256:<hex>` derived from a name, so the same tag always has the same digest.
@@ -102,12 +101,7 @@ impl Sandbox {
     ) -> Sandbox {
         let clock = Clock::starting_at(start);
         let sim = Simulator::new(clock.clone(), faults);
-        let registry_host = sim.cloud().ecr.registry_host();
-        let sandbox = Sandbox {
-            sim,
-            clock,
-            registry_host,
-        };
+        let sandbox = Sandbox { sim, clock };
         for env in envs {
             sandbox.populate(env);
         }
@@ -225,9 +219,11 @@ impl Sandbox {
         }
     }
 
-    /// `host/repository@digest`.
+    /// `host/repository@digest`, the host of the registry of the account holding the
+    /// repository.
     pub fn image_ref(&self, repository: &str, digest: &str) -> String {
-        format!("{}/{repository}@{digest}", self.registry_host)
+        let host = self.sim.registry_host_of_repository(repository);
+        format!("{host}/{repository}@{digest}")
     }
 
     /// The full reference for what a user passed to `--image`: a digest in the repository, a

@@ -85,9 +85,12 @@ fn repo_with_production_in(dir: &std::path::Path, role: Option<&str>) {
         Some(role) => format!("accountId: \"{PROD_ACCOUNT}\"\n  roleArn: {role}"),
         None => format!("accountId: \"{PROD_ACCOUNT}\""),
     };
-    // Promotion across accounts is refused by validate until it exists (issue 20 item 8, issue
-    // 12): production here builds from source in its own account.
-    let text = text.replace("promotion:\n  from: staging\n  tagPattern: \"v*\"\n", "");
+    // Without a role, promotion from staging's account would be refused by validate (no way to
+    // read one registry and write the other): production then builds from source.
+    let text = match role {
+        Some(_) => text,
+        None => text.replace("promotion:\n  from: staging\n  tagPattern: \"v*\"\n", ""),
+    };
     std::fs::write(&path, text.replace("accountId: \"123456789012\"", &aws)).unwrap();
 }
 
@@ -188,5 +191,106 @@ fn validate_refuses_a_role_in_another_account() {
                 "the role is in account 333333333333, but `aws.accountId` is 222222222222"
             ),
         "{stderr}"
+    );
+}
+
+/// Promotion across accounts logs in to each side's registry with that side's own access: on
+/// moto (whose ECR token names the caller's account), staging's login through the agent's own
+/// credentials is staging's account's registry and token, production's through its role is
+/// production's — what the copy reads and writes with (tests/cross_account.rs).
+#[tokio::test]
+async fn each_environment_s_registry_login_is_its_own_account_s() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_production_in(dir.path(), Some(ROLE));
+    let path = dir.path().join("environments/production.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            &format!("roleArn: {ROLE}"),
+            &format!("roleArn: {ROLE}\n  externalId: aussie-markets-prod"),
+        ),
+    )
+    .unwrap();
+    let model = amagent::config::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e:?}"));
+    let accounts = amagent::daemon::accounts::Accounts::new(
+        Options {
+            endpoint: Some(endpoint.clone()),
+            static_credentials: Some(("testing".into(), amagent::secret::Secret::new("testing"))),
+            assume_role: None,
+        },
+        None,
+        None,
+    );
+    for (env, account) in [("staging", "123456789012"), ("production", PROD_ACCOUNT)] {
+        let cloud = accounts.cloud_for(&model.environments[env]).await;
+        let host = format!("{account}.dkr.ecr.ap-southeast-2.amazonaws.com");
+        assert_eq!(cloud.ecr.registry_host(), host, "{env}");
+        let auth = cloud.ecr.get_authorization_token().await.unwrap();
+        assert_eq!(auth.endpoint, format!("https://{host}"), "{env}");
+        assert_eq!(auth.username, "AWS");
+        assert_eq!(
+            auth.password.expose(),
+            format!("{account}-auth-token"),
+            "{env}: the token is its own account's"
+        );
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("auth-token"), "{shown}");
+    }
+}
+
+async fn create_repository(aws: &Aws, name: &str) {
+    aws_sdk_ecr::Client::new(aws.sdk_config())
+        .create_repository()
+        .repository_name(name)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `doctor` for an environment promoted from another account checks the source registry with
+/// the *source* environment's own access (here the agent's own credentials, staging's account),
+/// not the target's role: a repository of that name in production's account does not count.
+#[tokio::test]
+async fn doctor_reads_the_promotion_source_with_the_source_s_own_access() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let role = as_role(&endpoint).await;
+    create_repository(&role, "aussie-markets/api").await;
+    let dir = tempfile::tempdir().unwrap();
+    repo_with_production_in(dir.path(), Some(ROLE));
+    let doctor = || {
+        let (dir, endpoint) = (dir.path().to_owned(), endpoint.clone());
+        tokio::task::spawn_blocking(move || {
+            amagent(&dir, &endpoint, &["doctor", "--env", "production"])
+        })
+    };
+    let (_, out) = doctor().await.unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let login = check(&json, "promotion source login");
+    assert_eq!(login["ok"], true, "{login}");
+    assert_eq!(
+        login["subject"],
+        "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com"
+    );
+    let repository = check(&json, "promotion source repository");
+    assert_eq!(repository["ok"], false, "{repository}");
+    assert_eq!(
+        repository["subject"],
+        "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com/aussie-markets/api"
+    );
+
+    create_repository(&support::connect(&endpoint).await, "aussie-markets/api").await;
+    let (_, out) = doctor().await.unwrap();
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let repository = check(&json, "promotion source repository");
+    assert_eq!(repository["ok"], true, "{repository}");
+    assert!(
+        repository["detail"]
+            .as_str()
+            .unwrap()
+            .contains("with the agent's own credentials"),
+        "{repository}"
     );
 }

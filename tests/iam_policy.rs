@@ -5,7 +5,8 @@
 use amagent::cloud::aws::iam::{
     OPERATIONS, PASS_ROLE, REGISTRY_OPERATIONS, all_iam_actions, registry_iam_actions,
 };
-use std::collections::BTreeSet;
+use amagent::doctor::grants::{registry_grants, source_read_actions};
+use std::collections::{BTreeMap, BTreeSet};
 
 fn policy() -> serde_json::Value {
     serde_json::from_str(include_str!("../docs/iam-policy.json")).unwrap()
@@ -101,6 +102,7 @@ fn the_registry_list_matches_the_image_code() {
     let sources: String = [
         include_str!("../agent/stages/image/push.rs"),
         include_str!("../agent/stages/image/copy.rs"),
+        include_str!("../agent/stages/image/copy_session.rs"),
         include_str!("../agent/stages/image/mod.rs"),
     ]
     .concat()
@@ -162,4 +164,89 @@ fn the_list_matches_the_adapter_code() {
             "{op} is listed but no adapter calls it"
         );
     }
+}
+
+fn example_with(edit: impl Fn(&str) -> String) -> amagent::config::Model {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources: Vec<_> = amagent::config::read_dir_sources(root)
+        .unwrap()
+        .into_iter()
+        .map(|mut f| {
+            f.text = edit(&f.text);
+            f
+        })
+        .collect();
+    amagent::config::load_sources(&sources).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// The example's one account needs exactly what docs/iam-policy.json grants on registries:
+/// every registry action on each of its repositories, and the login.
+#[test]
+fn the_policy_is_the_example_account_s_registry_grants() {
+    let grants = registry_grants(&example_with(str::to_string));
+    assert_eq!(grants.keys().collect::<Vec<_>>(), ["123456789012"]);
+    let registry = registry_iam_actions();
+    let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for statement in policy()["Statement"].as_array().unwrap() {
+        for action in strings(&statement["Action"]) {
+            if registry.contains(action.as_str()) || action == "ecr:GetAuthorizationToken" {
+                for resource in strings(&statement["Resource"]) {
+                    granted.entry(resource).or_default().insert(action.clone());
+                }
+            }
+        }
+    }
+    let wanted: BTreeMap<String, BTreeSet<String>> = grants["123456789012"]
+        .iter()
+        .map(|(r, a)| (r.clone(), a.iter().map(|a| a.to_string()).collect()))
+        .collect();
+    assert_eq!(granted, wanted);
+}
+
+/// Across accounts the source side reads with its own login: the source account grants
+/// ecr:GetAuthorizationToken and the read actions (ecr:BatchGetImage,
+/// ecr:GetDownloadUrlForLayer) on its repository to its own identity, and the target account
+/// is granted nothing on the other account's repositories (no repository policy needed).
+#[test]
+fn across_accounts_each_account_grants_only_its_own_side() {
+    assert_eq!(
+        source_read_actions(),
+        BTreeSet::from(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"])
+    );
+    let model = example_with(|t| {
+        if !t.contains("name: production") {
+            return t.to_string();
+        }
+        t.replace(
+            "accountId: \"123456789012\"",
+            "accountId: \"210987654321\"\n  roleArn: arn:aws:iam::210987654321:role/amagent-deployer",
+        )
+    });
+    let grants = registry_grants(&model);
+    let staging = &grants["123456789012"];
+    let production = &grants["210987654321"];
+    let source = "arn:aws:ecr:ap-southeast-2:123456789012:repository/aussie-markets/api";
+    assert!(staging["*"].contains("ecr:GetAuthorizationToken"));
+    assert!(
+        source_read_actions().is_subset(&staging[source]),
+        "{staging:?}"
+    );
+    assert!(production["*"].contains("ecr:GetAuthorizationToken"));
+    assert_eq!(
+        production.keys().collect::<Vec<_>>(),
+        [
+            "*",
+            "arn:aws:ecr:ap-southeast-2:210987654321:repository/aussie-markets/api-production"
+        ],
+        "production's account is granted nothing in staging's"
+    );
+    // The copy's requests on the source side are exactly the read actions.
+    let source_side: BTreeSet<&str> = REGISTRY_OPERATIONS
+        .iter()
+        .filter(|(m, _, scope, _)| {
+            *scope == amagent::cloud::aws::iam::RegistryScope::Source && *m != "mount_blob"
+        })
+        .flat_map(|(_, _, _, actions)| actions.iter().copied())
+        .collect();
+    assert_eq!(source_side, source_read_actions());
 }

@@ -17,7 +17,7 @@ pub fn run(
     sim: Option<&str>,
     output: OutputFormat,
 ) -> Exit {
-    let (_, env) = match load_environment(dir, env_name, output) {
+    let (model, env) = match load_environment(dir, env_name, output) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -28,7 +28,8 @@ pub fn run(
         Ok(f) => f,
         Err(code) => return code,
     };
-    let checks = runtime(faults.is_some()).block_on(examine(&env, &spec, faults, region));
+    let source = doctor::promotion_source::source_in_another_registry(&env, &model);
+    let checks = runtime(faults.is_some()).block_on(examine(&env, &spec, faults, region, source));
     let all_ok = checks.iter().all(|c| c.ok);
     match output {
         OutputFormat::Json => {
@@ -45,6 +46,7 @@ async fn examine(
     spec: &SpecLocator,
     faults: Option<FaultScript>,
     region: Option<&str>,
+    promotion_source: Option<&Environment>,
 ) -> Vec<Check> {
     if faults.is_some() {
         let session = Session::open(env, faults, region).await;
@@ -64,6 +66,18 @@ async fn examine(
         aws.caller_identity().await,
     )];
     checks.extend(doctor::examine(&aws.cloud(), env, spec).await);
+    if let Some(source) = promotion_source {
+        // The copy reads the source with the source environment's own access: check that.
+        let theirs = Aws::connect_with(
+            crate::daemon::accounts::target_of(source, None),
+            crate::cloud::aws::Options {
+                assume_role: crate::daemon::accounts::assume_role_of(source),
+                ..Default::default()
+            },
+        )
+        .await;
+        checks.extend(doctor::promotion_source::checks(&theirs.cloud(), env, source, spec).await);
+    }
     checks
 }
 

@@ -358,14 +358,12 @@ async fn build_agent(
     agent.allow_downgrade = args.allow_downgrade;
     agent.promote_tag = args.promote.as_ref().map(|(tag, _)| tag.clone());
     agent.fence = fence.clone();
-    if sandbox.is_none() {
-        // Each environment in its own account and region, through its role if it names one.
-        agent.accounts = Some(Arc::new(crate::daemon::accounts::Accounts::new(
-            crate::cloud::aws::Options::default(),
-            args.region.clone(),
-            fence,
-        )));
-    }
+    // Each environment in its own account (and region, through its role if it names one).
+    agent.accounts = Some(Arc::new(crate::daemon::accounts::Accounts::for_run(
+        sandbox.as_ref().map(|s| s.sim.clone()),
+        args.region.clone(),
+        fence,
+    )));
     if let Some(sandbox) = sandbox {
         let sandbox = Arc::new(sandbox);
         agent.on_pushed = Some(Box::new(move |repository, digest, tags| {

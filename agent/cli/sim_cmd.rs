@@ -151,7 +151,7 @@ impl Session {
             Some(faults) => {
                 let sandbox = Sandbox::for_environment_at(env, faults, chrono::Utc::now());
                 Session {
-                    cloud: sandbox.sim.cloud(),
+                    cloud: sandbox.sim.cloud_in(&env.aws.account_id),
                     clock: sandbox.clock.clone(),
                     sandbox: Some(sandbox),
                 }

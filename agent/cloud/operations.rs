@@ -127,10 +127,20 @@ pub const REGISTRY_OPERATIONS: &[(&str, &str, RegistryScope, &[&str])] = &[
         &["ecr:BatchGetImage"],
     ),
     (
-        "pull_blob",
+        "pull_blob_stream",
         "GET /v2/<name>/blobs/<digest>",
         RegistryScope::Source,
         &["ecr:GetDownloadUrlForLayer"],
+    ),
+    (
+        "push_blob_stream",
+        "POST, PUT /v2/<name>/blobs/uploads/ (a blob streamed in from another registry)",
+        RegistryScope::Target,
+        &[
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+        ],
     ),
 ];
 

@@ -141,6 +141,27 @@ pub struct Promotion {
     /// verified them (and none went bad there). The agent promotes by itself when it is over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak_minutes: Option<u32>,
+    /// A person says yes first: the agent asks on the pull requests the promotion carries and
+    /// waits for `/amagent approve` (or `amagent approve`) from an approver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+/// `promotion.approval`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Approval {
+    /// Off: promote without asking (the block can stay written down).
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// GitHub logins (`ada`) and teams (`aussie-markets/platform`) who may approve. Empty:
+    /// anyone with write access to the environments repo.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Promotion {
@@ -406,6 +427,7 @@ mod tests {
             tag_pattern: pattern.into(),
             version_requirement: req.map(String::from),
             soak_minutes: None,
+            approval: None,
         }
     }
 

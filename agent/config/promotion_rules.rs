@@ -1,16 +1,21 @@
-//! Promotion across AWS accounts or regions is refused until it exists (issue 12): the agent
-//! copies a digest inside the one ECR registry its login reaches, so a source environment in
-//! another account or region is not found there (docs/operations.md, "Across accounts").
+//! Promotion across AWS accounts needs a way to read the source's registry and write the
+//! target's. An environment without `aws.roleArn` is served with the agent's own credentials,
+//! so every such environment is in the agent's own account; two environments in different
+//! accounts with no role between them cannot both be. Across accounts, then, at least one of
+//! the pair names a role: the agent reads (or writes) the other side's registry with its own
+//! credentials and this side's through the role (docs/operations.md, "Across accounts").
+//! Across regions of one account the agent's own credentials reach both registries.
 
 use super::diagnostic::Diagnostic;
 use super::position::FieldPath;
 use super::units::PartialEnvironment;
 
-/// Each `promotion.from` must name an environment in the same account and region. Names that
-/// are not environments, and promoting from oneself, are reported by the header rules; a pair
-/// where either file has problems of its own (say, an account id that is not 12 digits) is
-/// compared once those are fixed. Runs after the other rules, whose findings are in `out`.
-pub fn check_same_account_and_region(envs: &[PartialEnvironment], out: &mut Vec<Diagnostic>) {
+/// Each `promotion.from` in another account than its environment's must have a role on one
+/// side. Names that are not environments, and promoting from oneself, are reported by the
+/// header rules; a pair where either file has problems of its own (say, an account id that is
+/// not 12 digits, or a role in the wrong account) is compared once those are fixed. Runs after
+/// the other rules, whose findings are in `out`.
+pub fn check_cross_account_access(envs: &[PartialEnvironment], out: &mut Vec<Diagnostic>) {
     let headers: Vec<_> = envs
         .iter()
         .filter_map(|e| Some((e, e.header.as_ref()?)))
@@ -29,24 +34,25 @@ pub fn check_same_account_and_region(envs: &[PartialEnvironment], out: &mut Vec<
         if out.iter().any(|d| files.contains(&&d.file)) {
             continue;
         }
-        let (what, field) = if source.aws.account_id != target.aws.account_id {
-            ("AWS account", "aws.accountId")
-        } else if source.aws.region != target.aws.region {
-            ("AWS region", "aws.region")
-        } else {
+        let (theirs, ours) = (&source.aws.account_id, &target.aws.account_id);
+        if theirs == ours || source.aws.role_arn.is_some() || target.aws.role_arn.is_some() {
             continue;
-        };
+        }
         out.push(env.at.at_value(
             &FieldPath::root().key("promotion").key("from"),
             format!(
-                "`{}` promotes from `{}`, which is in another {what} ({field} differs): \
-                 promotion across AWS accounts or regions is not supported yet",
-                target.name, source.name
+                "`{}` (account {ours}) promotes from `{}` (account {theirs}), and neither names \
+                 `aws.roleArn`: without a role both are served with the agent's own credentials, \
+                 which are in one account, so the agent cannot both read `{}`'s registry and \
+                 write `{}`'s",
+                target.name, source.name, source.name, target.name
             ),
             Some(format!(
-                "keep `{}` in `{}`'s account and region, or remove `promotion` and deploy the \
-                 replicated image with `amagent deploy --image` (docs/operations.md, Across accounts)",
-                target.name, source.name
+                "add `aws.roleArn` (a role in {ours} the agent may assume) to {} when the agent \
+                 runs in {theirs}, or one in {theirs} to {} (with ecr:GetAuthorizationToken, \
+                 ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on its repositories) when it \
+                 runs in {ours} (docs/operations.md, Across accounts)",
+                env.at.file, source_env.at.file
             )),
         ));
     }
@@ -75,30 +81,45 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(d) => d
                 .iter()
-                .map(|d| format!("{}:{}: {}", d.file, d.line, d.message))
+                .map(|d| {
+                    format!(
+                        "{}:{}: {} ({})",
+                        d.file,
+                        d.line,
+                        d.message,
+                        d.hint.clone().unwrap_or_default()
+                    )
+                })
                 .collect(),
         }
     }
 
+    const OTHER: &str = "accountId: \"210987654321\"";
+    const OTHER_WITH_ROLE: &str =
+        "accountId: \"210987654321\"\n  roleArn: arn:aws:iam::210987654321:role/amagent-deployer";
+
     #[test]
-    fn promotion_from_another_account_or_region_is_an_error_at_promotion_from() {
+    fn across_accounts_with_no_role_on_either_side_is_an_error_at_promotion_from() {
         assert_eq!(problems(&|t| t.to_string()), Vec::<String>::new());
-        let other_account = problems(&|t| t.replace("\"123456789012\"", "\"210987654321\""));
+        let other_account = problems(&|t| t.replace("accountId: \"123456789012\"", OTHER));
         assert_eq!(other_account.len(), 1, "{other_account:?}");
+        let p = &other_account[0];
+        assert!(p.starts_with("environments/production.yaml:23: "), "{p}");
         assert!(
-            other_account[0].starts_with("environments/production.yaml:"),
-            "{other_account:?}"
+            p.contains("`production` (account 123456789012) promotes from `staging` (account 210987654321), and neither names `aws.roleArn`")
+                && p.contains("add `aws.roleArn` (a role in 123456789012 the agent may assume) to environments/production.yaml")
+                && p.contains("or one in 210987654321 to environments/staging.yaml"),
+            "{p}"
         );
-        assert!(
-            other_account[0].contains("another AWS account (aws.accountId differs)")
-                && other_account[0].contains("not supported yet"),
-            "{other_account:?}"
-        );
+    }
+
+    #[test]
+    fn a_role_on_either_side_or_another_region_of_one_account_validates() {
+        // The source read through its role; the agent's own account is production's.
+        let source_role = problems(&|t| t.replace("accountId: \"123456789012\"", OTHER_WITH_ROLE));
+        assert_eq!(source_role, Vec::<String>::new());
+        // Another region of the same account: the agent's own credentials reach both.
         let other_region = problems(&|t| t.replace("region: ap-southeast-2", "region: eu-west-1"));
-        assert_eq!(other_region.len(), 1, "{other_region:?}");
-        assert!(
-            other_region[0].contains("another AWS region (aws.region differs)"),
-            "{other_region:?}"
-        );
+        assert_eq!(other_region, Vec::<String>::new());
     }
 }

@@ -31,12 +31,14 @@ pub fn target_of(env: &Environment, region: Option<&str>) -> Target {
 type Access = (String, String, Option<AssumeRole>);
 
 /// Connects to AWS once per (account, region, role) and keeps the clients; each is fenced by
-/// the agent's lease guard when it has one, like the agent's own.
+/// the agent's lease guard when it has one, like the agent's own. Under the simulator, each
+/// environment sees the one simulated world through its own account's registry.
 pub struct Accounts {
     options: Options,
     region: Option<String>,
     fence: Option<Arc<LeaseGuard>>,
     clouds: tokio::sync::Mutex<HashMap<Access, Cloud>>,
+    simulated: Option<crate::cloud::sim::Simulator>,
 }
 
 impl Accounts {
@@ -46,10 +48,39 @@ impl Accounts {
             region,
             fence,
             clouds: Default::default(),
+            simulated: None,
+        }
+    }
+
+    /// AWS, or the simulated world when there is one (`amagent run`, `promote`).
+    pub fn for_run(
+        sim: Option<crate::cloud::sim::Simulator>,
+        region: Option<String>,
+        fence: Option<Arc<LeaseGuard>>,
+    ) -> Self {
+        match sim {
+            Some(sim) => Self::simulated(sim, fence),
+            None => Self::new(Options::default(), region, fence),
+        }
+    }
+
+    /// Each environment in its own account of `sim` (a promotion across accounts reads one
+    /// account's registry and writes another's).
+    pub fn simulated(sim: crate::cloud::sim::Simulator, fence: Option<Arc<LeaseGuard>>) -> Self {
+        Accounts {
+            simulated: Some(sim),
+            ..Self::new(Options::default(), None, fence)
         }
     }
 
     pub async fn cloud_for(&self, env: &Environment) -> Cloud {
+        if let Some(sim) = &self.simulated {
+            let cloud = sim.cloud_in(&env.aws.account_id);
+            return match &self.fence {
+                Some(guard) => crate::state::fence::fenced(cloud, guard.clone()),
+                None => cloud,
+            };
+        }
         let target = target_of(env, self.region.as_deref());
         let role = assume_role_of(env);
         let key = (target.account.clone(), target.region.clone(), role.clone());

@@ -110,8 +110,8 @@ pub struct Agent {
     pub fence: Option<std::sync::Arc<crate::state::fence::LeaseGuard>>,
     /// With a lease: deliveries handed between standby and active agent (`handoff.rs`).
     pub handoff: Option<handoff::Handoff>,
-    /// Real AWS: each environment's own account, region and role. None (the simulator, one
-    /// world for every environment): `cloud` serves them all.
+    /// Each environment's own account, region and role (AWS), or its account's view of the
+    /// simulated world (`--sim`). None: `cloud` serves them all.
     pub accounts: Option<Arc<accounts::Accounts>>,
     /// How often to compare what runs with Git (None: never).
     pub drift_interval: Option<std::time::Duration>,

@@ -2,6 +2,7 @@
 //! copied by digest and deployed (no build), or the tag refused once with why.
 
 use super::*;
+use image::copy::Side;
 
 /// A tag chosen for promotion, with what the choice looked at.
 struct Chosen {
@@ -263,7 +264,9 @@ impl Agent {
     }
 
     /// The same digests, in this environment's repositories: copied by digest where the
-    /// source environment uses another repository. Returns the images and the failures.
+    /// source environment uses another repository or another registry (another account or
+    /// region: read with the source environment's own access, written with this one's).
+    /// Returns the images and the failures.
     async fn copy_verified(
         &self,
         model: &crate::config::Model,
@@ -275,6 +278,12 @@ impl Agent {
         let mut images = BTreeMap::new();
         let mut failures = Vec::new();
         let cloud = self.cloud_for(env).await;
+        let source_env = model.environments.get(from);
+        let source_cloud = match source_env {
+            Some(source) => self.cloud_for(source).await,
+            None => cloud.clone(),
+        };
+        let same_registry = source_cloud.ecr.registry_host() == cloud.ecr.registry_host();
         for spec in &env.services {
             let Some(source_image) = verified.get(&spec.name) else {
                 continue;
@@ -289,31 +298,32 @@ impl Agent {
                 ));
                 continue;
             };
-            let source_repo = model
-                .environments
-                .get(from)
+            let source_repo = source_env
                 .and_then(|e| e.service(&spec.name))
                 .map(|s| s.image.repository.clone())
                 .unwrap_or_else(|| spec.image.repository.clone());
-            if source_repo == spec.image.repository {
+            if same_registry && source_repo == spec.image.repository {
                 images.insert(spec.name.clone(), source_image.clone());
                 continue;
             }
-            match self
-                .copy_one(&cloud, spec, &source_repo, &digest, tag)
-                .await
-            {
+            let source = Side {
+                cloud: &source_cloud,
+                repository: &source_repo,
+            };
+            match self.copy_one(source, &cloud, spec, &digest, tag).await {
                 Ok(image) => {
                     images.insert(spec.name.clone(), image);
                 }
-                Err(e) => failures.push(DeployResult::build_failed(
-                    &env.name,
-                    &spec.name,
-                    format!(
-                        "cannot copy {source_repo}@{digest} to {}: {e}",
+                Err(e) => {
+                    let why = format!(
+                        "cannot copy {}/{source_repo}@{digest} to {}/{}: {e}",
+                        source_cloud.ecr.registry_host(),
+                        cloud.ecr.registry_host(),
                         spec.image.repository
-                    ),
-                )),
+                    );
+                    tracing::error!(env = %env.name, service = %spec.name, "{why}");
+                    failures.push(DeployResult::build_failed(&env.name, &spec.name, why));
+                }
             }
         }
         (images, failures)
@@ -321,19 +331,23 @@ impl Agent {
 
     async fn copy_one(
         &self,
+        source: Side<'_>,
         cloud: &Cloud,
         spec: &crate::config::Service,
-        source_repo: &str,
         digest: &str,
         tag: &SemverTag,
     ) -> Result<String, image::push::PushError> {
         let tags = vec![tag.name.clone()];
         let to = &spec.image.repository;
-        let copied = image::copy::copy_by_digest(cloud, source_repo, to, digest, &tags).await?;
+        let target = Side {
+            cloud,
+            repository: to,
+        };
+        let copied = image::copy::copy_by_digest(source, target, digest, &tags).await?;
         if let Some(hook) = &self.on_pushed {
             hook(to, digest, &tags);
         }
-        tracing::info!(service = %spec.name, image = %copied.image, mounted = copied.blobs_mounted, uploaded = copied.blobs_uploaded, "copied by digest");
+        tracing::info!(service = %spec.name, image = %copied.image, mounted = copied.blobs_mounted, uploaded = copied.blobs_uploaded, manifests = copied.manifests_copied, "copied by digest");
         Ok(copied.image)
     }
 

@@ -3,7 +3,9 @@
 //! deploy (`live`); each check says ✓, ✗ with what to do and where it is configured, or ! for
 //! what the agent cannot verify itself.
 
+pub mod grants;
 mod live;
+pub mod promotion_source;
 mod secrets;
 
 use crate::cloud::{Cloud, CloudError, DESCRIBE_SERVICES_BATCH, ResourceKind};
@@ -38,7 +40,7 @@ impl SpecLocator {
         }
     }
 
-    fn at(&self, path: &FieldPath) -> String {
+    pub(crate) fn at(&self, path: &FieldPath) -> String {
         format!(
             "{}:{} ({path})",
             self.file,

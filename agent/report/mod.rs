@@ -51,6 +51,12 @@ pub trait Reporter: Send + Sync {
         state: Status,
         description: &str,
     ) -> Result<(), ReportError>;
+    /// Whether GitHub user `login` may approve a promotion: named in `approvers` (a login, or a
+    /// team `org/name` they belong to), or — with no approvers named — with write access to
+    /// the repository. Without GitHub only a named login counts.
+    async fn is_approver(&self, login: &str, approvers: &[String]) -> Result<bool, ReportError> {
+        Ok(crate::state::journal::approvals::listed(login, approvers))
+    }
     /// Open a pull request from branch `head` into `base`; its number. A reporter that
     /// cannot (the console) says so.
     async fn open_pull_request(

@@ -46,6 +46,12 @@ pub enum Event {
         #[serde(default)]
         base_ref: String,
     },
+    /// `/amagent approve|reject …` commented on pull request `number` by `author`.
+    Command {
+        number: u64,
+        author: String,
+        body: String,
+    },
 }
 
 /// An accepted delivery: GitHub's `X-GitHub-Delivery` id and what it asks.
@@ -182,6 +188,16 @@ fn parse(kind: &str, body: &[u8]) -> Option<Event> {
                 .unwrap_or_default()
                 .to_string(),
         }),
+        // Only new comments on pull requests that start with a command; the rest are chatter.
+        "issue_comment" if v["action"] == "created" && v["issue"]["pull_request"].is_object() => {
+            let body = v["comment"]["body"].as_str()?;
+            crate::state::journal::approvals::command(body)?;
+            Some(Event::Command {
+                number: v["issue"]["number"].as_u64()?,
+                author: v["comment"]["user"]["login"].as_str()?.to_string(),
+                body: body.to_string(),
+            })
+        }
         _ => None,
     }
 }

@@ -5,6 +5,7 @@ pub mod envrepo;
 pub mod github;
 pub mod gitserver;
 pub mod moto;
+pub mod oci_images;
 pub mod registry;
 pub mod statuses;
 pub mod token_trap;

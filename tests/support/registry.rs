@@ -27,13 +27,19 @@ fn program(name: &str) -> PathBuf {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_as("amagent", "registry-s3cret")
+    }
+
+    /// A registry whose only user is `user` with `password` (two of them stand for two
+    /// accounts' registries, each with its own credentials).
+    pub fn start_as(user: &str, password: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let (user, password) = ("amagent".to_string(), "registry-s3cret".to_string());
+        let (user, password) = (user.to_string(), password.to_string());
         let htpasswd = Command::new(program("htpasswd"))
             .args(["-Bbn", &user, &password])
             .output()
@@ -90,6 +96,11 @@ impl Registry {
                     && l.contains("/blobs/uploads/")
             })
             .count()
+    }
+
+    /// The registry's request log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// GET with basic auth.

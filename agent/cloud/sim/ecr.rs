@@ -1,7 +1,9 @@
 //! ECR: repositories of images (by digest, with tags), lifecycle policy text, and the
-//! registry login.
+//! registry login. Each account has its own registry (host and login); a view of one account
+//! (`Simulator::cloud_in`) sees only that account's repositories.
 
 use super::Simulator;
+use super::world::{Owned, World};
 use crate::cloud::ports::{BATCH_DELETE_IMAGES, CloudResult, Registry};
 use crate::cloud::types::*;
 use crate::cloud::{CloudError, ResourceKind};
@@ -24,7 +26,8 @@ pub fn registry_auth(
         return Err(format!(
             "the simulated ECR has no registry to hand out for {registry_host}: set \
              {REGISTRY_ENV}=http://user:password@127.0.0.1:PORT (a local registry, e.g. Debian's \
-             docker-registry) to build, push or promote images under --sim"
+             docker-registry; {REGISTRY_ENV}_<account id> for one account's own) to build, push or \
+             promote images under --sim"
         ));
     };
     let bad = || format!("{REGISTRY_ENV} must look like http://user:password@127.0.0.1:PORT");
@@ -43,8 +46,41 @@ pub fn registry_auth(
     })
 }
 
-/// The registry port of the simulator.
-pub struct SimEcr(pub(super) Simulator);
+/// The registry port of the simulator: of one account's registry, or (None) of the
+/// simulator's own account, seeing every repository.
+pub struct SimEcr(pub(super) Simulator, pub(super) Option<String>);
+
+impl SimEcr {
+    /// The repository as this view's registry has it: another account's is not found here.
+    fn repository<'w>(
+        &self,
+        w: &'w mut World,
+        name: &str,
+    ) -> CloudResult<&'w mut super::world::SimRepository> {
+        let theirs = self
+            .1
+            .as_deref()
+            .is_some_and(|a| w.account_of(Owned::Repository, name) != a);
+        match w.repositories.get_mut(name) {
+            Some(repo) if !theirs => Ok(repo),
+            _ => Err(CloudError::not_found(ResourceKind::Repository, name)),
+        }
+    }
+
+    fn account<'w>(&'w self, w: &'w World) -> &'w str {
+        self.1.as_deref().unwrap_or(&w.account)
+    }
+}
+
+/// The real registry `account`'s login hands out: its own (set, or
+/// `AMAGENT_SIM_REGISTRY_<account>`), else the simulator's one.
+fn registry_url(w: &World, account: &str) -> Option<String> {
+    let set = |v: Option<String>| v.filter(|u| !u.trim().is_empty());
+    set(w.registry_overrides.get(account).cloned())
+        .or_else(|| set(std::env::var(format!("{REGISTRY_ENV}_{account}")).ok()))
+        .or_else(|| set(w.registry_override.clone()))
+        .or_else(|| set(std::env::var(REGISTRY_ENV).ok()))
+}
 
 #[async_trait]
 impl Registry for SimEcr {
@@ -52,12 +88,7 @@ impl Registry for SimEcr {
         self.0.call(
             "DescribeImages",
             |w| w.repository_arn(repository),
-            |w| {
-                w.repositories
-                    .get(repository)
-                    .map(|r| r.images.clone())
-                    .ok_or_else(|| CloudError::not_found(ResourceKind::Repository, repository))
-            },
+            |w| Ok(self.repository(w, repository)?.images.clone()),
         )
     }
 
@@ -79,10 +110,7 @@ impl Registry for SimEcr {
                         ),
                     ));
                 }
-                let repo = w
-                    .repositories
-                    .get_mut(repository)
-                    .ok_or_else(|| CloudError::not_found(ResourceKind::Repository, repository))?;
+                let repo = self.repository(w, repository)?;
                 let mut result = BatchDeleteResult::default();
                 for digest in digests {
                     match repo.images.iter().position(|i| i.digest == *digest) {
@@ -104,12 +132,7 @@ impl Registry for SimEcr {
         self.0.call(
             "GetLifecyclePolicy",
             |w| w.repository_arn(repository),
-            |w| {
-                w.repositories
-                    .get(repository)
-                    .map(|r| r.lifecycle_policy.clone())
-                    .ok_or_else(|| CloudError::not_found(ResourceKind::Repository, repository))
-            },
+            |w| Ok(self.repository(w, repository)?.lifecycle_policy.clone()),
         )
     }
 
@@ -118,10 +141,7 @@ impl Registry for SimEcr {
             "PutLifecyclePolicy",
             |w| w.repository_arn(repository),
             |w| {
-                let repo = w
-                    .repositories
-                    .get_mut(repository)
-                    .ok_or_else(|| CloudError::not_found(ResourceKind::Repository, repository))?;
+                let repo = self.repository(w, repository)?;
                 let parsed: serde_json::Value = serde_json::from_str(policy_json).map_err(|e| {
                     CloudError::invalid(
                         "PutLifecyclePolicy",
@@ -146,17 +166,16 @@ impl Registry for SimEcr {
             |_| "*".into(),
             |w| {
                 let expires_at = w.now() + chrono::Duration::hours(12);
-                let url = w
-                    .registry_override
-                    .clone()
-                    .or_else(|| std::env::var(REGISTRY_ENV).ok());
-                registry_auth(url.as_deref(), &w.registry_host(), expires_at)
+                let account = self.account(w);
+                let url = registry_url(w, account);
+                registry_auth(url.as_deref(), &w.registry_host_of(account), expires_at)
                     .map_err(|m| CloudError::invalid("GetAuthorizationToken", m))
             },
         )
     }
 
     fn registry_host(&self) -> String {
-        self.0.lock().registry_host()
+        let w = self.0.lock();
+        w.registry_host_of(self.account(&w))
     }
 }

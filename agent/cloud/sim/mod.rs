@@ -105,10 +105,27 @@ impl Simulator {
             ecs: Arc::new(SimEcs(self.clone())),
             elb: Arc::new(SimElb(self.clone())),
             rds: Arc::new(SimRds(self.clone())),
-            ecr: Arc::new(SimEcr(self.clone())),
+            ecr: Arc::new(SimEcr(self.clone(), None)),
             s3: Arc::new(SimS3(self.clone())),
             ssm: Arc::new(SimSsm(self.clone())),
         }
+    }
+
+    /// Every port as `account` sees them: the same world, but ECR is that account's own
+    /// registry (its host, its login, only its repositories) — what an environment in that
+    /// account reaches with its own credentials.
+    pub fn cloud_in(&self, account: &str) -> Cloud {
+        Cloud {
+            ecr: Arc::new(SimEcr(self.clone(), Some(account.to_string()))),
+            ..self.cloud()
+        }
+    }
+
+    /// The ECR host of the account that holds `repository` (set up in it, else the
+    /// simulator's own).
+    pub fn registry_host_of_repository(&self, repository: &str) -> String {
+        let w = self.lock();
+        w.registry_host_of(w.account_of(Owned::Repository, repository))
     }
 
     /// AWS operation name → calls made through the ports since the last reset, including
@@ -314,6 +331,14 @@ impl Simulator {
     /// builds push real images (what `AMAGENT_SIM_REGISTRY` does, per simulator).
     pub fn use_registry(&self, url: &str) {
         self.world().registry_override = Some(url.to_string());
+    }
+
+    /// Hand out this real registry at `account`'s ECR login only: each account its own
+    /// registry (what `AMAGENT_SIM_REGISTRY_<account>` does, per simulator).
+    pub fn use_registry_for(&self, account: &str, url: &str) {
+        self.world()
+            .registry_overrides
+            .insert(account.to_string(), url.to_string());
     }
 
     pub fn add_bucket(&self, name: &str) {

@@ -56,6 +56,9 @@ pub(super) struct World {
     pub repositories: BTreeMap<String, SimRepository>,
     /// The real registry the simulated ECR login hands out (else `AMAGENT_SIM_REGISTRY`).
     pub registry_override: Option<String>,
+    /// Per account: the real registry its ECR login hands out (else
+    /// `AMAGENT_SIM_REGISTRY_<account>`, else the one above): each account its own registry.
+    pub registry_overrides: BTreeMap<String, String>,
     pub buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     pub parameters: BTreeSet<String>,
     /// Secrets Manager: ARN → version id → staging labels (no values, ever).
@@ -318,6 +321,7 @@ impl World {
             snapshots: BTreeMap::new(),
             repositories: BTreeMap::new(),
             registry_override: None,
+            registry_overrides: BTreeMap::new(),
             buckets: BTreeMap::new(),
             parameters: BTreeSet::new(),
             secrets: BTreeMap::new(),
@@ -521,8 +525,9 @@ impl World {
         let account = self.account_of(Owned::Parameter, &name);
         self.arn("ssm", account, &format!("parameter{name}"))
     }
-    pub fn registry_host(&self) -> String {
-        format!("{}.dkr.ecr.{}.amazonaws.com", self.account, self.region)
+    /// Each account's ECR registry has its own host.
+    pub fn registry_host_of(&self, account: &str) -> String {
+        format!("{account}.dkr.ecr.{}.amazonaws.com", self.region)
     }
 
     /// The tasks of one service, oldest first.

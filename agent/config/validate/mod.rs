@@ -78,7 +78,7 @@ pub fn check(
     }
     super::shared::check_shared_resources(envs, out);
     check_promotion_cycles(envs, out);
-    super::promotion_rules::check_same_account_and_region(envs, out);
+    super::promotion_rules::check_cross_account_access(envs, out);
 }
 
 /// `staging` from `production` and `production` from `staging`: nothing would ever be built.

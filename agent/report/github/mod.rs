@@ -27,6 +27,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+mod approvers;
 mod pulls;
 mod settings;
 pub use settings::{Credentials, Settings, owner_repo_from_url};
@@ -379,6 +380,10 @@ impl Reporter for GitHub {
         .await
         .map_err(|e| self.error(&operation, &e))?;
         Ok(())
+    }
+
+    async fn is_approver(&self, login: &str, approvers: &[String]) -> Result<bool, ReportError> {
+        self.approver(login, approvers).await
     }
 
     async fn open_pull_request(

@@ -4,6 +4,7 @@
 
 pub mod builder;
 pub mod copy;
+mod copy_session;
 pub mod layout;
 pub mod push;
 pub mod source;

@@ -51,7 +51,7 @@ pub enum PushError {
 
 /// Layers uploaded at the same time.
 const PARALLEL_UPLOADS: usize = 4;
-const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 
 /// Credentials refused: decided on the error's kind and status, never on its text (URLs in
 /// messages contain digests, which may contain "401").

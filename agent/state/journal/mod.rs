@@ -9,6 +9,7 @@
 //! [`open`] picks one from the `--journal` / `AMAGENT_JOURNAL` value.
 //! Must not know: ECS, GitHub. Never holds secret values (only names, ARNs, digests).
 
+pub mod approvals;
 pub mod bad;
 pub mod check;
 pub mod crash;

@@ -191,6 +191,60 @@ async fn registry_login() {
     assert_eq!(auth.endpoint, "http://127.0.0.1:5123");
 }
 
+/// Each account its own registry: its host, its login, only its repositories.
+#[tokio::test(start_paused = true)]
+async fn each_account_has_its_own_registry() {
+    let sim = Simulator::new(Clock::starting_at(epoch()), FaultScript::new());
+    sim.set_up_in_account(Some("210987654321"));
+    sim.add_repository("aussie-markets/api-production");
+    sim.set_up_in_account(None);
+    sim.add_repository("aussie-markets/api");
+    sim.use_registry("http://shared:one@127.0.0.1:5000");
+    sim.use_registry_for("210987654321", "http://prod:two@127.0.0.1:5001");
+    let (staging, production) = (sim.cloud_in("123456789012"), sim.cloud_in("210987654321"));
+    assert_eq!(
+        production.ecr.registry_host(),
+        "210987654321.dkr.ecr.ap-southeast-2.amazonaws.com"
+    );
+    assert_eq!(
+        staging.ecr.registry_host(),
+        "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com"
+    );
+    let login = production.ecr.get_authorization_token().await.unwrap();
+    assert_eq!(
+        (login.endpoint.as_str(), login.username.as_str()),
+        ("http://127.0.0.1:5001", "prod")
+    );
+    let login = staging.ecr.get_authorization_token().await.unwrap();
+    assert_eq!(
+        login.endpoint, "http://127.0.0.1:5000",
+        "no registry of its own: the shared one"
+    );
+    assert!(
+        production
+            .ecr
+            .describe_images("aussie-markets/api-production")
+            .await
+            .is_ok()
+    );
+    for (cloud, theirs) in [
+        (&production, "aussie-markets/api"),
+        (&staging, "aussie-markets/api-production"),
+    ] {
+        assert!(matches!(
+            cloud.ecr.describe_images(theirs).await,
+            Err(CloudError::NotFound {
+                kind: ResourceKind::Repository,
+                ..
+            })
+        ));
+    }
+    assert_eq!(
+        sim.registry_host_of_repository("aussie-markets/api-production"),
+        "210987654321.dkr.ecr.ap-southeast-2.amazonaws.com"
+    );
+}
+
 // ---------------------------------------------------------------------- S3 and SSM
 
 #[tokio::test(start_paused = true)]
