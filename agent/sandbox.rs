@@ -185,7 +185,7 @@ impl Sandbox {
         for alarm in &s.deploy.alarms {
             self.sim.add_alarm(alarm);
         }
-        if let Some(lb) = &s.load_balancer {
+        for lb in s.target_groups() {
             self.sim.add_target_group(TargetGroupSpec::new(
                 &lb.target_group,
                 lb.container_port,
@@ -208,10 +208,19 @@ impl Sandbox {
                 enable: true,
                 rollback: false,
             }),
-            target_group: s.load_balancer.as_ref().map(|lb| lb.target_group.clone()),
+            target_group: s.target_groups().first().map(|lb| lb.target_group.clone()),
             container_name: s.ecs.container.clone(),
             container_port: container_port(s),
         });
+        for lb in s.target_groups().iter().skip(1) {
+            self.sim.add_service_target_group(
+                &env.ecs.cluster,
+                &s.ecs.service,
+                &lb.target_group,
+                &s.ecs.container,
+                lb.container_port,
+            );
+        }
     }
 
     /// `host/repository@digest`, the host of the registry of the account holding the
@@ -337,8 +346,8 @@ fn seeded_tag(s: &Service) -> String {
 
 /// The container port the service's target group sends to (3000 without a load balancer).
 fn container_port(s: &Service) -> u16 {
-    s.load_balancer
-        .as_ref()
+    s.target_groups()
+        .first()
         .map(|lb| lb.container_port)
         .unwrap_or(3000)
 }
@@ -358,7 +367,7 @@ fn container_extra(region: &str, s: &Service) -> BTreeMap<String, serde_json::Va
             }
         }),
     );
-    if let Some(lb) = &s.load_balancer {
+    if let Some(lb) = s.target_groups().first() {
         extra.insert(
             "healthCheck".into(),
             serde_json::json!({

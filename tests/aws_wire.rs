@@ -165,6 +165,7 @@ async fn update_service_and_describe_in_batches_of_ten() {
                 }),
                 alarms: None,
             }),
+            ..Default::default()
         })
         .await
         .unwrap();

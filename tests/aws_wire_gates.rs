@@ -229,6 +229,7 @@ async fn ecs_deployment_alarms_are_read_and_update_service_hands_them_back() {
         task_definition: td.arn.clone(),
         desired_count: Some(1),
         deployment_configuration: Some(config(alarms)),
+        health_check_grace_period_seconds: None,
     };
     let updated = cloud
         .ecs

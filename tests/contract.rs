@@ -88,6 +88,7 @@ async fn steps(cloud: &Cloud) -> Observed {
                 }),
                 alarms: None,
             }),
+            ..Default::default()
         })
         .await
         .unwrap();

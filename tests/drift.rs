@@ -56,6 +56,7 @@ async fn a_console_edit_shows_each_field_with_both_values() {
             task_definition: edited.arn.clone(),
             desired_count: Some(3),
             deployment_configuration: None,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -147,6 +148,7 @@ async fn scale(sandbox: &Sandbox, env: &amagent::config::Environment, count: u32
             task_definition: service.task_definition,
             desired_count: Some(count),
             deployment_configuration: None,
+            ..Default::default()
         })
         .await
         .unwrap();

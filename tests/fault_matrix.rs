@@ -138,6 +138,34 @@ fn slow_start_within_the_timeout_succeeds() {
 }
 
 #[test]
+fn an_unhealthy_essential_container_is_rolled_back() {
+    let run = deploy("container-unhealthy", "v1.4.0");
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.json["rolled_back"], true);
+    assert_eq!(revision(&run.json), format!("{FAMILY}:42"));
+    let reason = run.json["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("essential container api failed its container health check"),
+        "{reason}"
+    );
+    assert_eq!(recorded(&run).0, "failed");
+}
+
+#[test]
+fn a_slow_warm_up_without_a_grace_period_is_rolled_back() {
+    // The example sets no healthCheckGracePeriodSeconds (tests/service_shapes.rs sets one).
+    let run = deploy("slow-warm-up", "v1.4.0");
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.json["rolled_back"], true);
+    assert!(
+        run.json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("load balancer health checks")
+    );
+}
+
+#[test]
 fn timeout_is_a_failure_and_rolls_back() {
     let run = deploy("timeout", "v1.4.0");
     assert_eq!(run.code, Some(1), "{}", run.stderr);

@@ -65,6 +65,7 @@ async fn deploy(cloud: &Cloud) -> (String, EcsService) {
         task_definition: new.clone(),
         desired_count: None,
         deployment_configuration: None,
+        ..Default::default()
     };
     ecs.update_service(&request).await.unwrap();
     let tg = cloud

@@ -96,7 +96,8 @@ pub enum Command {
         amagent deploy --env staging --service api --image v1.4.0 --sim healthy\n  \
         amagent deploy --env staging --service api --image v1.4.0 --sim crash --output json\n\n\
         Scenarios (--sim): healthy, crash, unhealthy-during-bake, slow-start, timeout, throttled,\n\
-        access-denied, snapshot-fails, migration-fails, or a fault-script file\n\
+        access-denied, snapshot-fails, migration-fails, container-unhealthy, slow-warm-up, or a\n\
+        fault-script file\n\
         (docs/operations.md).\n\n\
         Exit codes: 0 deployed and verified, 1 deploy failed (the output says whether it was\n\
         rolled back), 2 usage or configuration error, 3 AWS refused (access denied, not found).")]

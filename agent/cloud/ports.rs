@@ -43,9 +43,8 @@ pub trait Ecs: Send + Sync {
     async fn run_task(&self, request: &RunTask) -> CloudResult<Task>;
     /// StopTask with a reason people will read in its stoppedReason.
     async fn stop_task(&self, cluster: &str, task: &str, reason: &str) -> CloudResult<()>;
-    /// DescribeServices again, for `(service name, deployment controller type)` — `ECS`,
-    /// `CODE_DEPLOY` or `EXTERNAL`; only `doctor` reads it. The simulator models ECS rolling
-    /// updates only, so by default every service found is `ECS`.
+    /// DescribeServices, for `(service name, deployment controller type)` — `ECS`,
+    /// `CODE_DEPLOY` or `EXTERNAL`; `doctor` reads it.
     async fn deployment_controllers(
         &self,
         cluster: &str,
@@ -54,18 +53,20 @@ pub trait Ecs: Send + Sync {
         let found = self.describe_services(cluster, services).await?;
         Ok(found
             .into_iter()
-            .map(|s| (s.service_name, "ECS".to_string()))
+            .map(|s| (s.service_name, s.deployment_controller))
             .collect())
     }
-    /// DescribeServices again, for `(service name, healthCheckGracePeriodSeconds)`; only
-    /// `init` reads it. The simulator's services set none.
+    /// DescribeServices, for `(service name, healthCheckGracePeriodSeconds)`; `init` reads it.
     async fn health_check_grace_periods(
         &self,
         cluster: &str,
         services: &[String],
     ) -> CloudResult<Vec<(String, Option<u32>)>> {
         let found = self.describe_services(cluster, services).await?;
-        Ok(found.into_iter().map(|s| (s.service_name, None)).collect())
+        Ok(found
+            .into_iter()
+            .map(|s| (s.service_name, s.health_check_grace_period_seconds))
+            .collect())
     }
 }
 

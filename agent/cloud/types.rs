@@ -144,6 +144,21 @@ pub struct EcsService {
     /// Where the service's tasks run: a one-off task of the service runs there too.
     #[serde(default)]
     pub placement: TaskPlacement,
+    /// `ECS` (rolling update), `CODE_DEPLOY` or `EXTERNAL`: the agent rolls only `ECS`.
+    #[serde(default = "ecs_controller")]
+    pub deployment_controller: String,
+    /// ECS ignores failing load balancer and container health checks this long after a task
+    /// starts (None: not set, which ECS treats as 0).
+    #[serde(default)]
+    pub health_check_grace_period_seconds: Option<u32>,
+    /// Where the tasks run (e.g. FARGATE_SPOT); empty when the service uses a launch type.
+    /// A deploy never sends it, so it is kept as the service's owner set it.
+    #[serde(default)]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
+}
+
+fn ecs_controller() -> String {
+    "ECS".into()
 }
 
 /// Where a service's tasks run: its network configuration and its capacity provider strategy
@@ -173,9 +188,11 @@ pub struct AwsVpc {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CapacityProviderItem {
+pub struct CapacityProviderStrategyItem {
     pub capacity_provider: String,
+    #[serde(default)]
     pub weight: u32,
+    #[serde(default)]
     pub base: u32,
 }
 
@@ -252,8 +269,9 @@ pub struct ServiceEvent {
     pub message: String,
 }
 
-/// UpdateService: only what the agent changes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// UpdateService: only what the agent changes. Everything else (capacity provider strategy,
+/// load balancers, network configuration, …) is left out of the request, so ECS keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UpdateService {
     pub cluster: String,
     pub service: String,
@@ -261,6 +279,8 @@ pub struct UpdateService {
     pub task_definition: String,
     pub desired_count: Option<u32>,
     pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Sent only when the spec sets it: otherwise the service keeps its own.
+    pub health_check_grace_period_seconds: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -286,20 +306,29 @@ pub struct Task {
     pub stopped_reason: Option<String>,
     /// The task's ENI address: the target id in an `ip` target group.
     pub private_ip: String,
+    /// HEALTHY, UNHEALTHY or UNKNOWN: the health of the task's essential containers (UNKNOWN
+    /// when none defines a health check, or none has been checked yet).
+    #[serde(default)]
+    pub health_status: Option<String>,
     /// Each container's state: a one-off task's outcome is its container's exit code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<TaskContainer>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One container of a task, as DescribeTasks shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskContainer {
     pub name: String,
+    #[serde(default)]
     pub last_status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// HEALTHY, UNHEALTHY or UNKNOWN (no health check, or not checked yet).
+    #[serde(default)]
+    pub health_status: Option<String>,
 }
 
 /// RunTask of one task: a task definition's `container` with its command replaced, placed
@@ -452,3 +481,6 @@ pub enum PutCondition {
     /// `If-Match: etag`: only if the object is unchanged since it was read.
     IfMatch(String),
 }
+
+/// One entry of a capacity provider strategy (RunTask's placement names it so).
+pub type CapacityProviderItem = CapacityProviderStrategyItem;

@@ -211,8 +211,13 @@ pub struct Service {
     /// Variable name → SSM parameter name. The agent never reads the values.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// The target group the service registers its tasks in (one; for several, `loadBalancers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancer>,
+    /// Several target groups (e.g. a public and an internal load balancer): a deploy passes only
+    /// when every one reports the new tasks healthy. Not together with `loadBalancer`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancers: Vec<LoadBalancer>,
     #[serde(default)]
     pub deploy: DeploySettings,
     /// A one-off task (e.g. database migrations) run with the new revision before the service
@@ -245,6 +250,16 @@ impl PreDeploy {
     /// The container the command runs in.
     pub fn container<'a>(&'a self, service: &'a Service) -> &'a str {
         self.container.as_deref().unwrap_or(&service.ecs.container)
+    }
+}
+
+impl Service {
+    /// Every target group the spec names: `loadBalancer`, then `loadBalancers`.
+    pub fn target_groups(&self) -> Vec<&LoadBalancer> {
+        self.load_balancer
+            .iter()
+            .chain(self.load_balancers.iter())
+            .collect()
     }
 }
 
@@ -317,6 +332,11 @@ pub struct DeploySettings {
     /// gate and rolls back.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<String>,
+    /// ECS's healthCheckGracePeriodSeconds: failing load balancer and container health checks
+    /// are ignored this long after a task starts, by ECS and by the deploy gate. Set: a deploy
+    /// sets it on the service. Unset: the service keeps its own, and the gate honours that.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period_seconds: Option<u32>,
     /// After the gate rolls this service back, open a pull request that returns Git to what
     /// runs (as `amagent rollback --revert-pr` does). Off by default.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -332,6 +352,7 @@ impl Default for DeploySettings {
             timeout_seconds: 900,
             auto_rollback: true,
             alarms: Vec::new(),
+            health_check_grace_period_seconds: None,
             revert_pr: false,
         }
     }

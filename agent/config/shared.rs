@@ -59,6 +59,13 @@ fn claims(env: &PartialEnvironment) -> Vec<Claim<'_>> {
                 path: p.key("loadBalancer").key("targetGroup"),
             });
         }
+        for (n, lb) in s.load_balancers.iter().enumerate() {
+            out.push(Claim {
+                what: "target group",
+                name: &lb.target_group,
+                path: p.key("loadBalancers").index(n).key("targetGroup"),
+            });
+        }
         for (var, parameter) in &s.secrets {
             out.push(Claim {
                 what: "SSM parameter",

@@ -72,26 +72,59 @@ pub(super) async fn service_checks(
     };
     checks.push(container_check(spec, at, service, &td));
     // Without the container, its ports say nothing (the container ✗ says what to fix).
-    if let (Some(lb), Some(_)) = (&service.load_balancer, &td.container) {
-        let group = cloud
-            .elb
-            .describe_target_groups(std::slice::from_ref(&lb.target_group))
-            .await
-            .ok()
-            .and_then(|g| g.into_iter().next());
-        let expected = group.as_ref().and_then(|g| {
-            live.load_balancers
-                .iter()
-                .find(|b| b.target_group_arn == g.arn)
-                .map(|b| (b.container_name.clone(), b.container_port))
-        });
-        if let Some(g) = group.as_ref().filter(|_| expected.is_none()) {
-            checks.push(not_registered(spec, at, service, live, &g.arn));
-            return with_role(cloud, spec, at, service, &td, checks);
+    if td.container.is_some() {
+        for (lb, lbp) in load_balancer_paths(service, at) {
+            let paths = (at, &lbp);
+            checks.push(group_check(cloud, spec, paths, service, live, lb, &td).await);
         }
-        checks.push(port_check(spec, at, service, lb, &td, expected));
     }
     with_role(cloud, spec, at, service, &td, checks)
+}
+
+/// Each target group of the spec with its path: `loadBalancer` or `loadBalancers[i]`.
+pub(super) fn load_balancer_paths<'a>(
+    service: &'a Service,
+    at: &FieldPath,
+) -> Vec<(&'a LoadBalancer, FieldPath)> {
+    let one = service
+        .load_balancer
+        .iter()
+        .map(|lb| (lb, at.key("loadBalancer")));
+    let several = service
+        .load_balancers
+        .iter()
+        .enumerate()
+        .map(|(i, lb)| (lb, at.key("loadBalancers").index(i)));
+    one.chain(several).collect()
+}
+
+/// One target group of the spec: the service registers its tasks there, on the spec's port.
+/// `paths`: the service's and the target group's paths in the spec.
+async fn group_check(
+    cloud: &Cloud,
+    spec: &SpecLocator,
+    paths: (&FieldPath, &FieldPath),
+    service: &Service,
+    live: &EcsService,
+    lb: &LoadBalancer,
+    td: &TaskDefinitionView,
+) -> Check {
+    let group = cloud
+        .elb
+        .describe_target_groups(std::slice::from_ref(&lb.target_group))
+        .await
+        .ok()
+        .and_then(|g| g.into_iter().next());
+    let expected = group.as_ref().and_then(|g| {
+        live.load_balancers
+            .iter()
+            .find(|b| b.target_group_arn == g.arn)
+            .map(|b| (b.container_name.clone(), b.container_port))
+    });
+    match group.as_ref().filter(|_| expected.is_none()) {
+        Some(g) => not_registered(spec, paths.1, service, lb, live, &g.arn),
+        None => port_check(spec, paths, service, lb, td, expected),
+    }
 }
 
 fn with_role(
@@ -112,18 +145,12 @@ fn with_role(
 /// wait for targets that never come.
 fn not_registered(
     spec: &SpecLocator,
-    at: &FieldPath,
+    lbp: &FieldPath,
     service: &Service,
+    lb: &LoadBalancer,
     live: &EcsService,
     group_arn: &str,
 ) -> Check {
-    let Some(lb) = &service.load_balancer else {
-        return ok(
-            "service load balancer",
-            &live.service_name,
-            "none in the spec",
-        );
-    };
     let elsewhere: Vec<&str> = live
         .load_balancers
         .iter()
@@ -150,7 +177,7 @@ fn not_registered(
             lb.target_group,
             service.ecs.container,
             lb.container_port,
-            spec.at(&at.key("loadBalancer").key("targetGroup"))
+            spec.at(&lbp.key("targetGroup"))
         ),
     )
 }
@@ -212,7 +239,7 @@ fn container_check(
 /// the port.
 fn port_check(
     spec: &SpecLocator,
-    at: &FieldPath,
+    (at, lbp): (&FieldPath, &FieldPath),
     service: &Service,
     lb: &LoadBalancer,
     td: &TaskDefinitionView,
@@ -220,14 +247,14 @@ fn port_check(
 ) -> Check {
     let container = &service.ecs.container;
     let subject = format!("{container}:{}", lb.container_port);
-    let where_ = spec.at(&at.key("loadBalancer").key("containerPort"));
+    let where_ = spec.at(&lbp.key("containerPort"));
     if let Some((name, port)) = &registered {
         if *port != lb.container_port {
             return bad(
                 "container port",
                 &subject,
                 format!("the service registers {name}:{port} in {}", lb.target_group),
-                format!("set loadBalancer.containerPort to {port} at {where_}"),
+                format!("set containerPort to {port} at {where_}"),
             );
         }
         if name != container {

@@ -183,7 +183,7 @@ async fn resources(cloud: &Cloud, spec: &SpecLocator, sp: &FieldPath, s: &Servic
         |td| format!("latest revision {}", td.revision),
         spec.at(&sp.key("ecs").key("taskFamily")),
     ));
-    if let Some(lb) = &s.load_balancer {
+    for (lb, lbp) in live::load_balancer_paths(s, sp) {
         checks.push(lookup(
             "target group",
             &lb.target_group,
@@ -197,7 +197,7 @@ async fn resources(cloud: &Cloud, spec: &SpecLocator, sp: &FieldPath, s: &Servic
                     .map(|g| format!("port {}, health check {}", g.port, g.health_check_path))
                     .unwrap_or_default()
             },
-            spec.at(&sp.key("loadBalancer").key("targetGroup")),
+            spec.at(&lbp.key("targetGroup")),
         ));
     }
     checks.push(lookup(

@@ -125,31 +125,47 @@ fn service_fields(out: &mut Vec<FieldDiff>, spec: &Service, live: &Live) {
         Some(spec.deploy.maximum_percent.to_string()),
         Some(config.maximum_percent.to_string()),
     );
-    let wanted = spec
-        .load_balancer
-        .as_ref()
-        .map(|lb| format!("{}:{}", lb.target_group, lb.container_port));
-    let running: Vec<String> = s
-        .load_balancers
-        .iter()
-        .map(|lb| {
-            let name = live
-                .target_groups
-                .get(&lb.target_group_arn)
-                .unwrap_or(&lb.target_group_arn);
-            format!("{name}:{}", lb.container_port)
-        })
-        .collect();
-    let running = (!running.is_empty()).then(|| running.join(", "));
+    if let Some(grace) = spec.deploy.health_check_grace_period_seconds {
+        push(
+            out,
+            "deploy.healthCheckGracePeriodSeconds",
+            Some(grace.to_string()),
+            s.health_check_grace_period_seconds.map(|g| g.to_string()),
+        );
+    }
+    // Every target group, as sorted sets: the order of registration is not a difference.
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let wanted = sorted(
+        spec.target_groups()
+            .iter()
+            .map(|lb| format!("{}:{}", lb.target_group, lb.container_port))
+            .collect(),
+    );
+    let running = sorted(
+        s.load_balancers
+            .iter()
+            .map(|lb| {
+                let name = live
+                    .target_groups
+                    .get(&lb.target_group_arn)
+                    .unwrap_or(&lb.target_group_arn);
+                format!("{name}:{}", lb.container_port)
+            })
+            .collect(),
+    );
     // A spec naming the target group by ARN matches the ARN.
-    let by_arn = s
-        .load_balancers
-        .iter()
-        .map(|lb| format!("{}:{}", lb.target_group_arn, lb.container_port))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if wanted.as_deref() != Some(by_arn.as_str()) {
-        push(out, "loadBalancer", wanted, running);
+    let by_arn = sorted(
+        s.load_balancers
+            .iter()
+            .map(|lb| format!("{}:{}", lb.target_group_arn, lb.container_port))
+            .collect(),
+    );
+    if wanted != running && wanted != by_arn {
+        let joined = |v: Vec<String>| (!v.is_empty()).then(|| v.join(", "));
+        push(out, "loadBalancer", joined(wanted), joined(running));
     }
 }
 

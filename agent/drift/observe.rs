@@ -74,8 +74,12 @@ async fn one(
         .await?;
     let image = wanted_image(cloud, retry, spec).await?;
     let mut target_groups = BTreeMap::new();
-    if let Some(lb) = &spec.load_balancer {
-        let names = [lb.target_group.clone()];
+    let names: Vec<String> = spec
+        .target_groups()
+        .iter()
+        .map(|lb| lb.target_group.clone())
+        .collect();
+    if !names.is_empty() {
         // A missing target group is a difference, not an error: the ARN is shown as it is.
         if let Ok(groups) = retry
             .run("DescribeTargetGroups", || {

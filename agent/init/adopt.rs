@@ -139,14 +139,22 @@ fn service(
         desired_count: crate::config::desired_count::DesiredCount::Tasks(l.service.desired_count),
         env,
         secrets,
-        load_balancer: load_balancer(l),
+        load_balancer: None,
+        load_balancers: Vec::new(),
         deploy: DeploySettings {
             minimum_healthy_percent: l.service.deployment_configuration.minimum_healthy_percent,
             maximum_percent: l.service.deployment_configuration.maximum_percent,
+            health_check_grace_period_seconds: l.grace_period,
             ..DeploySettings::default()
         },
         pre_deploy: None,
     };
+    let mut service = service;
+    // One group is written as `loadBalancer`; several as `loadBalancers`, every one gated.
+    match load_balancers(l) {
+        groups if groups.len() == 1 => service.load_balancer = groups.into_iter().next(),
+        groups => service.load_balancers = groups,
+    }
     let note = note(l, host, tag);
     Ok((service, note))
 }
@@ -199,31 +207,28 @@ fn note(l: &LiveService, host: &str, tag: Option<String>) -> ServiceNote {
         service: l.service.service_name.clone(),
         image: format!("{host}/{}{pinned}", l.image.repository),
         tag,
-        grace_period: l.grace_period,
-        other_target_groups: l
-            .target_groups
-            .iter()
-            .skip(1)
-            .map(|g| g.name.clone())
-            .collect(),
     }
 }
 
-/// The container's target group (the first, when it is registered in several: the spec holds
-/// one) with its container port and the group's own health check path.
-fn load_balancer(l: &LiveService) -> Option<LoadBalancer> {
-    let group = l.target_groups.first()?;
-    let port = l
-        .service
-        .load_balancers
+/// Every target group the container is registered in, in the service's order, with its
+/// container port and the group's own health check path.
+fn load_balancers(l: &LiveService) -> Vec<LoadBalancer> {
+    l.target_groups
         .iter()
-        .find(|lb| lb.target_group_arn == group.arn && lb.container_name == l.container)
-        .map(|lb| lb.container_port)?;
-    Some(LoadBalancer {
-        target_group: group.name.clone(),
-        container_port: port,
-        health_check_path: group.health_check_path.clone(),
-    })
+        .filter_map(|group| {
+            let port = l
+                .service
+                .load_balancers
+                .iter()
+                .find(|lb| lb.target_group_arn == group.arn && lb.container_name == l.container)
+                .map(|lb| lb.container_port)?;
+            Some(LoadBalancer {
+                target_group: group.name.clone(),
+                container_port: port,
+                health_check_path: group.health_check_path.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The SSM parameter names the container's secrets use (Secrets Manager ARNs are kept as

@@ -69,9 +69,6 @@ pub struct ServiceNote {
     pub image: String,
     /// The tag written as `source.ref` (None: a placeholder was written).
     pub tag: Option<String>,
-    pub grace_period: Option<u32>,
-    /// Further target groups the container is registered in (the spec holds one).
-    pub other_target_groups: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -42,6 +42,9 @@ fn live() -> LiveService {
             }],
             events: Vec::new(),
             placement: Default::default(),
+            deployment_controller: "ECS".into(),
+            health_check_grace_period_seconds: None,
+            capacity_provider_strategy: Vec::new(),
         },
         grace_period: Some(60),
         container: "api".into(),
@@ -118,10 +121,9 @@ fn the_text_says_what_was_generated_and_validates() {
         text.contains("aussie-markets/api@sha256:4f1c0f8a"),
         "{text}"
     );
-    assert!(
-        text.contains("tag v1.3.0; healthCheckGracePeriodSeconds 60"),
-        "{text}"
-    );
+    // The grace period is a field of the spec now, not a line of the header.
+    assert!(text.contains("#   tag v1.3.0\n"), "{text}");
+    assert!(text.contains("healthCheckGracePeriodSeconds: 60"), "{text}");
     let files = [
         ("environments/staging.yaml", text),
         (
@@ -249,7 +251,7 @@ fn the_app_container_among_published_sidecars() {
 }
 
 #[test]
-fn further_target_groups_are_named_in_the_header() {
+fn several_target_groups_and_the_grace_period_are_written_as_fields() {
     let mut l = live();
     let second = "arn:aws:elasticloadbalancing:ap-southeast-2:123456789012:targetgroup/aussie-markets-api-internal/fedcba9876543210";
     l.service.load_balancers.push(ServiceLoadBalancer {
@@ -260,17 +262,33 @@ fn further_target_groups_are_named_in_the_header() {
     let mut group = l.target_groups[0].clone();
     group.arn = second.into();
     group.name = "aussie-markets-api-internal".into();
+    group.health_check_path = "/internal/health".into();
     l.target_groups.push(group);
     let request = request();
     let adopted = adopt(&request, &[l]).unwrap();
-    let lb = adopted.environment.services[0]
-        .load_balancer
-        .as_ref()
-        .unwrap();
-    assert_eq!(lb.target_group, "aussie-markets-api-staging");
+    let s = &adopted.environment.services[0];
+    assert_eq!(s.load_balancer, None);
+    let groups: Vec<(&str, &str)> = s
+        .load_balancers
+        .iter()
+        .map(|lb| (lb.target_group.as_str(), lb.health_check_path.as_str()))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("aussie-markets-api-staging", "/api/v1/health"),
+            ("aussie-markets-api-internal", "/internal/health")
+        ]
+    );
+    assert_eq!(s.deploy.health_check_grace_period_seconds, Some(60));
     let text = environment_yaml(&request, &adopted);
     assert!(
-        text.contains("also registered in target group(s) aussie-markets-api-internal"),
+        text.contains("\n  loadBalancers:\n  - targetGroup: aussie-markets-api-staging\n"),
+        "{text}"
+    );
+    assert!(text.contains("healthCheckGracePeriodSeconds: 60"), "{text}");
+    assert!(
+        !text.contains("# - aussie-markets-api-staging: healthCheckGrace"),
         "{text}"
     );
 }

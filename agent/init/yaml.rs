@@ -36,15 +36,6 @@ fn note_lines(note: &ServiceNote) -> Vec<String> {
         Some(tag) => settings.push(format!("tag {tag}")),
         None => settings.push("no release tag found".into()),
     }
-    if let Some(g) = note.grace_period {
-        settings.push(format!("healthCheckGracePeriodSeconds {g}"));
-    }
-    if !note.other_target_groups.is_empty() {
-        settings.push(format!(
-            "also registered in target group(s) {} (the spec gates on the first)",
-            note.other_target_groups.join(", ")
-        ));
-    }
     lines.push(format!("  {}", settings.join("; ")));
     lines
 }

@@ -2,8 +2,8 @@
 //! "debug"`, `secrets.DATABASE_URL /old → /new`. Secrets are shown by parameter name — the
 //! values live in SSM and are never read. Long or odd values are cut and escaped.
 
-use crate::config::Service;
 use crate::config::printable::short_name;
+use crate::config::{DeploySettings, Service};
 use std::collections::BTreeMap;
 use std::fmt::Display;
 
@@ -43,28 +43,35 @@ pub fn deploy_changes(prev: &Service, s: &Service) -> Vec<String> {
         &prev.image.repository,
         &s.image.repository,
     );
-    let lb = |s: &Service| {
-        s.load_balancer.as_ref().map_or_else(
-            || "none".to_string(),
-            |lb| {
-                format!(
-                    "{}:{} {}",
-                    lb.target_group, lb.container_port, lb.health_check_path
-                )
-            },
-        )
-    };
-    value(&mut out, "load balancer", lb(prev), lb(s));
-    deploy_settings_changes(&mut out, &prev.deploy, &s.deploy);
+    value(
+        &mut out,
+        "load balancer",
+        load_balancers(prev),
+        load_balancers(s),
+    );
+    deploy_settings(&mut out, &prev.deploy, &s.deploy);
     out
 }
 
-/// The `deploy` settings that differ, in spec order.
-fn deploy_settings_changes(
-    out: &mut Vec<String>,
-    a: &crate::config::DeploySettings,
-    b: &crate::config::DeploySettings,
-) {
+/// Every target group as `name:port path`, comma-separated (`none` without one).
+fn load_balancers(s: &Service) -> String {
+    let groups: Vec<String> = s
+        .target_groups()
+        .iter()
+        .map(|lb| {
+            format!(
+                "{}:{} {}",
+                lb.target_group, lb.container_port, lb.health_check_path
+            )
+        })
+        .collect();
+    match groups.is_empty() {
+        true => "none".to_string(),
+        false => groups.join(", "),
+    }
+}
+
+fn deploy_settings(out: &mut Vec<String>, a: &DeploySettings, b: &DeploySettings) {
     value(
         out,
         "deploy.minimumHealthyPercent",
@@ -90,6 +97,13 @@ fn deploy_settings_changes(
         false => d.alarms.join(", "),
     };
     value(out, "deploy.alarms", alarms(a), alarms(b));
+    let grace = |g: Option<u32>| g.map_or_else(|| "unset".to_string(), |g| g.to_string());
+    value(
+        out,
+        "deploy.healthCheckGracePeriodSeconds",
+        grace(a.health_check_grace_period_seconds),
+        grace(b.health_check_grace_period_seconds),
+    );
 }
 
 fn value<T: PartialEq + Display>(out: &mut Vec<String>, what: &str, a: T, b: T) {

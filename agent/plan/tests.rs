@@ -200,6 +200,32 @@ fn settings_changes_show_old_and_new_values() {
 }
 
 #[test]
+fn a_second_target_group_and_a_grace_period_plan_a_deploy() {
+    let old = example();
+    let mut new = old.clone();
+    let api = staging_api(&mut new);
+    let public = api.load_balancer.take().unwrap();
+    let mut internal = public.clone();
+    internal.target_group = "internal".into();
+    api.load_balancers = vec![public.clone(), internal];
+    api.deploy.health_check_grace_period_seconds = Some(60);
+    let why = reason(&plan(&old, &new), "staging", "api", Deploy);
+    let one = format!(
+        "{}:{} {}",
+        public.target_group, public.container_port, public.health_check_path
+    );
+    // Long values are cut (at 64 characters), as for every other field.
+    assert!(
+        why.starts_with(&format!("load balancer {one} → {one}, internal:3000")),
+        "{why}"
+    );
+    assert!(
+        why.ends_with(", deploy.healthCheckGracePeriodSeconds unset → 60"),
+        "{why}"
+    );
+}
+
+#[test]
 fn lifecycle_rule_change_alone_runs_only_lifecycle() {
     let old = example();
     let mut new = old.clone();

@@ -91,6 +91,22 @@ fn service_from_sdk(s: &ecs::Service) -> EcsService {
             })
             .collect(),
         placement: super::ecs_run::placement_from_sdk(s),
+        deployment_controller: s
+            .deployment_controller()
+            .map_or("ECS", |c| c.r#type().as_str())
+            .to_string(),
+        health_check_grace_period_seconds: s
+            .health_check_grace_period_seconds()
+            .map(|g| g.max(0) as u32),
+        capacity_provider_strategy: s
+            .capacity_provider_strategy()
+            .iter()
+            .map(|c| CapacityProviderStrategyItem {
+                capacity_provider: c.capacity_provider().to_string(),
+                weight: c.weight().max(0) as u32,
+                base: c.base().max(0) as u32,
+            })
+            .collect(),
     }
 }
 
@@ -115,6 +131,7 @@ fn task_from_sdk(t: &ecs::Task) -> Task {
         stopped_at: time(t.stopped_at()),
         stopped_reason: t.stopped_reason().map(String::from),
         private_ip,
+        health_status: t.health_status().map(|h| h.as_str().to_string()),
         containers: super::ecs_run::containers_from_sdk(t),
     }
 }
@@ -194,7 +211,12 @@ impl Ecs for AwsEcs {
             .cluster(&request.cluster)
             .service(&request.service)
             .task_definition(&request.task_definition)
-            .set_desired_count(request.desired_count.map(|n| n as i32));
+            .set_desired_count(request.desired_count.map(|n| n as i32))
+            .set_health_check_grace_period_seconds(
+                request
+                    .health_check_grace_period_seconds
+                    .map(|g| g.min(i32::MAX as u32) as i32),
+            );
         if let Some(c) = &request.deployment_configuration {
             req = req.deployment_configuration(
                 ecs::DeploymentConfiguration::builder()
@@ -312,46 +334,6 @@ impl Ecs for AwsEcs {
                 )
             })?;
         Ok(())
-    }
-
-    async fn deployment_controllers(
-        &self,
-        cluster: &str,
-        services: &[String],
-    ) -> CloudResult<Vec<(String, String)>> {
-        Ok(self
-            .sdk_services(cluster, services)
-            .await?
-            .iter()
-            .map(|s| {
-                let controller = s
-                    .deployment_controller()
-                    .map_or("ECS", |c| c.r#type().as_str());
-                (
-                    s.service_name().unwrap_or_default().to_string(),
-                    controller.to_string(),
-                )
-            })
-            .collect())
-    }
-
-    async fn health_check_grace_periods(
-        &self,
-        cluster: &str,
-        services: &[String],
-    ) -> CloudResult<Vec<(String, Option<u32>)>> {
-        Ok(self
-            .sdk_services(cluster, services)
-            .await?
-            .iter()
-            .map(|s| {
-                (
-                    s.service_name().unwrap_or_default().to_string(),
-                    s.health_check_grace_period_seconds()
-                        .map(|g| g.max(0) as u32),
-                )
-            })
-            .collect())
     }
 }
 

@@ -41,6 +41,7 @@ pub(super) fn containers_from_sdk(t: &ecs::Task) -> Vec<TaskContainer> {
             last_status: c.last_status().unwrap_or_default().to_string(),
             exit_code: c.exit_code(),
             reason: c.reason().map(String::from),
+            health_status: c.health_status().map(|h| h.as_str().to_string()),
         })
         .collect()
 }

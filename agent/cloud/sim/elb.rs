@@ -14,11 +14,12 @@ impl World {
     pub fn target_health(&self, target_group_arn: &str) -> Vec<TargetHealth> {
         self.tasks
             .values()
-            .filter(|task| task.target_group.as_deref() == Some(target_group_arn))
-            .filter_map(|task| {
-                task.target.as_ref().map(|target| TargetHealth {
+            .flat_map(|task| task.targets.iter().map(move |x| (task, x)))
+            .filter(|(_, x)| x.group == target_group_arn)
+            .filter_map(|(task, x)| {
+                x.target.as_ref().map(|target| TargetHealth {
                     target_id: task.ip.clone(),
-                    port: task.port,
+                    port: x.port,
                     state: target.state,
                     reason: target.reason.clone(),
                     description: target.description.clone(),

@@ -22,6 +22,8 @@ pub const BUILTIN: &[&str] = &[
     "access-denied",
     "snapshot-fails",
     "migration-fails",
+    "container-unhealthy",
+    "slow-warm-up",
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,6 +99,19 @@ pub struct ImageRule {
     /// stoppedReason of a crashed task (default "Essential container in task exited").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_reason: Option<String>,
+    /// Health checks fail until this long after RUNNING (a slow warm-up), then pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_after_seconds: Option<u64>,
+    /// Target groups (by name) whose health checks fail, while the others pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing_target_groups: Vec<String>,
+    /// Whether the essential container's own health check (if the task definition has one)
+    /// passes at all.
+    #[serde(default = "yes")]
+    pub container_healthy: bool,
+    /// The container health check fails from this long after RUNNING on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_unhealthy_after_seconds: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -113,7 +128,28 @@ impl ImageRule {
             healthy: true,
             unhealthy_after_seconds: None,
             stopped_reason: None,
+            healthy_after_seconds: None,
+            failing_target_groups: Vec::new(),
+            container_healthy: true,
+            container_unhealthy_after_seconds: None,
         }
+    }
+    pub fn healthy_after(mut self, s: u64) -> Self {
+        self.healthy_after_seconds = Some(s);
+        self
+    }
+    /// Health checks of the target group named `name` fail.
+    pub fn failing_in(mut self, name: &str) -> Self {
+        self.failing_target_groups.push(name.into());
+        self
+    }
+    pub fn container_healthy(mut self, healthy: bool) -> Self {
+        self.container_healthy = healthy;
+        self
+    }
+    pub fn container_unhealthy_after(mut self, s: u64) -> Self {
+        self.container_unhealthy_after_seconds = Some(s);
+        self
     }
     pub fn start_seconds(mut self, s: u64) -> Self {
         self.start_seconds = Some(s);
@@ -282,6 +318,8 @@ impl FaultScript {
                         "migration failed; rolled back the transaction",
                     ]),
             ),
+            "container-unhealthy" => base.image(new().container_healthy(false)),
+            "slow-warm-up" => base.image(new().healthy_after(90)),
             _ => return None,
         })
     }

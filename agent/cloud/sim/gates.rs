@@ -177,11 +177,13 @@ impl OneOffTask {
             stopped_at,
             stopped_reason: reason,
             private_ip: String::new(),
+            health_status: None,
             containers: vec![TaskContainer {
                 name: self.container.clone(),
                 last_status: status.into(),
                 exit_code: code,
                 reason: None,
+                health_status: None,
             }],
         }
     }

@@ -19,6 +19,7 @@ mod rds;
 mod registration;
 mod s3;
 mod secrets;
+mod shapes;
 mod ssm;
 mod world;
 
@@ -212,14 +213,15 @@ impl Simulator {
     /// Panics if `spec.target_group` names no target group (a test set-up mistake).
     pub fn add_service(&self, spec: ServiceSpec) {
         let mut w = self.world();
-        let target_group_arn = spec.target_group.as_ref().map(|name| {
-            w.target_groups
-                .values()
-                .find(|tg| tg.name == *name)
-                .unwrap_or_else(|| panic!("add_service: no target group named `{name}`"))
-                .arn
-                .clone()
-        });
+        let load_balancers = spec
+            .target_group
+            .iter()
+            .map(|name| ServiceLoadBalancer {
+                target_group_arn: w.target_group_named(name),
+                container_name: spec.container_name.clone(),
+                container_port: spec.container_port,
+            })
+            .collect();
         w.own(Owned::Cluster, &spec.cluster);
         w.own(Owned::Family, &spec.task_definition.family);
         let td = w.store_task_definition(&spec.task_definition, spec.task_definition.revision);
@@ -237,9 +239,10 @@ impl Simulator {
             min_pct: spec.minimum_healthy_percent,
             max_pct: spec.maximum_percent,
             circuit_breaker: spec.circuit_breaker,
-            target_group_arn,
-            container_name: spec.container_name,
-            container_port: spec.container_port,
+            load_balancers,
+            deployment_controller: "ECS".into(),
+            grace: None,
+            capacity_provider_strategy: Vec::new(),
             deployments: vec![SimDeployment {
                 id,
                 task_definition: td.arn.clone(),

@@ -88,9 +88,13 @@ pub(super) struct Service {
     pub min_pct: u32,
     pub max_pct: u32,
     pub circuit_breaker: Option<CircuitBreaker>,
-    pub target_group_arn: Option<String>,
-    pub container_name: String,
-    pub container_port: u16,
+    /// The target groups its tasks register in (ECS `loadBalancers`).
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// `ECS`, `CODE_DEPLOY` or `EXTERNAL` (only `ECS` is rolled by the simulator).
+    pub deployment_controller: String,
+    /// healthCheckGracePeriodSeconds (None: unset, i.e. 0).
+    pub grace: Option<u32>,
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
     /// PRIMARY first, then ACTIVE ones newest first.
     pub deployments: Vec<SimDeployment>,
     /// Newest first.
@@ -153,12 +157,32 @@ pub(super) struct Behaviour {
     pub healthy: bool,
     pub unhealthy_after: Option<u64>,
     pub stopped_reason: Option<String>,
+    /// Health checks fail until this long after RUNNING.
+    pub healthy_after: Option<u64>,
+    /// Target group names whose health checks always fail (others follow `healthy`).
+    pub failing_target_groups: Vec<String>,
+    /// Whether the container's own health check passes at all.
+    pub container_healthy: bool,
+    /// The container's own health check fails from this long after RUNNING on.
+    pub container_unhealthy_after: Option<u64>,
 }
 
 impl Behaviour {
-    /// Whether a health check passes `since_running` seconds after RUNNING.
-    pub fn passes(&self, since_running: u64) -> bool {
-        self.healthy && self.unhealthy_after.is_none_or(|n| since_running < n)
+    /// Whether a load balancer health check of `group` passes `since_running` seconds after
+    /// RUNNING.
+    pub fn passes(&self, since_running: u64, group: &str) -> bool {
+        self.healthy
+            && self.unhealthy_after.is_none_or(|n| since_running < n)
+            && self.healthy_after.is_none_or(|n| since_running >= n)
+            && !self.failing_target_groups.iter().any(|g| g == group)
+    }
+
+    /// Whether the container health check passes `since_running` seconds after RUNNING.
+    pub fn container_passes(&self, since_running: u64) -> bool {
+        self.container_healthy
+            && self
+                .container_unhealthy_after
+                .is_none_or(|n| since_running < n)
     }
 }
 
@@ -179,21 +203,55 @@ pub(super) struct SimTask {
     pub stopped_reason: Option<String>,
     pub ip: String,
     pub behaviour: Behaviour,
-    pub target_group: Option<String>,
+    /// One per target group of its service, in the service's order.
+    pub targets: Vec<SimTaskTarget>,
+    /// The essential container's health check (None: its task definition defines none).
+    pub container_health: Option<ContainerHealth>,
+    /// The service's grace period when the task started: failing checks are ignored until
+    /// `started + grace`.
+    pub grace: u64,
+}
+
+/// A task's place in one target group.
+pub(super) struct SimTaskTarget {
+    pub group: String,
     pub port: u16,
+    /// None until the task registers (RUNNING) and again once its draining ends.
     pub target: Option<SimTarget>,
 }
 
+/// The essential container's health check (Docker's: every `interval`, `retries` failures in
+/// a row make it UNHEALTHY, one pass HEALTHY).
+pub(super) struct ContainerHealth {
+    pub container: String,
+    /// HEALTHY, UNHEALTHY or UNKNOWN.
+    pub status: &'static str,
+    pub interval: u64,
+    pub retries: u32,
+    pub failures: u32,
+    pub next_check: u64,
+}
+
 impl SimTask {
-    /// RUNNING and, with a target group, healthy in it: what ECS counts as healthy.
+    /// RUNNING, healthy in every target group and, with a container health check, HEALTHY:
+    /// what ECS counts as healthy.
     pub fn healthy(&self) -> bool {
         self.live
             && self.status == TaskStatus::Running
-            && match (&self.target_group, &self.target) {
-                (None, _) => true,
-                (Some(_), Some(t)) => t.state == TargetState::Healthy,
-                (Some(_), None) => false,
-            }
+            && self.targets.iter().all(|x| {
+                x.target
+                    .as_ref()
+                    .is_some_and(|t| t.state == TargetState::Healthy)
+            })
+            && self
+                .container_health
+                .as_ref()
+                .is_none_or(|h| h.status == "HEALTHY")
+    }
+
+    /// Whether ECS still ignores failing health checks (inside the grace period).
+    pub fn in_grace(&self, t: u64) -> bool {
+        self.started.is_some_and(|s| t < s + self.grace)
     }
 
     pub fn crash_at(&self) -> Option<u64> {
@@ -208,6 +266,7 @@ impl SimTask {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct SimTarget {
     pub state: TargetState,
     pub reason: Option<String>,
@@ -330,22 +389,22 @@ impl World {
     /// The earliest time something is due to happen by itself.
     fn next_event(&self) -> Option<u64> {
         let tasks = self.tasks.values().flat_map(|task| {
-            let mut due = [None; 4];
+            let mut due = Vec::new();
+            let targets = task.targets.iter().filter_map(|x| x.target.as_ref());
             match task.status {
-                TaskStatus::Pending => due[0] = Some(task.running_at),
+                TaskStatus::Pending => due.push(Some(task.running_at)),
                 TaskStatus::Running => {
-                    due[0] = task.crash_at();
-                    if let Some(target) = &task.target
-                        && target.drain_end.is_none()
-                    {
-                        due[1] = Some(target.next_check);
-                    }
+                    due.push(task.crash_at());
+                    due.extend(
+                        targets
+                            .filter(|x| x.drain_end.is_none())
+                            .map(|x| Some(x.next_check)),
+                    );
+                    due.push(task.container_health.as_ref().map(|h| h.next_check));
                 }
-                TaskStatus::Deactivating => {
-                    due[2] = task.target.as_ref().and_then(|t| t.drain_end);
-                }
+                TaskStatus::Deactivating => due.extend(targets.map(|x| x.drain_end)),
                 TaskStatus::Stopped => {
-                    due[3] = task.stopped.map(|s| s + STOPPED_TASK_RETENTION);
+                    due.push(task.stopped.map(|s| s + STOPPED_TASK_RETENTION));
                 }
             }
             due.into_iter().flatten()

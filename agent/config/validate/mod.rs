@@ -3,6 +3,7 @@
 
 mod environment;
 mod gates;
+mod load_balancers;
 mod pipeline;
 mod service;
 mod shapes;

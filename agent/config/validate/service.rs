@@ -1,12 +1,12 @@
 //! Rules for one service: its pipeline, Fargate size, source, ECS and ECR names, deploy
 //! settings and load balancer — and names that two services of one environment may not share.
 
+use super::load_balancers::{check_load_balancers, target_group_paths};
 use super::shapes::{is_ecr_repository, is_ecs_name, is_tag_name, name_rule, url_has_credentials};
 use super::variables::check_variables;
 use super::{Header, root};
 use crate::config::diagnostic::Diagnostic;
 use crate::config::fargate;
-use crate::config::model::LoadBalancer;
 use crate::config::model::{Service, is_full_sha};
 use crate::config::position::FieldPath;
 use crate::config::suggest::{did_you_mean, one_of};
@@ -16,28 +16,36 @@ use std::collections::HashMap;
 pub(super) fn check_duplicates(env: &PartialEnvironment, out: &mut Vec<Diagnostic>) {
     let at = &env.at;
     let services = root().key("services");
+    // (what, value) → the service that used it first.
     let mut first: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, s) in &env.services {
         let mut keys = vec![
-            ("name", s.name.as_str(), "service name"),
-            ("ecs.service", s.ecs.service.as_str(), "ECS service"),
+            ("name".to_string(), s.name.as_str(), "service name"),
             (
-                "ecs.taskFamily",
+                "ecs.service".to_string(),
+                s.ecs.service.as_str(),
+                "ECS service",
+            ),
+            (
+                "ecs.taskFamily".to_string(),
                 s.ecs.task_family.as_str(),
                 "task definition family",
             ),
         ];
         // Two services behind one target group would gate on each other's tasks.
-        if let Some(lb) = &s.load_balancer {
-            keys.push((
-                "loadBalancer.targetGroup",
-                lb.target_group.as_str(),
-                "target group",
-            ));
+        for (field, value) in target_group_paths(s) {
+            keys.push((field, value, "target group"));
         }
         for (field, value, what) in keys {
-            if let Some(prev) = first.get(&(field, value)) {
-                let path = field.split('.').fold(services.index(*i), |p, k| p.key(k));
+            // A group listed twice by one service is `check_load_balancers`' to report.
+            if let Some(prev) = first.get(&(what, value)).filter(|prev| **prev != *i) {
+                let path =
+                    field
+                        .split('.')
+                        .fold(services.index(*i), |p, k| match k.parse::<usize>() {
+                            Ok(n) => p.index(n),
+                            Err(_) => p.key(k),
+                        });
                 let line = at.index.key_position(&services.index(*prev)).line;
                 out.push(at.at_value(
                     &path,
@@ -45,7 +53,7 @@ pub(super) fn check_duplicates(env: &PartialEnvironment, out: &mut Vec<Diagnosti
                     Some(format!("`{value}` is already used by the service at line {line}; each service needs its own")),
                 ));
             } else {
-                first.insert((field, value), *i);
+                first.entry((what, value)).or_insert(*i);
             }
         }
     }
@@ -65,9 +73,7 @@ pub(super) fn check_service(
     check_names(at, path, s, out);
     check_deploy_settings(at, path, s, out);
     super::gates::check_gates(at, path, s, out);
-    if let Some(lb) = &s.load_balancer {
-        check_load_balancer(at, path, lb, out);
-    }
+    check_load_balancers(at, path, s, out);
     check_variables(at, header, path, s, out);
 }
 
@@ -125,39 +131,6 @@ fn check_names(at: &Located, path: &FieldPath, s: &Service, out: &mut Vec<Diagno
         "use lowercase letters, digits, `.`, `_`, `-` and `/` between path parts, e.g. `aussie-markets/api`",
         out,
     );
-}
-
-fn check_load_balancer(
-    at: &Located,
-    path: &FieldPath,
-    lb: &LoadBalancer,
-    out: &mut Vec<Diagnostic>,
-) {
-    let lbp = path.key("loadBalancer");
-    if lb.container_port == 0 {
-        out.push(at.at_value(
-            &lbp.key("containerPort"),
-            "`containerPort` must be 1 to 65535".into(),
-            Some("write the port the container listens on, e.g. `containerPort: 3000`".into()),
-        ));
-    }
-    if !lb.health_check_path.starts_with('/') {
-        out.push(at.at_value(
-            &lbp.key("healthCheckPath"),
-            "`healthCheckPath` must start with `/`".into(),
-            Some(format!(
-                "write `healthCheckPath: /{}`",
-                lb.health_check_path.trim_start_matches('/')
-            )),
-        ));
-    }
-    if lb.target_group.trim().is_empty() {
-        out.push(at.at_value(
-            &lbp.key("targetGroup"),
-            "`targetGroup` is empty".into(),
-            Some("write the target group's name or ARN".into()),
-        ));
-    }
 }
 
 fn check_fargate_size(at: &Located, path: &FieldPath, s: &Service, out: &mut Vec<Diagnostic>) {

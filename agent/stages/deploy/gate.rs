@@ -5,15 +5,18 @@
 //! wait a little longer, or the verdict. It never sleeps and never calls AWS, so every rule is a
 //! unit test below.
 //!
-//! Success: the new deployment runs its desired count, every new task's target is healthy,
+//! Success: the new deployment runs its desired count, every new task is healthy — in every
+//! target group, and HEALTHY by its container health check when the revision defines one —
 //! then a bake period passes with no new task exiting and no new target turning unhealthy, and
-//! the old tasks are gone. Failure: a new task exits, a new target turns unhealthy, the ECS
-//! circuit breaker fails the rollout, ECS cannot make progress, someone else's deployment
-//! replaced ours, a watched CloudWatch alarm entered ALARM after the rollout began, or the
-//! timeout passes.
+//! the old tasks are gone. Failure: a new task exits, a new target turns unhealthy or a new
+//! task's essential container UNHEALTHY (both only after the health check grace period, as
+//! ECS ignores them until then), the ECS circuit breaker fails the rollout, ECS cannot make
+//! progress, someone else's deployment replaced ours, a watched CloudWatch alarm entered ALARM
+//! after the rollout began, or the timeout passes.
 
 use crate::cloud::types::{RolloutState, TargetState};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::Duration;
 
 mod alarms;
@@ -27,8 +30,15 @@ pub const MAX_POLL: Duration = Duration::from_secs(2);
 pub struct GateConfig {
     pub bake: Duration,
     pub timeout: Duration,
-    /// Whether the service sits behind a target group (else "healthy" = RUNNING).
-    pub load_balanced: bool,
+    /// The target groups the service registers its tasks in: a new task is healthy only when
+    /// every one reports it healthy (none: RUNNING, and the container check, suffice).
+    pub target_groups: usize,
+    /// healthCheckGracePeriodSeconds: an unhealthy target or container is not a failure this
+    /// long after the task was first seen RUNNING (ECS ignores them as long).
+    pub grace: Duration,
+    /// The revision's essential container defines a health check: a task must report HEALTHY
+    /// (else RUNNING is enough; UNHEALTHY fails either way).
+    pub container_health_check: bool,
 }
 
 /// What one poll saw. Times are measured from the gate's start (the UpdateService call).
@@ -63,9 +73,22 @@ pub struct NewTask {
     /// ECS lastStatus: PENDING, RUNNING, STOPPED, …
     pub last_status: String,
     pub stopped_reason: Option<String>,
-    /// None until the task is registered in the target group.
-    pub target: Option<TargetState>,
-    pub target_reason: Option<String>,
+    /// Its target in each of the service's target groups, in the same order every poll.
+    pub targets: Vec<TargetView>,
+    /// ECS healthStatus of the task (its essential containers): HEALTHY, UNHEALTHY, UNKNOWN.
+    pub health_status: Option<String>,
+    /// Containers reporting UNHEALTHY, to name them.
+    pub unhealthy_containers: Vec<String>,
+}
+
+/// A new task's target in one target group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetView {
+    /// The group's name (or ARN), to name it.
+    pub target_group: String,
+    /// None until the task is registered there.
+    pub state: Option<TargetState>,
+    pub reason: Option<String>,
 }
 
 impl NewTask {
@@ -82,6 +105,12 @@ impl NewTask {
             .as_deref()
             .is_some_and(|r| r.starts_with("Scaling activity initiated by"))
     }
+
+    fn unhealthy_target(&self) -> Option<&TargetView> {
+        self.targets
+            .iter()
+            .find(|t| t.state == Some(TargetState::Unhealthy))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -92,10 +121,15 @@ pub enum Failure {
         task: String,
         reason: String,
     },
-    /// A new task's target turned unhealthy in the target group.
+    /// A new task's target turned unhealthy in a target group.
     TargetUnhealthy {
         task: String,
         reason: String,
+    },
+    /// A new task's essential container reported UNHEALTHY by its own health check.
+    ContainerUnhealthy {
+        task: String,
+        containers: String,
     },
     /// The ECS deployment circuit breaker failed the rollout.
     CircuitBreaker {
@@ -126,6 +160,11 @@ impl std::fmt::Display for Failure {
             Failure::TargetUnhealthy { task, reason } => write!(
                 f,
                 "new task {} failed its load balancer health checks ({reason})",
+                short_task(task)
+            ),
+            Failure::ContainerUnhealthy { task, containers } => write!(
+                f,
+                "new task {}: essential container {containers} failed its container health check (UNHEALTHY)",
                 short_task(task)
             ),
             Failure::CircuitBreaker { reason } => write!(f, "{reason}"),
@@ -159,6 +198,8 @@ pub struct Gate {
     config: GateConfig,
     /// When every new task was first seen healthy (the bake started).
     healthy_since: Option<Duration>,
+    /// When each new task was first seen RUNNING: its grace period runs from then.
+    running_since: HashMap<String, Duration>,
 }
 
 impl Gate {
@@ -166,6 +207,7 @@ impl Gate {
         Gate {
             config,
             healthy_since: None,
+            running_since: HashMap::new(),
         }
     }
 
@@ -184,8 +226,14 @@ impl Gate {
         let Some(deployment) = obs.deployment.as_ref().filter(|d| d.is_primary) else {
             return Decision::Failed(Failure::Replaced);
         };
+        for t in obs.new_tasks.iter().filter(|t| t.last_status == "RUNNING") {
+            self.running_since
+                .entry(t.task_arn.clone())
+                .or_insert(obs.elapsed);
+        }
         // Failures first: the earliest sign of a bad rollout wins over a timeout.
-        if let Some(failure) = new_task_failure(obs)
+        if let Some(failure) = self
+            .new_task_failure(obs)
             .or_else(|| alarms::alarm_failure(&obs.alarms))
             .or_else(|| ecs_failure(obs, deployment))
         {
@@ -216,15 +264,68 @@ impl Gate {
         Decision::Wait(self.next_poll(obs.elapsed, bake_end))
     }
 
-    /// New tasks that count as healthy: RUNNING, and healthy in the target group if there is one.
+    /// New tasks that count as healthy: RUNNING, healthy in every target group, and HEALTHY
+    /// when the revision has a container health check (never UNHEALTHY).
     fn healthy_new_tasks(&self, obs: &Observation) -> usize {
+        let groups = self.config.target_groups;
         obs.new_tasks
             .iter()
             .filter(|t| {
+                let health = t.health_status.as_deref();
                 t.last_status == "RUNNING"
-                    && (!self.config.load_balanced || t.target == Some(TargetState::Healthy))
+                    && t.targets.len() >= groups
+                    && t.targets
+                        .iter()
+                        .all(|x| x.state == Some(TargetState::Healthy))
+                    && match self.config.container_health_check {
+                        true => health == Some("HEALTHY"),
+                        false => health != Some("UNHEALTHY"),
+                    }
             })
             .count()
+    }
+
+    /// Whether ECS still ignores `task`'s failing health checks: inside the grace period
+    /// from when the task was first seen RUNNING.
+    fn in_grace(&self, task: &NewTask, elapsed: Duration) -> bool {
+        self.running_since
+            .get(&task.task_arn)
+            .is_some_and(|since| elapsed < *since + self.config.grace)
+    }
+
+    /// A new task that exited (not by a scale-in), or — past its grace period — whose target
+    /// turned unhealthy or whose essential container reports UNHEALTHY.
+    fn new_task_failure(&self, obs: &Observation) -> Option<Failure> {
+        if let Some(t) = obs
+            .new_tasks
+            .iter()
+            .find(|t| t.is_stopped() && !t.scaled_in())
+        {
+            return Some(stopped_failure(t));
+        }
+        let checked = || {
+            obs.new_tasks
+                .iter()
+                .filter(|t| !self.in_grace(t, obs.elapsed))
+        };
+        if let Some((t, target)) = checked().find_map(|t| t.unhealthy_target().map(|x| (t, x))) {
+            let reason = target
+                .reason
+                .clone()
+                .unwrap_or_else(|| "Target.FailedHealthChecks".into());
+            return Some(Failure::TargetUnhealthy {
+                task: t.task_arn.clone(),
+                reason: format!("{reason} in target group {}", target.target_group),
+            });
+        }
+        let t = checked().find(|t| t.health_status.as_deref() == Some("UNHEALTHY"))?;
+        Some(Failure::ContainerUnhealthy {
+            task: t.task_arn.clone(),
+            containers: match t.unhealthy_containers.is_empty() {
+                true => "(unnamed)".into(),
+                false => t.unhealthy_containers.join(", "),
+            },
+        })
     }
 
     /// Start the bake when all new tasks are healthy (restart it when one is no longer); returns
@@ -252,41 +353,25 @@ impl Gate {
     }
 }
 
-/// A new task that exited (not by a scale-in), or whose target turned unhealthy.
-fn new_task_failure(obs: &Observation) -> Option<Failure> {
-    if let Some(t) = obs
-        .new_tasks
-        .iter()
-        .find(|t| t.is_stopped() && !t.scaled_in())
-    {
-        let reason = t
-            .stopped_reason
-            .clone()
-            .unwrap_or_else(|| "stopped without a reason".into());
-        // ECS stops a task its load balancer found unhealthy: that is the target's failure.
-        return Some(if reason.contains("ELB health checks") {
-            Failure::TargetUnhealthy {
-                task: t.task_arn.clone(),
-                reason,
-            }
-        } else {
-            Failure::TaskExited {
-                task: t.task_arn.clone(),
-                reason,
-            }
-        });
+/// A new task that stopped: ECS's stoppedReason says whether a health check stopped it.
+fn stopped_failure(t: &NewTask) -> Failure {
+    let reason = t
+        .stopped_reason
+        .clone()
+        .unwrap_or_else(|| "stopped without a reason".into());
+    let task = t.task_arn.clone();
+    // ECS stops a task its load balancer found unhealthy: that is the target's failure.
+    if reason.contains("ELB health checks") {
+        Failure::TargetUnhealthy { task, reason }
+    } else if reason.contains("container health checks") {
+        let containers = match t.unhealthy_containers.is_empty() {
+            true => "(unnamed)".into(),
+            false => t.unhealthy_containers.join(", "),
+        };
+        Failure::ContainerUnhealthy { task, containers }
+    } else {
+        Failure::TaskExited { task, reason }
     }
-    let t = obs
-        .new_tasks
-        .iter()
-        .find(|t| t.target == Some(TargetState::Unhealthy))?;
-    Some(Failure::TargetUnhealthy {
-        task: t.task_arn.clone(),
-        reason: t
-            .target_reason
-            .clone()
-            .unwrap_or_else(|| "Target.FailedHealthChecks".into()),
-    })
 }
 
 /// ECS's own verdicts: the circuit breaker failed the rollout, or it cannot place or stop tasks.

@@ -19,18 +19,21 @@ fn task(status: &str, started: bool, exit_code: Option<i32>, reason: Option<&str
         stopped_at: None,
         stopped_reason: reason.map(String::from),
         private_ip: String::new(),
+        health_status: None,
         containers: vec![
             TaskContainer {
                 name: "log-router".into(),
                 last_status: status.into(),
                 exit_code: Some(0),
                 reason: None,
+                health_status: None,
             },
             TaskContainer {
                 name: "api".into(),
                 last_status: status.into(),
                 exit_code,
                 reason: None,
+                health_status: None,
             },
         ],
     }

@@ -2,6 +2,7 @@
 //! with their lifecycle, and the ALB targets they register (health checks live here too:
 //! ECS stops a task whose target turns unhealthy, so the two move together).
 
+mod health;
 mod requests;
 mod scheduler;
 mod task_definitions;

@@ -105,6 +105,15 @@ impl Ecs for SimEcs {
                             )
                         })?
                 };
+                let controller = &w.service_ref(cluster, service)?.deployment_controller;
+                if td != current && controller != "ECS" {
+                    return Err(CloudError::invalid(
+                        "UpdateService",
+                        format!(
+                            "Unable to update task definition on services with a {controller} deployment controller."
+                        ),
+                    ));
+                }
                 if let Some(c) = &request.deployment_configuration
                     && c.minimum_healthy_percent > 100
                 {
@@ -122,6 +131,9 @@ impl Ecs for SimEcs {
                     .expect("checked above");
                 if let Some(n) = request.desired_count {
                     svc.desired = n;
+                }
+                if let Some(g) = request.health_check_grace_period_seconds {
+                    svc.grace = Some(g);
                 }
                 if let Some(c) = &request.deployment_configuration {
                     svc.min_pct = c.minimum_healthy_percent;

@@ -101,9 +101,14 @@ impl World {
                 healthy: r.healthy,
                 unhealthy_after: r.unhealthy_after_seconds,
                 stopped_reason: r.stopped_reason,
+                healthy_after: r.healthy_after_seconds,
+                failing_target_groups: r.failing_target_groups,
+                container_healthy: r.container_healthy,
+                container_unhealthy_after: r.container_unhealthy_after_seconds,
             },
             None => Behaviour {
                 healthy: true,
+                container_healthy: true,
                 ..Behaviour::default()
             },
         };

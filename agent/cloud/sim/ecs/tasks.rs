@@ -1,13 +1,14 @@
 //! Tasks: start (PENDING, then RUNNING after their latency), crash, ALB health checks,
 //! draining and stop; what happens to a task is reported to its deployment.
 
+use super::health::{check_container, check_targets};
 use super::{CRASH_REASON, Outcome};
 use crate::cloud::sim::world::*;
 use crate::cloud::types::*;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Stop a task: deregister its target (draining for the group's delay) or stop it at once.
+/// Stop a task: deregister its targets (draining for each group's delay) or stop it at once.
 pub(super) fn stop_task(
     task: &mut SimTask,
     t: u64,
@@ -19,24 +20,25 @@ pub(super) fn stop_task(
     }
     task.live = false;
     task.stopped_reason = Some(reason);
-    let delay = task
-        .target_group
-        .as_ref()
-        .and_then(|arn| target_groups.get(arn))
-        .map_or(0, |tg| u64::from(tg.deregistration_delay));
-    match task.target.as_mut() {
-        Some(target) if delay > 0 => {
-            target.state = TargetState::Draining;
-            target.reason = Some("Target.DeregistrationInProgress".into());
-            target.description = Some("Target deregistration is in progress".into());
-            target.drain_end = Some(t + delay);
-            task.status = TaskStatus::Deactivating;
+    for x in &mut task.targets {
+        let delay = target_groups
+            .get(&x.group)
+            .map_or(0, |tg| u64::from(tg.deregistration_delay));
+        match x.target.as_mut() {
+            Some(target) if delay > 0 => {
+                target.state = TargetState::Draining;
+                target.reason = Some("Target.DeregistrationInProgress".into());
+                target.description = Some("Target deregistration is in progress".into());
+                target.drain_end = Some(t + delay);
+            }
+            _ => x.target = None,
         }
-        _ => {
-            task.target = None;
-            task.status = TaskStatus::Stopped;
-            task.stopped = Some(t);
-        }
+    }
+    if task.targets.iter().any(|x| x.target.is_some()) {
+        task.status = TaskStatus::Deactivating;
+    } else {
+        task.status = TaskStatus::Stopped;
+        task.stopped = Some(t);
     }
 }
 
@@ -47,8 +49,17 @@ impl World {
         let svc = &self.clusters[cluster][service];
         let deployment = svc.primary().id.clone();
         let task_definition = svc.primary().task_definition.clone();
-        let target_group = svc.target_group_arn.clone();
-        let port = svc.container_port;
+        let targets = svc
+            .load_balancers
+            .iter()
+            .map(|lb| SimTaskTarget {
+                group: lb.target_group_arn.clone(),
+                port: lb.container_port,
+                target: None,
+            })
+            .collect();
+        let grace = u64::from(svc.grace.unwrap_or(0));
+        let container_health = self.container_health_of(&task_definition);
         let images = self.images_of(&task_definition);
         let (behaviour, latency) = self.behaviour_for(&images);
         let seq = self.seq();
@@ -71,28 +82,25 @@ impl World {
             stopped_reason: None,
             ip,
             behaviour,
-            target_group,
-            port,
-            target: None,
+            targets,
+            container_health,
+            grace,
         };
         if steady {
             task.status = TaskStatus::Running;
             task.running_at = t;
             task.started = Some(t);
-            if let Some(tg) = task
-                .target_group
-                .as_ref()
-                .and_then(|a| self.target_groups.get(a))
-            {
-                task.target = Some(SimTarget {
-                    state: TargetState::Healthy,
-                    reason: None,
-                    description: None,
-                    next_check: t + u64::from(tg.interval.max(1)),
-                    passes: 0,
-                    failures: 0,
-                    drain_end: None,
-                });
+            for x in &mut task.targets {
+                if let Some(tg) = self.target_groups.get(&x.group) {
+                    let mut target = SimTarget::registered(t, tg);
+                    target.state = TargetState::Healthy;
+                    (target.reason, target.description) = (None, None);
+                    x.target = Some(target);
+                }
+            }
+            if let Some(h) = task.container_health.as_mut() {
+                h.status = "HEALTHY";
+                h.next_check = t + h.interval;
             }
         }
         let key = (cluster.to_string(), service.to_string(), seq);
@@ -109,9 +117,9 @@ impl World {
         let mut outcomes: Outcomes = Vec::new();
         let mut events: Events = Vec::new();
         for task in self.tasks.values_mut() {
-            let before = (task.status, task.target.as_ref().map(|x| x.state));
+            let before = task_state(task);
             self::step_task(task, t, tgs, &mut outcomes, &mut events);
-            if before != (task.status, task.target.as_ref().map(|x| x.state)) {
+            if before != task_state(task) {
                 touched.insert((task.cluster.clone(), task.service.clone()));
             }
         }
@@ -145,11 +153,23 @@ impl World {
     }
 }
 
-/// Outcomes for deployments and events for services, collected while the tasks step.
-type Outcomes = Vec<(String, String, String, Outcome)>;
-type Events = Vec<(String, String, String)>;
+/// What the scheduler reacts to: the task's status, its targets' and its container's health.
+fn task_state(task: &SimTask) -> (TaskStatus, Vec<Option<TargetState>>, Option<&'static str>) {
+    (
+        task.status,
+        task.targets
+            .iter()
+            .map(|x| x.target.as_ref().map(|t| t.state))
+            .collect(),
+        task.container_health.as_ref().map(|h| h.status),
+    )
+}
 
-/// One task at time `t`: start, crash, health check, end of draining.
+/// Outcomes for deployments and events for services, collected while the tasks step.
+pub(super) type Outcomes = Vec<(String, String, String, Outcome)>;
+pub(super) type Events = Vec<(String, String, String)>;
+
+/// One task at time `t`: start, crash, health checks, end of draining.
 fn step_task(
     task: &mut SimTask,
     t: u64,
@@ -162,22 +182,28 @@ fn step_task(
             start_running(task, t, tgs, outcomes, events)
         }
         TaskStatus::Running if task.live => step_running(task, t, tgs, outcomes, events),
-        TaskStatus::Deactivating
-            if task
-                .target
-                .as_ref()
-                .and_then(|x| x.drain_end)
-                .is_none_or(|end| end <= t) =>
-        {
-            task.status = TaskStatus::Stopped;
-            task.stopped = Some(t);
-            task.target = None;
+        TaskStatus::Deactivating => {
+            // Each target leaves its group when its draining ends; the task stops after the last.
+            for x in &mut task.targets {
+                if x.target
+                    .as_ref()
+                    .and_then(|g| g.drain_end)
+                    .is_none_or(|end| end <= t)
+                {
+                    x.target = None;
+                }
+            }
+            if task.targets.iter().all(|x| x.target.is_none()) {
+                task.status = TaskStatus::Stopped;
+                task.stopped = Some(t);
+            }
         }
         _ => {}
     }
 }
 
-/// PENDING → RUNNING: register the task's target (a task without one counts as healthy).
+/// PENDING → RUNNING: register the task's targets (a task with no target group and no
+/// container health check counts as healthy at once).
 fn start_running(
     task: &mut SimTask,
     t: u64,
@@ -187,32 +213,30 @@ fn start_running(
 ) {
     task.status = TaskStatus::Running;
     task.started = Some(t);
-    match task.target_group.as_ref().and_then(|a| tgs.get(a)) {
-        Some(tg) => {
-            task.target = Some(SimTarget {
-                state: TargetState::Initial,
-                reason: Some("Elb.RegistrationInProgress".into()),
-                description: Some("Target registration is in progress".into()),
-                next_check: t + u64::from(tg.interval.max(1)),
-                passes: 0,
-                failures: 0,
-                drain_end: None,
-            });
-            events.push((
-                task.cluster.clone(),
-                task.service.clone(),
-                format!(
-                    "(service {}) registered 1 targets in (target-group {})",
-                    task.service, tg.arn
-                ),
-            ));
-        }
-        None => outcomes.push(key(task, Outcome::Healthy)),
+    for x in &mut task.targets {
+        let Some(tg) = tgs.get(&x.group) else {
+            continue;
+        };
+        x.target = Some(SimTarget::registered(t, tg));
+        events.push((
+            task.cluster.clone(),
+            task.service.clone(),
+            format!(
+                "(service {}) registered 1 targets in (target-group {})",
+                task.service, tg.arn
+            ),
+        ));
+    }
+    if let Some(h) = task.container_health.as_mut() {
+        h.next_check = t + h.interval;
+    }
+    if task.healthy() {
+        outcomes.push(key(task, Outcome::Healthy));
     }
 }
 
-/// A RUNNING task: it crashes when its behaviour says so, else its target is health-checked
-/// when due, and ECS stops it once the target turns unhealthy.
+/// A RUNNING task: it crashes when its behaviour says so, else its targets and container are
+/// health-checked when due, and ECS stops it once one fails past the grace period.
 fn step_running(
     task: &mut SimTask,
     t: u64,
@@ -220,7 +244,6 @@ fn step_running(
     outcomes: &mut Outcomes,
     events: &mut Events,
 ) {
-    let started = task.started.unwrap_or(t);
     if task.crash_at().is_some_and(|c| c <= t) {
         let reason = task
             .behaviour
@@ -231,68 +254,13 @@ fn step_running(
         stop_task(task, t, reason, tgs);
         return;
     }
-    let Some(tg) = task.target_group.as_ref().and_then(|a| tgs.get(a)) else {
-        return;
-    };
-    let passes = task.behaviour.passes(t - started);
-    let Some(target) = task.target.as_mut() else {
-        return;
-    };
-    if target.drain_end.is_some() || target.next_check > t {
-        return;
-    }
-    target.next_check = t + u64::from(tg.interval.max(1));
-    let before = target.state;
-    health_check(target, passes, tg);
-    match (before, target.state) {
-        (TargetState::Healthy, TargetState::Healthy) => {}
-        (_, TargetState::Healthy) => outcomes.push(key(task, Outcome::Healthy)),
-        (_, TargetState::Unhealthy) => {
-            events.push((
-                task.cluster.clone(),
-                task.service.clone(),
-                format!(
-                    "(service {}) (task {}) (port {}) is unhealthy in (target-group {}) due to (reason Health checks failed with these codes: [503]).",
-                    task.service,
-                    task.id(),
-                    task.port,
-                    tg.arn
-                ),
-            ));
-            outcomes.push(key(task, Outcome::Failed));
-            let reason = format!("Task failed ELB health checks in (target-group {})", tg.arn);
-            stop_task(task, t, reason, tgs);
-        }
-        _ => {}
-    }
-}
-
-/// One health check of a target: count passes and failures against the group's thresholds.
-fn health_check(target: &mut SimTarget, passes: bool, tg: &SimTargetGroup) {
-    let before = target.state;
-    if passes {
-        target.failures = 0;
-        target.passes += 1;
-        let enough = match before {
-            TargetState::Unhealthy => target.passes >= tg.healthy_threshold,
-            _ => true,
-        };
-        if enough {
-            target.state = TargetState::Healthy;
-            target.reason = None;
-            target.description = None;
-        }
-    } else {
-        target.passes = 0;
-        target.failures += 1;
-        if target.failures >= tg.unhealthy_threshold.max(1) {
-            target.state = TargetState::Unhealthy;
-            target.reason = Some("Target.ResponseCodeMismatch".into());
-            target.description = Some("Health checks failed with these codes: [503]".into());
-        } else if before == TargetState::Initial {
-            target.reason = Some("Elb.InitialHealthChecking".into());
-            target.description = Some("Initial health checks in progress".into());
-        }
+    let was_healthy = task.healthy();
+    let failed = check_targets(task, t, tgs, events).or_else(|| check_container(task, t));
+    if let Some(reason) = failed {
+        outcomes.push(key(task, Outcome::Failed));
+        stop_task(task, t, reason, tgs);
+    } else if !was_healthy && task.healthy() {
+        outcomes.push(key(task, Outcome::Healthy));
     }
 }
 

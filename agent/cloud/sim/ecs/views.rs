@@ -54,15 +54,7 @@ impl World {
                 circuit_breaker: svc.circuit_breaker,
                 alarms: svc.alarms.clone(),
             },
-            load_balancers: svc
-                .target_group_arn
-                .iter()
-                .map(|arn| ServiceLoadBalancer {
-                    target_group_arn: arn.clone(),
-                    container_name: svc.container_name.clone(),
-                    container_port: svc.container_port,
-                })
-                .collect(),
+            load_balancers: svc.load_balancers.clone(),
             events: svc.events.clone(),
             // Fargate in two private subnets, as the sandbox's services run.
             placement: TaskPlacement {
@@ -78,6 +70,9 @@ impl World {
                 capacity_provider_strategy: Vec::new(),
                 platform_version: Some("LATEST".into()),
             },
+            deployment_controller: svc.deployment_controller.clone(),
+            health_check_grace_period_seconds: svc.grace,
+            capacity_provider_strategy: svc.capacity_provider_strategy.clone(),
         }
     }
 
@@ -93,7 +88,22 @@ impl World {
             stopped_at: task.stopped.map(|s| self.time(s)),
             stopped_reason: task.stopped_reason.clone(),
             private_ip: task.ip.clone(),
-            containers: Vec::new(),
+            // ECS reports UNKNOWN when no essential container defines a health check.
+            health_status: Some(
+                task.container_health
+                    .as_ref()
+                    .map_or("UNKNOWN", |h| h.status)
+                    .to_string(),
+            ),
+            containers: task
+                .container_health
+                .iter()
+                .map(|h| TaskContainer {
+                    name: h.container.clone(),
+                    health_status: Some(h.status.to_string()),
+                    ..TaskContainer::default()
+                })
+                .collect(),
         }
     }
 

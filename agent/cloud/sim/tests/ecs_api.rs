@@ -258,10 +258,15 @@ async fn without_a_target_group_running_counts_as_healthy() {
         Clock::starting_at(epoch()),
         FaultScript::new().start_jitter_percent(0),
     );
+    // No target group and no container health check: RUNNING is all ECS waits for.
+    let mut unchecked = fixture_td();
+    unchecked.container_definitions[0]
+        .extra
+        .remove("healthCheck");
     sim.add_service(ServiceSpec {
         cluster: CLUSTER.into(),
         name: "worker".into(),
-        task_definition: fixture_td(),
+        task_definition: unchecked.clone(),
         desired_count: 2,
         minimum_healthy_percent: 50,
         maximum_percent: 100,
@@ -271,7 +276,7 @@ async fn without_a_target_group_running_counts_as_healthy() {
         container_port: 3000,
     });
     let cloud = sim.cloud();
-    let mut td = fixture_td();
+    let mut td = unchecked;
     td.container_definitions[0].image.push_str("-worker-2");
     let arn = cloud.ecs.register_task_definition(&td).await.unwrap().arn;
     let svc = cloud

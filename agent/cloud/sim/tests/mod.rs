@@ -6,6 +6,7 @@ mod failures;
 mod faults;
 mod rollouts;
 mod services;
+mod shapes;
 
 use super::*;
 use crate::clock::Clock;
@@ -104,6 +105,7 @@ fn update_request(task_definition: &str) -> UpdateService {
         task_definition: task_definition.into(),
         desired_count: None,
         deployment_configuration: None,
+        health_check_grace_period_seconds: None,
     }
 }
 

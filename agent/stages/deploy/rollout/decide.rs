@@ -214,7 +214,12 @@ fn watch_rollback(flight: &mut InFlight, id: String, at: chrono::DateTime<chrono
     flight.reused_deployment = false;
     flight.deployment_id = id;
     flight.updated_at = at;
-    flight.gate = Gate::new(gate_config(&flight.target.spec));
+    flight.gate = Gate::new(GateConfig {
+        // The rollback's revision was verified before: RUNNING and not UNHEALTHY will do where
+        // its container check has not reported yet (it is not read again in a failure path).
+        container_health_check: false,
+        ..flight.gate_config
+    });
     flight.rollout_started = Instant::now();
     flight.next_poll = Instant::now();
     flight.task_key = None;

@@ -4,7 +4,9 @@
 //! batched (DescribeServices by 10) and task lists are re-read only when ECS's counts change.
 //! Every step is journalled before it acts and after it finishes.
 
-use super::gate::{Decision, DeploymentView, Failure, Gate, GateConfig, NewTask, Observation};
+use super::gate::{
+    Decision, DeploymentView, Failure, Gate, GateConfig, NewTask, Observation, TargetView,
+};
 use super::pre_deploy::PreDeployReport;
 use super::progress::Progress;
 use super::render::{RenderError, render};
@@ -28,6 +30,7 @@ use tokio::time::Instant;
 mod decide;
 mod observe;
 mod pre_deploy;
+mod shape;
 mod start;
 mod watch_alarms;
 
@@ -160,6 +163,8 @@ struct Settings {
     maximum_percent: u32,
     /// ECS's deployment alarms: not the spec's to change, so handed back as the service had them.
     alarms: Option<crate::cloud::types::DeploymentAlarms>,
+    /// Sent only when set: None leaves the service's own grace period as it is.
+    health_check_grace_period_seconds: Option<u32>,
 }
 
 impl Settings {
@@ -169,6 +174,7 @@ impl Settings {
             minimum_healthy_percent: spec.deploy.minimum_healthy_percent,
             maximum_percent: spec.deploy.maximum_percent,
             alarms: live.deployment_configuration.alarms.clone(),
+            health_check_grace_period_seconds: spec.deploy.health_check_grace_period_seconds,
         }
     }
 }
@@ -181,6 +187,8 @@ struct InFlight {
     previous_settings: Settings,
     stage: Stage,
     gate: Gate,
+    /// What the gate was set up with (the rollback's gate starts from it).
+    gate_config: GateConfig,
     deployment_id: String,
     updated_at: chrono::DateTime<chrono::Utc>,
     started: Instant,
@@ -190,14 +198,17 @@ struct InFlight {
     previous_td: Option<String>,
     rollback_to: Option<String>,
     first_failure: Option<String>,
-    target_group: Option<String>,
+    /// ARNs of the target groups the service registers its tasks in (every one is read).
+    target_groups: Vec<String>,
     /// ECS counts the task list was read at; re-read when they change.
     task_key: Option<String>,
     tasks: Vec<Task>,
+    /// When the tasks were last read (listed or described again).
+    tasks_read_at: Option<Instant>,
     /// The last progress status shown.
     last_status: &'static str,
-    /// Target health by target id (task IP), as last read.
-    health: HashMap<String, (TargetState, Option<String>)>,
+    /// Target health per target group ARN, by target id (task IP), as last read.
+    health: HashMap<String, HashMap<String, (TargetState, Option<String>)>>,
     /// CloudWatch alarms the gate watches while rolling (`deploy.alarms` and ECS's own).
     alarms: Vec<String>,
     /// The pre-deploy task that ran before UpdateService, if any.
@@ -337,14 +348,6 @@ impl Rollout<'_> {
             seconds: flight.started.elapsed().as_secs_f64(),
             pre_deploy: flight.pre_deploy.clone(),
         }
-    }
-}
-
-fn gate_config(spec: &Service) -> GateConfig {
-    GateConfig {
-        bake: Duration::from_secs(spec.deploy.bake_seconds.into()),
-        timeout: Duration::from_secs(spec.deploy.timeout_seconds.into()),
-        load_balanced: spec.load_balancer.is_some(),
     }
 }
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::cloud::types::AlarmState;
 use crate::stages::deploy::gate::alarm_signals;
+use std::time::Duration;
 
 impl Rollout<'_> {
     /// Observe every due rollout (batched per cluster) and act on the gates' decisions.
@@ -71,17 +72,27 @@ impl Rollout<'_> {
         service: &EcsService,
         alarms: &[AlarmState],
     ) -> Result<Observation, CloudError> {
-        // Re-read tasks only when ECS's counts moved: a task started, stopped or failed.
+        // Re-read tasks only when ECS's counts moved: a task started, stopped or failed. While
+        // a new task's container check has yet to report HEALTHY (which moves no count when ECS
+        // keeps the deployment it had), the same tasks are described again: one call.
         let key = deployment_counts(service);
         if flight.task_key.as_deref() != Some(key.as_str()) {
             flight.tasks = self.read_tasks(&flight.target).await?;
             flight.task_key = Some(key);
+            flight.tasks_read_at = Some(Instant::now());
+        } else if awaiting_container_health(flight)
+            && flight
+                .tasks_read_at
+                .is_none_or(|at| at.elapsed() >= CONTAINER_HEALTH_REREAD)
+        {
+            flight.tasks = self.describe_again(&flight.target, &flight.tasks).await?;
+            flight.tasks_read_at = Some(Instant::now());
         }
         // After the bake only the old tasks' drain is awaited: a new task failing then still
         // shows in ECS's counts (ECS stops it), so target health need not be re-read.
         let baked = flight.gate.bake_done(flight.rollout_started.elapsed());
-        if let (Some(arn), false) = (&flight.target_group, baked) {
-            flight.health = self
+        for arn in flight.target_groups.iter().filter(|_| !baked) {
+            let health = self
                 .call("DescribeTargetHealth", || {
                     self.cloud.elb.describe_target_health(arn)
                 })
@@ -89,6 +100,7 @@ impl Rollout<'_> {
                 .into_iter()
                 .map(|t| (t.target_id, (t.state, t.reason)))
                 .collect();
+            flight.health.insert(arn.clone(), health);
         }
         let mut obs = observation(flight, service);
         // A rollback is gated on health alone: the alarm that failed the deploy may still be
@@ -118,6 +130,25 @@ impl Rollout<'_> {
             );
         }
         Ok(states)
+    }
+
+    /// `tasks` as DescribeTasks shows them now.
+    async fn describe_again(
+        &self,
+        target: &Target,
+        tasks: &[Task],
+    ) -> Result<Vec<Task>, CloudError> {
+        let arns: Vec<String> = tasks.iter().map(|t| t.task_arn.clone()).collect();
+        let mut fresh = Vec::new();
+        for chunk in arns.chunks(DESCRIBE_TASKS_BATCH) {
+            fresh.extend(
+                self.call("DescribeTasks", || {
+                    self.cloud.ecs.describe_tasks(&target.cluster, chunk)
+                })
+                .await?,
+            );
+        }
+        Ok(fresh)
     }
 
     /// Every task of the service, running and stopped.
@@ -152,6 +183,21 @@ impl Rollout<'_> {
         }
         Ok(tasks)
     }
+}
+
+/// How often tasks are described again while a container check has yet to report HEALTHY
+/// (ECS's checks run every 30 s by default).
+const CONTAINER_HEALTH_REREAD: Duration = Duration::from_secs(6);
+
+/// Whether a new RUNNING task has yet to report HEALTHY while the gate needs it to.
+fn awaiting_container_health(flight: &InFlight) -> bool {
+    flight.gate.healthy_since().is_none()
+        && flight.gate_config.container_health_check
+        && flight.tasks.iter().any(|t| {
+            t.started_by == flight.deployment_id
+                && t.desired_status == "RUNNING"
+                && t.health_status.as_deref() != Some("HEALTHY")
+        })
 }
 
 /// ECS's counts of every deployment of `service`: the task list is re-read when they change.
@@ -210,17 +256,38 @@ fn new_tasks(flight: &InFlight) -> Vec<NewTask> {
                 || t.desired_status == "RUNNING"
                 || t.created_at >= flight.updated_at
         })
-        .map(|t| {
-            let h = health.get(&t.private_ip);
-            NewTask {
-                task_arn: t.task_arn.clone(),
-                last_status: t.last_status.clone(),
-                stopped_reason: t.stopped_reason.clone(),
-                target: h.map(|(s, _)| *s),
-                target_reason: h.and_then(|(_, r)| r.clone()),
-            }
+        .map(|t| NewTask {
+            task_arn: t.task_arn.clone(),
+            last_status: t.last_status.clone(),
+            stopped_reason: t.stopped_reason.clone(),
+            targets: flight
+                .target_groups
+                .iter()
+                .map(|arn| {
+                    let h = health.get(arn).and_then(|by_ip| by_ip.get(&t.private_ip));
+                    TargetView {
+                        target_group: target_group_name(arn).to_string(),
+                        state: h.map(|(s, _)| *s),
+                        reason: h.and_then(|(_, r)| r.clone()),
+                    }
+                })
+                .collect(),
+            health_status: t.health_status.clone(),
+            unhealthy_containers: t
+                .containers
+                .iter()
+                .filter(|c| c.health_status.as_deref() == Some("UNHEALTHY"))
+                .map(|c| c.name.clone())
+                .collect(),
         })
         .collect()
+}
+
+/// `name` from `arn:…:targetgroup/name/hash` (or the text itself).
+fn target_group_name(arn: &str) -> &str {
+    arn.split_once(":targetgroup/")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .unwrap_or(arn)
 }
 
 /// ECS's event saying the deployment cannot place or stop tasks, if this deployment has one.

@@ -1,6 +1,7 @@
 //! Starting one rollout: render, register, UpdateService (each journalled before it acts), and
 //! what a rollout that could not start leaves behind.
 
+use super::shape::{controller_refusal, gate_config, has_container_health_check, target_groups};
 use super::*;
 use crate::cloud::types::TaskDefinition;
 
@@ -26,6 +27,7 @@ impl Current {
             minimum_healthy_percent: config.minimum_healthy_percent,
             maximum_percent: config.maximum_percent,
             alarms: config.alarms.clone(),
+            health_check_grace_period_seconds: self.service.health_check_grace_period_seconds,
         }
     }
 }
@@ -41,7 +43,9 @@ fn already_running(target: &Target, current: &Current) -> bool {
         .is_none_or(|n| n == service.desired_count)
         && service.deployment_configuration.minimum_healthy_percent
             == target.spec.deploy.minimum_healthy_percent
-        && service.deployment_configuration.maximum_percent == target.spec.deploy.maximum_percent;
+        && service.deployment_configuration.maximum_percent == target.spec.deploy.maximum_percent
+        && (target.spec.deploy.health_check_grace_period_seconds)
+            .is_none_or(|g| service.health_check_grace_period_seconds == Some(g));
     let unchanged_revision = target.revision.as_deref().is_none_or(|r| r == td.arn);
     unchanged_revision && config_unchanged && current.stable.as_deref() == Some(td.arn.as_str())
 }
@@ -51,11 +55,17 @@ impl Rollout<'_> {
     pub(super) async fn start(&self, target: Target) -> Result<InFlight, Box<DeployResult>> {
         self.announce(&target).await?;
         let current = self.read_current(&target).await?;
+        if let Some(refusal) = controller_refusal(&current.service) {
+            return Err(self.fail(&target, FailureKind::Config, refusal).await);
+        }
         let rollback_to = self.rollback_target(&target, &current).await?;
         let rendered = self.render_target(&target, &current).await?;
         if rendered.is_none() && already_running(&target, &current) {
             return Err(self.finish_unchanged(&target, &current).await);
         }
+        let checks_container = self
+            .checks_container(&target, &current, rendered.as_ref())
+            .await;
         let new_td = match &rendered {
             None => target
                 .revision
@@ -75,10 +85,34 @@ impl Rollout<'_> {
             new_revision: rendered.is_some(),
         };
         let pre_deploy = self.pre_deploy(&target, run).await?;
-        let mut flight = self.roll(target, current, new_td, rollback_to).await?;
+        let gate = gate_config(&target.spec, &current.service, checks_container);
+        let mut flight = self
+            .roll(target, current, new_td, rollback_to, gate)
+            .await?;
         flight.alarms = alarms;
         flight.pre_deploy = pre_deploy;
         Ok(flight)
+    }
+
+    /// Whether the revision to deploy has a container health check: the rendered one, the
+    /// running one, or (a rollback to a chosen revision) that revision, described.
+    async fn checks_container(
+        &self,
+        target: &Target,
+        current: &Current,
+        rendered: Option<&TaskDefinition>,
+    ) -> bool {
+        match (rendered, &target.revision) {
+            (Some(td), _) => has_container_health_check(td),
+            (None, Some(revision)) if *revision != current.td.arn => self
+                .call("DescribeTaskDefinition", || {
+                    self.cloud.ecs.describe_task_definition(revision)
+                })
+                .await
+                // Unknown: RUNNING and never UNHEALTHY will do.
+                .is_ok_and(|td| has_container_health_check(&td)),
+            _ => has_container_health_check(&current.td),
+        }
     }
 
     /// End a deploy that has not rolled: journal and show the failure, hand back the result.
@@ -345,6 +379,7 @@ impl Rollout<'_> {
         current: Current,
         new_td: String,
         rollback_to: Option<String>,
+        gate_config: GateConfig,
     ) -> Result<InFlight, Box<DeployResult>> {
         let pre_primary = current.service.primary().map(|d| d.id.clone());
         let (deployment_id, updated_at) = match self
@@ -374,24 +409,21 @@ impl Rollout<'_> {
         Ok(InFlight {
             reused_deployment,
             previous_settings: current.settings(&target.spec),
-            gate: Gate::new(gate_config(&target.spec)),
+            gate: Gate::new(gate_config),
+            gate_config,
             stage: Stage::Rolling,
             deployment_id,
             updated_at,
             started: now,
             rollout_started: now,
             next_poll: now,
-            target_group: current
-                .service
-                .load_balancers
-                .iter()
-                .find(|lb| lb.container_name == target.spec.ecs.container)
-                .map(|lb| lb.target_group_arn.clone()),
+            target_groups: target_groups(&current.service),
             previous_td: Some(current.td.arn.clone()),
             new_td,
             rollback_to,
             first_failure: None,
             task_key: None,
+            tasks_read_at: None,
             tasks: Vec::new(),
             health: HashMap::new(),
             last_status: "",
@@ -426,6 +458,7 @@ impl Rollout<'_> {
                 // ECS's own deployment alarms, handed back as they were (not cleared).
                 alarms: settings.alarms.clone(),
             }),
+            health_check_grace_period_seconds: settings.health_check_grace_period_seconds,
         };
         self.write_ahead(
             target,

@@ -7,7 +7,9 @@ fn gate() -> Gate {
     Gate::new(GateConfig {
         bake: BAKE,
         timeout: TIMEOUT,
-        load_balanced: true,
+        target_groups: 1,
+        grace: Duration::ZERO,
+        container_health_check: false,
     })
 }
 
@@ -30,8 +32,13 @@ fn task(n: u32, status: &str, target: Option<TargetState>) -> NewTask {
         task_arn: format!("arn:aws:ecs:ap-southeast-2:123456789012:task/c/t{n}"),
         last_status: status.into(),
         stopped_reason: None,
-        target,
-        target_reason: None,
+        targets: vec![TargetView {
+            target_group: "tg-a".into(),
+            state: target,
+            reason: None,
+        }],
+        health_status: Some("UNKNOWN".into()),
+        unhealthy_containers: Vec::new(),
     }
 }
 
@@ -166,12 +173,12 @@ fn unhealthy_target_during_bake_fails() {
     let mut g = gate();
     g.observe(&obs(60, vec![healthy(1), healthy(2)], 0));
     let mut sick = task(2, "RUNNING", Some(TargetState::Unhealthy));
-    sick.target_reason = Some("Target.ResponseCodeMismatch".into());
+    sick.targets[0].reason = Some("Target.ResponseCodeMismatch".into());
     assert_eq!(
         g.observe(&obs(150, vec![healthy(1), sick], 0)),
         Decision::Failed(Failure::TargetUnhealthy {
             task: "arn:aws:ecs:ap-southeast-2:123456789012:task/c/t2".into(),
-            reason: "Target.ResponseCodeMismatch".into()
+            reason: "Target.ResponseCodeMismatch in target group tg-a".into()
         })
     );
 }
@@ -260,14 +267,16 @@ fn without_a_load_balancer_running_is_healthy() {
     let mut g = Gate::new(GateConfig {
         bake: secs(0),
         timeout: TIMEOUT,
-        load_balanced: false,
+        target_groups: 0,
+        grace: Duration::ZERO,
+        container_health_check: false,
     });
+    let running = |n| NewTask {
+        targets: Vec::new(),
+        ..task(n, "RUNNING", None)
+    };
     assert_eq!(
-        g.observe(&obs(
-            30,
-            vec![task(1, "RUNNING", None), task(2, "RUNNING", None)],
-            0
-        )),
+        g.observe(&obs(30, vec![running(1), running(2)], 0)),
         Decision::Succeeded
     );
 }
@@ -338,3 +347,5 @@ fn an_alarm_that_fired_before_the_rollout_does_not_stop_success() {
     o.alarms = vec![firing];
     assert_eq!(g.observe(&o), Decision::Succeeded);
 }
+
+mod shapes;
