@@ -230,7 +230,7 @@ async fn a_simulated_pipeline_builds_pushes_and_deploys_the_registry_digest() {
             "healthy",
         ],
     );
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}\n{stdout}");
     let deploy: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let pushed = registry
         .get("/v2/aussie-markets/api/manifests/v1.4.0", OCI_MANIFEST)

@@ -412,3 +412,44 @@ async fn an_oversized_or_unprintable_delivery_id_is_refused_before_anything_reme
         "{metrics}"
     );
 }
+
+/// GitHub's published `issue_comment` delivery: a command on a pull request wakes the agent
+/// with who said it; the same comment on an issue, or chatter, triggers nothing.
+#[tokio::test]
+async fn a_command_comment_on_a_pull_request_is_an_event_and_chatter_is_not() {
+    let published: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/github/issue_comment.created.json")).unwrap();
+    let mut s = serve().await;
+    let send = |v: &serde_json::Value, id: &str| {
+        let body = v.to_string();
+        let sig = sign(SECRET, body.as_bytes());
+        let s = &s;
+        let id = id.to_string();
+        async move { s.deliver("issue_comment", &id, &body, Some(sig)).await }
+    };
+    // As published: a comment on an issue, not a command.
+    assert_eq!(send(&published, "c-1").await, 202);
+    let mut on_pr = published.clone();
+    on_pr["issue"]["pull_request"] =
+        serde_json::json!({ "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1" });
+    assert_eq!(send(&on_pr, "c-2").await, 202);
+    on_pr["comment"]["body"] = "/amagent approve ship it".into();
+    let mut on_issue = on_pr.clone();
+    on_issue["issue"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pull_request");
+    assert_eq!(send(&on_issue, "c-3").await, 202);
+    assert_eq!(send(&on_pr, "c-4").await, 202);
+    assert_eq!(
+        s.triggered(),
+        [Event::Command {
+            number: published["issue"]["number"].as_u64().unwrap(),
+            author: published["comment"]["user"]["login"]
+                .as_str()
+                .unwrap()
+                .into(),
+            body: "/amagent approve ship it".into(),
+        }]
+    );
+}

@@ -187,6 +187,9 @@ pub enum Command {
     /// Clear a known-bad image (it failed the health gate, or was rolled back from with a
     /// reason) so that deploys and promotions take it again. Journalled with who did it.
     Unblock(Unblock),
+    /// Approve (or --reject) a promotion waiting for approval (`promotion.approval`): the
+    /// agent promotes the tag at its next look. Journalled with who; for that tag only.
+    Approve(Approve),
     /// Field by field, what Git renders versus what runs: image digest, cpu, memory, env
     /// values, secret names, desired count, deployment settings, target group. `-` lines are
     /// what runs, `+` lines what Git would apply. Secret values are never read.
@@ -464,6 +467,35 @@ pub struct Rollback {
     pub journal: JournalArg,
     #[command(flatten)]
     pub force: ForceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct Approve {
+    /// The environment the tag promotes to.
+    #[arg(long)]
+    pub env: String,
+    /// The tag, e.g. v1.5.0.
+    #[arg(long)]
+    pub tag: String,
+    /// Reject instead: the tag will not promote.
+    #[arg(long)]
+    pub reject: bool,
+    /// Why (journalled; said when the promotion is refused).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who (default: $USER).
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// The region of an s3:// journal's bucket (default: the spec's).
+    #[arg(long = "journal-region", value_name = "REGION")]
+    pub journal_region: Option<String>,
+    #[command(flatten)]
+    pub dir: DirArg,
+    #[command(flatten)]
+    pub journal: JournalArg,
+    /// Decide in the journal of simulated (--sim) runs instead of the real one.
+    #[arg(long)]
+    pub simulated: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,9 +3,9 @@
 
 use super::args::{self, Command};
 use super::{
-    Exit, OutputFormat, build_cmd, demo_cmd, deploy_cmd, diff_cmd, doctor_cmd, history_cmd,
-    init_cmd, journal_cmd, lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, schema_cmd, status_cmd,
-    unblock_cmd, validate_cmd,
+    Exit, OutputFormat, approve_cmd, build_cmd, demo_cmd, deploy_cmd, diff_cmd, doctor_cmd,
+    history_cmd, init_cmd, journal_cmd, lifecycle_cmd, plan_cmd, rollback_cmd, run_cmd, schema_cmd,
+    status_cmd, unblock_cmd, validate_cmd,
 };
 use std::time::Duration;
 
@@ -59,6 +59,7 @@ pub fn run(command: Command, output: OutputFormat) -> Exit {
             },
             output,
         ),
+        Command::Approve(a) => approve(a, output),
         Command::Init(a) => init_cmd::run(a, output),
         Command::Diff(a) => diff_cmd::run(
             diff_cmd::DiffArgs {
@@ -171,6 +172,23 @@ fn history(a: args::History, output: OutputFormat) -> Exit {
             outcome: a.outcome.as_deref(),
             since: a.since,
             limit: a.limit,
+        },
+        output,
+    )
+}
+
+fn approve(a: args::Approve, output: OutputFormat) -> Exit {
+    approve_cmd::run(
+        approve_cmd::ApproveArgs {
+            dir: &a.dir.dir,
+            env: &a.env,
+            tag: &a.tag,
+            reject: a.reject,
+            reason: a.reason.as_deref(),
+            actor: a.actor.as_deref(),
+            journal: &a.journal.journal,
+            region: a.journal_region.as_deref(),
+            simulated: a.simulated,
         },
         output,
     )

@@ -1,6 +1,7 @@
 //! The command line: clap definitions, dispatch, and output in text or JSON. Commands are thin:
 //! they call `config`, `repo` and `plan` and print what those return.
 
+mod approve_cmd;
 mod args;
 #[cfg(test)]
 mod args_tests;

@@ -20,26 +20,40 @@ pub enum Wake {
     Inbox,
 }
 
-/// What the loop does next, from the wake-ups queued so far (pure).
-fn coalesce(wakes: Vec<Wake>) -> (bool, Vec<PreviewRequest>) {
+/// A pull-request comment with a command: (pull request, author, body).
+type Command = (u64, String, String);
+
+/// What the loop does next, from the wake-ups queued so far (pure): a look?, the previews,
+/// the commands (an approval makes a look due: it may promote).
+fn coalesce(wakes: Vec<Wake>) -> (bool, Vec<PreviewRequest>, Vec<Command>) {
     let mut look = false;
     let mut previews: Vec<PreviewRequest> = Vec::new();
+    let mut commands = Vec::new();
     for w in wakes {
         match w {
             Wake::Inbox => {}
             Wake::Poll => look = true,
-            Wake::Event(Delivery { id, event }) => {
-                if let Event::Push { .. } = event {
+            Wake::Event(Delivery { id, event }) => match event {
+                Event::Push { .. } => look = true,
+                Event::Command {
+                    number,
+                    author,
+                    body,
+                } => {
+                    commands.push((number, author, body));
                     look = true;
-                } else if let Some(p) = PreviewRequest::from_event(&id, &event) {
-                    // The newest head of a pull request replaces an older queued one.
-                    previews.retain(|q| q.number != p.number);
-                    previews.push(p);
                 }
-            }
+                other => {
+                    if let Some(p) = PreviewRequest::from_event(&id, &other) {
+                        // The newest head of a pull request replaces an older queued one.
+                        previews.retain(|q| q.number != p.number);
+                        previews.push(p);
+                    }
+                }
+            },
         }
     }
-    (look, previews)
+    (look, previews, commands)
 }
 
 /// Run until `stop` turns true. `stop` set while a deploy runs lets it finish (its gate
@@ -78,16 +92,16 @@ pub async fn run(
         let active = turn == Turn::Active;
         was_active = active;
         let mut taken = Vec::new();
-        let (look, previews) = if active {
+        let (look, previews, commands) = if active {
             taken = handoff::take_in(agent.handoff.as_ref(), &mut queued).await;
             coalesce(std::mem::take(&mut queued))
         } else {
             handoff::set_aside(agent.handoff.as_ref(), &mut queued, turn).await;
-            (false, Vec::new())
+            (false, Vec::new(), Vec::new())
         };
         let clock = agent.clock.clone();
         let mut again = Vec::new();
-        let work = look_and_preview(agent, look, previews, &mut again);
+        let work = look_and_preview(agent, (look, previews, commands), &mut again);
         let renew = async {
             let Some((l, ttl)) = lease.as_mut().filter(|(l, _)| l.is_held()) else {
                 return std::future::pending().await;
@@ -156,11 +170,13 @@ async fn take_turn(
 /// Previews this turn could not do go to `again`.
 async fn look_and_preview(
     agent: &mut Agent,
-    look: bool,
-    previews: Vec<PreviewRequest>,
+    (look, previews, commands): (bool, Vec<PreviewRequest>, Vec<Command>),
     again: &mut Vec<PreviewRequest>,
 ) {
     *again = agent.previews(previews).await;
+    for (pr, author, body) in commands {
+        agent.on_command(pr, &author, &body).await;
+    }
     if look {
         match agent.tick().await {
             Ok(t) => {
@@ -216,7 +232,7 @@ mod tests {
                 },
             })
         };
-        let (look, previews) = coalesce(vec![
+        let (look, previews, _) = coalesce(vec![
             push(),
             pr(7, "opened", "a"),
             Wake::Poll,
@@ -230,7 +246,7 @@ mod tests {
             .map(|p| (p.number, p.head_sha.as_str()))
             .collect();
         assert_eq!(newest, [(7, "b")]);
-        let (look, previews) = coalesce(vec![pr(9, "labeled", "d")]);
+        let (look, previews, _) = coalesce(vec![pr(9, "labeled", "d")]);
         assert!(!look);
         assert!(previews.is_empty());
     }

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod applied;
 mod apply;
+pub mod approval;
 mod drift_watch;
 mod event_loop;
 pub mod handoff;

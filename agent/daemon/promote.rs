@@ -52,6 +52,12 @@ impl Agent {
             self.since_last_promotion(&tag, &tags, last.as_ref());
         let resume_since = applied::interrupted_since(&records, env_name, &tag.commit);
         let pull_requests = self.pull_requests(&landed).await;
+        if self
+            .awaiting_approval(&env, &tag, &records, &pull_requests)
+            .await?
+        {
+            return Ok(None);
+        }
         let run = format!(
             "{env_name}-promote-{}-{}",
             tag.name,
@@ -244,7 +250,12 @@ impl Agent {
     }
 
     /// Reports the refusal (once) and returns the error the tick ends with.
-    async fn refused(&mut self, env_name: &str, tag: &SemverTag, why: &str) -> AgentError {
+    pub(super) async fn refused(
+        &mut self,
+        env_name: &str,
+        tag: &SemverTag,
+        why: &str,
+    ) -> AgentError {
         self.refuse_promotion(env_name, tag, why).await;
         AgentError::Refused(format!("{env_name}: {} refused: {why}", tag.name))
     }
