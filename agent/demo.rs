@@ -10,10 +10,13 @@
 //! - act 4: a fix reaches staging, `v1.1.0` promotes it, and `amagent rollback` takes production
 //!   back to `v1.0.0`'s revision through the same gate;
 //! - act 5 (`demo/migration.rs`): a release with a database migration, run as a one-off task of
-//!   the new revision before the service is updated.
+//!   the new revision before the service is updated;
+//! - act 6 (`demo/approval.rs`): production needs an approver's `/amagent approve` before a
+//!   tag promotes (a non-approver's changes nothing).
 //!
 //! Everything lives in a temporary directory; the simulator's clock is virtual.
 
+mod approval;
 mod migration;
 
 use crate::cloud::sim::{FaultScript, ImageRule};
@@ -154,7 +157,7 @@ fn say(line: &str) {
     crate::errln!("{line}");
 }
 
-/// Run the five acts in `work` (an empty directory), building into `registry`
+/// Run the six acts in `work` (an empty directory), building into `registry`
 /// (`http://user:password@127.0.0.1:PORT`).
 pub async fn run(
     work: &Path,
@@ -170,6 +173,7 @@ pub async fn run(
     let (act3, v1_revision) = demo.act3(&pr1, &staged_image).await?;
     let act4 = demo.act4(v1_revision).await?;
     let act5 = demo.act5().await?;
+    let act6 = demo.act6().await?;
     let comments = demo
         .console
         .comments()
@@ -177,7 +181,7 @@ pub async fn run(
         .map(|((pr, _), body)| Comment { pr, body })
         .collect();
     Ok(Summary {
-        acts: vec![act1, act2, act3, act4, act5],
+        acts: vec![act1, act2, act3, act4, act5, act6],
         comments,
     })
 }

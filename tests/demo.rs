@@ -1,4 +1,4 @@
-//! The README's first command: `amagent demo` runs its five acts on the simulator with real
+//! The README's first command: `amagent demo` runs its six acts on the simulator with real
 //! git repositories, buildah and a local registry, and each act's outcome is checked here from
 //! its JSON summary.
 
@@ -16,7 +16,7 @@ fn the_demo_deploys_rolls_back_promotes_and_rolls_back_production() {
     // Progress goes to stderr; stdout is one JSON document.
     let summary: serde_json::Value = serde_json::from_str(&stdout).expect("JSON summary");
     let acts = summary["acts"].as_array().unwrap();
-    assert_eq!(acts.len(), 5, "{summary:#}");
+    assert_eq!(acts.len(), 6, "{summary:#}");
     let facts = |n: usize| &acts[n]["facts"];
 
     // 1: staging deployed a new revision of the built image, after a snapshot (major version).
@@ -76,6 +76,10 @@ fn the_demo_deploys_rolls_back_promotes_and_rolls_back_production() {
         facts(4)["task_definition"]
     );
     assert_ne!(facts(4)["task_definition"], facts(1)["running"]);
+    // Act 6: the tag waited for an approver; a non-approver's comment did not promote it.
+    assert_eq!(facts(5)["waited_for_a_non_approver"], true);
+    assert!(!facts(5)["asked_on"].as_array().unwrap().is_empty());
+    assert!(facts(5)["task_definition"].is_string(), "{summary:#}");
     assert_eq!(facts(4)["migrated_before_update"], true);
     assert_eq!(facts(4)["log_tail"][3], "2 migrations applied");
 

@@ -4,6 +4,8 @@
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
+pub use super::args_journal::{Approve, Resume, Unblock};
+
 /// `--journal`, for every command that reads or writes the journal.
 #[derive(Debug, Args)]
 pub struct JournalArg {
@@ -66,10 +68,11 @@ pub struct RemoteArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The product end to end in five acts, on the simulator (no AWS account, no GitHub): a
+    /// The product end to end in six acts, on the simulator (no AWS account, no GitHub): a
     /// merged PR deploys staging, a crash-looping release is rolled back, a tag promotes
     /// staging's digests to production, `rollback` returns production to the last release,
-    /// and a release's database migration runs as a one-off task before it deploys.
+    /// a release's database migration runs as a one-off task before it deploys, and a tag
+    /// waits for an approver's `/amagent approve` before it reaches production.
     #[command(
         after_help = "Needs buildah (or podman) and docker-registry (Debian packages);\n\
         scripts/demo installs them. Exit codes: 0 every act did what it should, 1 an act did not,\n\
@@ -467,84 +470,6 @@ pub struct Rollback {
     pub journal: JournalArg,
     #[command(flatten)]
     pub force: ForceArg,
-}
-
-#[derive(Debug, Args)]
-pub struct Approve {
-    /// The environment the tag promotes to.
-    #[arg(long)]
-    pub env: String,
-    /// The tag, e.g. v1.5.0.
-    #[arg(long)]
-    pub tag: String,
-    /// Reject instead: the tag will not promote.
-    #[arg(long)]
-    pub reject: bool,
-    /// Why (journalled; said when the promotion is refused).
-    #[arg(long)]
-    pub reason: Option<String>,
-    /// Who (default: $USER).
-    #[arg(long)]
-    pub actor: Option<String>,
-    /// The region of an s3:// journal's bucket (default: the spec's).
-    #[arg(long = "journal-region", value_name = "REGION")]
-    pub journal_region: Option<String>,
-    #[command(flatten)]
-    pub dir: DirArg,
-    #[command(flatten)]
-    pub journal: JournalArg,
-    /// Decide in the journal of simulated (--sim) runs instead of the real one.
-    #[arg(long)]
-    pub simulated: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct Unblock {
-    /// The environment: the one named in environments/<ENV>.yaml.
-    #[arg(long)]
-    pub env: String,
-    /// The service the image is bad for.
-    #[arg(long)]
-    pub service: String,
-    /// The image digest to clear, e.g. sha256:3f1c… (the refusal names it).
-    #[arg(long)]
-    pub digest: String,
-    /// Who (default: $USER).
-    #[arg(long)]
-    pub actor: Option<String>,
-    /// The region of an s3:// journal's bucket (default: the spec's).
-    #[arg(long = "journal-region", value_name = "REGION")]
-    pub journal_region: Option<String>,
-    #[command(flatten)]
-    pub dir: DirArg,
-    #[command(flatten)]
-    pub journal: JournalArg,
-    /// Clear it in the journal of simulated (--sim) runs instead of the real one.
-    #[arg(long)]
-    pub simulated: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct Resume {
-    /// The environment: the one named in environments/<ENV>.yaml.
-    #[arg(long)]
-    pub env: String,
-    /// One service (default: every pinned service of the environment).
-    #[arg(long)]
-    pub service: Option<String>,
-    /// Who (default: $USER).
-    #[arg(long)]
-    pub actor: Option<String>,
-    /// The region of an s3:// journal's bucket (default: the spec's).
-    #[arg(long = "journal-region", alias = "region", value_name = "REGION")]
-    pub journal_region: Option<String>,
-    #[command(flatten)]
-    pub dir: DirArg,
-    #[command(flatten)]
-    pub journal: JournalArg,
-    /// Unpin in the journal of simulated (--sim) runs instead of the real one.
-    #[arg(long)]
-    pub simulated: bool,
 }
 
 #[derive(Debug, Args)]

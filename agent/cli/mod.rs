@@ -3,6 +3,7 @@
 
 mod approve_cmd;
 mod args;
+mod args_journal;
 #[cfg(test)]
 mod args_tests;
 mod build_cmd;
@@ -56,7 +57,7 @@ pub enum OutputFormat {
         and pipelines/<name>.yaml (how to build it) in a git repository. amagent validates them,\n\
         plans what a change means (build, RDS snapshot, deploy, ECR lifecycle) and runs it.",
     after_help = "Examples:\n  \
-        amagent demo                          the whole product on the simulator, in five acts\n  \
+        amagent demo                          the whole product on the simulator, in six acts\n  \
         amagent validate                      check ./environments and ./pipelines\n  \
         amagent validate path/to/envrepo      check another checkout\n  \
         amagent plan                          what the last commit changes\n  \
