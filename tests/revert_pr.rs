@@ -17,31 +17,28 @@ use std::sync::Arc;
 use support::envrepo::{self, edit, git};
 use support::github::FakeGitHub;
 
+/// The remote, bare as on a git server, that `repo` (the test's work tree) pushes its merges to.
+fn bare_remote(dir: &std::path::Path, repo: &std::path::Path) -> std::path::PathBuf {
+    let remote = dir.join("remote.git");
+    let (repo_path, remote_path) = (repo.to_str().unwrap(), remote.to_str().unwrap());
+    git(dir, &["clone", "-q", "--bare", repo_path, remote_path]);
+    git(repo, &["remote", "add", "origin", remote_path]);
+    remote
+}
+
+/// Merge a change of staging's file and push it.
+fn merged(repo: &std::path::Path, from: &str, to: &str, message: &str) {
+    edit(repo, "environments/staging.yaml", from, to, message);
+    git(repo, &["push", "-q", "origin", "main"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_revert_pr_returns_git_to_what_runs_and_merging_it_deploys_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("envrepo");
     envrepo::example(&repo, str::to_string);
-    // The remote, bare as on a git server; the test's work tree pushes its merges there.
-    let remote = tmp.path().join("remote.git");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            repo.to_str().unwrap(),
-            remote.to_str().unwrap(),
-        ],
-    );
-    git(
-        &repo,
-        &["remote", "add", "origin", remote.to_str().unwrap()],
-    );
-    let merge = |from: &str, to: &str, message: &str| {
-        edit(&repo, "environments/staging.yaml", from, to, message);
-        git(&repo, &["push", "-q", "origin", "main"]);
-    };
+    let remote = bare_remote(tmp.path(), &repo);
+    let merge = |from: &str, to: &str, message: &str| merged(&repo, from, to, message);
     let model = amagent::config::load_dir(&repo).unwrap();
     let envs: Vec<_> = model.environments.values().cloned().collect();
     let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());
@@ -251,25 +248,8 @@ async fn the_gate_rolling_back_an_opted_in_service_opens_a_revert_pr() {
             1,
         )
     });
-    let remote = tmp.path().join("remote.git");
-    git(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            repo.to_str().unwrap(),
-            remote.to_str().unwrap(),
-        ],
-    );
-    git(
-        &repo,
-        &["remote", "add", "origin", remote.to_str().unwrap()],
-    );
-    let merge = |from: &str, to: &str, message: &str| {
-        edit(&repo, "environments/staging.yaml", from, to, message);
-        git(&repo, &["push", "-q", "origin", "main"]);
-    };
+    let remote = bare_remote(tmp.path(), &repo);
+    let merge = |from: &str, to: &str, message: &str| merged(&repo, from, to, message);
     // Both images are in ECR already (built by CI, say); v1.5.0's tasks crash.
     let (good, bad) = (
         format!("sha256:{}", "4".repeat(64)),
