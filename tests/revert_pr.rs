@@ -26,6 +26,17 @@ fn bare_remote(dir: &std::path::Path, repo: &std::path::Path) -> std::path::Path
     remote
 }
 
+/// The `+`/`-` lines of a unified diff, without its file headers.
+fn changed_lines(diff: &str) -> Vec<&str> {
+    diff.lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect()
+}
+
 /// Merge a change of staging's file and push it.
 fn merged(repo: &std::path::Path, from: &str, to: &str, message: &str) {
     edit(repo, "environments/staging.yaml", from, to, message);
@@ -135,14 +146,7 @@ async fn a_revert_pr_returns_git_to_what_runs_and_merging_it_deploys_nothing() {
     let branch_tip = git(&repo, &["rev-parse", &theirs]);
     assert_eq!(branch_tip, opened.commit);
     let diff = git(&repo, &["diff", "--unified=0", "main", &theirs]);
-    let changed: Vec<&str> = diff
-        .lines()
-        .filter(|l| {
-            (l.starts_with('+') || l.starts_with('-'))
-                && !l.starts_with("+++")
-                && !l.starts_with("---")
-        })
-        .collect();
+    let changed = changed_lines(&diff);
     assert_eq!(
         changed,
         ["-    memory: 2048     # MiB", "+    memory: 1024     # MiB"],
@@ -322,14 +326,7 @@ async fn the_gate_rolling_back_an_opted_in_service_opens_a_revert_pr() {
             &format!("origin/{}", pr.head),
         ],
     );
-    let changed: Vec<&str> = diff
-        .lines()
-        .filter(|l| {
-            (l.starts_with('+') || l.starts_with('-'))
-                && !l.starts_with("+++")
-                && !l.starts_with("---")
-        })
-        .collect();
+    let changed = changed_lines(&diff);
     assert_eq!(
         changed,
         ["-      ref: v1.5.0", "+      ref: v1.4.0"],

@@ -17,13 +17,14 @@ pub const MARKER: &str = "<!-- amagent:approval -->";
 
 impl Agent {
     /// True while `tag` waits for approval to promote to `env` (asked once); a rejection
-    /// refuses the tag.
+    /// refuses the tag. The pull requests of `landed` are looked up only to ask, not at every
+    /// look while waiting.
     pub(super) async fn awaiting_approval(
         &mut self,
         env: &Environment,
         tag: &SemverTag,
         records: &[Record],
-        pull_requests: &[u64],
+        landed: &[crate::repo::CommitInfo],
     ) -> Result<bool, AgentError> {
         let Some(approval) = env.promotion.as_ref().and_then(|p| p.approval.as_ref()) else {
             return Ok(false);
@@ -45,7 +46,8 @@ impl Agent {
             }
             Decision::Awaiting { .. } => Ok(true),
             Decision::NotAsked => {
-                self.ask_for_approval(env, tag, pull_requests, &approval.approvers)
+                let pull_requests = self.pull_requests(landed).await;
+                self.ask_for_approval(env, tag, &pull_requests, &approval.approvers)
                     .await;
                 Ok(true)
             }

@@ -51,13 +51,13 @@ impl Agent {
         let (previous_commit, landed, notes) =
             self.since_last_promotion(&tag, &tags, last.as_ref());
         let resume_since = applied::interrupted_since(&records, env_name, &tag.commit);
-        let pull_requests = self.pull_requests(&landed).await;
         if self
-            .awaiting_approval(&env, &tag, &records, &pull_requests)
+            .awaiting_approval(&env, &tag, &records, &landed)
             .await?
         {
             return Ok(None);
         }
+        let pull_requests = self.pull_requests(&landed).await;
         let run = format!(
             "{env_name}-promote-{}-{}",
             tag.name,
