@@ -115,7 +115,7 @@ async fn builds_pushes_reads_back_and_skips_existing_blobs() {
     let registry = Registry::start();
     let f = fixture();
     let (code, stdout, stderr) = amagent(&f, &registry.sim_registry(&registry.password), &BUILD);
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     let first: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(first["built"], true);
     assert_eq!(first["commit"], f.commit.as_str());
@@ -180,7 +180,7 @@ async fn builds_pushes_reads_back_and_skips_existing_blobs() {
     let uploads = registry.blob_uploads();
     assert_eq!(uploads, 2);
     let (code, stdout, stderr) = amagent(&f, &registry.sim_registry(&registry.password), &BUILD);
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     let second: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(second["digest"], digest.as_str());
     assert_eq!(second["blobs_pushed"], 0);

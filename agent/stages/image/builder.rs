@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::storage_lock::StorageLock;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BuilderKind {
     Buildah,
@@ -116,6 +118,7 @@ impl Builder {
             args.extend(["--label".into(), format!("{k}={v}")]);
         }
         args.push(req.context.display().to_string());
+        let storage = StorageLock::shared().await;
         let mut tail = self.run(&args).await?;
         let mut push = self.base();
         push.extend([
@@ -124,12 +127,16 @@ impl Builder {
             format!("oci:{}:{}", req.layout.display(), "latest"),
         ]);
         let pushed = self.run(&push).await;
+        drop(storage);
         // The layout is all we need: drop the local image so builder storage does not grow.
         // Not `--force`: a concurrent build of identical content shares the image, and forcing
         // would pull its layers from under it ("layer not known"); then this only untags.
         let mut remove = self.base();
         remove.extend(["rmi".into(), req.tag.into()]);
-        if let Err(e) = self.run(&remove).await {
+        let alone = StorageLock::exclusive().await;
+        let removed = self.run(&remove).await;
+        drop(alone);
+        if let Err(e) = removed {
             tracing::warn!(error = %e, "could not remove the local build image");
         }
         tail.extend(pushed?);

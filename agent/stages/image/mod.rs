@@ -8,6 +8,7 @@ mod copy_session;
 pub mod layout;
 pub mod push;
 pub mod source;
+mod storage_lock;
 
 use crate::clock::real_work;
 use crate::cloud::types::{ImageDetail, RegistryAuth};
