@@ -13,6 +13,7 @@ pub mod executor;
 pub mod init;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod output;
 pub mod plan;
 pub mod repo;

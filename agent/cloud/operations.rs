@@ -44,6 +44,8 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     // The active agent removes the webhook deliveries a standby handed it (`state::inbox`).
     ("DeleteObject", "s3:DeleteObject"),
     ("GetParameters", "ssm:GetParameters"),
+    // The agent's own secrets (`notify:`'s Slack webhook URL, bot token, signing secret).
+    ("GetParameter", "ssm:GetParameter"),
     ("DescribeSecret", "secretsmanager:DescribeSecret"),
     ("GetCallerIdentity", "sts:GetCallerIdentity"),
 ];

@@ -160,4 +160,7 @@ pub trait Parameters: Send + Sync {
     /// Secrets Manager DescribeSecret (by ARN or name): the secret and its versions, or None
     /// when there is no such secret. The value is never fetched.
     async fn describe_secret(&self, secret_id: &str) -> CloudResult<Option<SecretDescription>>;
+    /// GetParameter with decryption: a SecureString's value, for the agent's own use only (the
+    /// secrets `notify:` names). Never logged; services' secrets are never read.
+    async fn secure_value(&self, name: &str) -> CloudResult<crate::secret::Secret>;
 }

@@ -39,6 +39,9 @@ pub fn example_for(field: &str, top_level: bool) -> Option<&'static str> {
         ("targetGroup", _) => "targetGroup: my-target-group",
         ("containerPort", _) => "containerPort: 3000",
         ("healthCheckPath", _) => "healthCheckPath: /health",
+        ("webhookUrl", _) => "webhookUrl: {ssm: /my-app/slack-webhook}",
+        ("botToken", _) => "botToken: {ssm: /my-app/slack-bot-token}",
+        ("secret", _) => "secret: {env: AMAGENT_WEBHOOK_SECRET}",
         _ => return None,
     })
 }

@@ -104,6 +104,8 @@ fn assemble(environments: Vec<PartialEnvironment>, pipelines: Vec<PartialPipelin
             ssm: header.ssm,
             promotion: header.promotion,
             self_heal: header.self_heal,
+            github: header.github,
+            notify: header.notify,
             services,
         };
         model

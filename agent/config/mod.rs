@@ -11,6 +11,7 @@ pub mod limits;
 pub mod load;
 pub mod model;
 pub mod names;
+pub mod notify;
 pub mod position;
 pub mod printable;
 mod promotion_rules;
@@ -26,6 +27,7 @@ pub mod write;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::load_sources;
 pub use model::*;
+pub use notify::{EventKind, NotifyTarget, SecretFrom};
 pub use read_dir::{LoadDirError, load_dir, read_dir_sources};
 pub use units::SourceFile;
 

@@ -26,6 +26,12 @@ pub struct EnvironmentSpec<S> {
     /// state again through the gate. Off by default: drift is only reported.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub self_heal: bool,
+    /// GitHub Deployments for each apply (on by default when the agent reports to GitHub).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<super::notify::GitHubSettings>,
+    /// Where to tell people how runs go (Slack, webhooks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<super::notify::NotifyTarget>,
     #[serde(default)]
     pub services: Vec<S>,
 }

@@ -113,13 +113,19 @@ impl Agent {
             commit: commit.to_string(),
             run: run.to_string(),
             pull_requests: pull_requests.to_vec(),
+            deployment: None,
         });
         Ok(())
     }
 
     /// Execute a plan whose images are known, report the outcome where people look, and
     /// record the apply as finished.
-    pub(super) async fn deliver(&mut self, d: Delivery<'_>) -> EnvReport {
+    pub(super) async fn deliver(&mut self, mut d: Delivery<'_>) -> EnvReport {
+        let deployment = self.deployment_started(&d).await;
+        if let Some(f) = self.in_flight.as_mut() {
+            f.deployment = deployment.clone();
+        }
+        self.notify_started(&d).await;
         let cloud = self.cloud_for(d.env).await;
         let ctx = Context::new(&cloud, &self.clock, &*self.journal, &*self.progress);
         let mut report = executor::execute(
@@ -127,7 +133,7 @@ impl Agent {
             EnvRun {
                 env: d.env,
                 plan: d.plan,
-                images: d.images,
+                images: d.images.clone(),
                 commit: Some(d.commit.to_string()),
                 lifecycle_dry_run: false,
                 resume_since: d.resume_since,
@@ -137,7 +143,7 @@ impl Agent {
         if !d.failures.is_empty() {
             report.outcome = Outcome::Failed;
         }
-        report.deploys.splice(0..0, d.failures);
+        report.deploys.splice(0..0, std::mem::take(&mut d.failures));
         if self
             .abandoned_for_lost_lease(d.run, d.commit, &report)
             .await
@@ -161,6 +167,8 @@ impl Agent {
             &description,
         )
         .await;
+        self.told_finished(&d, &report, deployment.as_ref(), &description)
+            .await;
         for r in &report.deploys {
             self.metrics.deployed(env_name, r);
         }
@@ -181,6 +189,22 @@ impl Agent {
         .await;
         self.in_flight = None;
         report
+    }
+
+    /// The outcome on the GitHub deployment and to the notification targets.
+    async fn told_finished(
+        &self,
+        d: &Delivery<'_>,
+        report: &EnvReport,
+        deployment: Option<&deployments::Started>,
+        description: &str,
+    ) {
+        let state = match report.outcome {
+            Outcome::Succeeded => crate::report::DeploymentState::Success,
+            Outcome::Failed => crate::report::DeploymentState::Failure,
+        };
+        self.deployment_status(deployment, state, description).await;
+        self.notify_finished(d, report, description).await;
     }
 
     /// Build the services the plan builds. Failures become failed deploy results (with the

@@ -94,6 +94,12 @@ impl Agent {
         )
         .await;
         tracing::warn!(env = %env.name, tag = %tag.name, ?pull_requests, "promotion awaits approval");
+        let run = format!("{}-approval-{}", env.name, tag.name);
+        let mut event = self.event(crate::config::EventKind::AwaitingApproval, &env.name, &run);
+        event.commit = Some(tag.commit.clone());
+        event.pull_requests = pull_requests.to_vec();
+        event.summary = format!("{what}: an approver ({who}) says /amagent approve");
+        self.notify(env, event).await;
     }
 
     /// `/amagent approve|reject` by `author` on pull request `pr`: journal the decision for

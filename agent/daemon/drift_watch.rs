@@ -48,7 +48,7 @@ impl Agent {
                     continue;
                 }
             };
-            let drifted = self.tell_drift(&env_name, &applied.commit, &found).await;
+            let drifted = self.tell_drift(&env, &applied.commit, &found).await;
             if env.self_heal && !drifted.is_empty() {
                 let drifted: Vec<&ServiceDrift> = found
                     .iter()
@@ -60,8 +60,15 @@ impl Agent {
     }
 
     /// Says what changed since the last look; returns the services drifting now.
-    async fn tell_drift(&mut self, env: &str, commit: &str, found: &[ServiceDrift]) -> Vec<String> {
+    async fn tell_drift(
+        &mut self,
+        environment: &crate::config::Environment,
+        commit: &str,
+        found: &[ServiceDrift],
+    ) -> Vec<String> {
+        let env = environment.name.as_str();
         let mut drifting = Vec::new();
+        let mut news = Vec::new();
         for d in found.iter().filter(|d| d.error.is_none()) {
             let key = (env.to_string(), d.service.clone());
             let fields: Vec<String> = d.diffs.iter().map(|f| f.field.clone()).collect();
@@ -88,8 +95,22 @@ impl Agent {
                 tracing::warn!(env, service = %d.service, drift = %said, "drift: what runs is not what Git says");
                 self.status(&[commit.to_string()], &context, Status::Failure, &said)
                     .await;
+                news.push(crate::notify::ServiceLine {
+                    name: d.service.clone(),
+                    outcome: Some("drifted".into()),
+                    reason: Some(said.clone()),
+                    ..Default::default()
+                });
             }
             self.drift_said.insert(key, (said, fields));
+        }
+        if !news.is_empty() {
+            let run = format!("{env}-drift-{}", &commit[..7.min(commit.len())]);
+            let mut event = self.event(crate::config::EventKind::Drift, env, &run);
+            event.commit = Some(commit.to_string());
+            event.summary = format!("{} service(s) differ from Git", news.len());
+            event.services = news;
+            self.notify(environment, event).await;
         }
         drifting
     }

@@ -11,11 +11,13 @@
 pub mod accounts;
 pub mod applied;
 mod apply;
+mod deployments;
 pub mod approval;
 mod drift_watch;
 mod event_loop;
 pub mod handoff;
 mod lease_lost;
+mod notifications;
 mod pinned;
 pub mod previews;
 mod promote;
@@ -119,6 +121,8 @@ pub struct Agent {
     drift_looked: Option<tokio::time::Instant>,
     /// Per (env, service): the drift last said and its fields, so it is said once.
     drift_said: std::collections::HashMap<(String, String), (String, Vec<String>)>,
+    /// Where notifications are queued (`notifications.rs`): started on first use.
+    notifier: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
 }
 
 #[derive(Clone, Debug)]
@@ -127,6 +131,8 @@ struct InFlight {
     commit: String,
     run: String,
     pull_requests: Vec<u64>,
+    /// The GitHub deployment of the delivery, once created.
+    deployment: Option<deployments::Started>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +194,7 @@ impl Agent {
             drift_interval: Some(std::time::Duration::from_secs(300)),
             drift_looked: None,
             drift_said: Default::default(),
+            notifier: Default::default(),
         }
     }
 

@@ -108,5 +108,12 @@ impl Agent {
             &f.commit[..7]
         );
         self.comment(&f.pull_requests, &f.env, &body).await;
+        let stopped = "interrupted: the agent was stopped; it resumes when it starts again";
+        self.deployment_status(
+            f.deployment.as_ref(),
+            crate::report::DeploymentState::Error,
+            stopped,
+        )
+        .await;
     }
 }

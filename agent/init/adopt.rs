@@ -85,6 +85,8 @@ pub fn adopt(request: &Request, live: &[LiveService]) -> Result<Adopted, InitErr
         ssm: Ssm { naming: ssm_naming },
         promotion: None,
         self_heal: false,
+        github: None,
+        notify: Vec::new(),
         services,
     };
     Ok(Adopted {

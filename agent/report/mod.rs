@@ -26,6 +26,34 @@ pub enum Status {
     Error,
 }
 
+/// One apply of one environment as GitHub's Deployments API sees it: a deployment of `commit`
+/// to the environment named `env`, with the images it deploys as its payload.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Deployment {
+    pub env: String,
+    pub commit: String,
+    /// The agent's run id (also in the payload).
+    pub run: String,
+    pub production: bool,
+    pub transient: bool,
+    /// Where the environment is reached (`github.deployment.url`).
+    pub environment_url: Option<String>,
+    pub description: String,
+    /// `{"run", "services": {name: image}}`.
+    pub payload: serde_json::Value,
+}
+
+/// A deployment status, as GitHub names them (`inactive` is set by GitHub itself on the
+/// previous deployment when a newer one succeeds: `auto_inactive`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentState {
+    InProgress,
+    Success,
+    Failure,
+    Error,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// GitHub refused or failed after retries. The message never holds a token.
@@ -57,6 +85,23 @@ pub trait Reporter: Send + Sync {
     /// the repository. Without GitHub only a named login counts.
     async fn is_approver(&self, login: &str, approvers: &[String]) -> Result<bool, ReportError> {
         Ok(crate::state::journal::approvals::listed(login, approvers))
+    }
+    /// Create a deployment (GitHub Deployments API); its id, for [`Reporter::deployment_status`].
+    /// `None`: this reporter keeps no deployments.
+    async fn create_deployment(&self, deployment: &Deployment) -> Result<Option<u64>, ReportError> {
+        let _ = deployment;
+        Ok(None)
+    }
+    /// A status of deployment `id` (created for `deployment`).
+    async fn deployment_status(
+        &self,
+        id: u64,
+        deployment: &Deployment,
+        state: DeploymentState,
+        description: &str,
+    ) -> Result<(), ReportError> {
+        let _ = (id, deployment, state, description);
+        Ok(())
     }
     /// Open a pull request from branch `head` into `base`; its number. A reporter that
     /// cannot (the console) says so.

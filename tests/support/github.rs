@@ -3,7 +3,9 @@
 //! across agent restarts. Serves the REST paths octocrab uses for comments, statuses and the
 //! pull requests of a commit (none known: the agent falls back to the commit message), and
 //! opening a pull request (answered with the pull request object GitHub documents,
-//! `tests/fixtures/github/pull_request.opened.json`; a second one from the same branch: 422).
+//! `tests/fixtures/github/pull_request.opened.json`; a second one from the same branch: 422),
+//! and deployments with their statuses (answered with the objects of GitHub's published
+//! `deployment_status` delivery, `tests/fixtures/github/deployment_status.created.json`).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -39,8 +41,19 @@ pub struct PullCall {
     pub body: String,
 }
 
+/// A deployment created, or a status of one: the request's JSON body as sent.
+#[derive(Clone, Debug)]
+pub struct DeploymentCall {
+    /// The deployment's id (assigned by the fake, from 7001).
+    pub id: u64,
+    /// None: the deployment's creation; Some(state): a status.
+    pub status: Option<String>,
+    pub body: Value,
+}
+
 #[derive(Default)]
 struct Inner {
+    deployments: Vec<DeploymentCall>,
     pulls: Vec<PullCall>,
     comments: Vec<Comment>,
     statuses: Vec<StatusCall>,
@@ -107,6 +120,11 @@ impl FakeGitHub {
                     )
                     .route("/repos/{o}/{r}/statuses/{sha}", post(create_status))
                     .route("/repos/{o}/{r}/pulls", post(create_pull))
+                    .route("/repos/{o}/{r}/deployments", post(create_deployment))
+                    .route(
+                        "/repos/{o}/{r}/deployments/{id}/statuses",
+                        post(create_deployment_status),
+                    )
                     .layer(middleware::from_fn_with_state(state.clone(), record))
                     .with_state(state);
                 axum::serve(listener, app).await.unwrap();
@@ -126,6 +144,11 @@ impl FakeGitHub {
     /// Pull requests opened, in order.
     pub fn pulls(&self) -> Vec<PullCall> {
         self.inner.lock().unwrap().pulls.clone()
+    }
+
+    /// Deployments created and their statuses, in order.
+    pub fn deployments(&self) -> Vec<DeploymentCall> {
+        self.inner.lock().unwrap().deployments.clone()
     }
 
     pub fn requests(&self) -> Vec<String> {
@@ -274,4 +297,60 @@ async fn create_pull(
     pr["base"]["ref"] = call.base.clone().into();
     inner.pulls.push(call);
     (axum::http::StatusCode::CREATED, Json(pr))
+}
+
+fn published_deployment_status() -> Value {
+    serde_json::from_str(include_str!(
+        "../fixtures/github/deployment_status.created.json"
+    ))
+    .unwrap()
+}
+
+async fn create_deployment(
+    State(fake): State<FakeGitHub>,
+    Json(body): Json<Value>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let mut inner = fake.inner.lock().unwrap();
+    let id = 7001 + inner.deployments.iter().filter(|d| d.status.is_none()).count() as u64;
+    let mut deployment = published_deployment_status()["deployment"].clone();
+    deployment["id"] = id.into();
+    deployment["url"] = format!("https://api.github.com/repos/o/r/deployments/{id}").into();
+    deployment["statuses_url"] =
+        format!("https://api.github.com/repos/o/r/deployments/{id}/statuses").into();
+    for field in ["ref", "environment", "description", "payload"] {
+        deployment[field] = body[field].clone();
+    }
+    deployment["sha"] = body["ref"].clone();
+    deployment["transient_environment"] = body["transient_environment"].clone();
+    deployment["production_environment"] = body["production_environment"].clone();
+    inner.deployments.push(DeploymentCall {
+        id,
+        status: None,
+        body,
+    });
+    (axum::http::StatusCode::CREATED, Json(deployment))
+}
+
+async fn create_deployment_status(
+    State(fake): State<FakeGitHub>,
+    Path((_, _, id)): Path<(String, String, u64)>,
+    Json(body): Json<Value>,
+) -> Result<(axum::http::StatusCode, Json<Value>), axum::http::StatusCode> {
+    let mut inner = fake.inner.lock().unwrap();
+    if !inner.deployments.iter().any(|d| d.id == id) {
+        return Err(axum::http::StatusCode::NOT_FOUND);
+    }
+    let state = body["state"].as_str().unwrap_or_default().to_string();
+    let mut status = published_deployment_status()["deployment_status"].clone();
+    status["state"] = state.clone().into();
+    status["description"] = body["description"].clone();
+    status["environment_url"] = body["environment_url"].clone();
+    status["log_url"] = body["log_url"].clone();
+    status["deployment_url"] = format!("https://api.github.com/repos/o/r/deployments/{id}").into();
+    inner.deployments.push(DeploymentCall {
+        id,
+        status: Some(state),
+        body,
+    });
+    Ok((axum::http::StatusCode::CREATED, Json(status)))
 }

@@ -1,4 +1,5 @@
-//! Secret references through aws-sdk-ssm and aws-sdk-secretsmanager: existence checks only.
+//! Secret references through aws-sdk-ssm and aws-sdk-secretsmanager: existence checks only,
+//! except the agent's own notification secrets (GetParameter with decryption, `secure_value`).
 //! GetParameters is called without decryption and the values in its answer are dropped unread;
 //! Secrets Manager is asked DescribeSecret only, which has no value in its answer.
 
@@ -80,6 +81,28 @@ impl Parameters for AwsSsm {
             arn: out.arn().unwrap_or(secret_id).to_string(),
             versions,
         }))
+    }
+
+    async fn secure_value(&self, name: &str) -> CloudResult<crate::secret::Secret> {
+        let out = self
+            .client
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "GetParameter",
+                    Subject {
+                        kind: ResourceKind::Parameter,
+                        name,
+                    },
+                    e,
+                )
+            })?;
+        let value = out.parameter.and_then(|p| p.value).unwrap_or_default();
+        Ok(crate::secret::Secret::new(value))
     }
 
     fn arn(&self, name: &str) -> String {

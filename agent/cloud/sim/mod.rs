@@ -332,6 +332,13 @@ impl Simulator {
         w.parameters.insert(name.into());
     }
 
+    /// A SecureString parameter the agent itself reads (a `notify:` secret).
+    pub fn put_secure_parameter(&self, name: &str, value: &str) {
+        self.add_parameter(name);
+        let mut w = self.world();
+        w.secure_values.insert(name.into(), value.into());
+    }
+
     /// Hand out this real registry (`http://user:password@127.0.0.1:PORT`) at ECR login, so
     /// builds push real images (what `AMAGENT_SIM_REGISTRY` does, per simulator).
     pub fn use_registry(&self, url: &str) {

@@ -1,5 +1,6 @@
-//! SSM Parameter Store (names only) and Secrets Manager's DescribeSecret (`secrets.rs`). Values
-//! never exist in the simulator, so nothing can leak.
+//! SSM Parameter Store (names only, and the values of the agent's own notification secrets
+//! that a test puts) and Secrets Manager's DescribeSecret (`secrets.rs`). Services' secret
+//! values never exist in the simulator, so nothing can leak.
 
 use super::Simulator;
 use crate::cloud::CloudError;
@@ -45,6 +46,19 @@ impl Parameters for SimSsm {
             "DescribeSecret",
             |_| secret_id.to_string(),
             |w| Ok(super::secrets::describe(w, secret_id)),
+        )
+    }
+
+    async fn secure_value(&self, name: &str) -> CloudResult<crate::secret::Secret> {
+        self.0.call(
+            "GetParameter",
+            |w| w.parameter_arn(name),
+            |w| {
+                w.secure_values
+                    .get(name)
+                    .map(|v| crate::secret::Secret::new(v.clone()))
+                    .ok_or_else(|| CloudError::not_found(crate::cloud::ResourceKind::Parameter, name))
+            },
         )
     }
 

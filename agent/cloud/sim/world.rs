@@ -61,6 +61,8 @@ pub(super) struct World {
     pub registry_overrides: BTreeMap<String, String>,
     pub buckets: BTreeMap<String, BTreeMap<String, StoredObject>>,
     pub parameters: BTreeSet<String>,
+    /// SecureString values of the agent's own secrets (`notify:`), by parameter name.
+    pub secure_values: BTreeMap<String, String>,
     /// Secrets Manager: ARN → version id → staging labels (no values, ever).
     pub secrets: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// One-off tasks and CloudWatch alarms.
@@ -328,6 +330,7 @@ impl World {
             registry_overrides: BTreeMap::new(),
             buckets: BTreeMap::new(),
             parameters: BTreeSet::new(),
+            secure_values: BTreeMap::new(),
             secrets: BTreeMap::new(),
             gates: Default::default(),
         }

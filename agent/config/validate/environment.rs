@@ -58,6 +58,7 @@ pub(super) fn check_environment_header(
     if let Some(p) = &h.promotion {
         check_promotion(at, h, p, env_names, out);
     }
+    super::notify::check_notify(at, h, out);
 }
 
 /// `aws.roleArn` must be an IAM role in the environment's own account: the agent acts there.

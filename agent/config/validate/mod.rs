@@ -4,6 +4,7 @@
 mod environment;
 mod gates;
 mod load_balancers;
+mod notify;
 mod pipeline;
 mod service;
 mod shapes;

@@ -13,9 +13,10 @@
 //! - edit a comment: `POST /repos/{o}/{r}/issues/comments/{id}` `{"body"}` (octocrab sends POST,
 //!   not the documented PATCH; GitHub accepts POST for PATCH endpoints)
 //! - commit status: `POST /repos/{o}/{r}/statuses/{sha}` `{"state","context","description"[,"target_url"]}`
+//! - deployments and their statuses: see `deployments.rs`
 //! - App: `GET /repos/{o}/{r}/installation` (JWT), `POST /app/installations/{id}/access_tokens`
 
-use super::{ReportError, Reporter, Status};
+use super::{Deployment, DeploymentState, ReportError, Reporter, Status};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use octocrab::Octocrab;
@@ -28,6 +29,7 @@ use std::future::Future;
 use std::time::Duration;
 
 mod approvers;
+mod deployments;
 mod pulls;
 mod settings;
 pub use settings::{Credentials, Settings, owner_repo_from_url};
@@ -394,6 +396,20 @@ impl Reporter for GitHub {
         body: &str,
     ) -> Result<u64, ReportError> {
         self.create_pull_request(head, base, title, body).await
+    }
+
+    async fn create_deployment(&self, d: &Deployment) -> Result<Option<u64>, ReportError> {
+        self.create(d).await.map(Some)
+    }
+
+    async fn deployment_status(
+        &self,
+        id: u64,
+        d: &Deployment,
+        state: DeploymentState,
+        description: &str,
+    ) -> Result<(), ReportError> {
+        self.set_deployment_status(id, d, state, description).await
     }
 }
 
