@@ -33,6 +33,15 @@ impl Agent {
         self.notifier = std::sync::OnceLock::from(notifier);
     }
 
+    /// Before exiting: wait (at most `within`) for queued notifications to go out.
+    pub fn drain_notifications(&self, within: std::time::Duration) {
+        if let Some(notifier) = self.notifier.get()
+            && !notifier.wait_idle(within)
+        {
+            tracing::warn!("exiting with notifications not yet delivered");
+        }
+    }
+
     /// Queue `event` for the targets of `env` that want it.
     pub(super) async fn notify(&self, env: &Environment, event: Event) {
         if env.notify.is_empty() {

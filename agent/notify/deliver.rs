@@ -117,7 +117,7 @@ impl Sender {
                 Err(Attempt::Retry(e)) => scrub(&e, secrets),
             };
             let delay = self.retry_base.saturating_mul(1 << (attempt - 1));
-            tracing::warn!(target = label, attempt, %error, "notification failed; retrying in {delay:?}");
+            tracing::warn!(to = label, attempt, %error, "notification failed; retrying in {delay:?}");
             tokio::time::sleep(delay).await;
             attempt += 1;
         }

@@ -76,7 +76,7 @@ pub async fn resolve(env: &Environment, kind: EventKind, secrets: &dyn SecretRea
         let label = format!("{} notify[{i}] ({kind_name})", env.name);
         match destination(target, secrets).await {
             Ok(destination) => out.push(Resolved { label, destination }),
-            Err(e) => tracing::warn!(target = %label, error = %e, "cannot notify: its secret is not readable"),
+            Err(e) => tracing::warn!(to = %label, error = %e, "cannot notify: its secret is not readable"),
         }
     }
     out
@@ -147,7 +147,7 @@ impl Notifier {
                     while let Some(job) = jobs.recv().await {
                         for target in &job.targets {
                             if let Err(e) = sender.send(target, &job.event).await {
-                                tracing::warn!(target = %target.label, event = job.event.kind.as_str(), error = %e, "notification not delivered");
+                                tracing::warn!(to = %target.label, event = job.event.kind.as_str(), error = %e, "notification not delivered");
                             }
                         }
                         let (count, idle) = &*done;
