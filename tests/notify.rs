@@ -214,3 +214,71 @@ async fn every_target_hears_each_run_and_none_holds_up_a_deploy() {
         assert!(!journalled.contains(secret), "the journal holds {secret}");
     }
 }
+
+/// `amagent run --once` on the simulator, secrets from its environment: a merge's deploy is
+/// told to a signed webhook and to Slack, a Slack webhook whose host is down fails nothing, and
+/// neither URL nor secret reaches stderr (at `-vv`) or the journal.
+#[test]
+fn the_agent_process_notifies_and_never_prints_a_secret() {
+    let receiver = Receiver::start();
+    let down = format!("http://{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("envrepo");
+    let block = "notify:
+  - slack:
+      webhookUrl: {env: AMAGENT_TEST_SLACK_URL}
+  - webhook:
+      url: RECEIVER/hooks/amagent
+      secret: {env: AMAGENT_TEST_SIGNING}
+  - slack:
+      webhookUrl: {env: AMAGENT_TEST_SLACK_DOWN}
+    events: [succeeded]
+services:
+"
+    .replace("RECEIVER", &receiver.url);
+    envrepo::example(&repo, |text| match text.contains("name: staging") {
+        true => text.replacen("services:\n", &block, 1),
+        false => text.to_string(),
+    });
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_amagent"))
+            .args(["-vv", "run", "--once", "--sim", "healthy", "--repo", repo.to_str().unwrap()])
+            .env("AMAGENT_JOURNAL", tmp.path().join("journal"))
+            .env("AMAGENT_CACHE", tmp.path().join("cache"))
+            .env("AMAGENT_TEST_SLACK_URL", format!("{}/services/{SLACK_SECRET}", receiver.url))
+            .env("AMAGENT_TEST_SLACK_DOWN", format!("{down}/services/{SLACK_DOWN_SECRET}"))
+            .env("AMAGENT_TEST_SIGNING", SIGNING_SECRET)
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let adopted = run();
+    edit(&repo, "environments/staging.yaml", "memory: 512", "memory: 1024", "Merge pull request #21");
+    let applied = run();
+    let slack = receiver.to("/services/");
+    let texts: Vec<String> = slack.iter().map(|r| r.json()["text"].as_str().unwrap().to_string()).collect();
+    assert_eq!(texts.len(), 2, "{texts:#?}\n{applied}");
+    assert!(texts[1].starts_with(":white_check_mark: *staging* deployed"), "{}", texts[1]);
+    let hooks = receiver.to("/hooks/");
+    assert_eq!(hooks.len(), 2, "started, succeeded");
+    for hook in &hooks {
+        let signature = hook.header("x-amagent-signature-256").unwrap();
+        assert!(verify(SIGNING_SECRET, &hook.body, signature));
+    }
+    assert!(applied.contains("staging notify[2] (slack)"), "{applied}");
+    assert!(applied.contains("notification not delivered"), "{applied}");
+    let journal = std::fs::read_dir(tmp.path().join("journal"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(journal.contains("succeeded"), "the journal was read: {journal}");
+    for secret in [SLACK_SECRET, SLACK_DOWN_SECRET, "k7Wdownhooksecret", SIGNING_SECRET] {
+        for (what, text) in [("stderr", &adopted), ("stderr", &applied), ("journal", &journal)] {
+            assert!(!text.contains(secret), "the {what} holds {secret}:\n{text}");
+        }
+    }
+}
