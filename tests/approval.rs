@@ -58,10 +58,15 @@ impl Recorder {
 async fn a_tag_waits_for_an_approver_and_only_that_tag_is_approved() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("envrepo");
+    let receiver = support::receiver::Receiver::start();
+    let notify = format!(
+        "\nnotify:\n  - webhook:\n      url: {}/approvals\n    events: [awaiting_approval]",
+        receiver.url
+    );
     envrepo::example(&repo, |text| {
         text.replace(
             "tagPattern: \"v*\"",
-            "tagPattern: \"v*\"\n  approval:\n    approvers: [ada]",
+            &format!("tagPattern: \"v*\"\n  approval:\n    approvers: [ada]{notify}"),
         )
     });
     let model = amagent::config::load_dir(&repo).unwrap();
@@ -103,6 +108,13 @@ async fn a_tag_waits_for_an_approver_and_only_that_tag_is_approved() {
     assert!(!promoted(&agent.tick().await.unwrap()));
     assert!(!promoted(&agent.tick().await.unwrap()));
     assert_eq!(recorder.said(1, "`v1.0.0` awaits approval"), 1);
+    // And told once to the environment's notification targets.
+    assert!(agent.notifier().wait_idle(std::time::Duration::from_secs(30)));
+    let told: Vec<serde_json::Value> = receiver.to("/approvals").iter().map(|r| r.json()).collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["event"], "awaiting_approval");
+    assert_eq!(told[0]["environment"], "production");
+    assert_eq!(told[0]["pull_requests"], serde_json::json!([1]));
     assert!(recorder.said(1, "An approver (ada) comments `/amagent approve`") == 1);
     let pending = recorder.statuses.lock().unwrap().iter().any(|(e, s, d)| {
         e == "production" && *s == Status::Pending && d == "v1.0.0 awaits approval"

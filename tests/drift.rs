@@ -312,3 +312,28 @@ async fn an_autoscaled_count_is_neither_drift_nor_reset_by_a_deploy() {
     assert_eq!(staging.outcome, amagent::stages::deploy::Outcome::Succeeded);
     assert_eq!(desired(&sandbox, &env).await, 4);
 }
+
+/// A new drift is told once to the environment's notification targets (`events: [drift]`).
+#[tokio::test(start_paused = true)]
+async fn a_new_drift_is_notified_once() {
+    let receiver = support::receiver::Receiver::start();
+    let block = format!(
+        "notify:\n  - webhook:\n      url: {}/drift\n    events: [drift]\nservices:\n",
+        receiver.url
+    );
+    let (_tmp, sandbox, mut agent, _) = agent_with(|text| match text.contains("name: staging") {
+        true => text.replacen("services:\n", &block, 1),
+        false => text.to_string(),
+    })
+    .await;
+    let env = load_dir(repo()).unwrap().environments["staging"].clone();
+    scale(&sandbox, &env, 3).await;
+    agent.tick().await.unwrap();
+    agent.tick().await.unwrap();
+    assert!(agent.notifier().wait_idle(std::time::Duration::from_secs(30)));
+    let told: Vec<serde_json::Value> = receiver.to("/drift").iter().map(|r| r.json()).collect();
+    assert_eq!(told.len(), 1, "said once: {told:?}");
+    assert_eq!(told[0]["event"], "drift");
+    assert_eq!(told[0]["services"][0]["name"], "api");
+    assert_eq!(told[0]["services"][0]["reason"], "api: desiredCount 1 → 3 (running)");
+}
