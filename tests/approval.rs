@@ -109,7 +109,11 @@ async fn a_tag_waits_for_an_approver_and_only_that_tag_is_approved() {
     assert!(!promoted(&agent.tick().await.unwrap()));
     assert_eq!(recorder.said(1, "`v1.0.0` awaits approval"), 1);
     // And told once to the environment's notification targets.
-    assert!(agent.notifier().wait_idle(std::time::Duration::from_secs(30)));
+    assert!(
+        agent
+            .notifier()
+            .wait_idle(std::time::Duration::from_secs(30))
+    );
     let told: Vec<serde_json::Value> = receiver.to("/approvals").iter().map(|r| r.json()).collect();
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["event"], "awaiting_approval");

@@ -287,3 +287,40 @@ async fn describe_tasks_reads_each_containers_health() {
     // moto reports its containers HEALTHY.
     assert_eq!(containers[0].health_status.as_deref(), Some("HEALTHY"));
 }
+
+/// The agent's own notification secret: GetParameter with decryption returns the SecureString's
+/// value; a missing parameter is NotFound naming it (and never a value).
+#[tokio::test]
+async fn a_notification_secret_is_read_decrypted() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let aws = support::connect(&endpoint).await;
+    let cloud = aws.cloud();
+    let ssm = aws_sdk_ssm::Client::new(aws.sdk_config());
+    let value = "https://hooks.slack.com/services/T000/B000/wireSecret";
+    ssm.put_parameter()
+        .name("/aussie-markets/notify/slack-webhook")
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let secret = cloud
+        .ssm
+        .secure_value("/aussie-markets/notify/slack-webhook")
+        .await
+        .unwrap();
+    assert_eq!(secret.expose(), value);
+    let missing = cloud
+        .ssm
+        .secure_value("/aussie-markets/notify/nope")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, amagent::cloud::CloudError::NotFound { .. }),
+        "{missing:?}"
+    );
+    assert!(
+        missing.to_string().contains("/aussie-markets/notify/nope"),
+        "{missing}"
+    );
+}

@@ -83,11 +83,23 @@ async fn a_merge_that_deploys_and_one_that_rolls_back_each_make_one_deployment()
     assert!(github.deployments().is_empty());
 
     let staging_file = "environments/staging.yaml";
-    edit(&repo, staging_file, "ref: v1.3.0", "ref: v1.4.0", "Merge pull request #11");
+    edit(
+        &repo,
+        staging_file,
+        "ref: v1.3.0",
+        "ref: v1.4.0",
+        "Merge pull request #11",
+    );
     let good_merge = git(&repo, &["rev-parse", "HEAD"]);
     let tick = agent.tick().await.unwrap();
     assert_eq!(tick.applied[0].outcome, Outcome::Succeeded, "{tick:?}");
-    edit(&repo, staging_file, "ref: v1.4.0", "ref: v1.5.0", "Merge pull request #12");
+    edit(
+        &repo,
+        staging_file,
+        "ref: v1.4.0",
+        "ref: v1.5.0",
+        "Merge pull request #12",
+    );
     let bad_merge = git(&repo, &["rev-parse", "HEAD"]);
     let tick = agent.tick().await.unwrap();
     assert!(tick.applied[0].deploys[0].rolled_back, "{tick:?}");
@@ -119,12 +131,20 @@ async fn a_merge_that_deploys_and_one_that_rolls_back_each_make_one_deployment()
     assert_eq!(created["transient_environment"], false);
     let image = created["payload"]["services"]["api"].as_str().unwrap();
     assert!(image.ends_with(&format!("@{good}")), "{created}");
-    assert!(created["payload"]["run"].as_str().unwrap().starts_with("staging-apply-"));
+    assert!(
+        created["payload"]["run"]
+            .as_str()
+            .unwrap()
+            .starts_with("staging-apply-")
+    );
 
     let status = |i: usize| (d[i].id, d[i].status.clone().unwrap(), d[i].body.clone());
     let (id, state, body) = status(1);
     assert_eq!((id, state.as_str()), (7001, "in_progress"));
-    assert_eq!(body["environment_url"], "https://staging.aussie-markets.com");
+    assert_eq!(
+        body["environment_url"],
+        "https://staging.aussie-markets.com"
+    );
     assert_eq!(body["log_url"], "https://amagent.example.com");
     let (id, state, body) = status(2);
     assert_eq!((id, state.as_str()), (7001, "success"), "{body}");
@@ -132,15 +152,20 @@ async fn a_merge_that_deploys_and_one_that_rolls_back_each_make_one_deployment()
     assert_eq!(body["auto_inactive"], true);
 
     assert_eq!(d[3].body["ref"], bad_merge.as_str());
-    assert!(d[3].body["payload"]["services"]["api"]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!("@{bad}")));
+    assert!(
+        d[3].body["payload"]["services"]["api"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("@{bad}"))
+    );
     let (id, state, _) = status(4);
     assert_eq!((id, state.as_str()), (7002, "in_progress"));
     let (id, state, body) = status(5);
     assert_eq!((id, state.as_str()), (7002, "failure"), "{body}");
-    assert!(body["description"].as_str().unwrap().contains("failed"), "{body}");
+    assert!(
+        body["description"].as_str().unwrap().contains("failed"),
+        "{body}"
+    );
 }
 
 fn deployment() -> Deployment {

@@ -330,10 +330,17 @@ async fn a_new_drift_is_notified_once() {
     scale(&sandbox, &env, 3).await;
     agent.tick().await.unwrap();
     agent.tick().await.unwrap();
-    assert!(agent.notifier().wait_idle(std::time::Duration::from_secs(30)));
+    assert!(
+        agent
+            .notifier()
+            .wait_idle(std::time::Duration::from_secs(30))
+    );
     let told: Vec<serde_json::Value> = receiver.to("/drift").iter().map(|r| r.json()).collect();
     assert_eq!(told.len(), 1, "said once: {told:?}");
     assert_eq!(told[0]["event"], "drift");
     assert_eq!(told[0]["services"][0]["name"], "api");
-    assert_eq!(told[0]["services"][0]["reason"], "api: desiredCount 1 → 3 (running)");
+    assert_eq!(
+        told[0]["services"][0]["reason"],
+        "api: desiredCount 1 → 3 (running)"
+    );
 }

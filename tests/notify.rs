@@ -96,7 +96,8 @@ fn verify(secret: &str, body: &[u8], header: &str) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     let hex = header.strip_prefix("sha256=").unwrap_or_default();
-    mac.verify_slice(&hex::decode(hex).unwrap_or_default()).is_ok()
+    mac.verify_slice(&hex::decode(hex).unwrap_or_default())
+        .is_ok()
 }
 
 #[tokio::test(start_paused = true)]
@@ -104,7 +105,13 @@ async fn every_target_hears_each_run_and_none_holds_up_a_deploy() {
     let log = log();
     let receiver = Receiver::start();
     // A port nothing listens on: bound, then closed.
-    let down = format!("http://{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+    let down = format!(
+        "http://{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("api-src");
     std::fs::create_dir_all(&source).unwrap();
@@ -121,54 +128,120 @@ async fn every_target_hears_each_run_and_none_holds_up_a_deploy() {
             false => text,
         }
     });
-    let (good, bad) = (format!("sha256:{}", "4".repeat(64)), format!("sha256:{}", "5".repeat(64)));
+    let (good, bad) = (
+        format!("sha256:{}", "4".repeat(64)),
+        format!("sha256:{}", "5".repeat(64)),
+    );
     let faults = FaultScript::new().image(ImageRule::new(&bad).crash_after(15));
     let model = amagent::config::load_dir(&repo).unwrap_or_else(|e| panic!("{e:?}"));
     let envs: Vec<_> = model.environments.values().cloned().collect();
     let sandbox = Sandbox::for_environments(&envs, faults, amagent::sandbox::epoch());
     let now = amagent::sandbox::epoch();
-    sandbox.sim.push_image("aussie-markets/api", &good, &[&v14, "v1.4.0"], now);
-    sandbox.sim.push_image("aussie-markets/api", &bad, &[&v15, "v1.5.0"], now);
+    sandbox
+        .sim
+        .push_image("aussie-markets/api", &good, &[&v14, "v1.4.0"], now);
+    sandbox
+        .sim
+        .push_image("aussie-markets/api", &bad, &[&v15, "v1.5.0"], now);
     let slack_url = format!("{}/services/{SLACK_SECRET}", receiver.url);
-    sandbox.sim.put_secure_parameter("/aussie-markets/notify/slack-webhook", &slack_url);
-    sandbox.sim.put_secure_parameter("/aussie-markets/notify/slack-bot", BOT_TOKEN);
+    sandbox
+        .sim
+        .put_secure_parameter("/aussie-markets/notify/slack-webhook", &slack_url);
+    sandbox
+        .sim
+        .put_secure_parameter("/aussie-markets/notify/slack-bot", BOT_TOKEN);
     let slack_down = format!("{down}/services/{SLACK_DOWN_SECRET}");
-    sandbox.sim.put_secure_parameter("/aussie-markets/notify/slack-webhook-down", &slack_down);
-    sandbox.sim.put_secure_parameter("/aussie-markets/notify/signing", SIGNING_SECRET);
+    sandbox
+        .sim
+        .put_secure_parameter("/aussie-markets/notify/slack-webhook-down", &slack_down);
+    sandbox
+        .sim
+        .put_secure_parameter("/aussie-markets/notify/signing", SIGNING_SECRET);
     let journal: Arc<dyn Journal> = Arc::new(LocalJournal::new(tmp.path().join("journal")));
     let mut agent = envrepo::sim_agent(&repo, tmp.path(), &sandbox, journal.clone());
     let slack_api = format!("{}/api", receiver.url);
-    agent.set_notifier(Arc::new(Notifier::start(Duration::from_millis(20), &slack_api)));
+    agent.set_notifier(Arc::new(Notifier::start(
+        Duration::from_millis(20),
+        &slack_api,
+    )));
     agent.tick().await.unwrap(); // adopt
 
     let file = "environments/staging.yaml";
-    edit(&repo, file, "ref: v1.3.0", "ref: v1.4.0", "Merge pull request #11");
+    edit(
+        &repo,
+        file,
+        "ref: v1.3.0",
+        "ref: v1.4.0",
+        "Merge pull request #11",
+    );
     let tick = agent.tick().await.unwrap();
-    assert_eq!(tick.applied[0].outcome, Outcome::Succeeded, "a receiver down fails nothing");
-    edit(&repo, file, "ref: v1.4.0", "ref: v1.5.0", "Merge pull request #12");
+    assert_eq!(
+        tick.applied[0].outcome,
+        Outcome::Succeeded,
+        "a receiver down fails nothing"
+    );
+    edit(
+        &repo,
+        file,
+        "ref: v1.4.0",
+        "ref: v1.5.0",
+        "Merge pull request #12",
+    );
     let tick = agent.tick().await.unwrap();
     assert!(tick.applied[0].deploys[0].rolled_back, "{tick:?}");
-    assert!(agent.notifier().wait_idle(Duration::from_secs(60)), "deliveries finished");
+    assert!(
+        agent.notifier().wait_idle(Duration::from_secs(60)),
+        "deliveries finished"
+    );
 
     // Slack incoming webhook: one message per event.
     let slack = receiver.to("/services/");
-    let texts: Vec<String> = slack.iter().map(|r| r.json()["text"].as_str().unwrap().to_string()).collect();
+    let texts: Vec<String> = slack
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(texts.len(), 4, "{texts:#?}");
-    assert!(texts[0].starts_with(":rocket: *staging* deploying"), "{}", texts[0]);
-    assert!(texts[1].starts_with(":white_check_mark: *staging* deployed"), "{}", texts[1]);
-    assert!(texts[3].starts_with(":rewind: *staging* deploy failed and rolled back"), "{}", texts[3]);
+    assert!(
+        texts[0].starts_with(":rocket: *staging* deploying"),
+        "{}",
+        texts[0]
+    );
+    assert!(
+        texts[1].starts_with(":white_check_mark: *staging* deployed"),
+        "{}",
+        texts[1]
+    );
+    assert!(
+        texts[3].starts_with(":rewind: *staging* deploy failed and rolled back"),
+        "{}",
+        texts[3]
+    );
     assert!(texts[3].contains("#12"), "{}", texts[3]);
 
     // Slack bot: one message per run — posted at the start, updated with its ts at the end.
-    let bot: Vec<(String, serde_json::Value)> =
-        receiver.to("/api/").iter().map(|r| (r.path.clone(), r.json())).collect();
+    let bot: Vec<(String, serde_json::Value)> = receiver
+        .to("/api/")
+        .iter()
+        .map(|r| (r.path.clone(), r.json()))
+        .collect();
     let paths: Vec<&str> = bot.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(paths, ["/api/chat.postMessage", "/api/chat.update", "/api/chat.postMessage", "/api/chat.update"]);
+    assert_eq!(
+        paths,
+        [
+            "/api/chat.postMessage",
+            "/api/chat.update",
+            "/api/chat.postMessage",
+            "/api/chat.update"
+        ]
+    );
     assert_eq!(bot[1].1["ts"], SLACK_TS);
     assert_eq!(bot[1].1["channel"], "#deploys");
     assert!(bot[0].1.get("ts").is_none());
     for r in receiver.to("/api/") {
-        assert_eq!(r.header("authorization"), Some(format!("Bearer {BOT_TOKEN}").as_str()));
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {BOT_TOKEN}").as_str())
+        );
     }
 
     // The signed webhook: each event's first try got a 500 and was sent again, same body.
@@ -178,11 +251,17 @@ async fn every_target_hears_each_run_and_none_holds_up_a_deploy() {
     for pair in flaky.chunks(2) {
         assert_eq!(pair[0].body, pair[1].body);
         let signature = pair[1].header("x-amagent-signature-256").unwrap();
-        assert!(verify(SIGNING_SECRET, &pair[1].body, signature), "{signature}");
+        assert!(
+            verify(SIGNING_SECRET, &pair[1].body, signature),
+            "{signature}"
+        );
         assert!(!verify("another secret", &pair[1].body, signature));
         let body = pair[1].json();
         assert_eq!(pair[1].header("x-amagent-event"), body["event"].as_str());
-        run_ids.push((body["event"].as_str().unwrap().to_string(), body["run_id"].as_str().unwrap().to_string()));
+        run_ids.push((
+            body["event"].as_str().unwrap().to_string(),
+            body["run_id"].as_str().unwrap().to_string(),
+        ));
     }
     let events: Vec<&str> = run_ids.iter().map(|(e, _)| e.as_str()).collect();
     assert_eq!(
@@ -190,7 +269,10 @@ async fn every_target_hears_each_run_and_none_holds_up_a_deploy() {
         ["started", "succeeded", "started", "rolled_back"],
         "filtered by `events`"
     );
-    assert_eq!(run_ids[0].1, run_ids[1].1, "a run's events share its run_id");
+    assert_eq!(
+        run_ids[0].1, run_ids[1].1,
+        "a run's events share its run_id"
+    );
     assert_eq!(run_ids[2].1, run_ids[3].1);
     assert_ne!(run_ids[1].1, run_ids[2].1);
     let last = flaky[7].json();
@@ -209,7 +291,14 @@ async fn every_target_hears_each_run_and_none_holds_up_a_deploy() {
 
     // Secrets: never in the log nor the journal.
     let journalled = format!("{:?}", journal.read(None).await.unwrap());
-    for secret in [SLACK_SECRET, "xq9Zslackhooksecret", SLACK_DOWN_SECRET, "k7Wdownhooksecret", BOT_TOKEN, SIGNING_SECRET] {
+    for secret in [
+        SLACK_SECRET,
+        "xq9Zslackhooksecret",
+        SLACK_DOWN_SECRET,
+        "k7Wdownhooksecret",
+        BOT_TOKEN,
+        SIGNING_SECRET,
+    ] {
         assert!(!logged.contains(secret), "the log holds {secret}");
         assert!(!journalled.contains(secret), "the journal holds {secret}");
     }
@@ -221,7 +310,13 @@ async fn every_target_hears_each_run_and_none_holds_up_a_deploy() {
 #[test]
 fn the_agent_process_notifies_and_never_prints_a_secret() {
     let receiver = Receiver::start();
-    let down = format!("http://{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+    let down = format!(
+        "http://{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("envrepo");
     let block = "notify:
@@ -242,11 +337,25 @@ services:
     });
     let run = || {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_amagent"))
-            .args(["-vv", "run", "--once", "--sim", "healthy", "--repo", repo.to_str().unwrap()])
+            .args([
+                "-vv",
+                "run",
+                "--once",
+                "--sim",
+                "healthy",
+                "--repo",
+                repo.to_str().unwrap(),
+            ])
             .env("AMAGENT_JOURNAL", tmp.path().join("journal"))
             .env("AMAGENT_CACHE", tmp.path().join("cache"))
-            .env("AMAGENT_TEST_SLACK_URL", format!("{}/services/{SLACK_SECRET}", receiver.url))
-            .env("AMAGENT_TEST_SLACK_DOWN", format!("{down}/services/{SLACK_DOWN_SECRET}"))
+            .env(
+                "AMAGENT_TEST_SLACK_URL",
+                format!("{}/services/{SLACK_SECRET}", receiver.url),
+            )
+            .env(
+                "AMAGENT_TEST_SLACK_DOWN",
+                format!("{down}/services/{SLACK_DOWN_SECRET}"),
+            )
             .env("AMAGENT_TEST_SIGNING", SIGNING_SECRET)
             .env_remove("GITHUB_TOKEN")
             .env_remove("RUST_LOG")
@@ -257,12 +366,25 @@ services:
         stderr
     };
     let adopted = run();
-    edit(&repo, "environments/staging.yaml", "memory: 512", "memory: 1024", "Merge pull request #21");
+    edit(
+        &repo,
+        "environments/staging.yaml",
+        "memory: 512",
+        "memory: 1024",
+        "Merge pull request #21",
+    );
     let applied = run();
     let slack = receiver.to("/services/");
-    let texts: Vec<String> = slack.iter().map(|r| r.json()["text"].as_str().unwrap().to_string()).collect();
+    let texts: Vec<String> = slack
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(texts.len(), 2, "{texts:#?}\n{applied}");
-    assert!(texts[1].starts_with(":white_check_mark: *staging* deployed"), "{}", texts[1]);
+    assert!(
+        texts[1].starts_with(":white_check_mark: *staging* deployed"),
+        "{}",
+        texts[1]
+    );
     let hooks = receiver.to("/hooks/");
     assert_eq!(hooks.len(), 2, "started, succeeded");
     for hook in &hooks {
@@ -275,9 +397,21 @@ services:
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
         .collect::<String>();
-    assert!(journal.contains("succeeded"), "the journal was read: {journal}");
-    for secret in [SLACK_SECRET, SLACK_DOWN_SECRET, "k7Wdownhooksecret", SIGNING_SECRET] {
-        for (what, text) in [("stderr", &adopted), ("stderr", &applied), ("journal", &journal)] {
+    assert!(
+        journal.contains("succeeded"),
+        "the journal was read: {journal}"
+    );
+    for secret in [
+        SLACK_SECRET,
+        SLACK_DOWN_SECRET,
+        "k7Wdownhooksecret",
+        SIGNING_SECRET,
+    ] {
+        for (what, text) in [
+            ("stderr", &adopted),
+            ("stderr", &applied),
+            ("journal", &journal),
+        ] {
             assert!(!text.contains(secret), "the {what} holds {secret}:\n{text}");
         }
     }

@@ -11,8 +11,8 @@
 pub mod accounts;
 pub mod applied;
 mod apply;
-mod deployments;
 pub mod approval;
+mod deployments;
 mod drift_watch;
 mod event_loop;
 pub mod handoff;

@@ -14,7 +14,11 @@ struct Secrets(Cloud);
 #[async_trait::async_trait]
 impl notify::SecretReader for Secrets {
     async fn parameter(&self, name: &str) -> Result<crate::secret::Secret, String> {
-        self.0.ssm.secure_value(name).await.map_err(|e| e.to_string())
+        self.0
+            .ssm
+            .secure_value(name)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     fn variable(&self, name: &str) -> Option<String> {
@@ -86,7 +90,12 @@ impl Agent {
 
     /// A delivery ended: succeeded, or failed — `rolled_back` when the agent put any service
     /// back to what ran before.
-    pub(super) async fn notify_finished(&self, d: &Delivery<'_>, report: &EnvReport, summary: &str) {
+    pub(super) async fn notify_finished(
+        &self,
+        d: &Delivery<'_>,
+        report: &EnvReport,
+        summary: &str,
+    ) {
         let kind = match report.outcome {
             Outcome::Succeeded => EventKind::Succeeded,
             Outcome::Failed if report.deploys.iter().any(|r| r.rolled_back) => {

@@ -79,7 +79,11 @@ impl Sender {
     ) -> Result<(), String> {
         let key = (channel.to_string(), event.run_id.clone());
         let ts = self.slack_messages.get(&key).cloned();
-        let method = if ts.is_some() { "chat.update" } else { "chat.postMessage" };
+        let method = if ts.is_some() {
+            "chat.update"
+        } else {
+            "chat.postMessage"
+        };
         let url = format!("{}/{method}", self.slack_api);
         let body = message::slack_bot_body(event, channel, ts.as_deref());
         let auth = [("Authorization", format!("Bearer {token}"))];

@@ -127,8 +127,8 @@ mod tests {
 
     #[test]
     fn the_webhook_body_carries_the_run_id_and_every_field() {
-        let body: Value = serde_json::from_slice(&webhook_body(&event(EventKind::RolledBack)))
-            .expect("JSON");
+        let body: Value =
+            serde_json::from_slice(&webhook_body(&event(EventKind::RolledBack))).expect("JSON");
         assert_eq!(body["run_id"], "staging-apply-3e1a9d7-20261202T060000Z");
         assert_eq!(body["event"], "rolled_back");
         assert_eq!(body["environment"], "staging");
@@ -150,18 +150,28 @@ mod tests {
     fn slack_text_escapes_and_keeps_the_first_line_of_a_reason() {
         let text = slack_text(&event(EventKind::Failed));
         assert!(text.starts_with(":x: *staging* deploy failed `3e1a9d7`: 1 service failed #12"));
-        assert!(text.contains("Essential container &lt;app&gt; exited"), "{text}");
+        assert!(
+            text.contains("Essential container &lt;app&gt; exited"),
+            "{text}"
+        );
         assert!(!text.contains("more"), "{text}");
     }
 
     #[test]
     fn a_bot_update_names_the_message_it_replaces() {
-        let body: Value =
-            serde_json::from_slice(&slack_bot_body(&event(EventKind::Started), "C1", Some("1.2")))
-                .unwrap();
-        assert_eq!((body["channel"].as_str(), body["ts"].as_str()), (Some("C1"), Some("1.2")));
+        let body: Value = serde_json::from_slice(&slack_bot_body(
+            &event(EventKind::Started),
+            "C1",
+            Some("1.2"),
+        ))
+        .unwrap();
+        assert_eq!(
+            (body["channel"].as_str(), body["ts"].as_str()),
+            (Some("C1"), Some("1.2"))
+        );
         let first: Value =
-            serde_json::from_slice(&slack_bot_body(&event(EventKind::Started), "C1", None)).unwrap();
+            serde_json::from_slice(&slack_bot_body(&event(EventKind::Started), "C1", None))
+                .unwrap();
         assert!(first.get("ts").is_none());
     }
 }

@@ -69,14 +69,24 @@ pub trait SecretReader: Send + Sync {
 
 /// The targets of `env` that want `kind`, with their secrets read. A target whose secret cannot
 /// be read is left out (logged, naming the field and where the secret should be).
-pub async fn resolve(env: &Environment, kind: EventKind, secrets: &dyn SecretReader) -> Vec<Resolved> {
+pub async fn resolve(
+    env: &Environment,
+    kind: EventKind,
+    secrets: &dyn SecretReader,
+) -> Vec<Resolved> {
     let mut out = Vec::new();
     for (i, target) in env.notify.iter().enumerate().filter(|(_, t)| t.wants(kind)) {
-        let kind_name = if target.slack.is_some() { "slack" } else { "webhook" };
+        let kind_name = if target.slack.is_some() {
+            "slack"
+        } else {
+            "webhook"
+        };
         let label = format!("{} notify[{i}] ({kind_name})", env.name);
         match destination(target, secrets).await {
             Ok(destination) => out.push(Resolved { label, destination }),
-            Err(e) => tracing::warn!(to = %label, error = %e, "cannot notify: its secret is not readable"),
+            Err(e) => {
+                tracing::warn!(to = %label, error = %e, "cannot notify: its secret is not readable")
+            }
         }
     }
     out
@@ -88,11 +98,16 @@ async fn destination(t: &NotifyTarget, secrets: &dyn SecretReader) -> Result<Des
             Some(from) => Some(read(from, secrets).await?),
             None => None,
         };
-        return Ok(Destination::Webhook { url: hook.url.clone(), secret });
+        return Ok(Destination::Webhook {
+            url: hook.url.clone(),
+            secret,
+        });
     }
     let slack = t.slack.as_ref().ok_or("no target")?;
     match (&slack.webhook_url, &slack.bot_token, &slack.channel) {
-        (Some(url), _, _) => Ok(Destination::SlackWebhook { url: read(url, secrets).await? }),
+        (Some(url), _, _) => Ok(Destination::SlackWebhook {
+            url: read(url, secrets).await?,
+        }),
         (None, Some(token), Some(channel)) => Ok(Destination::SlackBot {
             token: read(token, secrets).await?,
             channel: channel.clone(),
@@ -188,3 +203,6 @@ impl Default for Notifier {
         Notifier::start(deliver::RETRY_BASE, "https://slack.com/api")
     }
 }
+
+#[cfg(test)]
+mod tests;

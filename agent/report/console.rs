@@ -109,7 +109,9 @@ impl Reporter for Console {
 
     async fn create_deployment(&self, _: &Deployment) -> Result<Option<u64>, ReportError> {
         use std::sync::atomic::Ordering;
-        Ok(Some(self.deployments_created.fetch_add(1, Ordering::Relaxed) + 1))
+        Ok(Some(
+            self.deployments_created.fetch_add(1, Ordering::Relaxed) + 1,
+        ))
     }
 
     async fn deployment_status(

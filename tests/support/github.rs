@@ -311,7 +311,12 @@ async fn create_deployment(
     Json(body): Json<Value>,
 ) -> (axum::http::StatusCode, Json<Value>) {
     let mut inner = fake.inner.lock().unwrap();
-    let id = 7001 + inner.deployments.iter().filter(|d| d.status.is_none()).count() as u64;
+    let id = 7001
+        + inner
+            .deployments
+            .iter()
+            .filter(|d| d.status.is_none())
+            .count() as u64;
     let mut deployment = published_deployment_status()["deployment"].clone();
     deployment["id"] = id.into();
     deployment["url"] = format!("https://api.github.com/repos/o/r/deployments/{id}").into();

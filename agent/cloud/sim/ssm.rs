@@ -57,7 +57,9 @@ impl Parameters for SimSsm {
                 w.secure_values
                     .get(name)
                     .map(|v| crate::secret::Secret::new(v.clone()))
-                    .ok_or_else(|| CloudError::not_found(crate::cloud::ResourceKind::Parameter, name))
+                    .ok_or_else(|| {
+                        CloudError::not_found(crate::cloud::ResourceKind::Parameter, name)
+                    })
             },
         )
     }
