@@ -37,7 +37,13 @@ impl Agent {
         if let Err(e) = self.journal.append(&record).await {
             tracing::error!(error = %e, "cannot write the journal");
         }
-        self.in_flight = None;
+        // GitHub is told, not AWS: the deployment does not stay `in_progress` for ever.
+        if let Some(f) = self.in_flight.take() {
+            let why = "abandoned: this agent lost its lease; the one holding it applies the commit";
+            let state = crate::report::DeploymentState::Error;
+            self.deployment_status(f.deployment.as_ref(), state, why)
+                .await;
+        }
         true
     }
 }
