@@ -79,3 +79,60 @@ fn deployment_of(d: &Delivery<'_>) -> Option<Deployment> {
         payload: serde_json::json!({ "run": d.run, "services": services }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::notify::{DeploymentSettings, GitHubSettings};
+
+    fn of(env: &Environment) -> Option<Deployment> {
+        let mut model = crate::config::example();
+        model.environments.insert(env.name.clone(), env.clone());
+        let plan = crate::plan::plan(&Model::default(), &model);
+        let plan = plan
+            .environment(&env.name)
+            .expect("a new environment is planned");
+        let images = BTreeMap::new();
+        deployment_of(&Delivery {
+            env,
+            plan,
+            images,
+            failures: Vec::new(),
+            commit: "3e1a9d7c5b2f4e6a8c0b1d3f5e7a9c2b4d6f8e0a",
+            run: "run-1",
+            pull_requests: &[],
+            status_commits: &[],
+            detail: serde_json::Value::Null,
+            resume_since: None,
+            notes: None,
+        })
+    }
+
+    #[test]
+    fn a_promotion_target_is_production_unless_configured_otherwise() {
+        let model = crate::config::example();
+        let production = of(&model.environments["production"]).unwrap();
+        let staging = of(&model.environments["staging"]).unwrap();
+        assert!(production.production && !staging.production);
+        assert_eq!(staging.environment_url, None);
+
+        let mut env = model.environments["production"].clone();
+        env.github = Some(GitHubSettings {
+            deployment: DeploymentSettings {
+                production: Some(false),
+                transient: true,
+                url: Some("https://shop.example.com".into()),
+                ..Default::default()
+            },
+        });
+        let d = of(&env).unwrap();
+        assert!(!d.production && d.transient);
+        assert_eq!(
+            d.environment_url.as_deref(),
+            Some("https://shop.example.com")
+        );
+
+        env.github.as_mut().unwrap().deployment.enabled = false;
+        assert_eq!(of(&env), None, "turned off: no deployment");
+    }
+}
