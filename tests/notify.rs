@@ -416,3 +416,43 @@ services:
         }
     }
 }
+
+/// Slack refuses with HTTP 200 and `ok: false` (a bad token, an unknown channel): not retried,
+/// and the next target still gets the event.
+#[test]
+fn a_slack_refusal_is_not_retried() {
+    use amagent::notify::{Destination, Event, Resolved};
+    let log = log();
+    let receiver = Receiver::start();
+    let notifier = Notifier::start(Duration::from_millis(5), &format!("{}/api", receiver.url));
+    let target = |channel: &str| Resolved {
+        label: format!("test slack {channel}"),
+        destination: Destination::SlackBot {
+            token: amagent::secret::Secret::new(BOT_TOKEN),
+            channel: channel.into(),
+        },
+    };
+    let event = Event {
+        kind: amagent::config::EventKind::Failed,
+        run_id: "staging-apply-1".into(),
+        environment: "staging".into(),
+        commit: None,
+        summary: "failed".into(),
+        services: Vec::new(),
+        pull_requests: Vec::new(),
+        at: amagent::sandbox::epoch(),
+    };
+    notifier.send(vec![target("#refused"), target("#deploys")], event);
+    assert!(notifier.wait_idle(Duration::from_secs(30)));
+    let channels: Vec<serde_json::Value> = receiver
+        .to("/api/")
+        .iter()
+        .map(|r| r.json()["channel"].clone())
+        .collect();
+    assert_eq!(channels, ["#refused", "#deploys"], "one try each");
+    let logged = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("Slack chat.postMessage refused: channel_not_found"),
+        "{logged}"
+    );
+}

@@ -1,7 +1,7 @@
 //! A local HTTP receiver (axum) for notifications: records every request (path, headers, body)
 //! and answers by path — `/flaky…` 500 on every odd request and 200 on the even ones,
 //! `/refuse…` 400, Slack's Web API (`/api/chat.postMessage`, `/api/chat.update`) as Slack
-//! documents it (`ok`, `channel`, `ts`), anything else 200 `ok`.
+//! documents it (`ok`, `channel`, `ts`; channel `#refused`: `ok: false`), anything else 200 `ok`.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -95,6 +95,11 @@ async fn answer(
     }
     if path.starts_with("/api/chat.") {
         let sent: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if sent["channel"] == "#refused" {
+            // Slack refuses with 200 and `ok: false`.
+            let answer = serde_json::json!({ "ok": false, "error": "channel_not_found" });
+            return (StatusCode::OK, answer.to_string());
+        }
         let answer = serde_json::json!({ "ok": true, "channel": sent["channel"], "ts": SLACK_TS });
         return (StatusCode::OK, answer.to_string());
     }
