@@ -19,7 +19,7 @@ pub(super) fn check_notify(at: &Located, h: &Header, out: &mut Vec<Diagnostic>) 
     let url = h.github.as_ref().and_then(|g| g.deployment.url.as_ref());
     if let Some(url) = url {
         let path = root().key("github").key("deployment").key("url");
-        check_url(at, &path, url, out);
+        check_url(at, &path, url, "https://staging.shop.example.com", out);
     }
 }
 
@@ -39,7 +39,8 @@ fn check_target(at: &Located, path: &FieldPath, t: &NotifyTarget, out: &mut Vec<
         )),
         (Some(slack), None) => check_slack(at, &path.key("slack"), slack, out),
         (None, Some(hook)) => {
-            check_url(at, &path.key("webhook").key("url"), &hook.url, out);
+            let url_path = path.key("webhook").key("url");
+            check_url(at, &url_path, &hook.url, "https://hooks.example.com/amagent", out);
             if let Some(secret) = &hook.secret {
                 check_secret(at, &path.key("webhook").key("secret"), secret, out);
             }
@@ -110,7 +111,23 @@ fn is_parameter_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b))
 }
 
-fn check_url(at: &Located, path: &FieldPath, url: &str, out: &mut Vec<Diagnostic>) {
+/// Query keys that carry a credential (`?token=…`, `?api_key=…`, `?sig=…`).
+fn is_credential_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase().replace('-', "_");
+    super::looks_secret_name(&key)
+        || [
+            "key",
+            "api_key",
+            "apikey",
+            "sig",
+            "signature",
+            "auth",
+            "access_token",
+        ]
+        .contains(&key.as_str())
+}
+
+fn check_url(at: &Located, path: &FieldPath, url: &str, example: &str, out: &mut Vec<Diagnostic>) {
     let parsed = url::Url::parse(url).ok();
     let web = parsed
         .as_ref()
@@ -119,9 +136,12 @@ fn check_url(at: &Located, path: &FieldPath, url: &str, out: &mut Vec<Diagnostic
         out.push(at.at_value(
             path,
             format!("`{path}` is not an http(s) URL"),
-            Some("write e.g. `https://hooks.example.com/amagent`".into()),
+            Some(format!("write e.g. `{example}`")),
         ));
-    } else if url_has_password(url) || parsed.is_some_and(|u| !u.username().is_empty()) {
+    } else if url_has_password(url)
+        || parsed.as_ref().is_some_and(|u| !u.username().is_empty())
+        || parsed.is_some_and(|u| u.query_pairs().any(|(k, _)| is_credential_key(&k)))
+    {
         out.push(at.at_value(
             path,
             format!("`{path}` holds credentials, which would be stored in Git"),
