@@ -6,6 +6,7 @@
 
 use super::gate::{
     Decision, DeploymentView, Failure, Gate, GateConfig, NewTask, Observation, TargetView,
+    first_look,
 };
 use super::pre_deploy::PreDeployReport;
 use super::progress::Progress;
@@ -32,6 +33,7 @@ mod observe;
 mod pre_deploy;
 mod shape;
 mod start;
+mod timing;
 mod watch_alarms;
 
 /// One service to roll to `image`.
