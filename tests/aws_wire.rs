@@ -250,7 +250,11 @@ async fn target_groups_and_target_health() {
     assert_eq!(groups[0].port, 3000);
     assert_eq!(groups[0].health_check_path, "/api/v1/health");
     // The rollout knows its groups by ARN (the service's loadBalancers).
-    let by_arn = cloud.elb.describe_target_groups(&[arn.clone()]).await.unwrap();
+    let by_arn = cloud
+        .elb
+        .describe_target_groups(&[arn.clone()])
+        .await
+        .unwrap();
     assert_eq!(by_arn[0].name, "aussie-markets-api-staging");
     assert_eq!(
         by_arn[0].health_check_interval_seconds,
