@@ -252,7 +252,7 @@ async fn target_groups_and_target_health() {
     // The rollout knows its groups by ARN (the service's loadBalancers).
     let by_arn = cloud
         .elb
-        .describe_target_groups(&[arn.clone()])
+        .describe_target_groups(std::slice::from_ref(&arn))
         .await
         .unwrap();
     assert_eq!(by_arn[0].name, "aussie-markets-api-staging");
