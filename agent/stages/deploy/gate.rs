@@ -204,6 +204,8 @@ pub struct Gate {
     healthy_since: Option<Duration>,
     /// When each new task was first seen RUNNING: its grace period runs from then.
     running_since: HashMap<String, Duration>,
+    /// The last look at which not every new task was healthy.
+    not_yet_healthy_at: Option<Duration>,
 }
 
 impl Gate {
@@ -212,6 +214,7 @@ impl Gate {
             config,
             healthy_since: None,
             running_since: HashMap::new(),
+            not_yet_healthy_at: None,
         }
     }
 
@@ -246,6 +249,9 @@ impl Gate {
         let desired = deployment.desired_count as usize;
         let healthy = self.healthy_new_tasks(obs);
         let bake_end = self.track_bake(obs.elapsed, healthy >= desired);
+        if bake_end.is_none() {
+            self.not_yet_healthy_at = Some(obs.elapsed);
+        }
         let old_gone =
             obs.old_tasks_remaining == 0 || deployment.rollout_state == RolloutState::Completed;
         if let Some(end) = bake_end
@@ -366,6 +372,7 @@ impl Gate {
                 .collect(),
             grace: self.config.grace,
             healthy_since: self.healthy_since,
+            not_yet_healthy_at: self.not_yet_healthy_at,
             bake_end,
             old_remaining: !old_gone,
             timeout: self.config.timeout,

@@ -44,8 +44,11 @@ pub struct Moments {
     pub unhealthy_running_since: Vec<Duration>,
     /// The grace period (health checks ignored this long after RUNNING).
     pub grace: Duration,
-    /// When every new task was first seen healthy (the bake began).
+    /// When every new task was first seen healthy (the bake began)…
     pub healthy_since: Option<Duration>,
+    /// …and the look before, when they were not yet: they turned healthy in between (the
+    /// old targets began to drain then). Paced reads can make that span long.
+    pub not_yet_healthy_at: Option<Duration>,
     pub bake_end: Option<Duration>,
     /// Old tasks are still draining.
     pub old_remaining: bool,
@@ -68,7 +71,8 @@ pub fn next_poll(timing: Option<&PollTiming>, m: &Moments) -> Duration {
         Some(t) => foreseen(t, m),
         None => return dense(m),
     };
-    let in_window = |at: &Duration| m.elapsed + DENSE_LEAD >= *at && m.elapsed <= *at + DENSE_LAG;
+    let in_window =
+        |(from, to): &Span| m.elapsed + DENSE_LEAD >= *from && m.elapsed <= *to + DENSE_LAG;
     if foreseen.iter().any(in_window) {
         return dense(m);
     }
@@ -76,8 +80,8 @@ pub fn next_poll(timing: Option<&PollTiming>, m: &Moments) -> Duration {
     let bound = if m.pending { PENDING_POLL } else { SPARSE_POLL };
     let until_window = foreseen
         .iter()
-        .filter(|at| **at > m.elapsed + DENSE_LEAD)
-        .map(|at| *at - DENSE_LEAD - m.elapsed)
+        .filter(|(from, _)| *from > m.elapsed + DENSE_LEAD)
+        .map(|(from, _)| *from - DENSE_LEAD - m.elapsed)
         .min()
         .unwrap_or(bound);
     until_window
@@ -86,20 +90,25 @@ pub fn next_poll(timing: Option<&PollTiming>, m: &Moments) -> Duration {
         .max(MIN_POLL)
 }
 
-/// The moments something is expected to change.
-fn foreseen(t: &PollTiming, m: &Moments) -> Vec<Duration> {
-    let mut at = vec![m.timeout];
+/// From when to when something is expected to change (a moment is a span of none).
+type Span = (Duration, Duration);
+
+/// The spans something is expected to change in.
+fn foreseen(t: &PollTiming, m: &Moments) -> Vec<Span> {
+    let mut at: Vec<Span> = vec![(m.timeout, m.timeout)];
     // A bake end already passed brought its verdict at that look; nothing to wait for.
-    at.extend(m.bake_end.filter(|end| *end > m.elapsed));
+    at.extend(m.bake_end.filter(|end| *end > m.elapsed).map(|e| (e, e)));
     for since in &m.unhealthy_running_since {
-        at.push(*since + t.first_check);
-        at.push(*since + t.unhealthy_after.max(t.first_check));
+        let first = *since + t.first_check;
+        let unhealthy = *since + t.unhealthy_after.max(t.first_check);
+        at.extend([(first, first), (unhealthy, unhealthy)]);
         if !m.grace.is_zero() {
-            at.push(*since + m.grace);
+            at.push((*since + m.grace, *since + m.grace));
         }
     }
     if let Some(healthy) = m.healthy_since.filter(|_| m.old_remaining) {
-        at.push(healthy + t.drain);
+        let earliest = m.not_yet_healthy_at.unwrap_or(healthy).min(healthy);
+        at.push((earliest + t.drain, healthy + t.drain));
     }
     at
 }

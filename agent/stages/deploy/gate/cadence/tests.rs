@@ -94,6 +94,24 @@ fn a_known_drain_is_crossed_in_thirty_second_steps_then_densely_near_its_end() {
 }
 
 #[test]
+fn a_drain_whose_start_is_known_only_within_a_span_is_watched_across_it() {
+    // Seen not yet healthy at 30 s, healthy at 50 s: the drain ends between 330 and 350 s.
+    let m = |elapsed| Moments {
+        not_yet_healthy_at: Some(s(30)),
+        ..healthy(elapsed, 50, 0)
+    };
+    assert_eq!(next_poll(Some(&TIMING), &m(300)), s(26));
+    for elapsed in [326, 335, 350, 369] {
+        assert_eq!(
+            next_poll(Some(&TIMING), &m(elapsed)),
+            MAX_POLL,
+            "at {elapsed} s"
+        );
+    }
+    assert_eq!(next_poll(Some(&TIMING), &m(371)), SPARSE_POLL);
+}
+
+#[test]
 fn the_bake_ends_exactly_on_a_look() {
     assert_eq!(next_poll(Some(&TIMING), &healthy(160, 50, 120)), s(6));
     assert_eq!(next_poll(Some(&TIMING), &healthy(167, 50, 120)), MAX_POLL);
