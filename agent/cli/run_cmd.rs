@@ -127,20 +127,16 @@ fn run_agent(args: &mut RunArgs, output: OutputFormat) -> Result<Exit, Exit> {
         }
         if args.once {
             let exit = once_under_lease(&mut agent, lease, output).await;
-            agent.drain_notifications(NOTIFY_GRACE);
+            agent.drain_notifications();
             return Ok(exit);
         }
         tracing::info!(repo = %redact_url(&args.repo), branch = %args.branch, poll_seconds = args.poll_interval.as_secs(), simulated, "agent started");
         let (stop_rx, interrupt_rx) = signals;
         daemon::run(&mut agent, wake_rx, stop_rx, interrupt_rx, lease).await;
-        agent.drain_notifications(NOTIFY_GRACE);
         tracing::info!("agent stopped");
         Ok(Exit::Ok)
     })
 }
-
-/// How long an ending agent waits for its queued notifications.
-const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `promote --sim` of a network remote: point `args.repo` at a scratch clone, kept alive by
 /// the returned directory until the command ends.

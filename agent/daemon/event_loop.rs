@@ -79,6 +79,7 @@ pub async fn run(
                 // Hand over at once rather than make the standby wait out the TTL.
                 let _ = l.release(agent.clock.now()).await;
             }
+            agent.drain_notifications();
             return;
         }
         while let Ok(w) = wakes.try_recv() {
@@ -123,6 +124,7 @@ pub async fn run(
         handoff::remove(agent.handoff.as_ref(), &taken).await;
         if interrupted {
             agent.interrupted().await;
+            agent.drain_notifications();
             return;
         }
         let mut stop_wait = stop.clone();

@@ -8,6 +8,9 @@ use super::*;
 use crate::config::EventKind;
 use crate::notify::{self, Event, Notifier, ServiceLine};
 
+/// How long an ending agent waits for its queued notifications.
+const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Secrets through the environment's `Cloud` (SSM GetParameter) and the agent's environment.
 struct Secrets(Cloud);
 
@@ -37,10 +40,10 @@ impl Agent {
         self.notifier = std::sync::OnceLock::from(notifier);
     }
 
-    /// Before exiting: wait (at most `within`) for queued notifications to go out.
-    pub fn drain_notifications(&self, within: std::time::Duration) {
+    /// Before exiting: wait (at most [`NOTIFY_GRACE`]) for queued notifications to go out.
+    pub fn drain_notifications(&self) {
         if let Some(notifier) = self.notifier.get()
-            && !notifier.wait_idle(within)
+            && !notifier.wait_idle(NOTIFY_GRACE)
         {
             tracing::warn!("exiting with notifications not yet delivered");
         }
