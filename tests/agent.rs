@@ -291,6 +291,26 @@ fn a_merge_deploys_and_reports_to_its_pull_request_in_one_comment() {
         .map(|s| s.state.clone())
         .collect();
     assert_eq!(states, ["pending", "success"]);
+    // And one GitHub deployment of the merge to staging: in progress, then success.
+    let deployments: Vec<(Option<String>, String)> = f
+        .github
+        .deployments()
+        .iter()
+        .map(|d| {
+            (
+                d.status.clone(),
+                d.body["ref"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        deployments,
+        [
+            (None, merge.clone()),
+            (Some("in_progress".into()), String::new()),
+            (Some("success".into()), String::new())
+        ]
+    );
 
     // The token authenticates every call and is never posted.
     assert!(
