@@ -6,6 +6,7 @@
 mod gates;
 pub mod grants;
 mod live;
+mod notify;
 pub mod promotion_source;
 mod secrets;
 
@@ -170,6 +171,7 @@ pub async fn examine(cloud: &Cloud, env: &Environment, spec: &SpecLocator) -> Ve
             spec.at(&root.key("database").key("instanceId")),
         ));
     }
+    checks.extend(notify::checks(cloud, spec, env).await);
     checks
 }
 
