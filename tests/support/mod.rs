@@ -9,6 +9,7 @@ pub mod oci_images;
 pub mod registry;
 pub mod statuses;
 pub mod token_trap;
+pub mod ui;
 
 use amagent::cloud::aws::Aws;
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::cloud::types::AlarmState;
 use crate::stages::deploy::gate::alarm_signals;
+use crate::stages::deploy::progress::RolloutView;
 use std::time::Duration;
 
 impl Rollout<'_> {
@@ -51,7 +52,14 @@ impl Rollout<'_> {
                     )),
                 };
                 let decision = match observation {
-                    Ok(obs) => flight.gate.observe(&obs),
+                    Ok(obs) => {
+                        let decision = flight.gate.observe(&obs);
+                        let (env, name) = (&flight.target.env, &flight.target.spec.name);
+                        let rolling_back = flight.stage == Stage::RollingBack;
+                        let view = RolloutView::of(rolling_back, &obs, &flight.gate);
+                        self.progress.rollout(env, name, &view);
+                        decision
+                    }
                     // Unable to watch is unable to verify: decide, never leave it hanging.
                     Err(e) => Decision::Failed(Failure::Timeout {
                         waiting_for: format!("an observation of the rollout ({e})"),
