@@ -192,6 +192,6 @@ async fn a_failed_deploy_shows_its_reason_on_the_overview_and_the_service_page()
     let (status, page) = get(&agent, "/services/staging/api", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("✗ deploy failed") && page.contains("ecs:UpdateService"), "{page}");
-    assert!(page.contains("#32"), "the pull request: {page}");
+    assert!(page.contains("#32"), "the pull request: {page}\n{}", f.journal("staging"));
     assert_eq!(get(&agent, "/services/staging/nope", &[]).await.0, StatusCode::NOT_FOUND);
 }

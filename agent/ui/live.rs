@@ -22,6 +22,8 @@ pub struct LiveState {
     pub service: String,
     /// The last step's message (or the verdict, when finished).
     pub message: String,
+    /// A step after the verdict (the ECR lifecycle): said beside it, not instead.
+    pub after: Option<String>,
     /// The last poll's numbers, while the rollout is watched.
     pub view: Option<RolloutView>,
     /// None while in flight; Some(succeeded) once done.
@@ -107,13 +109,9 @@ pub struct Tee {
 impl Progress for Tee {
     fn step(&self, env: &str, service: &str, message: &str) {
         self.console.step(env, service, message);
-        self.board.live.update(env, service, |s| {
-            if s.finished.is_some() {
-                // A new deploy of the service: the last one's numbers are history.
-                s.view = None;
-                s.finished = None;
-            }
-            s.message = message.to_string();
+        self.board.live.update(env, service, |s| match s.finished {
+            Some(_) => s.after = Some(message.to_string()),
+            None => s.message = message.to_string(),
         });
     }
 
@@ -122,14 +120,19 @@ impl Progress for Tee {
         self.board.live.update(env, service, |s| {
             s.message = message.to_string();
             s.finished = Some(succeeded);
+            s.after = None;
         });
     }
 
     fn rollout(&self, env: &str, service: &str, view: &RolloutView) {
         self.console.rollout(env, service, view);
         self.board.live.update(env, service, |s| {
+            if s.finished.is_some() {
+                // The next deploy of the service is rolling: the last verdict is history.
+                s.finished = None;
+                s.message = std::mem::take(&mut s.after).unwrap_or_else(|| view.stage.clone());
+            }
             s.view = Some(view.clone());
-            s.finished = None;
         });
     }
 }
@@ -168,9 +171,18 @@ mod tests {
         }
         assert_eq!(received.len(), 4);
         assert_eq!(received[2].2, Some(false));
-        // A new deploy of a finished service starts from a clean state.
+        // A step after the verdict (the ECR lifecycle) is said beside it; the next rollout of
+        // the service starts over.
+        let api = |board: &Board| board.live.latest().into_iter().find(|s| s.service == "api");
+        tee.step("staging", "api", "lifecycle: 2 images expired");
+        let after = api(&board).unwrap();
+        assert_eq!(after.finished, Some(false));
+        assert_eq!(after.message, "crashed; rolled back");
+        assert_eq!(after.after.as_deref(), Some("lifecycle: 2 images expired"));
         tee.step("staging", "api", "registering again");
-        let api = board.live.latest().into_iter().find(|s| s.service == "api");
-        assert_eq!(api.map(|s| (s.view, s.finished)), Some((None, None)));
+        tee.rollout("staging", "api", &view);
+        let again = api(&board).unwrap();
+        assert_eq!((again.finished, again.after), (None, None));
+        assert_eq!(again.message, "registering again");
     }
 }

@@ -266,11 +266,19 @@ fn apply_of_commit<'r>(records: &'r [Record], env: &str, commit: &str) -> Option
     })
 }
 
-/// The `apply` record of a run (the started one names the pull requests).
+/// The started `apply` record (it names the commit and pull requests) of the apply that ran
+/// `run` — its own run, or the executor's run its finished record names.
 fn run_apply<'r>(records: &'r [Record], env: &str, run: &str) -> Option<&'r Record> {
-    records
-        .iter()
-        .find(|r| r.env == env && r.run == run && r.step == applied::STEP)
+    let applies = || {
+        records
+            .iter()
+            .filter(move |r| r.env == env && r.step == applied::STEP)
+    };
+    let apply_run = applies()
+        .find(|r| r.run == run || r.detail["executor_run"].as_str() == Some(run))?
+        .run
+        .as_str();
+    applies().find(|r| r.run == apply_run && r.phase == Phase::Started)
 }
 
 /// Why the run's deploy of `service` failed, when it did.

@@ -53,6 +53,7 @@ fn status(digest: &str, last: Option<LastOutcome>) -> ServiceStatus {
 fn snapshot() -> Snapshot {
     let run1 = "staging-r1";
     let run2 = "staging-r2";
+    let exec2 = "staging-r2-executor";
     let started = |s, run| {
         let mut r = rec(s, "staging", run, None, "apply", Phase::Started);
         r.detail = json!({ "commit": if run == run1 { COMMIT } else { "bad0000" }, "pull_requests": if run == run1 { [21] } else { [22] } });
@@ -65,19 +66,20 @@ fn snapshot() -> Snapshot {
         finished(rec(200, "staging", run1, Some("api"), "deploy", Phase::Started), "succeeded", json!({"task_definition": format!("{TD}:43"), "seconds": 50.0})),
         finished(rec(201, "staging", run1, None, "apply", Phase::Started), "succeeded", json!({"commit": COMMIT})),
         started(300, run2),
-        rec(310, "staging", run2, Some("api"), "deploy", Phase::Started),
-        finished(rec(400, "staging", run2, Some("api"), "deploy", Phase::Started), "failed", json!({
+        // The executor's records carry a run id of its own, which the apply's end names.
+        rec(310, "staging", exec2, Some("api"), "deploy", Phase::Started),
+        finished(rec(400, "staging", exec2, Some("api"), "deploy", Phase::Started), "failed", json!({
             "reason": "new tasks crashed: Essential container in task exited",
             "rolled_back": true, "task_definition": format!("{TD}:43"),
             "new_task_definition": format!("{TD}:44"), "seconds": 90.0})),
-        finished(rec(401, "staging", run2, None, "apply", Phase::Started), "failed", json!({"commit": "bad0000"})),
+        finished(rec(401, "staging", run2, None, "apply", Phase::Started), "failed", json!({"commit": "bad0000", "executor_run": exec2})),
         finished(rec(500, "production", "production-r1", None, "apply", Phase::Started), "succeeded", json!({"commit": COMMIT, "tag": "v1.4.0"})),
     ];
     let last = LastOutcome {
         kind: "deploy".into(),
         outcome: "failed".into(),
         at: at(400),
-        run: run2.into(),
+        run: exec2.into(),
         rolled_back: true,
     };
     let service = |digest: &str, last| ServiceSnapshot {

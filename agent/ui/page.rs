@@ -79,6 +79,7 @@ pub fn live_card(s: &LiveState) -> Markup {
         article class=(class) id=(live_id(s)) data-finished=[s.finished] {
             h3 { (mark) " " (s.env) " / " (s.service) }
             p.message { (s.message) }
+            @if let Some(after) = &s.after { p.muted { (after) } }
             @if let Some(v) = &s.view {
                 progress max=(v.desired.max(1)) value=(v.new_healthy) {}
                 ul.counts {
@@ -272,6 +273,7 @@ mod tests {
                 elapsed_seconds: 40,
             }),
             finished: None,
+            after: None,
             sent_ms: 0,
         };
         let html = live_card(&s).into_string();
