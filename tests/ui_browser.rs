@@ -10,6 +10,7 @@
 mod support;
 
 use chromiumoxide::browser::{Browser, BrowserConfig};
+use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures_util::StreamExt;
 use std::path::PathBuf;
@@ -75,10 +76,15 @@ async fn eval(page: &Page, expression: &str) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-/// Wait until `expression` is true in the page (two minutes at most).
+/// Wait until `expression` is true in the page (two minutes at most). While the page navigates
+/// there is no context to evaluate in: that is "not yet".
 async fn until(page: &Page, what: &str, expression: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while eval(page, expression).await != serde_json::Value::Bool(true) {
+    loop {
+        let value = page.evaluate(expression).await.ok().and_then(|v| v.into_value().ok());
+        if value == Some(serde_json::Value::Bool(true)) {
+            return;
+        }
         if Instant::now() > deadline {
             let html = eval(page, "document.body.innerText").await;
             panic!("timed out waiting for: {what}\npage:\n{}", html.as_str().unwrap_or(""));
@@ -127,13 +133,15 @@ async fn a_merge_appears_on_the_overview_and_its_rollout_updates_the_page_live()
         // page stops following the feed there (for the screenshot of a rollout in flight).
         eval(&page, r#"window.amagentEvents.addEventListener('service', function (e) {
             var s = JSON.parse(e.data);
-            if (s.id === 'live-staging-api' && s.finished === null && s.html.includes('bake')) window.amagentEvents.close();
+            if (s.id === 'live-staging-api' && s.finished === null && /bake <b>[0-9]{1,2} s/.test(s.html)) window.amagentEvents.close();
         }); true"#).await;
     }
     f.merge(41, "api-41.example.com");
+    let mut latency = Vec::new();
     if shots().is_some() {
         until(&page, "a rollout in flight", "window.amagentEvents.readyState === 2").await;
         screenshot(&page, "status-rollout.png").await;
+        latency = serde_json::from_value(eval(&page, "window.__latency").await).unwrap();
         page.reload().await.unwrap();
         assert_eq!(eval(&page, WATCH).await, true);
     }
@@ -152,8 +160,13 @@ async fn a_merge_appears_on_the_overview_and_its_rollout_updates_the_page_live()
         assert!(cards.last().unwrap().contains("verified healthy"), "{cards:#?}");
     }
     screenshot(&page, "status-overview.png").await;
+    latency.extend(serde_json::from_value::<Vec<f64>>(eval(&page, "window.__latency").await).unwrap());
+    report_figures(&page, &agent.url("/"), latency).await;
     if shots().is_some() {
-        report_figures(&page, &agent.url("/")).await;
+        // A phone's screen: each row a block, each cell labelled.
+        let phone = SetDeviceMetricsOverrideParams::new(390, 844, 2.0, true);
+        page.execute(phone).await.unwrap();
+        screenshot(&page, "status-phone.png").await;
     }
 }
 
@@ -218,14 +231,13 @@ fn reqwest_blocking_body(url: &str) -> String {
 }
 
 /// Page weight, first render and SSE latency, printed for the record (not asserted).
-async fn report_figures(page: &Page, url: &str) {
+async fn report_figures(page: &Page, url: &str, latency: Vec<f64>) {
     let bytes = reqwest_blocking_body(url).len();
     let timing = eval(page, r#"(function () {
         var n = performance.getEntriesByType('navigation')[0];
         var p = performance.getEntriesByType('paint').find(function (e) { return e.name === 'first-contentful-paint'; });
         return { ttfb: n.responseStart, dom: n.domContentLoadedEventEnd, fcp: p ? p.startTime : null };
     })()"#).await;
-    let latency: Vec<f64> = serde_json::from_value(eval(page, "window.__latency").await).unwrap_or_default();
     let mut sorted = latency.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);

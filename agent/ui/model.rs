@@ -95,11 +95,28 @@ pub struct HistoryRow {
 }
 
 pub fn overview(snapshot: &Snapshot) -> Overview {
-    let environments: Vec<EnvView> = snapshot
+    let mut environments: Vec<EnvView> = snapshot
         .environments
         .iter()
         .map(|env| env_view(snapshot, env))
         .collect();
+    // Sources before the environments promoted from them (staging, then production).
+    let depth = |name: &str| {
+        let mut depth = 0;
+        let mut at = name.to_string();
+        while let Some(from) = snapshot
+            .environments
+            .iter()
+            .find(|e| e.name == at)
+            .and_then(|e| e.promoted_from.clone())
+            .filter(|_| depth < snapshot.environments.len())
+        {
+            depth += 1;
+            at = from;
+        }
+        depth
+    };
+    environments.sort_by_cached_key(|e| (depth(&e.name), e.name.clone()));
     let chain = environments
         .iter()
         .filter_map(|to| {

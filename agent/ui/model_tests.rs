@@ -91,17 +91,18 @@ fn snapshot() -> Snapshot {
         at: at(600),
         head: "bad0000".into(),
         github: Some("https://github.com/o/env".into()),
+        // As the agent's model sorts them: by name.
         environments: vec![
-            EnvSnapshot {
-                name: "staging".into(),
-                promoted_from: None,
-                services: vec![service(DIGEST, Some(last))],
-                error: None,
-            },
             EnvSnapshot {
                 name: "production".into(),
                 promoted_from: Some("staging".into()),
                 services: vec![service(DIGEST, None)],
+                error: None,
+            },
+            EnvSnapshot {
+                name: "staging".into(),
+                promoted_from: None,
+                services: vec![service(DIGEST, Some(last))],
                 error: None,
             },
         ],
@@ -112,6 +113,8 @@ fn snapshot() -> Snapshot {
 #[test]
 fn the_overview_shows_what_runs_with_its_pull_request_and_the_last_failure() {
     let o = overview(&snapshot());
+    let names: Vec<&str> = o.environments.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["staging", "production"], "a source before its promotion");
     let staging = &o.environments[0];
     let api = &staging.services[0];
     assert_eq!(api.revision.as_deref(), Some("api-task:43"));

@@ -126,11 +126,11 @@ fn environment(env: &EnvView, now: DateTime<Utc>) -> Markup {
                 @if let Some(from) = &env.promoted_from { " " span.muted { "← promoted from " (from) } }
                 @if let Some(v) = &env.version { " " code { (v) } } }
             @if let Some(e) = &env.error { p.error { (e) } }
-            table {
+            div.scroll { table {
                 thead { tr { th { "Service" } th { "Revision" } th { "Image" } th { "Source" }
                     th { "Commit" } th { "Since" } th { "State" } } }
                 tbody { @for s in &env.services { (service_row(s, now)) } }
-            }
+            } }
         }
     }
 }
@@ -174,11 +174,11 @@ pub fn history(env: &str, service: &str, rows: &[HistoryRow], live: &[LiveState]
         (live_section(live))
         div #history {
             @if rows.is_empty() { p { "No deploy of this service in the journal yet." } }
-            @else { table {
+            @else { div.scroll { table {
                 thead { tr { th { "When" } th { "Outcome" } th { "Revision" } th { "Took" }
                     th { "Why" } th { "Rolled back to" } th { "Snapshot" } th { "Change" } } }
                 tbody { @for r in rows { (history_row(r)) } }
-            } }
+            } } }
         }
     };
     layout(&format!("{env}/{service}"), body, true)

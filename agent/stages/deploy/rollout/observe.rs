@@ -51,21 +51,31 @@ impl Rollout<'_> {
                         &flight.target.spec.ecs.service,
                     )),
                 };
-                let decision = match observation {
+                let (decision, view) = match observation {
                     Ok(obs) => {
                         let decision = flight.gate.observe(&obs);
-                        let (env, name) = (&flight.target.env, &flight.target.spec.name);
                         let rolling_back = flight.stage == Stage::RollingBack;
-                        let view = RolloutView::of(rolling_back, &obs, &flight.gate);
-                        self.progress.rollout(env, name, &view);
-                        decision
+                        (decision, Some(RolloutView::of(rolling_back, &obs, &flight.gate)))
                     }
                     // Unable to watch is unable to verify: decide, never leave it hanging.
-                    Err(e) => Decision::Failed(Failure::Timeout {
-                        waiting_for: format!("an observation of the rollout ({e})"),
-                    }),
+                    Err(e) => (
+                        Decision::Failed(Failure::Timeout {
+                            waiting_for: format!("an observation of the rollout ({e})"),
+                        }),
+                        None,
+                    ),
                 };
+                // The numbers go out with what they mean: after the step a wait says, before
+                // the verdict that ends the rollout.
+                let waiting = matches!(decision, Decision::Wait(_));
+                let (env, name) = (flight.target.env.clone(), flight.target.spec.name.clone());
+                if let Some(view) = view.as_ref().filter(|_| !waiting) {
+                    self.progress.rollout(&env, &name, view);
+                }
                 let verdict = self.decide(&mut flight, decision).await;
+                if let Some(view) = view.as_ref().filter(|_| waiting) {
+                    self.progress.rollout(&env, &name, view);
+                }
                 out.push((flight, verdict));
             }
         }
