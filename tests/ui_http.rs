@@ -135,11 +135,13 @@ async fn read_until(events: &mut reqwest::Response, text: &mut String, done: imp
 #[tokio::test]
 async fn events_stream_a_merges_rollout_as_server_sent_events() {
     let f = UiFixture::new();
-    let agent = f.start("healthy", "127.0.0.1", &[]);
+    // An open stream is a request in progress, never an idle connection to close.
+    let agent = f.start("healthy", "127.0.0.1", &[("AMAGENT_WEBHOOK_IDLE_TIMEOUT", "1")]);
     eventually("adoption", || f.journal("staging").contains("\"adopted\""));
     let mut events = client().get(agent.url("/events")).send().await.unwrap();
     assert_eq!(events.status(), StatusCode::OK);
     assert_eq!(events.headers()["content-type"], "text/event-stream");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     f.merge(31, "api-31.example.com");
     let mut text = String::new();
     read_until(&mut events, &mut text, |t| {
