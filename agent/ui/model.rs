@@ -8,6 +8,7 @@ use crate::rollback::STEP as MANUAL_ROLLBACK;
 use crate::stages::deploy::rollout::short_td;
 use crate::state::journal::{Phase, Record};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// How many characters of a digest's hex (or a commit) the page shows; the rest is a click away.
 const SHORT: usize = 12;
@@ -206,29 +207,70 @@ fn chain_link(from: &EnvView, to: &EnvView) -> ChainLink {
     }
 }
 
-/// The deploy history of `service` in `env`, newest first.
+/// The deploy history of `service` in `env`, newest first. One pass indexes the journal by
+/// run, so a year of deploys renders in one go (`benches/ui.rs`).
 pub fn history(snapshot: &Snapshot, env: &str, service: &str) -> Vec<HistoryRow> {
-    let records = &snapshot.records;
-    let mut rows: Vec<HistoryRow> = records
+    let runs = Runs::of(&snapshot.records, env, service);
+    let mut rows: Vec<HistoryRow> = snapshot
+        .records
         .iter()
         .filter(|r| r.env == env && r.service.as_deref() == Some(service))
         .filter(|r| r.phase == Phase::Finished)
         .filter(|r| r.step == "deploy" || r.step == MANUAL_ROLLBACK)
-        .map(|r| history_row(snapshot, r))
+        .map(|r| history_row(snapshot, &runs, r))
         .collect();
     rows.reverse();
     rows
 }
 
-fn history_row(snapshot: &Snapshot, r: &Record) -> HistoryRow {
-    let records = &snapshot.records;
+/// What a history row needs from the rest of its run, by run id.
+#[derive(Default)]
+struct Runs<'r> {
+    /// (run, step) → the service's started record.
+    started: HashMap<(&'r str, &'r str), &'r Record>,
+    /// run → the snapshot the run took.
+    snapshots: HashMap<&'r str, &'r str>,
+    /// run (the apply's own, or the executor's it names) → the apply's started record.
+    applies: HashMap<&'r str, &'r Record>,
+}
+
+impl<'r> Runs<'r> {
+    fn of(records: &'r [Record], env: &str, service: &str) -> Runs<'r> {
+        let mut runs = Runs::default();
+        let mut apply_started: HashMap<&str, &Record> = HashMap::new();
+        for r in records.iter().filter(|r| r.env == env) {
+            match (r.step.as_str(), r.phase, r.service.as_deref()) {
+                ("snapshot", Phase::Finished, _) => {
+                    if let Some(id) = r.detail["snapshot_id"].as_str() {
+                        runs.snapshots.insert(&r.run, id);
+                    }
+                }
+                (applied::STEP, Phase::Started, _) => {
+                    apply_started.insert(&r.run, r);
+                    runs.applies.insert(&r.run, r);
+                }
+                (applied::STEP, Phase::Finished, _) => {
+                    let executor = r.detail["executor_run"].as_str();
+                    if let (Some(executor), Some(s)) = (executor, apply_started.get(r.run.as_str())) {
+                        runs.applies.insert(executor, s);
+                    }
+                }
+                (step, Phase::Started, Some(s)) if s == service => {
+                    runs.started.entry((&r.run, step)).or_insert(r);
+                }
+                _ => {}
+            }
+        }
+        runs
+    }
+}
+
+fn history_row(snapshot: &Snapshot, runs: &Runs, r: &Record) -> HistoryRow {
     let d = &r.detail;
     let text = |key: &str| d[key].as_str().map(str::to_string);
     let manual = r.step == MANUAL_ROLLBACK;
-    let started = records.iter().find(|s| {
-        s.run == r.run && s.service == r.service && s.step == r.step && s.phase == Phase::Started
-    });
-    let apply = run_apply(records, &r.env, &r.run);
+    let started = runs.started.get(&(r.run.as_str(), r.step.as_str()));
+    let apply = runs.applies.get(r.run.as_str());
     let rolled_back = d["rolled_back"].as_bool() == Some(true);
     HistoryRow {
         at: started.map_or(r.at, |s| s.at),
@@ -249,10 +291,7 @@ fn history_row(snapshot: &Snapshot, r: &Record) -> HistoryRow {
             .then(|| text("task_definition"))
             .flatten()
             .map(|t| short_td(&t).to_string()),
-        snapshot: records
-            .iter()
-            .find(|s| s.run == r.run && s.step == "snapshot" && s.phase == Phase::Finished)
-            .and_then(|s| s.detail["snapshot_id"].as_str().map(str::to_string)),
+        snapshot: runs.snapshots.get(r.run.as_str()).map(|s| s.to_string()),
         commit: apply
             .and_then(|a| a.detail["commit"].as_str())
             .map(|c| commit_link(snapshot, c)),
@@ -281,21 +320,6 @@ fn apply_of_commit<'r>(records: &'r [Record], env: &str, commit: &str) -> Option
             && r.detail["commit"].as_str() == Some(commit)
             && r.detail["pull_requests"].is_array()
     })
-}
-
-/// The started `apply` record (it names the commit and pull requests) of the apply that ran
-/// `run` — its own run, or the executor's run its finished record names.
-fn run_apply<'r>(records: &'r [Record], env: &str, run: &str) -> Option<&'r Record> {
-    let applies = || {
-        records
-            .iter()
-            .filter(move |r| r.env == env && r.step == applied::STEP)
-    };
-    let apply_run = applies()
-        .find(|r| r.run == run || r.detail["executor_run"].as_str() == Some(run))?
-        .run
-        .as_str();
-    applies().find(|r| r.run == apply_run && r.phase == Phase::Started)
 }
 
 /// Why the run's deploy of `service` failed, when it did.
