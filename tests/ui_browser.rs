@@ -42,7 +42,11 @@ impl Chromium {
             .unwrap();
         let (browser, mut handler) = Browser::launch(config).await.expect("chromium starts");
         let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
-        Chromium { browser, handler, _profile: profile }
+        Chromium {
+            browser,
+            handler,
+            _profile: profile,
+        }
     }
 
     async fn open(&self, url: &str) -> Page {
@@ -81,13 +85,20 @@ async fn eval(page: &Page, expression: &str) -> serde_json::Value {
 async fn until(page: &Page, what: &str, expression: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let value = page.evaluate(expression).await.ok().and_then(|v| v.into_value().ok());
+        let value = page
+            .evaluate(expression)
+            .await
+            .ok()
+            .and_then(|v| v.into_value().ok());
         if value == Some(serde_json::Value::Bool(true)) {
             return;
         }
         if Instant::now() > deadline {
             let html = eval(page, "document.body.innerText").await;
-            panic!("timed out waiting for: {what}\npage:\n{}", html.as_str().unwrap_or(""));
+            panic!(
+                "timed out waiting for: {what}\npage:\n{}",
+                html.as_str().unwrap_or("")
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -125,8 +136,17 @@ async fn a_merge_appears_on_the_overview_and_its_rollout_updates_the_page_live()
     });
     let chromium = Chromium::launch().await;
     let page = chromium.open(&agent.url("/")).await;
-    until(&page, "the event stream", "document.getElementById('live-status').textContent.includes('live')").await;
-    let before = eval(&page, "document.querySelector('#svc-staging-api [data-label=Revision]').innerText").await;
+    until(
+        &page,
+        "the event stream",
+        "document.getElementById('live-status').textContent.includes('live')",
+    )
+    .await;
+    let before = eval(
+        &page,
+        "document.querySelector('#svc-staging-api [data-label=Revision]').innerText",
+    )
+    .await;
     assert_eq!(eval(&page, WATCH).await, true);
     if shots().is_some() {
         // Hold the first state with all new tasks healthy and the bake running on screen: the
@@ -139,28 +159,65 @@ async fn a_merge_appears_on_the_overview_and_its_rollout_updates_the_page_live()
     f.merge(41, "api-41.example.com");
     let mut latency = Vec::new();
     if shots().is_some() {
-        until(&page, "a rollout in flight", "window.amagentEvents.readyState === 2").await;
+        until(
+            &page,
+            "a rollout in flight",
+            "window.amagentEvents.readyState === 2",
+        )
+        .await;
         screenshot(&page, "status-rollout.png").await;
         latency = serde_json::from_value(eval(&page, "window.__latency").await).unwrap();
         page.reload().await.unwrap();
         assert_eq!(eval(&page, WATCH).await, true);
     }
-    until(&page, "the rollout's end", "document.getElementById('live-staging-api')?.dataset.finished === 'true'").await;
-    until(&page, "the overview after the merge",
-        "document.querySelector('#svc-staging-api [data-label=Commit]').innerText.includes('#41')").await;
-    assert_eq!(eval(&page, "window.__notReloaded === true").await, true, "never reloaded");
-    let after = eval(&page, "document.querySelector('#svc-staging-api [data-label=Revision]').innerText").await;
+    until(
+        &page,
+        "the rollout's end",
+        "document.getElementById('live-staging-api')?.dataset.finished === 'true'",
+    )
+    .await;
+    until(
+        &page,
+        "the overview after the merge",
+        "document.querySelector('#svc-staging-api [data-label=Commit]').innerText.includes('#41')",
+    )
+    .await;
+    assert_eq!(
+        eval(&page, "window.__notReloaded === true").await,
+        true,
+        "never reloaded"
+    );
+    let after = eval(
+        &page,
+        "document.querySelector('#svc-staging-api [data-label=Revision]').innerText",
+    )
+    .await;
     assert_ne!(before, after, "the new revision shows");
     if shots().is_none() {
         let cards = eval(&page, "window.__cards").await;
         let cards: Vec<String> = serde_json::from_value(cards).unwrap();
-        assert!(cards.len() >= 3, "the card changed as the rollout went: {cards:#?}");
-        assert!(cards.iter().any(|c| c.contains("running") && c.contains("old")), "{cards:#?}");
-        assert!(cards.iter().any(|c| c.contains("bake")), "the bake countdown: {cards:#?}");
-        assert!(cards.last().unwrap().contains("verified healthy"), "{cards:#?}");
+        assert!(
+            cards.len() >= 3,
+            "the card changed as the rollout went: {cards:#?}"
+        );
+        assert!(
+            cards
+                .iter()
+                .any(|c| c.contains("running") && c.contains("old")),
+            "{cards:#?}"
+        );
+        assert!(
+            cards.iter().any(|c| c.contains("bake")),
+            "the bake countdown: {cards:#?}"
+        );
+        assert!(
+            cards.last().unwrap().contains("verified healthy"),
+            "{cards:#?}"
+        );
     }
     screenshot(&page, "status-overview.png").await;
-    latency.extend(serde_json::from_value::<Vec<f64>>(eval(&page, "window.__latency").await).unwrap());
+    latency
+        .extend(serde_json::from_value::<Vec<f64>>(eval(&page, "window.__latency").await).unwrap());
     report_figures(&page, &agent.url("/"), latency).await;
     if shots().is_some() {
         // A phone's screen: each row a block, each cell labelled.
@@ -179,19 +236,40 @@ async fn a_failed_deploy_shows_its_reason_in_the_open_page() {
     });
     let chromium = Chromium::launch().await;
     let page = chromium.open(&agent.url("/")).await;
-    until(&page, "the event stream", "document.getElementById('live-status').textContent.includes('live')").await;
+    until(
+        &page,
+        "the event stream",
+        "document.getElementById('live-status').textContent.includes('live')",
+    )
+    .await;
     assert_eq!(eval(&page, WATCH).await, true);
     f.merge(42, "api-42.example.com");
-    until(&page, "the failed card", "document.getElementById('live-staging-api')?.dataset.finished === 'false'").await;
+    until(
+        &page,
+        "the failed card",
+        "document.getElementById('live-staging-api')?.dataset.finished === 'false'",
+    )
+    .await;
     until(&page, "the reason on the overview",
         "(document.querySelector('#svc-staging-api .last')?.innerText || '').includes('ecs:UpdateService')").await;
-    assert_eq!(eval(&page, "window.__notReloaded === true").await, true, "never reloaded");
-    let card = eval(&page, "document.getElementById('live-staging-api').innerText").await;
+    assert_eq!(
+        eval(&page, "window.__notReloaded === true").await,
+        true,
+        "never reloaded"
+    );
+    let card = eval(
+        &page,
+        "document.getElementById('live-staging-api').innerText",
+    )
+    .await;
     assert!(card.as_str().unwrap().contains("UpdateService"), "{card}");
     page.goto(agent.url("/services/staging/api")).await.unwrap();
     let history = eval(&page, "document.getElementById('history').innerText").await;
     let history = history.as_str().unwrap();
-    assert!(history.contains("deploy failed") && history.contains("#42"), "{history}");
+    assert!(
+        history.contains("deploy failed") && history.contains("#42"),
+        "{history}"
+    );
     screenshot(&page, "status-failed-history.png").await;
 }
 
@@ -203,22 +281,48 @@ async fn beyond_loopback_the_browser_signs_in_with_the_token_first() {
     let page = chromium.open(&agent.url("/")).await;
     let text = eval(&page, "document.body.innerText").await;
     assert!(text.as_str().unwrap().contains("Sign in"), "{text}");
-    assert!(!text.as_str().unwrap().contains("What runs where"), "{text}");
+    assert!(
+        !text.as_str().unwrap().contains("What runs where"),
+        "{text}"
+    );
     eval(&page, "document.getElementById('token').value = 'not-the-right-token-123'; document.forms[0].submit(); true").await;
-    until(&page, "the refusal", "document.body.innerText.includes('not the one')").await;
-    let submit = format!("document.getElementById('token').value = '{TOKEN}'; document.forms[0].submit(); true");
+    until(
+        &page,
+        "the refusal",
+        "document.body.innerText.includes('not the one')",
+    )
+    .await;
+    let submit = format!(
+        "document.getElementById('token').value = '{TOKEN}'; document.forms[0].submit(); true"
+    );
     eval(&page, &submit).await;
-    until(&page, "the page after signing in", "document.body.innerText.includes('What runs where')").await;
-    until(&page, "the event stream with the cookie", "document.getElementById('live-status').textContent.includes('live')").await;
+    until(
+        &page,
+        "the page after signing in",
+        "document.body.innerText.includes('What runs where')",
+    )
+    .await;
+    until(
+        &page,
+        "the event stream with the cookie",
+        "document.getElementById('live-status').textContent.includes('live')",
+    )
+    .await;
     let cookie_visible = eval(&page, "document.cookie.includes('amagent_ui')").await;
-    assert_eq!(cookie_visible, false, "HttpOnly: scripts cannot read the session");
+    assert_eq!(
+        cookie_visible, false,
+        "HttpOnly: scripts cannot read the session"
+    );
 }
 
 /// The page's body over plain HTTP ("" while the agent is not answering yet).
 fn reqwest_blocking_body(url: &str) -> String {
     let url = url.to_string();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             match reqwest::get(&url).await {
                 Ok(r) => r.text().await.unwrap_or_default(),
@@ -241,9 +345,14 @@ async fn report_figures(page: &Page, url: &str, latency: Vec<f64>) {
     let mut sorted = latency.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
-    let max = sorted.last().copied().unwrap_or(f64::NAN);
+    let (min, max) = (
+        sorted.first().copied().unwrap_or(f64::NAN),
+        sorted.last().copied().unwrap_or(f64::NAN),
+    );
+    // The simulator sends a rollout's events in a burst (virtual time): the later ones wait
+    // behind the earlier in the browser, so `min` is one event's latency, `max` the backlog's.
     amagent::errln!(
-        "status page: {bytes} bytes; navigation {timing}; SSE Progress→DOM latency over {} events: median {median} ms, max {max} ms",
+        "status page: {bytes} bytes; navigation {timing}; SSE Progress→DOM latency over {} events: min {min} ms, median {median} ms, max {max} ms",
         latency.len()
     );
 }

@@ -34,8 +34,14 @@ async fn beyond_loopback_the_page_needs_the_token_as_bearer_or_login_cookie() {
     let agent = f.start("healthy", "0.0.0.0", &[("AMAGENT_UI_TOKEN", TOKEN)]);
     let (status, body) = get(&agent, "/", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body.contains(r#"<form method="post" action="/login">"#), "{body}");
-    assert_eq!(get(&agent, "/events", &[]).await.0, StatusCode::UNAUTHORIZED);
+    assert!(
+        body.contains(r#"<form method="post" action="/login">"#),
+        "{body}"
+    );
+    assert_eq!(
+        get(&agent, "/events", &[]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let wrong = [("authorization", "Bearer not-the-token-at-all")];
     assert_eq!(get(&agent, "/", &wrong).await.0, StatusCode::UNAUTHORIZED);
     let bearer = format!("Bearer {TOKEN}");
@@ -56,7 +62,10 @@ async fn beyond_loopback_the_page_needs_the_token_as_bearer_or_login_cookie() {
     assert!(refused.headers().get("set-cookie").is_none());
     let signed_in = login(TOKEN).await.unwrap();
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let set_cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_string();
+    let set_cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
     assert!(!set_cookie.contains(TOKEN), "the cookie is not the token");
     let cookie = set_cookie.split(';').next().unwrap().to_string();
@@ -79,7 +88,10 @@ async fn beyond_loopback_with_nothing_configured_the_page_is_refused_saying_how(
     let agent = f.start("healthy", "0.0.0.0", &[]);
     let (status, body) = get(&agent, "/", &[]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(body.contains("AMAGENT_UI_TOKEN") && body.contains("AMAGENT_UI_TRUSTED_HEADER"), "{body}");
+    assert!(
+        body.contains("AMAGENT_UI_TOKEN") && body.contains("AMAGENT_UI_TRUSTED_HEADER"),
+        "{body}"
+    );
     assert_eq!(get(&agent, "/events", &[]).await.0, StatusCode::FORBIDDEN);
     assert_eq!(get(&agent, "/healthz", &[]).await.0, StatusCode::OK);
     // The webhook still wants its signature, not a UI token.
@@ -97,8 +109,15 @@ async fn beyond_loopback_with_nothing_configured_the_page_is_refused_saying_how(
 #[tokio::test]
 async fn a_trusted_proxy_header_lets_the_proxys_users_in() {
     let f = UiFixture::new();
-    let agent = f.start("healthy", "0.0.0.0", &[("AMAGENT_UI_TRUSTED_HEADER", "X-Forwarded-User")]);
-    assert_eq!(get(&agent, "/", &[("x-forwarded-user", "ada")]).await.0, StatusCode::OK);
+    let agent = f.start(
+        "healthy",
+        "0.0.0.0",
+        &[("AMAGENT_UI_TRUSTED_HEADER", "X-Forwarded-User")],
+    );
+    assert_eq!(
+        get(&agent, "/", &[("x-forwarded-user", "ada")]).await.0,
+        StatusCode::OK
+    );
     assert_eq!(get(&agent, "/", &[]).await.0, StatusCode::FORBIDDEN);
 }
 
@@ -106,7 +125,14 @@ async fn a_trusted_proxy_header_lets_the_proxys_users_in() {
 async fn a_short_token_stops_the_agent_before_it_listens() {
     let f = UiFixture::new();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_amagent"))
-        .args(["run", "--once", "--sim", "healthy", "--repo", f.remote.to_str().unwrap()])
+        .args([
+            "run",
+            "--once",
+            "--sim",
+            "healthy",
+            "--repo",
+            f.remote.to_str().unwrap(),
+        ])
         .args(["--listen", "0.0.0.0:1"])
         .env("AMAGENT_WEBHOOK_SECRET", support::ui::SECRET)
         .env("AMAGENT_UI_TOKEN", "short")
@@ -116,12 +142,19 @@ async fn a_short_token_stops_the_agent_before_it_listens() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("AMAGENT_UI_TOKEN must be at least 16"), "{stderr}");
+    assert!(
+        stderr.contains("AMAGENT_UI_TOKEN must be at least 16"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("short\""), "{stderr}");
 }
 
 /// Read the SSE stream until `done` holds for the text so far (or fail after two minutes).
-async fn read_until(events: &mut reqwest::Response, text: &mut String, done: impl Fn(&str) -> bool) {
+async fn read_until(
+    events: &mut reqwest::Response,
+    text: &mut String,
+    done: impl Fn(&str) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done(text) {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -136,7 +169,11 @@ async fn read_until(events: &mut reqwest::Response, text: &mut String, done: imp
 async fn events_stream_a_merges_rollout_as_server_sent_events() {
     let f = UiFixture::new();
     // An open stream is a request in progress, never an idle connection to close.
-    let agent = f.start("healthy", "127.0.0.1", &[("AMAGENT_WEBHOOK_IDLE_TIMEOUT", "1")]);
+    let agent = f.start(
+        "healthy",
+        "127.0.0.1",
+        &[("AMAGENT_WEBHOOK_IDLE_TIMEOUT", "1")],
+    );
     eventually("adoption", || f.journal("staging").contains("\"adopted\""));
     let mut events = client().get(agent.url("/events")).send().await.unwrap();
     assert_eq!(events.status(), StatusCode::OK);
@@ -149,7 +186,10 @@ async fn events_stream_a_merges_rollout_as_server_sent_events() {
     })
     .await;
     // Each event is `event: NAME` then one `data: JSON` line, then a blank line.
-    let frames: Vec<&str> = text.split("\n\n").filter(|f| f.starts_with("event: ")).collect();
+    let frames: Vec<&str> = text
+        .split("\n\n")
+        .filter(|f| f.starts_with("event: "))
+        .collect();
     let mut services = Vec::new();
     for frame in &frames {
         let mut lines = frame.lines();
@@ -161,15 +201,25 @@ async fn events_stream_a_merges_rollout_as_server_sent_events() {
             services.push(json);
         }
     }
-    let api: Vec<_> = services.iter().filter(|s| s["id"] == "live-staging-api").collect();
-    assert!(api.len() >= 3, "a step, the rollout's polls and the end: {text}");
+    let api: Vec<_> = services
+        .iter()
+        .filter(|s| s["id"] == "live-staging-api")
+        .collect();
     assert!(
-        api.iter().any(|s| s["html"].as_str().unwrap().contains(" running, ")),
+        api.len() >= 3,
+        "a step, the rollout's polls and the end: {text}"
+    );
+    assert!(
+        api.iter()
+            .any(|s| s["html"].as_str().unwrap().contains(" running, ")),
         "the rollout's counts: {text}"
     );
     let last = api.last().unwrap();
     assert_eq!(last["finished"], true);
-    assert!(last["html"].as_str().unwrap().contains("verified healthy"), "{last}");
+    assert!(
+        last["html"].as_str().unwrap().contains("verified healthy"),
+        "{last}"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +229,9 @@ async fn a_failed_deploy_shows_its_reason_on_the_overview_and_the_service_page()
     eventually("adoption", || f.journal("staging").contains("\"adopted\""));
     f.merge(32, "api-32.example.com");
     eventually("the failed apply", || {
-        f.journal("staging").lines().any(|l| l.contains("\"apply\"") && l.contains("\"failed\""))
+        f.journal("staging")
+            .lines()
+            .any(|l| l.contains("\"apply\"") && l.contains("\"failed\""))
     });
     let mut overview = String::new();
     for _ in 0..100 {
@@ -190,10 +242,23 @@ async fn a_failed_deploy_shows_its_reason_on_the_overview_and_the_service_page()
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(overview.contains("deploy failed"), "{overview}");
-    assert!(overview.contains("ecs:UpdateService"), "the reason: {overview}");
+    assert!(
+        overview.contains("ecs:UpdateService"),
+        "the reason: {overview}"
+    );
     let (status, page) = get(&agent, "/services/staging/api", &[]).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("✗ deploy failed") && page.contains("ecs:UpdateService"), "{page}");
-    assert!(page.contains("#32"), "the pull request: {page}\n{}", f.journal("staging"));
-    assert_eq!(get(&agent, "/services/staging/nope", &[]).await.0, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("✗ deploy failed") && page.contains("ecs:UpdateService"),
+        "{page}"
+    );
+    assert!(
+        page.contains("#32"),
+        "the pull request: {page}\n{}",
+        f.journal("staging")
+    );
+    assert_eq!(
+        get(&agent, "/services/staging/nope", &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -247,7 +247,8 @@ fn listen(
     output: OutputFormat,
 ) -> Result<webhook::SeenDeliveries, Exit> {
     let limits = ServerLimits::from_env().map_err(|e| fail(output, "usage", &e, Exit::Usage))?;
-    let ui = super::run_ui::router(addr, board).map_err(|e| fail(output, "usage", &e, Exit::Usage))?;
+    let ui =
+        super::run_ui::router(addr, board).map_err(|e| fail(output, "usage", &e, Exit::Usage))?;
     let events = Arc::new(DeliveryQueue::default());
     let state = Arc::new(WebhookState::new(secret, events.clone(), metrics.clone()));
     let seen = state.seen();

@@ -11,8 +11,9 @@ use crate::ui::{EnvSnapshot, ServiceSnapshot, Snapshot};
 use std::time::Duration;
 
 /// A snapshot older than this is taken again at the next look, changed or not (manual
-/// rollbacks and drift happen outside the agent's looks).
-pub const REFRESH: Duration = Duration::from_secs(60);
+/// rollbacks happen outside the agent's looks). Not more often: a snapshot reads the whole
+/// journal again (with an S3 journal, one GET per record).
+pub const REFRESH: Duration = Duration::from_secs(300);
 
 impl Agent {
     /// Give the status page a new snapshot when `tick` changed something or the last is old.
@@ -32,7 +33,9 @@ impl Agent {
                 board.publish(snapshot);
                 self.board_published = Some(tokio::time::Instant::now());
             }
-            Err(e) => tracing::warn!(error = %e, "status page: cannot take a snapshot; keeping the last"),
+            Err(e) => {
+                tracing::warn!(error = %e, "status page: cannot take a snapshot; keeping the last")
+            }
         }
     }
 
@@ -45,7 +48,8 @@ impl Agent {
         let mut environments = Vec::new();
         for env in model.environments.values() {
             let cloud = self.cloud_for(env).await;
-            let statuses = crate::status::status(&cloud, RetryPolicy::default(), env, &records).await;
+            let statuses =
+                crate::status::status(&cloud, RetryPolicy::default(), env, &records).await;
             let (services, error) = match statuses {
                 Ok(s) => (s, None),
                 Err(e) => (Vec::new(), Some(format!("ECS: {e}"))),
@@ -59,7 +63,9 @@ impl Agent {
                         let spec = env.services.iter().find(|s| s.name == status.service);
                         ServiceSnapshot {
                             source_url: spec.map(|s| s.source.url.clone()).unwrap_or_default(),
-                            source_ref: spec.map(|s| s.source.reference.clone()).unwrap_or_default(),
+                            source_ref: spec
+                                .map(|s| s.source.reference.clone())
+                                .unwrap_or_default(),
                             status,
                         }
                     })

@@ -177,13 +177,22 @@ mod tests {
 
     #[test]
     fn loopback_is_open_beyond_it_nothing_configured_is_refused() {
-        assert_eq!(access("127.0.0.1:8080", None, None).check(&HeaderMap::new()), Verdict::Allowed);
-        assert_eq!(access("[::1]:8080", None, None).check(&HeaderMap::new()), Verdict::Allowed);
+        assert_eq!(
+            access("127.0.0.1:8080", None, None).check(&HeaderMap::new()),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            access("[::1]:8080", None, None).check(&HeaderMap::new()),
+            Verdict::Allowed
+        );
         let Verdict::Refused(why) = access("0.0.0.0:8080", None, None).check(&HeaderMap::new())
         else {
             panic!("not refused");
         };
-        assert!(why.contains(TOKEN_ENV) && why.contains(TRUSTED_HEADER_ENV), "{why}");
+        assert!(
+            why.contains(TOKEN_ENV) && why.contains(TRUSTED_HEADER_ENV),
+            "{why}"
+        );
     }
 
     #[test]
@@ -191,23 +200,37 @@ mod tests {
         let a = access("0.0.0.0:8080", Some(TOKEN), None);
         assert_eq!(a.check(&HeaderMap::new()), Verdict::SignIn);
         let bearer = format!("Bearer {TOKEN}");
-        assert_eq!(a.check(&headers(&[("authorization", &bearer)])), Verdict::Allowed);
-        assert_eq!(a.check(&headers(&[("authorization", "Bearer nope")])), Verdict::SignIn);
+        assert_eq!(
+            a.check(&headers(&[("authorization", &bearer)])),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            a.check(&headers(&[("authorization", "Bearer nope")])),
+            Verdict::SignIn
+        );
         assert_eq!(a.sign_in("wrong", false), None);
         let set = a.sign_in(TOKEN, true).unwrap();
-        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.ends_with("Secure"));
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.ends_with("Secure")
+        );
         assert!(!set.contains(TOKEN), "the cookie never holds the token");
         let value = set.split(';').next().unwrap();
         let cookie = format!("other=1; {value}");
         assert_eq!(a.check(&headers(&[("cookie", &cookie)])), Verdict::Allowed);
         let other = access("0.0.0.0:8080", Some("another-token-long-enough"), None);
-        assert_eq!(other.check(&headers(&[("cookie", &cookie)])), Verdict::SignIn);
+        assert_eq!(
+            other.check(&headers(&[("cookie", &cookie)])),
+            Verdict::SignIn
+        );
     }
 
     #[test]
     fn a_trusted_proxy_header_lets_its_users_in_and_only_them() {
         let a = access("10.0.0.5:8080", None, Some("X-Forwarded-User"));
-        assert_eq!(a.check(&headers(&[("x-forwarded-user", "ada")])), Verdict::Allowed);
+        assert_eq!(
+            a.check(&headers(&[("x-forwarded-user", "ada")])),
+            Verdict::Allowed
+        );
         assert!(matches!(a.check(&HeaderMap::new()), Verdict::Refused(_)));
         let both = access("10.0.0.5:8080", Some(TOKEN), Some("X-Forwarded-User"));
         assert_eq!(both.check(&HeaderMap::new()), Verdict::SignIn);
@@ -216,7 +239,9 @@ mod tests {
     #[test]
     fn short_tokens_and_bad_header_names_are_refused_at_start() {
         let addr = "0.0.0.0:1".parse().unwrap();
-        let e = Access::new(addr, Some(Secret::new("short")), None).err().unwrap();
+        let e = Access::new(addr, Some(Secret::new("short")), None)
+            .err()
+            .unwrap();
         assert!(e.contains("at least 16") && !e.contains("short"), "{e}");
         let e = Access::new(addr, None, Some("not a header")).err().unwrap();
         assert!(e.contains(TRUSTED_HEADER_ENV), "{e}");

@@ -164,7 +164,11 @@ mod tests {
         assert_eq!(latest.len(), 2);
         assert_eq!(latest[0].service, "web", "in flight first");
         assert_eq!(latest[1].finished, Some(false));
-        assert_eq!(latest[1].view.as_ref(), Some(&view), "the numbers stay after the end");
+        assert_eq!(
+            latest[1].view.as_ref(),
+            Some(&view),
+            "the numbers stay after the end"
+        );
         let mut received = Vec::new();
         while let Ok(LiveEvent::Service(s)) = events.try_recv() {
             received.push((s.service, s.message, s.finished));

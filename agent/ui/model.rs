@@ -168,7 +168,11 @@ fn service_row(snapshot: &Snapshot, env: &str, s: &ServiceSnapshot) -> ServiceRo
         since: st.since,
         verified: st.verified,
         pinned: st.pin.as_ref().map(|p| {
-            let why = p.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+            let why = p
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
             format!("pinned to {} by {}{why}", short_td(&p.to), p.by)
         }),
         last: st.last.as_ref().map(|l| {
@@ -251,7 +255,8 @@ impl<'r> Runs<'r> {
                 }
                 (applied::STEP, Phase::Finished, _) => {
                     let executor = r.detail["executor_run"].as_str();
-                    if let (Some(executor), Some(s)) = (executor, apply_started.get(r.run.as_str())) {
+                    if let (Some(executor), Some(s)) = (executor, apply_started.get(r.run.as_str()))
+                    {
                         runs.applies.insert(executor, s);
                     }
                 }
@@ -336,7 +341,10 @@ fn last_reason(records: &[Record], env: &str, service: &str, run: &str) -> Optio
         })
         .and_then(|r| {
             let d = &r.detail;
-            d["reason"].as_str().or(d["failure"].as_str()).map(str::to_string)
+            d["reason"]
+                .as_str()
+                .or(d["failure"].as_str())
+                .map(str::to_string)
         })
 }
 
@@ -356,7 +364,10 @@ fn prs(snapshot: &Snapshot, apply: &Record) -> Vec<Link> {
 fn commit_link(snapshot: &Snapshot, commit: &str) -> Link {
     Link {
         text: short(commit).to_string(),
-        href: snapshot.github.as_ref().map(|g| format!("{g}/commit/{commit}")),
+        href: snapshot
+            .github
+            .as_ref()
+            .map(|g| format!("{g}/commit/{commit}")),
     }
 }
 

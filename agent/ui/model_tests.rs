@@ -50,36 +50,73 @@ fn status(digest: &str, last: Option<LastOutcome>) -> ServiceStatus {
 
 /// Staging: a merge of PR #21 deployed api:43 (verified), then PR #22's deploy failed and was
 /// rolled back to 43. Production: tag v1.4.0 promoted staging's digest.
-fn snapshot() -> Snapshot {
-    let run1 = "staging-r1";
-    let run2 = "staging-r2";
-    let exec2 = "staging-r2-executor";
+const RUN1: &str = "staging-r1";
+const RUN2: &str = "staging-r2";
+const EXEC2: &str = "staging-r2-executor";
+
+fn records() -> Vec<Record> {
+    let (run1, run2, exec2) = (RUN1, RUN2, EXEC2);
     let started = |s, run| {
         let mut r = rec(s, "staging", run, None, "apply", Phase::Started);
         r.detail = json!({ "commit": if run == run1 { COMMIT } else { "bad0000" }, "pull_requests": if run == run1 { [21] } else { [22] } });
         r
     };
-    let records = vec![
+    vec![
         started(100, run1),
-        finished(rec(110, "staging", run1, None, "snapshot", Phase::Started), "succeeded", json!({"snapshot_id": "amagent-staging-r1", "seconds": 30.0})),
+        finished(
+            rec(110, "staging", run1, None, "snapshot", Phase::Started),
+            "succeeded",
+            json!({"snapshot_id": "amagent-staging-r1", "seconds": 30.0}),
+        ),
         rec(150, "staging", run1, Some("api"), "deploy", Phase::Started),
-        finished(rec(200, "staging", run1, Some("api"), "deploy", Phase::Started), "succeeded", json!({"task_definition": format!("{TD}:43"), "seconds": 50.0})),
-        finished(rec(201, "staging", run1, None, "apply", Phase::Started), "succeeded", json!({"commit": COMMIT})),
+        finished(
+            rec(200, "staging", run1, Some("api"), "deploy", Phase::Started),
+            "succeeded",
+            json!({"task_definition": format!("{TD}:43"), "seconds": 50.0}),
+        ),
+        finished(
+            rec(201, "staging", run1, None, "apply", Phase::Started),
+            "succeeded",
+            json!({"commit": COMMIT}),
+        ),
         started(300, run2),
         // The executor's records carry a run id of its own, which the apply's end names.
         rec(310, "staging", exec2, Some("api"), "deploy", Phase::Started),
-        finished(rec(400, "staging", exec2, Some("api"), "deploy", Phase::Started), "failed", json!({
+        finished(
+            rec(400, "staging", exec2, Some("api"), "deploy", Phase::Started),
+            "failed",
+            json!({
             "reason": "new tasks crashed: Essential container in task exited",
             "rolled_back": true, "task_definition": format!("{TD}:43"),
-            "new_task_definition": format!("{TD}:44"), "seconds": 90.0})),
-        finished(rec(401, "staging", run2, None, "apply", Phase::Started), "failed", json!({"commit": "bad0000", "executor_run": exec2})),
-        finished(rec(500, "production", "production-r1", None, "apply", Phase::Started), "succeeded", json!({"commit": COMMIT, "tag": "v1.4.0"})),
-    ];
+            "new_task_definition": format!("{TD}:44"), "seconds": 90.0}),
+        ),
+        finished(
+            rec(401, "staging", run2, None, "apply", Phase::Started),
+            "failed",
+            json!({"commit": "bad0000", "executor_run": exec2}),
+        ),
+        finished(
+            rec(
+                500,
+                "production",
+                "production-r1",
+                None,
+                "apply",
+                Phase::Started,
+            ),
+            "succeeded",
+            json!({"commit": COMMIT, "tag": "v1.4.0"}),
+        ),
+    ]
+}
+
+fn snapshot() -> Snapshot {
+    let records = records();
     let last = LastOutcome {
         kind: "deploy".into(),
         outcome: "failed".into(),
         at: at(400),
-        run: exec2.into(),
+        run: EXEC2.into(),
         rolled_back: true,
     };
     let service = |digest: &str, last| ServiceSnapshot {
@@ -114,7 +151,11 @@ fn snapshot() -> Snapshot {
 fn the_overview_shows_what_runs_with_its_pull_request_and_the_last_failure() {
     let o = overview(&snapshot());
     let names: Vec<&str> = o.environments.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["staging", "production"], "a source before its promotion");
+    assert_eq!(
+        names,
+        ["staging", "production"],
+        "a source before its promotion"
+    );
     let staging = &o.environments[0];
     let api = &staging.services[0];
     assert_eq!(api.revision.as_deref(), Some("api-task:43"));
@@ -127,7 +168,10 @@ fn the_overview_shows_what_runs_with_its_pull_request_and_the_last_failure() {
             href: Some("https://github.com/o/env/pull/21".into())
         }]
     );
-    assert_eq!(api.commit.as_ref().map(|c| c.text.as_str()), Some("c0ffee000011"));
+    assert_eq!(
+        api.commit.as_ref().map(|c| c.text.as_str()),
+        Some("c0ffee000011")
+    );
     assert_eq!(
         api.last,
         Some((
@@ -146,7 +190,10 @@ fn the_promotion_chain_pairs_each_promoted_environment_with_its_source() {
     let o = overview(&snapshot());
     assert_eq!(o.chain.len(), 1);
     let link = &o.chain[0];
-    assert_eq!((link.from.as_str(), link.to.as_str()), ("staging", "production"));
+    assert_eq!(
+        (link.from.as_str(), link.to.as_str()),
+        ("staging", "production")
+    );
     assert_eq!(link.to_version.as_deref(), Some("v1.4.0"));
     let short = Some("sha256:0123456789ab".to_string());
     assert_eq!(link.services, vec![("api".into(), short.clone(), short)]);
@@ -168,7 +215,10 @@ fn history_lists_deploys_newest_first_with_reason_rollback_duration_and_snapshot
     assert!(ok.succeeded);
     assert_eq!(ok.snapshot.as_deref(), Some("amagent-staging-r1"));
     assert_eq!(ok.rolled_back_to, None);
-    assert_eq!(ok.commit.as_ref().map(|c| c.text.as_str()), Some("c0ffee000011"));
+    assert_eq!(
+        ok.commit.as_ref().map(|c| c.text.as_str()),
+        Some("c0ffee000011")
+    );
     assert!(history(&snapshot(), "production", "api").is_empty());
 }
 

@@ -220,11 +220,19 @@ pub fn login(failed: bool) -> Markup {
 
 /// The page is refused: `why` says what to configure.
 pub fn refused(why: &str) -> Markup {
-    layout("refused", html! { h1 { "Not available" } p { (why) } }, false)
+    layout(
+        "refused",
+        html! { h1 { "Not available" } p { (why) } },
+        false,
+    )
 }
 
 pub fn not_found(what: &str) -> Markup {
-    layout("not found", html! { h1 { "Not found" } p { (what) } p { a href="/" { "← overview" } } }, false)
+    layout(
+        "not found",
+        html! { h1 { "Not found" } p { (what) } p { a href="/" { "← overview" } } },
+        false,
+    )
 }
 
 fn link(l: &Link) -> Markup {

@@ -50,7 +50,11 @@ pub fn router(state: Arc<UiState>) -> Router {
 }
 
 /// The page, or why not: a sign-in form (401) or the refusal (403).
-fn html(state: &UiState, headers: &HeaderMap, page: impl FnOnce() -> (StatusCode, Markup)) -> Response {
+fn html(
+    state: &UiState,
+    headers: &HeaderMap,
+    page: impl FnOnce() -> (StatusCode, Markup),
+) -> Response {
     let (status, markup) = match state.access.check(headers) {
         Verdict::Allowed => page(),
         Verdict::SignIn => (StatusCode::UNAUTHORIZED, page::login(false)),
@@ -60,7 +64,10 @@ fn html(state: &UiState, headers: &HeaderMap, page: impl FnOnce() -> (StatusCode
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -106,12 +113,16 @@ async fn events(State(state): State<Arc<UiState>>, headers: HeaderMap) -> Respon
     match state.access.check(&headers) {
         Verdict::Allowed => {}
         Verdict::SignIn => return (StatusCode::UNAUTHORIZED, "sign in first\n").into_response(),
-        Verdict::Refused(why) => return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response(),
+        Verdict::Refused(why) => {
+            return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
+        }
     }
     let Some(slot) = StreamSlot::take(&state.streams) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("more than {MAX_EVENT_STREAMS} pages are following the agent; try again later\n"),
+            format!(
+                "more than {MAX_EVENT_STREAMS} pages are following the agent; try again later\n"
+            ),
         )
             .into_response();
     };

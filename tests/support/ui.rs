@@ -57,7 +57,12 @@ impl UiFixture {
         let log = self.tmp.path().join(format!("agent-{port}.log"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_amagent"));
         cmd.args(["run", "--repo", self.remote.to_str().unwrap(), "--sim", sim])
-            .args(["--poll-interval", "1", "--listen", &format!("{listen}:{port}")])
+            .args([
+                "--poll-interval",
+                "1",
+                "--listen",
+                &format!("{listen}:{port}"),
+            ])
             .env("AMAGENT_CACHE", self.tmp.path().join("cache"))
             .env("AMAGENT_JOURNAL", self.tmp.path().join("journal"))
             .env("AMAGENT_WEBHOOK_SECRET", SECRET)
@@ -92,7 +97,8 @@ impl UiFixture {
         let indent = &line[..line.len() - line.trim_start().len()];
         let text = text.replacen(&line, &format!("{indent}API_BASE_URL: https://{host}"), 1);
         std::fs::write(&path, text).unwrap();
-        let message = format!("Merge pull request #{n} from team/{host}\n\nPoint staging at {host}");
+        let message =
+            format!("Merge pull request #{n} from team/{host}\n\nPoint staging at {host}");
         git(&self.work, &["commit", "-qam", &message]);
         git(&self.work, &["push", "-q", "origin", "main"]);
         git(&self.work, &["rev-parse", "HEAD"])

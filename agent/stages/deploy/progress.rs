@@ -50,7 +50,12 @@ impl RolloutView {
         let healthy_target = |s: &Option<TargetState>| *s == Some(TargetState::Healthy);
         let targets = || running.iter().flat_map(|t| t.targets.iter());
         RolloutView {
-            stage: if rolling_back { "rolling back" } else { "rolling" }.into(),
+            stage: if rolling_back {
+                "rolling back"
+            } else {
+                "rolling"
+            }
+            .into(),
             elapsed_seconds: obs.elapsed.as_secs(),
             desired: obs.deployment.as_ref().map_or(0, |d| d.desired_count),
             new_running: count(running.len()),

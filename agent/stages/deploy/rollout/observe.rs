@@ -55,7 +55,10 @@ impl Rollout<'_> {
                     Ok(obs) => {
                         let decision = flight.gate.observe(&obs);
                         let rolling_back = flight.stage == Stage::RollingBack;
-                        (decision, Some(RolloutView::of(rolling_back, &obs, &flight.gate)))
+                        (
+                            decision,
+                            Some(RolloutView::of(rolling_back, &obs, &flight.gate)),
+                        )
                     }
                     // Unable to watch is unable to verify: decide, never leave it hanging.
                     Err(e) => (

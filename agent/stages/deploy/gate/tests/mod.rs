@@ -364,7 +364,12 @@ fn rollout_view_counts_tasks_targets_and_the_bake_left() {
     g.observe(&first);
     let view = RolloutView::of(false, &first, &g);
     assert_eq!(
-        (view.desired, view.new_running, view.new_healthy, view.old_remaining),
+        (
+            view.desired,
+            view.new_running,
+            view.new_healthy,
+            view.old_remaining
+        ),
         (2, 2, 1, 2)
     );
     assert_eq!((view.targets, view.targets_healthy), (2, 1));
