@@ -13,10 +13,14 @@ pub struct AwsElb {
 #[async_trait]
 impl LoadBalancing for AwsElb {
     async fn describe_target_groups(&self, names: &[String]) -> CloudResult<Vec<TargetGroup>> {
+        let (arns, plain): (Vec<String>, Vec<String>) =
+            names.iter().cloned().partition(|n| n.starts_with("arn:"));
         let out = self
             .client
             .describe_target_groups()
-            .set_names(Some(names.to_vec()))
+            // The rollout knows its groups by ARN (the service's loadBalancers), init by name.
+            .set_target_group_arns(Some(arns.clone()).filter(|a| !a.is_empty()))
+            .set_names(Some(plain.clone()).filter(|n| !n.is_empty()))
             .send()
             .await
             .map_err(|e| {
@@ -92,5 +96,32 @@ impl LoadBalancing for AwsElb {
                 }
             })
             .collect())
+    }
+
+    async fn deregistration_delay(&self, target_group_arn: &str) -> CloudResult<u32> {
+        let out = self
+            .client
+            .describe_target_group_attributes()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "DescribeTargetGroupAttributes",
+                    Subject {
+                        kind: ResourceKind::TargetGroup,
+                        name: target_group_arn,
+                    },
+                    e,
+                )
+            })?;
+        Ok(out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse().ok())
+            // ELB's default when the attribute is absent (e.g. a Lambda target group).
+            .unwrap_or(300))
     }
 }

@@ -2,7 +2,7 @@
 //! re-read only when ECS's counts change, target health of the new tasks.
 
 use super::*;
-use crate::cloud::types::AlarmState;
+use crate::cloud::types::{AlarmState, RolloutState};
 use crate::stages::deploy::gate::alarm_signals;
 use crate::stages::deploy::progress::RolloutView;
 use std::time::Duration;
@@ -96,8 +96,17 @@ impl Rollout<'_> {
         // Re-read tasks only when ECS's counts moved: a task started, stopped or failed. While
         // a new task's container check has yet to report HEALTHY (which moves no count when ECS
         // keeps the deployment it had), the same tasks are described again: one call.
-        let key = deployment_counts(service);
-        if flight.task_key.as_deref() != Some(key.as_str()) {
+        let key = deployment_counts(service, &flight.deployment_id);
+        // Once read, a COMPLETED deployment of ours needs no new list: the old tasks are gone
+        // (ECS says so), and the gate decides on that.
+        let completed = service
+            .deployments
+            .iter()
+            .any(|d| d.id == flight.deployment_id && d.rollout_state == RolloutState::Completed);
+        let settled = completed && flight.task_key.is_some();
+        if let Some(key) = key.filter(|_| !settled)
+            && flight.task_key.as_deref() != Some(key.as_str())
+        {
             flight.tasks = self.read_tasks(&flight.target).await?;
             flight.task_key = Some(key);
             flight.tasks_read_at = Some(Instant::now());
@@ -111,8 +120,13 @@ impl Rollout<'_> {
         }
         // After the bake only the old tasks' drain is awaited: a new task failing then still
         // shows in ECS's counts (ECS stops it), so target health need not be re-read.
+        // Nor before a new task runs: until then no target of ours can say anything.
         let baked = flight.gate.bake_done(flight.rollout_started.elapsed());
-        for arn in flight.target_groups.iter().filter(|_| !baked) {
+        let running = flight
+            .tasks
+            .iter()
+            .any(|t| t.started_by == flight.deployment_id && t.last_status == "RUNNING");
+        for arn in flight.target_groups.iter().filter(|_| running && !baked) {
             let health = self
                 .call("DescribeTargetHealth", || {
                     self.cloud.elb.describe_target_health(arn)
@@ -221,19 +235,25 @@ fn awaiting_container_health(flight: &InFlight) -> bool {
         })
 }
 
-/// ECS's counts of every deployment of `service`: the task list is re-read when they change.
-fn deployment_counts(service: &EcsService) -> String {
-    service
-        .deployments
-        .iter()
-        .map(|d| {
-            format!(
-                "{}:{}:{}:{}:{:?}",
-                d.id, d.running_count, d.pending_count, d.failed_tasks, d.rollout_state
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("|")
+/// What the task list is re-read on: our deployment's running and failed counts, and which
+/// other deployments there are. None while none of our tasks has run or failed: until then
+/// the list holds nothing the gate acts on (a task being placed moves no count here; one that
+/// fails moves `failed`). Other deployments' counts are left out: their tasks only drain away,
+/// which ends in their deployment going. The rollout state is the gate's straight from
+/// DescribeServices.
+fn deployment_counts(service: &EcsService, ours: &str) -> Option<String> {
+    let our = service.deployments.iter().find(|d| d.id == ours);
+    if our.is_some_and(|d| d.running_count == 0 && d.failed_tasks == 0 && d.desired_count > 0) {
+        return None;
+    }
+    let mut key = our
+        .map(|d| format!("{}:{}", d.running_count, d.failed_tasks))
+        .unwrap_or_default();
+    for d in service.deployments.iter().filter(|d| d.id != ours) {
+        key.push('|');
+        key.push_str(&d.id);
+    }
+    Some(key)
 }
 
 /// The gate's view of `flight` from what was last read of its service, tasks and targets.
