@@ -256,6 +256,14 @@ async fn target_groups_and_target_health() {
         .await
         .unwrap();
     assert_eq!(by_arn[0].name, "aussie-markets-api-staging");
+    // A name and an ARN in one ask: two requests (AWS takes one kind per request).
+    let mixed = cloud
+        .elb
+        .describe_target_groups(&[arn.clone(), "aussie-markets-api-staging".into()])
+        .await
+        .unwrap();
+    assert_eq!(mixed.len(), 2);
+    assert!(mixed.iter().all(|g| g.arn == arn));
     assert_eq!(
         by_arn[0].health_check_interval_seconds,
         groups[0].health_check_interval_seconds

@@ -44,9 +44,15 @@ impl Pacer {
     }
 
     /// Wait until a call of `operation` fits the pace.
+    ///
+    /// Only `try_acquire`, then a sleep: `acquire` makes the first waiter the limiter's *core*,
+    /// and a core inside a future that is kept but not polled (the rollout loop holds a start
+    /// while it polls) would block every later caller for good.
     pub async fn ready(&self, operation: &str) {
         if let Some(limiter) = self.by_operation.get(operation) {
-            limiter.acquire_one().await;
+            while !limiter.try_acquire(1) {
+                tokio::time::sleep(limiter.interval()).await;
+            }
         }
     }
 }

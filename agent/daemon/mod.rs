@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod applied;
 mod apply;
 pub mod approval;
+pub mod board;
 mod deployments;
 mod drift_watch;
 mod event_loop;
@@ -123,6 +124,9 @@ pub struct Agent {
     drift_said: std::collections::HashMap<(String, String), (String, Vec<String>)>,
     /// Where notifications are queued (`notifications.rs`): started on first use.
     notifier: std::sync::OnceLock<Arc<crate::notify::Notifier>>,
+    /// The status page's board (`amagent run --listen`), and when it was last given a snapshot.
+    pub board: Option<Arc<crate::ui::Board>>,
+    board_published: Option<tokio::time::Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -195,6 +199,8 @@ impl Agent {
             drift_looked: None,
             drift_said: Default::default(),
             notifier: Default::default(),
+            board: None,
+            board_published: None,
         }
     }
 
