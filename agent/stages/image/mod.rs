@@ -6,8 +6,10 @@ pub mod builder;
 pub mod copy;
 mod copy_session;
 pub mod layout;
+mod progress;
 pub mod push;
 pub mod source;
+mod upload;
 mod storage_lock;
 
 use crate::clock::real_work;
