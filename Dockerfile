@@ -28,8 +28,8 @@ COPY agent agent
 # copied out of the cache in the same step.
 RUN --mount=type=cache,id=amagent-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=amagent-target,target=/src/target \
-    CARGO_HOME=/usr/local/cargo cargo build --release --locked --bin amagent \
- && install -m 0755 target/release/amagent /usr/local/bin/amagent
+    CARGO_HOME=/usr/local/cargo cargo build --profile dist --locked --bin amagent \
+ && install -m 0755 target/dist/amagent /usr/local/bin/amagent
 
 FROM ${RUNTIME_IMAGE}
 ARG DEBIAN_FRONTEND=noninteractive

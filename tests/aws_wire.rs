@@ -249,6 +249,39 @@ async fn target_groups_and_target_health() {
     assert_eq!(groups[0].arn, arn);
     assert_eq!(groups[0].port, 3000);
     assert_eq!(groups[0].health_check_path, "/api/v1/health");
+    // The rollout knows its groups by ARN (the service's loadBalancers).
+    let by_arn = cloud
+        .elb
+        .describe_target_groups(std::slice::from_ref(&arn))
+        .await
+        .unwrap();
+    assert_eq!(by_arn[0].name, "aussie-markets-api-staging");
+    // A name and an ARN in one ask: two requests (AWS takes one kind per request).
+    let mixed = cloud
+        .elb
+        .describe_target_groups(&[arn.clone(), "aussie-markets-api-staging".into()])
+        .await
+        .unwrap();
+    assert_eq!(mixed.len(), 2);
+    assert!(mixed.iter().all(|g| g.arn == arn));
+    assert_eq!(
+        by_arn[0].health_check_interval_seconds,
+        groups[0].health_check_interval_seconds
+    );
+    // DescribeTargetGroupAttributes: ELB's default delay, then the one a team set.
+    assert_eq!(cloud.elb.deregistration_delay(&arn).await.unwrap(), 300);
+    elb.modify_target_group_attributes()
+        .target_group_arn(&arn)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value("45")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cloud.elb.deregistration_delay(&arn).await.unwrap(), 45);
     elb.register_targets()
         .target_group_arn(&arn)
         .targets(

@@ -215,6 +215,7 @@ async fn a_code_deploy_service_is_refused_by_deploy_before_registering() {
         run_id: "wire-code-deploy",
         retry: RetryPolicy::default(),
         concurrency: 1,
+        pacer: Default::default(),
     };
     let image = format!(
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/aussie-markets/api@sha256:{}",

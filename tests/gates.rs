@@ -417,6 +417,7 @@ async fn a_long_migration_does_not_stall_the_gate_of_a_rollout_already_in_flight
         run_id: "staging-run",
         retry: Default::default(),
         concurrency: 4,
+        pacer: Default::default(),
     };
     let results = rollout.run(targets).await;
     let by_name = |n: &str| results.iter().find(|r| r.service == n).unwrap();

@@ -218,6 +218,7 @@ async fn roll_out(
         run_id: "two-services",
         retry: Default::default(),
         concurrency: 1,
+        pacer: Default::default(),
     };
     let target = Target {
         env: env.name.clone(),

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod error;
 pub mod operations;
+pub mod pace;
 pub mod ports;
 pub mod retry;
 pub mod sim;

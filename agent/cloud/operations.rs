@@ -28,6 +28,11 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "DescribeTargetHealth",
         "elasticloadbalancing:DescribeTargetHealth",
     ),
+    // The deregistration delay: when the old tasks' drain can end (the rollout polls then).
+    (
+        "DescribeTargetGroupAttributes",
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
+    ),
     ("DescribeDBInstances", "rds:DescribeDBInstances"),
     ("CreateDBSnapshot", "rds:CreateDBSnapshot"),
     ("AddTagsToResource", "rds:AddTagsToResource"),

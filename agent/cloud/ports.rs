@@ -79,6 +79,9 @@ pub trait LoadBalancing: Send + Sync {
         &self,
         target_group_arn: &str,
     ) -> CloudResult<Vec<TargetHealth>>;
+    /// A group's `deregistration_delay.timeout_seconds` (DescribeTargetGroupAttributes): how
+    /// long a deregistered target drains before ECS stops its task.
+    async fn deregistration_delay(&self, target_group_arn: &str) -> CloudResult<u32>;
 }
 
 #[async_trait]

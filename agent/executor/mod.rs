@@ -187,6 +187,7 @@ async fn roll(r: &EnvRunner<'_>, targets: Vec<Target>) -> Vec<DeployResult> {
         run_id: &r.id,
         retry: ctx.retry,
         concurrency: ctx.concurrency,
+        pacer: Default::default(),
     };
     rollout.run(targets).await
 }

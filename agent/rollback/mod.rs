@@ -161,6 +161,7 @@ pub async fn rollback(
         run_id: &run.id,
         retry: ctx.retry,
         concurrency: 4,
+        pacer: Default::default(),
     };
     for result in rollout.run(targets).await {
         let p = planned

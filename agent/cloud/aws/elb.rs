@@ -10,13 +10,20 @@ pub struct AwsElb {
     pub(super) client: aws_sdk_elasticloadbalancingv2::Client,
 }
 
-#[async_trait]
-impl LoadBalancing for AwsElb {
-    async fn describe_target_groups(&self, names: &[String]) -> CloudResult<Vec<TargetGroup>> {
+impl AwsElb {
+    /// One DescribeTargetGroups, by ARNs or by names.
+    async fn target_groups(
+        &self,
+        arns: Option<Vec<String>>,
+        names: Option<Vec<String>>,
+    ) -> CloudResult<Vec<TargetGroup>> {
+        let asked = arns.iter().chain(names.iter()).flatten().cloned();
+        let asked: Vec<String> = asked.collect();
         let out = self
             .client
             .describe_target_groups()
-            .set_names(Some(names.to_vec()))
+            .set_target_group_arns(arns)
+            .set_names(names)
             .send()
             .await
             .map_err(|e| {
@@ -24,7 +31,7 @@ impl LoadBalancing for AwsElb {
                     "DescribeTargetGroups",
                     Subject {
                         kind: ResourceKind::TargetGroup,
-                        name: &names.join(", "),
+                        name: &asked.join(", "),
                     },
                     e,
                 )
@@ -43,6 +50,24 @@ impl LoadBalancing for AwsElb {
                 unhealthy_threshold_count: g.unhealthy_threshold_count().unwrap_or(2) as u32,
             })
             .collect())
+    }
+}
+
+#[async_trait]
+impl LoadBalancing for AwsElb {
+    async fn describe_target_groups(&self, names: &[String]) -> CloudResult<Vec<TargetGroup>> {
+        // The rollout knows its groups by ARN (the service's loadBalancers), init by name, and
+        // a spec's `targetGroup` may be either. One request takes names or ARNs, not both.
+        let (arns, plain): (Vec<String>, Vec<String>) =
+            names.iter().cloned().partition(|n| n.starts_with("arn:"));
+        let mut groups = Vec::new();
+        if !arns.is_empty() {
+            groups.extend(self.target_groups(Some(arns), None).await?);
+        }
+        if !plain.is_empty() {
+            groups.extend(self.target_groups(None, Some(plain)).await?);
+        }
+        Ok(groups)
     }
 
     async fn describe_target_health(
@@ -92,5 +117,32 @@ impl LoadBalancing for AwsElb {
                 }
             })
             .collect())
+    }
+
+    async fn deregistration_delay(&self, target_group_arn: &str) -> CloudResult<u32> {
+        let out = self
+            .client
+            .describe_target_group_attributes()
+            .target_group_arn(target_group_arn)
+            .send()
+            .await
+            .map_err(|e| {
+                map(
+                    "DescribeTargetGroupAttributes",
+                    Subject {
+                        kind: ResourceKind::TargetGroup,
+                        name: target_group_arn,
+                    },
+                    e,
+                )
+            })?;
+        Ok(out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse().ok())
+            // ELB's default when the attribute is absent (e.g. a Lambda target group).
+            .unwrap_or(300))
     }
 }

@@ -79,4 +79,19 @@ impl LoadBalancing for SimElb {
             },
         )
     }
+
+    async fn deregistration_delay(&self, target_group_arn: &str) -> CloudResult<u32> {
+        self.0.call(
+            "DescribeTargetGroupAttributes",
+            |_| target_group_arn.to_string(),
+            |w| {
+                w.target_groups
+                    .get(target_group_arn)
+                    .map(|tg| tg.deregistration_delay)
+                    .ok_or_else(|| {
+                        CloudError::not_found(ResourceKind::TargetGroup, short(target_group_arn))
+                    })
+            },
+        )
+    }
 }

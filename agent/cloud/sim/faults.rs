@@ -44,6 +44,9 @@ pub struct FaultScript {
     /// First rule matching a task's image decides how it behaves.
     pub images: Vec<ImageRule>,
     pub throttle: Vec<ThrottleRule>,
+    /// AWS's token buckets, modelled (`rate_limits::aws_read_limits`): off unless set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<super::rate_limits::RateLimit>,
     pub access_denied: Vec<AccessDeniedRule>,
     /// How one-off tasks (RunTask: the pre-deploy task) behave, by command; first match wins.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -68,6 +71,7 @@ impl Default for FaultScript {
             circuit_breaker_minimum: 3,
             images: Vec::new(),
             throttle: Vec::new(),
+            rate_limits: Vec::new(),
             access_denied: Vec::new(),
             one_off_tasks: Vec::new(),
             alarms: Vec::new(),
@@ -260,6 +264,12 @@ impl FaultScript {
         self
     }
     /// Like [`FaultScript::throttle`], repeating every `every` calls.
+    /// Throttle like AWS does: the read operations' token buckets.
+    pub fn aws_rate_limits(mut self) -> Self {
+        self.rate_limits = super::rate_limits::aws_read_limits();
+        self
+    }
+
     pub fn throttle_every(
         mut self,
         operation: &str,

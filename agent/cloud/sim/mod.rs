@@ -15,6 +15,7 @@ mod ecs;
 mod elb;
 pub mod faults;
 mod gates;
+mod rate_limits;
 mod rds;
 mod registration;
 mod s3;
@@ -31,6 +32,7 @@ pub use ecs::SimEcs;
 pub use elb::SimElb;
 pub use faults::{AccessDeniedRule, FaultScript, ImageRule, ThrottleRule};
 pub use gates::{AlarmRule, OneOffRule, SimAlarms, SimLogs};
+pub use rate_limits::{RateLimit, aws_read_limits};
 pub use rds::{MANUAL_SNAPSHOT_QUOTA, SimRds, validate_snapshot_id};
 pub use s3::{SimS3, etag_of};
 pub use ssm::SimSsm;
@@ -139,7 +141,14 @@ impl Simulator {
     }
 
     pub fn reset_calls(&self) {
-        self.lock().calls.clear();
+        let mut w = self.lock();
+        w.calls.clear();
+        w.throttled.clear();
+    }
+
+    /// Calls answered ThrottlingException, per operation, since the last reset.
+    pub fn throttled(&self) -> BTreeMap<String, u64> {
+        self.lock().throttled.clone()
     }
 
     /// Account and region used in ARNs (default 123456789012, ap-southeast-2). Set before

@@ -40,6 +40,9 @@ pub(super) struct World {
     pub calls: BTreeMap<String, u64>,
     /// Calls per operation since creation (drives throttling; never reset).
     op_seen: BTreeMap<String, u64>,
+    /// Calls throttled per operation since the last reset (reported).
+    pub throttled: BTreeMap<String, u64>,
+    rate_buckets: super::rate_limits::Buckets,
     /// cluster → service name → service.
     pub clusters: BTreeMap<String, BTreeMap<String, Service>>,
     /// family → revision → task definition.
@@ -315,6 +318,8 @@ impl World {
             faults,
             calls: BTreeMap::new(),
             op_seen: BTreeMap::new(),
+            throttled: BTreeMap::new(),
+            rate_buckets: Default::default(),
             clusters: BTreeMap::new(),
             task_defs: BTreeMap::new(),
             tasks: BTreeMap::new(),
@@ -441,7 +446,12 @@ impl World {
             *seen += 1;
             *seen
         };
-        if self.faults.throttles(operation, n) {
+        let now = self.call_at.unwrap_or_default().as_secs_f64();
+        let limited = !self
+            .rate_buckets
+            .take(&self.faults.rate_limits, operation, now);
+        if limited || self.faults.throttles(operation, n) {
+            *self.throttled.entry(operation.to_string()).or_default() += 1;
             return Err(CloudError::Throttled {
                 operation: operation.to_string(),
             });

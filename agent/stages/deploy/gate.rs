@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 mod alarms;
+mod cadence;
 pub use alarms::{AlarmSignal, alarm_signals};
+pub use cadence::{PollTiming, first_look};
 
 /// The longest the gate waits between two observations: it decides within one tick of the
 /// observation that settles the outcome.
@@ -39,6 +41,8 @@ pub struct GateConfig {
     /// The revision's essential container defines a health check: a task must report HEALTHY
     /// (else RUNNING is enough; UNHEALTHY fails either way).
     pub container_health_check: bool,
+    /// When the target groups let things change (None: look every [`MAX_POLL`]).
+    pub timing: Option<PollTiming>,
 }
 
 /// What one poll saw. Times are measured from the gate's start (the UpdateService call).
@@ -200,6 +204,8 @@ pub struct Gate {
     healthy_since: Option<Duration>,
     /// When each new task was first seen RUNNING: its grace period runs from then.
     running_since: HashMap<String, Duration>,
+    /// The last look at which not every new task was healthy.
+    not_yet_healthy_at: Option<Duration>,
 }
 
 impl Gate {
@@ -208,6 +214,7 @@ impl Gate {
             config,
             healthy_since: None,
             running_since: HashMap::new(),
+            not_yet_healthy_at: None,
         }
     }
 
@@ -242,6 +249,9 @@ impl Gate {
         let desired = deployment.desired_count as usize;
         let healthy = self.healthy_new_tasks(obs);
         let bake_end = self.track_bake(obs.elapsed, healthy >= desired);
+        if bake_end.is_none() {
+            self.not_yet_healthy_at = Some(obs.elapsed);
+        }
         let old_gone =
             obs.old_tasks_remaining == 0 || deployment.rollout_state == RolloutState::Completed;
         if let Some(end) = bake_end
@@ -261,28 +271,26 @@ impl Gate {
             };
             return Decision::Failed(Failure::Timeout { waiting_for });
         }
-        Decision::Wait(self.next_poll(obs.elapsed, bake_end))
+        Decision::Wait(self.next_poll(obs, deployment, bake_end, old_gone))
     }
 
     /// New tasks that count as healthy: RUNNING, healthy in every target group, and HEALTHY
     /// when the revision has a container health check (never UNHEALTHY).
     fn healthy_new_tasks(&self, obs: &Observation) -> usize {
-        let groups = self.config.target_groups;
-        obs.new_tasks
-            .iter()
-            .filter(|t| {
-                let health = t.health_status.as_deref();
-                t.last_status == "RUNNING"
-                    && t.targets.len() >= groups
-                    && t.targets
-                        .iter()
-                        .all(|x| x.state == Some(TargetState::Healthy))
-                    && match self.config.container_health_check {
-                        true => health == Some("HEALTHY"),
-                        false => health != Some("UNHEALTHY"),
-                    }
-            })
-            .count()
+        obs.new_tasks.iter().filter(|t| self.is_healthy(t)).count()
+    }
+
+    fn is_healthy(&self, t: &NewTask) -> bool {
+        let health = t.health_status.as_deref();
+        t.last_status == "RUNNING"
+            && t.targets.len() >= self.config.target_groups
+            && t.targets
+                .iter()
+                .all(|x| x.state == Some(TargetState::Healthy))
+            && match self.config.container_health_check {
+                true => health == Some("HEALTHY"),
+                false => health != Some("UNHEALTHY"),
+            }
     }
 
     /// Whether ECS still ignores `task`'s failing health checks: inside the grace period
@@ -340,16 +348,36 @@ impl Gate {
         self.healthy_since.map(|since| since + self.config.bake)
     }
 
-    /// Poll again no later than MAX_POLL, at the bake's end, or at the timeout.
-    fn next_poll(&self, elapsed: Duration, bake_end: Option<Duration>) -> Duration {
-        let mut wait = MAX_POLL;
-        if let Some(end) = bake_end
-            && end > elapsed
-        {
-            wait = wait.min(end - elapsed);
-        }
-        wait = wait.min(self.config.timeout - elapsed);
-        wait.max(Duration::from_millis(100))
+    /// When to look again: densely around the moments the rollout can change, sparsely
+    /// between them (`cadence`), never past the bake's end or the timeout.
+    fn next_poll(
+        &self,
+        obs: &Observation,
+        deployment: &DeploymentView,
+        bake_end: Option<Duration>,
+        old_gone: bool,
+    ) -> Duration {
+        let running: Vec<&NewTask> = obs
+            .new_tasks
+            .iter()
+            .filter(|t| t.last_status == "RUNNING")
+            .collect();
+        let moments = cadence::Moments {
+            elapsed: obs.elapsed,
+            pending: running.len() < deployment.desired_count as usize,
+            unhealthy_running_since: running
+                .iter()
+                .filter(|t| !self.is_healthy(t))
+                .filter_map(|t| self.running_since.get(&t.task_arn).copied())
+                .collect(),
+            grace: self.config.grace,
+            healthy_since: self.healthy_since,
+            not_yet_healthy_at: self.not_yet_healthy_at,
+            bake_end,
+            old_remaining: !old_gone,
+            timeout: self.config.timeout,
+        };
+        cadence::next_poll(self.config.timing.as_ref(), &moments)
     }
 }
 

@@ -221,7 +221,7 @@ fn watch_rollback(flight: &mut InFlight, id: String, at: chrono::DateTime<chrono
         ..flight.gate_config
     });
     flight.rollout_started = Instant::now();
-    flight.next_poll = Instant::now();
+    flight.next_poll = Instant::now() + first_look(flight.gate_config.timing.as_ref());
     flight.task_key = None;
     flight.health.clear();
     flight.last_status = "";

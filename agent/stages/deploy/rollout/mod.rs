@@ -6,6 +6,7 @@
 
 use super::gate::{
     Decision, DeploymentView, Failure, Gate, GateConfig, NewTask, Observation, TargetView,
+    first_look,
 };
 use super::pre_deploy::PreDeployReport;
 use super::progress::Progress;
@@ -32,6 +33,7 @@ mod observe;
 mod pre_deploy;
 mod shape;
 mod start;
+mod timing;
 mod watch_alarms;
 
 /// One service to roll to `image`.
@@ -146,6 +148,8 @@ pub struct Rollout<'a> {
     pub retry: RetryPolicy,
     /// Services rolling at the same time.
     pub concurrency: usize,
+    /// The pace of its reads (many services poll in step).
+    pub pacer: crate::cloud::pace::Pacer,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,6 +224,9 @@ enum Verdict {
     Done(Box<DeployResult>),
 }
 
+/// How early a look may come to share a batch with the looks due now.
+const BATCH_SLACK: Duration = Duration::from_secs(1);
+
 /// A target's start: rolling, or already ended.
 type Started = Result<InFlight, Box<DeployResult>>;
 
@@ -267,9 +274,11 @@ impl Rollout<'_> {
                 }
                 () = poll_due => {}
             }
-            let now = Instant::now();
+            // Flights due within BATCH_SLACK are looked at now too: one DescribeServices per 10
+            // services holds only while their looks stay in step (paced reads drift apart).
+            let soon = Instant::now() + BATCH_SLACK;
             let (due, waiting): (Vec<InFlight>, Vec<InFlight>) =
-                active.into_iter().partition(|f| f.next_poll <= now);
+                active.into_iter().partition(|f| f.next_poll <= soon);
             active = waiting;
             for (flight, verdict) in self.poll(due).await {
                 match verdict {
@@ -323,7 +332,16 @@ impl Rollout<'_> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, CloudError>>,
     {
-        self.retry.run(operation, call).await
+        let mut call = call;
+        self.retry
+            .run(operation, || {
+                let answer = call();
+                async move {
+                    self.pacer.ready(operation).await;
+                    answer.await
+                }
+            })
+            .await
     }
 
     fn result(

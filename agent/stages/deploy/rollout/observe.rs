@@ -2,13 +2,14 @@
 //! re-read only when ECS's counts change, target health of the new tasks.
 
 use super::*;
-use crate::cloud::types::AlarmState;
+use crate::cloud::types::{AlarmState, RolloutState};
 use crate::stages::deploy::gate::alarm_signals;
 use std::time::Duration;
 
 impl Rollout<'_> {
     /// Observe every due rollout (batched per cluster) and act on the gates' decisions.
     pub(super) async fn poll(&self, due: Vec<InFlight>) -> Vec<(InFlight, Verdict)> {
+        let look = Instant::now();
         let mut by_cluster: BTreeMap<String, Vec<InFlight>> = BTreeMap::new();
         for f in due {
             by_cluster
@@ -50,8 +51,9 @@ impl Rollout<'_> {
                         &flight.target.spec.ecs.service,
                     )),
                 };
+                let service = described.get(&flight.target.spec.ecs.service);
                 let decision = match observation {
-                    Ok(obs) => flight.gate.observe(&obs),
+                    Ok(obs) => self.confirmed(&mut flight, service, obs, look).await,
                     // Unable to watch is unable to verify: decide, never leave it hanging.
                     Err(e) => Decision::Failed(Failure::Timeout {
                         waiting_for: format!("an observation of the rollout ({e})"),
@@ -75,8 +77,18 @@ impl Rollout<'_> {
         // Re-read tasks only when ECS's counts moved: a task started, stopped or failed. While
         // a new task's container check has yet to report HEALTHY (which moves no count when ECS
         // keeps the deployment it had), the same tasks are described again: one call.
-        let key = deployment_counts(service);
-        if flight.task_key.as_deref() != Some(key.as_str()) {
+        let key = deployment_counts(service, &flight.deployment_id, flight.task_key.is_some());
+        // Once read and baked, a COMPLETED deployment of ours needs no new list: the old tasks
+        // are gone (ECS says so); the new ones are described once more before the verdict.
+        let completed = service
+            .deployments
+            .iter()
+            .any(|d| d.id == flight.deployment_id && d.rollout_state == RolloutState::Completed);
+        let baked = flight.gate.bake_done(flight.rollout_started.elapsed());
+        let settled = completed && baked && flight.task_key.is_some();
+        if let Some(key) = key.filter(|_| !settled)
+            && flight.task_key.as_deref() != Some(key.as_str())
+        {
             flight.tasks = self.read_tasks(&flight.target).await?;
             flight.task_key = Some(key);
             flight.tasks_read_at = Some(Instant::now());
@@ -90,8 +102,12 @@ impl Rollout<'_> {
         }
         // After the bake only the old tasks' drain is awaited: a new task failing then still
         // shows in ECS's counts (ECS stops it), so target health need not be re-read.
-        let baked = flight.gate.bake_done(flight.rollout_started.elapsed());
-        for arn in flight.target_groups.iter().filter(|_| !baked) {
+        // Nor before a new task runs: until then no target of ours can say anything.
+        let running = flight
+            .tasks
+            .iter()
+            .any(|t| t.started_by == flight.deployment_id && t.last_status == "RUNNING");
+        for arn in flight.target_groups.iter().filter(|_| running && !baked) {
             let health = self
                 .call("DescribeTargetHealth", || {
                     self.cloud.elb.describe_target_health(arn)
@@ -109,6 +125,37 @@ impl Rollout<'_> {
             obs.alarms = alarm_signals(alarms, &flight.alarms, flight.updated_at);
         }
         Ok(obs)
+    }
+
+    /// The gate's decision on `obs` — a success only once the new tasks were described at this
+    /// look: a task that exited and was replaced between two looks can leave ECS's counts as
+    /// they were, but DescribeTasks still shows it STOPPED.
+    async fn confirmed(
+        &self,
+        flight: &mut InFlight,
+        service: Option<&EcsService>,
+        obs: Observation,
+        look: Instant,
+    ) -> Decision {
+        let decision = flight.gate.observe(&obs);
+        let fresh = flight.tasks_read_at.is_some_and(|at| at >= look);
+        let (Decision::Succeeded, false, Some(service)) = (&decision, fresh, service) else {
+            return decision;
+        };
+        match self.describe_again(&flight.target, &flight.tasks).await {
+            Ok(tasks) => {
+                flight.tasks = tasks;
+                flight.tasks_read_at = Some(Instant::now());
+            }
+            Err(e) => {
+                return Decision::Failed(Failure::Timeout {
+                    waiting_for: format!("an observation of the rollout ({e})"),
+                });
+            }
+        }
+        let mut again = observation(flight, service);
+        again.alarms = obs.alarms;
+        flight.gate.observe(&again)
     }
 
     /// DescribeAlarms of every alarm the rolling flights watch, in one call per 100 names.
@@ -200,19 +247,36 @@ fn awaiting_container_health(flight: &InFlight) -> bool {
         })
 }
 
-/// ECS's counts of every deployment of `service`: the task list is re-read when they change.
-fn deployment_counts(service: &EcsService) -> String {
-    service
-        .deployments
-        .iter()
+/// What the task list is re-read on: our deployment's counts (running, pending, failed,
+/// desired), and which other deployments there are. None before the first read while none of
+/// our tasks has run or failed: until then the list holds nothing the gate acts on. Other
+/// deployments' counts are left out: their tasks only drain away, which ends in their
+/// deployment going. The rollout state is the gate's straight from DescribeServices. A task
+/// that exits and is replaced between two looks can leave these counts as they were: the new
+/// tasks are described again before any verdict of success (`confirm`).
+fn deployment_counts(service: &EcsService, ours: &str, read_before: bool) -> Option<String> {
+    let our = service.deployments.iter().find(|d| d.id == ours);
+    let nothing_yet =
+        our.is_some_and(|d| d.running_count == 0 && d.failed_tasks == 0 && d.desired_count > 0);
+    if nothing_yet && !read_before {
+        return None;
+    }
+    let mut key = our
         .map(|d| {
-            format!(
-                "{}:{}:{}:{}:{:?}",
-                d.id, d.running_count, d.pending_count, d.failed_tasks, d.rollout_state
-            )
+            let (r, p, f, n) = (
+                d.running_count,
+                d.pending_count,
+                d.failed_tasks,
+                d.desired_count,
+            );
+            format!("{r}:{p}:{f}:{n}")
         })
-        .collect::<Vec<_>>()
-        .join("|")
+        .unwrap_or_default();
+    for d in service.deployments.iter().filter(|d| d.id != ours) {
+        key.push('|');
+        key.push_str(&d.id);
+    }
+    Some(key)
 }
 
 /// The gate's view of `flight` from what was last read of its service, tasks and targets.
@@ -305,4 +369,65 @@ fn stuck_event(flight: &InFlight, service: &EcsService) -> Option<String> {
         .iter()
         .find(|e| e.created_at >= since && e.message.contains("unable to stop or start tasks"))
         .map(|e| e.message.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `api` with our deployment `ours` at (running, pending, failed) of 1 and the old one.
+    fn service(running: u32, pending: u32, failed: u32, old: bool) -> EcsService {
+        let deployment = |id: &str, running: u32, pending: u32, failed: u32| {
+            serde_json::json!({
+                "id": id, "status": "PRIMARY", "taskDefinition": "td", "desiredCount": 1,
+                "pendingCount": pending, "runningCount": running, "failedTasks": failed,
+                "rolloutState": "IN_PROGRESS", "rolloutStateReason": null,
+                "createdAt": "2026-12-02T00:00:00Z", "updatedAt": "2026-12-02T00:00:00Z",
+            })
+        };
+        let mut deployments = vec![deployment("ours", running, pending, failed)];
+        if old {
+            deployments.push(deployment("old", 1, 0, 0));
+        }
+        serde_json::from_value(serde_json::json!({
+            "serviceName": "api", "cluster": "c", "status": "ACTIVE", "desiredCount": 1,
+            "runningCount": 1, "pendingCount": 0, "taskDefinition": "td",
+            "deployments": deployments,
+            "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200,
+                "circuitBreaker": null},
+            "loadBalancers": [], "events": [], "deploymentController": "ECS",
+            "healthCheckGracePeriodSeconds": null,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn nothing_is_read_before_a_task_of_ours_runs_or_fails() {
+        assert_eq!(
+            deployment_counts(&service(0, 1, 0, true), "ours", false),
+            None
+        );
+        assert!(deployment_counts(&service(1, 0, 0, true), "ours", false).is_some());
+        assert!(deployment_counts(&service(0, 0, 1, true), "ours", false).is_some());
+    }
+
+    #[test]
+    fn a_task_that_stops_after_the_first_read_moves_the_key() {
+        let read = deployment_counts(&service(1, 0, 0, true), "ours", false).unwrap();
+        // Crashed: running 0, a replacement placed; AWS's failedTasks need not move.
+        let crashed = deployment_counts(&service(0, 1, 0, true), "ours", true).unwrap();
+        assert_ne!(read, crashed);
+    }
+
+    #[test]
+    fn the_old_deployment_going_moves_the_key_its_counts_do_not() {
+        let with_old = deployment_counts(&service(1, 0, 0, true), "ours", true);
+        let mut draining = service(1, 0, 0, true);
+        draining.deployments[1].running_count = 0;
+        assert_eq!(deployment_counts(&draining, "ours", true), with_old);
+        assert_ne!(
+            deployment_counts(&service(1, 0, 0, false), "ours", true),
+            with_old
+        );
+    }
 }

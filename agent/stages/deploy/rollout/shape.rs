@@ -2,7 +2,7 @@
 //! target groups the gate reads, the grace period it honours and whether the revision has a
 //! container health check.
 
-use super::super::gate::GateConfig;
+use super::super::gate::{GateConfig, PollTiming};
 use crate::cloud::types::{EcsService, TaskDefinition};
 use crate::config::Service;
 use std::time::Duration;
@@ -53,6 +53,7 @@ pub(super) fn gate_config(
     spec: &Service,
     service: &EcsService,
     container_health_check: bool,
+    timing: Option<PollTiming>,
 ) -> GateConfig {
     GateConfig {
         bake: Duration::from_secs(spec.deploy.bake_seconds.into()),
@@ -60,6 +61,7 @@ pub(super) fn gate_config(
         target_groups: target_groups(service).len(),
         grace: Duration::from_secs(grace_seconds(spec, service).into()),
         container_health_check,
+        timing,
     }
 }
 

@@ -85,7 +85,10 @@ impl Rollout<'_> {
             new_revision: rendered.is_some(),
         };
         let pre_deploy = self.pre_deploy(&target, run).await?;
-        let gate = gate_config(&target.spec, &current.service, checks_container);
+        let timing = self
+            .poll_timing(&target, &target_groups(&current.service))
+            .await;
+        let gate = gate_config(&target.spec, &current.service, checks_container, timing);
         let mut flight = self
             .roll(target, current, new_td, rollback_to, gate)
             .await?;
@@ -416,7 +419,7 @@ impl Rollout<'_> {
             updated_at,
             started: now,
             rollout_started: now,
-            next_poll: now,
+            next_poll: now + first_look(gate_config.timing.as_ref()),
             target_groups: target_groups(&current.service),
             previous_td: Some(current.td.arn.clone()),
             new_td,

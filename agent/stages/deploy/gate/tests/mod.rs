@@ -10,6 +10,7 @@ fn gate() -> Gate {
         target_groups: 1,
         grace: Duration::ZERO,
         container_health_check: false,
+        timing: None,
     })
 }
 
@@ -270,6 +271,7 @@ fn without_a_load_balancer_running_is_healthy() {
         target_groups: 0,
         grace: Duration::ZERO,
         container_health_check: false,
+        timing: None,
     });
     let running = |n| NewTask {
         targets: Vec::new(),

@@ -10,6 +10,7 @@ fn shaped(target_groups: usize, grace: u64, container_health_check: bool) -> Gat
         target_groups,
         grace: secs(grace),
         container_health_check,
+        timing: None,
     })
 }
 
