@@ -89,7 +89,10 @@ fn skopeo_push(layout: &Path, run: usize) -> f64 {
         .args(["copy", "--quiet", "--dest-tls-verify=false", "--dest-creds"])
         .arg(format!("{}:{}", registry.user, registry.password))
         .arg(format!("oci:{}:latest", layout.display()))
-        .arg(format!("docker://{}/bench/skopeo-{run}:latest", registry.addr))
+        .arg(format!(
+            "docker://{}/bench/skopeo-{run}:latest",
+            registry.addr
+        ))
         .status()
         .expect("skopeo installed (scripts/test installs it)");
     assert!(status.success());

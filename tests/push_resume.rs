@@ -184,11 +184,11 @@ async fn push_through_a_cut(cut: Cut) -> Vec<Exchange> {
     )
     .await
     .unwrap();
-    assert!(
-        proxy.broken.load(Ordering::SeqCst),
-        "one PATCH was broken"
+    assert!(proxy.broken.load(Ordering::SeqCst), "one PATCH was broken");
+    assert_eq!(
+        (report.blobs_pushed, report.digest.clone()),
+        (4, digest.clone())
     );
-    assert_eq!((report.blobs_pushed, report.digest.clone()), (4, digest.clone()));
     // Read back from the registry itself: the manifest by tag, and every blob whole.
     let manifest = registry
         .get(
@@ -207,7 +207,13 @@ async fn push_through_a_cut(cut: Cut) -> Vec<Exchange> {
 }
 
 fn starts_at(exchange: &Exchange) -> Option<u64> {
-    exchange.content_range.as_deref()?.split('-').next()?.parse().ok()
+    exchange
+        .content_range
+        .as_deref()?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -221,16 +227,27 @@ async fn a_broken_chunk_resumes_where_the_registry_says_not_from_zero() {
         .collect();
     // The client asked where the session stands; the registry held the first two chunks.
     assert_eq!(after[0].method, Method::GET, "{after:?}");
-    assert_eq!(after[0].range.as_deref(), Some(&*format!("0-{}", BREAK_AT - 1)));
+    assert_eq!(
+        after[0].range.as_deref(),
+        Some(&*format!("0-{}", BREAK_AT - 1))
+    );
     // The next PATCH starts where the registry said, in the same session.
     assert_eq!(after[1].method, Method::PATCH, "{after:?}");
     assert_eq!(starts_at(after[1]), Some(BREAK_AT));
     assert_eq!(after[1].status, 202);
     let sessions = log.iter().filter(|e| e.method == Method::POST).count();
-    assert_eq!(sessions, 4, "one upload session per blob: nothing started over");
+    assert_eq!(
+        sessions, 4,
+        "one upload session per blob: nothing started over"
+    );
     // Every PATCH streamed one chunk at most.
     for patch in log.iter().filter(|e| e.method == Method::PATCH) {
-        let (start, end) = patch.content_range.as_deref().unwrap().split_once('-').unwrap();
+        let (start, end) = patch
+            .content_range
+            .as_deref()
+            .unwrap()
+            .split_once('-')
+            .unwrap();
         let len = end.parse::<u64>().unwrap() + 1 - start.parse::<u64>().unwrap();
         assert!(len <= CHUNK, "{patch:?}");
     }

@@ -116,10 +116,6 @@ pub fn write(dir: &Path, layer_sizes: &[u64], seed: u64) -> String {
         }],
     });
     std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(
-        dir.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     manifest_digest
 }

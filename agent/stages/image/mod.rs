@@ -9,8 +9,8 @@ pub mod layout;
 mod progress;
 pub mod push;
 pub mod source;
-mod upload;
 mod storage_lock;
+mod upload;
 
 use crate::clock::real_work;
 use crate::cloud::types::{ImageDetail, RegistryAuth};

@@ -164,7 +164,14 @@ pub async fn push(
     username: &str,
     password: &Secret,
 ) -> Result<PushReport, PushError> {
-    push_with(layout, dest, tags, (username, password), &PushOptions::default()).await
+    push_with(
+        layout,
+        dest,
+        tags,
+        (username, password),
+        &PushOptions::default(),
+    )
+    .await
 }
 
 pub async fn push_with(
@@ -192,7 +199,15 @@ pub async fn push_with(
         digest: layout.digest.clone(),
         ..Default::default()
     };
-    upload_all(layout, dest, (&client, uploader), &reference, options, &mut report).await?;
+    upload_all(
+        layout,
+        dest,
+        (&client, uploader),
+        &reference,
+        options,
+        &mut report,
+    )
+    .await?;
     let content_type = http::HeaderValue::from_str(&layout.media_type)
         .map_err(|e| PushError::Read("the manifest media type".into(), e.to_string()))?;
     for tag in tags {

@@ -114,8 +114,12 @@ impl Uploader {
                 None => None,
             };
             match &session {
-                Some(open) => tracing::info!(digest = %blob.digest, offset = open.offset, "resuming the blob upload where the registry has it"),
-                None => tracing::info!(digest = %blob.digest, "the registry dropped the upload session; starting the blob over"),
+                Some(open) => {
+                    tracing::info!(digest = %blob.digest, offset = open.offset, "resuming the blob upload where the registry has it")
+                }
+                None => {
+                    tracing::info!(digest = %blob.digest, "the registry dropped the upload session; starting the blob over")
+                }
             }
         }
     }
