@@ -24,4 +24,5 @@ pub mod secret;
 pub mod stages;
 pub mod state;
 pub mod status;
+pub mod ui;
 pub mod watch;

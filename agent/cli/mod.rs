@@ -25,6 +25,8 @@ mod progress;
 mod revert_pr;
 mod rollback_cmd;
 mod run_cmd;
+mod run_once;
+mod run_ui;
 mod schema_cmd;
 mod sim_cmd;
 mod status_cmd;

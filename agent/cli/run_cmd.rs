@@ -8,7 +8,7 @@
 
 use super::progress::ConsoleProgress;
 use super::sim_cmd::{Session, open_journal, runtime, scenario};
-use super::{Exit, OutputFormat, print_error, print_json};
+use super::{Exit, OutputFormat, print_error};
 use crate::clock::Clock;
 use crate::cloud::aws::{Aws, Target};
 use crate::cloud::sim::FaultScript;
@@ -19,10 +19,9 @@ use crate::repo::{EnvRepo, GitCredentials, redact_url};
 use crate::report::{Reporter, console::Console, github::GitHub};
 use crate::sandbox::Sandbox;
 use crate::secret::Secret;
-use crate::stages::deploy::Outcome;
 use crate::state::journal::crash::CrashAfter;
 use crate::state::journal::{Journal, LocalJournal, Location, Record};
-use crate::state::lease::{Lease, LeaseState};
+use crate::state::lease::Lease;
 use crate::watch::queue::DeliveryQueue;
 use crate::watch::serve::{Connections, ServerLimits, serve};
 use crate::watch::webhook::{self, WebhookState};
@@ -97,8 +96,10 @@ fn run_agent(args: &mut RunArgs, output: OutputFormat) -> Result<Exit, Exit> {
     let (wake_tx, wake_rx) = mpsc::channel::<Wake>(64);
     let io = runtime(false);
     let mut seen = webhook::SeenDeliveries::default();
-    if let (Some(addr), Some(secret)) = (args.listen, secret) {
-        seen = listen(&io, addr, secret, wake_tx.clone(), metrics.clone(), output)?;
+    let board = args.listen.map(|_| Arc::new(crate::ui::Board::default()));
+    if let (Some(addr), Some(secret), Some(board)) = (args.listen, secret, &board) {
+        let webhook = (secret, wake_tx.clone(), metrics.clone());
+        seen = listen(&io, addr, webhook, board.clone(), output)?;
     }
     let signals = on_stop_signal(&io, args.shutdown_grace);
     if !args.once {
@@ -118,6 +119,7 @@ fn run_agent(args: &mut RunArgs, output: OutputFormat) -> Result<Exit, Exit> {
             builder: args.builder.clone(),
         },
         metrics,
+        board,
     };
     agent_rt.block_on(async {
         let mut agent = build_agent(args, faults, surroundings, &location, output).await?;
@@ -126,7 +128,7 @@ fn run_agent(args: &mut RunArgs, output: OutputFormat) -> Result<Exit, Exit> {
             hand_over(&mut agent, &location, seen, (!args.once).then(|| wake_tx.clone()));
         }
         if args.once {
-            return Ok(once_under_lease(&mut agent, lease, output).await);
+            return Ok(super::run_once::once_under_lease(&mut agent, lease, output).await);
         }
         tracing::info!(repo = %redact_url(&args.repo), branch = %args.branch, poll_seconds = args.poll_interval.as_secs(), simulated, "agent started");
         let (stop_rx, interrupt_rx) = signals;
@@ -236,16 +238,17 @@ fn hand_over(
     }
 }
 
-/// Serve the webhook endpoint on `addr`; its events wake the agent.
+/// Serve the webhook endpoint (its events wake the agent) and the status page on `addr`.
 fn listen(
     io: &tokio::runtime::Runtime,
     addr: SocketAddr,
-    secret: Secret,
-    wakes: mpsc::Sender<Wake>,
-    metrics: Arc<Metrics>,
+    (secret, wakes, metrics): (Secret, mpsc::Sender<Wake>, Arc<Metrics>),
+    board: Arc<crate::ui::Board>,
     output: OutputFormat,
 ) -> Result<webhook::SeenDeliveries, Exit> {
     let limits = ServerLimits::from_env().map_err(|e| fail(output, "usage", &e, Exit::Usage))?;
+    let ui =
+        super::run_ui::router(addr, board).map_err(|e| fail(output, "usage", &e, Exit::Usage))?;
     let events = Arc::new(DeliveryQueue::default());
     let state = Arc::new(WebhookState::new(secret, events.clone(), metrics.clone()));
     let seen = state.seen();
@@ -255,10 +258,10 @@ fn listen(
             let message = format!("cannot listen on {addr}: {e}");
             fail(output, "io", &message, Exit::Io)
         })?;
-    tracing::info!(%addr, ?limits, "webhook server listening: POST /webhooks/github, GET /healthz, GET /metrics");
+    tracing::info!(%addr, ?limits, "webhook server listening: POST /webhooks/github, GET /healthz, GET /metrics; status page: GET /");
     io.spawn(serve(
         listener,
-        webhook::router(state),
+        webhook::router(state).merge(ui),
         limits,
         Connections::default(),
         metrics,
@@ -301,6 +304,8 @@ struct Surroundings {
     model: Model,
     settings: Settings,
     metrics: Arc<Metrics>,
+    /// The status page's board, with a listen address.
+    board: Option<Arc<crate::ui::Board>>,
 }
 
 /// The agent: its cloud (AWS or the simulator), journal, reporter and fence.
@@ -316,6 +321,7 @@ async fn build_agent(
         model,
         settings,
         metrics,
+        board,
     } = surroundings;
     let kill_at = faults.as_ref().and_then(|f| f.kill_agent_at.clone());
     let session = match faults {
@@ -353,8 +359,9 @@ async fn build_agent(
         Some(guard) => crate::state::fence::fenced(cloud, guard.clone()),
         None => cloud,
     };
-    let progress = Arc::new(ConsoleProgress::new(clock.clone()));
+    let progress = super::run_ui::progress(ConsoleProgress::new(clock.clone()), board.clone());
     let mut agent = Agent::new(settings, cloud, clock, journal, reporter, progress, metrics);
+    agent.board = board;
     agent.allow_downgrade = args.allow_downgrade;
     agent.promote_tag = args.promote.as_ref().map(|(tag, _)| tag.clone());
     agent.fence = fence.clone();
@@ -448,32 +455,6 @@ fn lease_for(agent: &Agent, location: &Location, ttl: Duration) -> Option<(Lease
     Some((lease, ttl))
 }
 
-/// One look acts like the agent: with a shared journal, only while holding the lease.
-async fn once_under_lease(
-    agent: &mut Agent,
-    mut lease: Option<(Lease, Duration)>,
-    output: OutputFormat,
-) -> Exit {
-    if let Some((l, _)) = lease.as_mut() {
-        match l.try_acquire(agent.clock.now()).await {
-            Ok(LeaseState::Held { .. }) => {}
-            Ok(LeaseState::HeldByOther { holder, expires_at }) => {
-                let message = format!(
-                    "another agent ({holder}) is active on this journal until {expires_at}: \
-                     push the tag with git and let it promote, or stop it first"
-                );
-                return fail(output, "refused", &message, Exit::Refused);
-            }
-            Err(e) => return fail(output, "refused", &e.to_string(), Exit::Refused),
-        }
-    }
-    let exit = once(agent, output).await;
-    if let Some((l, _)) = lease.as_mut() {
-        let _ = l.release(agent.clock.now()).await;
-    }
-    exit
-}
-
 /// For a simulated promotion of a network remote: a scratch bare clone of it (kept until the
 /// command ends) and its path, so the tag is created and pushed there, never on the remote.
 fn scratch_remote(url: &str) -> Result<Option<(tempfile::TempDir, String)>, String> {
@@ -510,71 +491,6 @@ fn running_environments(repo: &EnvRepo, model: &Model, records: &[Record]) -> Ve
                 .unwrap_or_else(|| env.clone())
         })
         .collect()
-}
-
-/// `--once`: one look, a summary, an exit code that says how it went.
-async fn once(agent: &mut Agent, output: OutputFormat) -> Exit {
-    match agent.tick().await {
-        Ok(tick) => {
-            let failed = tick.applied.iter().any(|r| r.outcome == Outcome::Failed);
-            match output {
-                OutputFormat::Json => print_json(&tick),
-                OutputFormat::Text => {
-                    super::progress::close_line();
-                    crate::outln!("head {}", &tick.head[..tick.head.len().min(12)]);
-                    for env in &tick.adopted {
-                        crate::outln!("  {env:<12} adopted as the baseline (nothing deployed)");
-                    }
-                    for r in &tick.applied {
-                        crate::outln!(
-                            "  {:<12} {} ({} deploy(s), run {})",
-                            r.env,
-                            match r.outcome {
-                                Outcome::Succeeded => "deployed and verified",
-                                Outcome::Failed => "FAILED",
-                            },
-                            r.deploys.len(),
-                            r.run
-                        );
-                    }
-                    if tick.invalid {
-                        crate::outln!(
-                            "  the configuration at the head is invalid: nothing deployed"
-                        );
-                    }
-                    for why in &tick.refused {
-                        crate::outln!("  refused: {why}");
-                    }
-                    if tick.adopted.is_empty()
-                        && tick.applied.is_empty()
-                        && !tick.invalid
-                        && tick.refused.is_empty()
-                    {
-                        crate::outln!("  up to date");
-                    }
-                }
-            }
-            if tick.invalid {
-                Exit::Usage
-            } else if !tick.refused.is_empty() {
-                Exit::Refused
-            } else if tick.applied.iter().any(|r| r.journal_error.is_some()) {
-                Exit::Io
-            } else if failed {
-                Exit::Failed
-            } else {
-                Exit::Ok
-            }
-        }
-        Err(e @ crate::daemon::AgentError::Journal(_)) => {
-            print_error(output, "io", &e.to_string());
-            Exit::Io
-        }
-        Err(e) => {
-            print_error(output, "repository", &e.to_string());
-            Exit::Refused
-        }
-    }
 }
 
 /// SIGTERM (ECS stopping the task) or Ctrl-C.

@@ -180,7 +180,8 @@ async fn look_and_preview(
     if look {
         match agent.tick().await {
             Ok(t) => {
-                tracing::debug!(head = %t.head, applied = t.applied.len(), "looked at the repository")
+                tracing::debug!(head = %t.head, applied = t.applied.len(), "looked at the repository");
+                agent.publish(&t).await;
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot apply the environments repo; retrying at the next poll")

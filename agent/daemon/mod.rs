@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod applied;
 mod apply;
 pub mod approval;
+pub mod board;
 mod drift_watch;
 mod event_loop;
 pub mod handoff;
@@ -119,6 +120,9 @@ pub struct Agent {
     drift_looked: Option<tokio::time::Instant>,
     /// Per (env, service): the drift last said and its fields, so it is said once.
     drift_said: std::collections::HashMap<(String, String), (String, Vec<String>)>,
+    /// The status page's board (`amagent run --listen`), and when it was last given a snapshot.
+    pub board: Option<Arc<crate::ui::Board>>,
+    board_published: Option<tokio::time::Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -188,6 +192,8 @@ impl Agent {
             drift_interval: Some(std::time::Duration::from_secs(300)),
             drift_looked: None,
             drift_said: Default::default(),
+            board: None,
+            board_published: None,
         }
     }
 

@@ -214,10 +214,11 @@ async fn serve_connection(
             conn.in_flight.fetch_add(1, Ordering::SeqCst);
             async move {
                 let response = router.oneshot(request.map(axum::body::Body::new)).await;
-                *conn.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                 conn.served.fetch_add(1, Ordering::SeqCst);
-                conn.in_flight.fetch_sub(1, Ordering::SeqCst);
-                response
+                // In progress until the body is sent: a status page's event stream lasts as
+                // long as the page is open and must not be closed as idle.
+                let done = Done(conn);
+                response.map(|r| r.map(|body| axum::body::Body::new(Tracked { body, _done: done })))
             }
         });
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -233,6 +234,42 @@ async fn serve_connection(
         }
         () = conn.close.notified() => tracing::debug!("webhook connection closed to make room"),
         () = idle_expired(conn, limits.idle_timeout) => tracing::debug!("webhook connection idle"),
+    }
+}
+
+/// A request's end: its response body sent (or dropped with the connection).
+struct Done(Arc<Conn>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A response body that marks its request done when it is dropped.
+struct Tracked {
+    body: axum::body::Body,
+    _done: Done,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

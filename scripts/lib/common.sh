@@ -82,3 +82,12 @@ ensure_git_servers() {
   [ -x /usr/sbin/lighttpd ] && [ -x /usr/sbin/sshd ] && [ -x /usr/lib/git-core/git-http-backend ] \
     || die "lighttpd, sshd and git-http-backend are needed by the git transport tests"
 }
+
+# The status page's browser tests (tests/ui_browser.rs) drive Debian's headless Chromium over
+# the DevTools protocol. Exports AMAGENT_CHROMIUM (its path) or fails loudly.
+ensure_chromium() {
+  command -v chromium >/dev/null || apt_install chromium
+  command -v chromium >/dev/null || die "chromium is needed by the status page's browser tests"
+  AMAGENT_CHROMIUM="$(command -v chromium)"
+  export AMAGENT_CHROMIUM
+}

@@ -10,6 +10,7 @@ pub mod oci_layout;
 pub mod registry;
 pub mod statuses;
 pub mod token_trap;
+pub mod ui;
 
 use amagent::cloud::aws::Aws;
 

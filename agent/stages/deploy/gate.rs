@@ -224,6 +224,12 @@ impl Gate {
             .is_some_and(|since| elapsed >= since + self.config.bake)
     }
 
+    /// The bake still to run at `elapsed`: None before every new task is healthy, zero after.
+    pub fn bake_left(&self, elapsed: Duration) -> Option<Duration> {
+        self.healthy_since
+            .map(|since| (since + self.config.bake).saturating_sub(elapsed))
+    }
+
     /// When the bake started, if it has.
     pub fn healthy_since(&self) -> Option<Duration> {
         self.healthy_since

@@ -4,6 +4,7 @@
 use super::*;
 use crate::cloud::types::{AlarmState, RolloutState};
 use crate::stages::deploy::gate::alarm_signals;
+use crate::stages::deploy::progress::RolloutView;
 use std::time::Duration;
 
 impl Rollout<'_> {
@@ -52,14 +53,33 @@ impl Rollout<'_> {
                     )),
                 };
                 let service = described.get(&flight.target.spec.ecs.service);
-                let decision = match observation {
-                    Ok(obs) => self.confirmed(&mut flight, service, obs, look).await,
+                let (decision, view) = match observation {
+                    Ok(obs) => {
+                        let seen = obs.clone();
+                        let decision = self.confirmed(&mut flight, service, obs, look).await;
+                        let rolling_back = flight.stage == Stage::RollingBack;
+                        let view = RolloutView::of(rolling_back, &seen, &flight.gate);
+                        (decision, Some(view))
+                    }
                     // Unable to watch is unable to verify: decide, never leave it hanging.
-                    Err(e) => Decision::Failed(Failure::Timeout {
-                        waiting_for: format!("an observation of the rollout ({e})"),
-                    }),
+                    Err(e) => (
+                        Decision::Failed(Failure::Timeout {
+                            waiting_for: format!("an observation of the rollout ({e})"),
+                        }),
+                        None,
+                    ),
                 };
+                // The numbers go out with what they mean: after the step a wait says, before
+                // the verdict that ends the rollout.
+                let waiting = matches!(decision, Decision::Wait(_));
+                let (env, name) = (flight.target.env.clone(), flight.target.spec.name.clone());
+                if let Some(view) = view.as_ref().filter(|_| !waiting) {
+                    self.progress.rollout(&env, &name, view);
+                }
                 let verdict = self.decide(&mut flight, decision).await;
+                if let Some(view) = view.as_ref().filter(|_| waiting) {
+                    self.progress.rollout(&env, &name, view);
+                }
                 out.push((flight, verdict));
             }
         }

@@ -351,3 +351,38 @@ fn an_alarm_that_fired_before_the_rollout_does_not_stop_success() {
 }
 
 mod shapes;
+
+/// The status page's numbers of a poll: counts of new, healthy and old tasks, targets, and the
+/// bake left once all new tasks are healthy.
+#[test]
+fn rollout_view_counts_tasks_targets_and_the_bake_left() {
+    use crate::stages::deploy::progress::RolloutView;
+    let mut g = gate();
+    let first = obs(
+        40,
+        vec![task(1, "RUNNING", Some(TargetState::Initial)), healthy(2)],
+        2,
+    );
+    g.observe(&first);
+    let view = RolloutView::of(false, &first, &g);
+    assert_eq!(
+        (
+            view.desired,
+            view.new_running,
+            view.new_healthy,
+            view.old_remaining
+        ),
+        (2, 2, 1, 2)
+    );
+    assert_eq!((view.targets, view.targets_healthy), (2, 1));
+    assert_eq!(view.bake_left_seconds, None);
+    assert_eq!((view.stage.as_str(), view.elapsed_seconds), ("rolling", 40));
+    let baking = obs(60, vec![healthy(1), healthy(2)], 2);
+    g.observe(&baking);
+    let later = obs(100, vec![healthy(1), healthy(2)], 1);
+    g.observe(&later);
+    let view = RolloutView::of(true, &later, &g);
+    assert_eq!(view.bake_left_seconds, Some(BAKE.as_secs() - 40));
+    assert_eq!((view.new_healthy, view.old_remaining), (2, 1));
+    assert_eq!(view.stage, "rolling back");
+}
