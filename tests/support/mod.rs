@@ -6,6 +6,7 @@ pub mod github;
 pub mod gitserver;
 pub mod moto;
 pub mod oci_images;
+pub mod oci_layout;
 pub mod receiver;
 pub mod registry;
 pub mod statuses;

@@ -6,9 +6,11 @@ pub mod builder;
 pub mod copy;
 mod copy_session;
 pub mod layout;
+mod progress;
 pub mod push;
 pub mod source;
 mod storage_lock;
+mod upload;
 
 use crate::clock::real_work;
 use crate::cloud::types::{ImageDetail, RegistryAuth};

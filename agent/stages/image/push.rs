@@ -1,8 +1,11 @@
-//! Pushing an OCI layout over the distribution API with oci-client: HEAD each blob, upload only
-//! the missing ones (in parallel, bounded, retried), then the manifest verbatim under each tag.
+//! Pushing an OCI layout over the distribution API: HEAD each blob (oci-client), upload only the
+//! missing ones (in parallel, bounded; streamed and resumable, `upload.rs`), then the manifest
+//! verbatim under each tag.
 //! The manifest digest is sha256 of those bytes, so deploys can pin it.
 
 use super::layout::{Blob, Layout};
+use super::progress::PushProgress;
+use super::upload::Uploader;
 use crate::secret::Secret;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
@@ -50,7 +53,7 @@ pub enum PushError {
 }
 
 /// Layers uploaded at the same time.
-const PARALLEL_UPLOADS: usize = 4;
+pub const PARALLEL_UPLOADS: usize = 4;
 pub(crate) const ATTEMPTS: u32 = 3;
 
 /// Credentials refused: decided on the error's kind and status, never on its text (URLs in
@@ -136,12 +139,47 @@ pub async fn retag(
     Ok(())
 }
 
+/// How a push uploads: tests and benchmarks tune it, the agent uses the defaults.
+#[derive(Clone, Debug)]
+pub struct PushOptions {
+    /// Blobs uploaded at the same time.
+    pub parallel: usize,
+    /// Bytes per PATCH of an upload session.
+    pub chunk_bytes: u64,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            parallel: PARALLEL_UPLOADS,
+            chunk_bytes: super::upload::CHUNK_BYTES,
+        }
+    }
+}
+
 pub async fn push(
     layout: &Layout,
     dest: &Destination,
     tags: &[String],
     username: &str,
     password: &Secret,
+) -> Result<PushReport, PushError> {
+    push_with(
+        layout,
+        dest,
+        tags,
+        (username, password),
+        &PushOptions::default(),
+    )
+    .await
+}
+
+pub async fn push_with(
+    layout: &Layout,
+    dest: &Destination,
+    tags: &[String],
+    (username, password): (&str, &Secret),
+    options: &PushOptions,
 ) -> Result<PushReport, PushError> {
     let client = client_for(dest);
     let auth = RegistryAuth::Basic(username.to_string(), password.expose().to_string());
@@ -156,42 +194,20 @@ pub async fn push(
             registry: dest.registry.clone(),
             message: e.to_string(),
         })?;
-
-    let mut blobs: Vec<Blob> = layout.layers.clone();
-    blobs.push(layout.config.clone());
-    let limit = Arc::new(Semaphore::new(PARALLEL_UPLOADS));
-    let mut tasks = tokio::task::JoinSet::new();
-    let source = dest
-        .mount_from
-        .as_ref()
-        .map(|repo| Reference::with_tag(dest.registry.clone(), repo.clone(), "latest".into()));
-    for blob in blobs {
-        let (client, reference, limit, registry, source) = (
-            client.clone(),
-            reference.clone(),
-            limit.clone(),
-            dest.registry.clone(),
-            source.clone(),
-        );
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await.expect("semaphore open");
-            upload(&client, &reference, &blob, &registry, source.as_ref()).await
-        });
-    }
+    let uploader = Uploader::new(dest, username, password)?.chunked(options.chunk_bytes);
     let mut report = PushReport {
         digest: layout.digest.clone(),
         ..Default::default()
     };
-    while let Some(done) = tasks.join_next().await {
-        match done.expect("upload task")? {
-            Sent::Uploaded(bytes) => {
-                report.blobs_pushed += 1;
-                report.bytes_pushed += bytes;
-            }
-            Sent::Mounted => report.blobs_mounted += 1,
-            Sent::Present => report.blobs_skipped += 1,
-        }
-    }
+    upload_all(
+        layout,
+        dest,
+        (&client, uploader),
+        &reference,
+        options,
+        &mut report,
+    )
+    .await?;
     let content_type = http::HeaderValue::from_str(&layout.media_type)
         .map_err(|e| PushError::Read("the manifest media type".into(), e.to_string()))?;
     for tag in tags {
@@ -208,6 +224,53 @@ pub async fn push(
     Ok(report)
 }
 
+/// Every blob of the layout into the repository, `options.parallel` at a time.
+async fn upload_all(
+    layout: &Layout,
+    dest: &Destination,
+    (client, uploader): (&Client, Uploader),
+    reference: &Reference,
+    options: &PushOptions,
+    report: &mut PushReport,
+) -> Result<(), PushError> {
+    let mut blobs: Vec<Blob> = layout.layers.clone();
+    blobs.push(layout.config.clone());
+    let limit = Arc::new(Semaphore::new(options.parallel.max(1)));
+    let uploader = Arc::new(uploader);
+    let progress = Arc::new(PushProgress::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    let source = dest
+        .mount_from
+        .as_ref()
+        .map(|repo| Reference::with_tag(dest.registry.clone(), repo.clone(), "latest".into()));
+    for blob in blobs {
+        let (client, uploader, reference, limit, source, progress) = (
+            client.clone(),
+            uploader.clone(),
+            reference.clone(),
+            limit.clone(),
+            source.clone(),
+            progress.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
+            let clients = (&client, uploader.as_ref());
+            upload(clients, &reference, &blob, source.as_ref(), &progress).await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        match done.expect("upload task")? {
+            Sent::Uploaded(bytes) => {
+                report.blobs_pushed += 1;
+                report.bytes_pushed += bytes;
+            }
+            Sent::Mounted => report.blobs_mounted += 1,
+            Sent::Present => report.blobs_skipped += 1,
+        }
+    }
+    Ok(())
+}
+
 enum Sent {
     Uploaded(u64),
     Mounted,
@@ -216,12 +279,13 @@ enum Sent {
 
 /// Upload one blob unless the registry has it (or can mount it from `source`).
 async fn upload(
-    client: &Client,
+    (client, uploader): (&Client, &Uploader),
     reference: &Reference,
     blob: &Blob,
-    registry: &str,
     source: Option<&Reference>,
+    progress: &PushProgress,
 ) -> Result<Sent, PushError> {
+    let registry = &reference.resolve_registry().to_string();
     let failed = |e: oci_client::errors::OciDistributionError| {
         let message = e.to_string();
         if is_auth_error(&e) {
@@ -259,14 +323,8 @@ async fn upload(
             return Ok(Sent::Mounted);
         }
     }
-    let data = tokio::fs::read(&blob.path)
-        .await
-        .map_err(|e| PushError::Read(blob.path.display().to_string(), e.to_string()))?;
-    let size = data.len() as u64;
-    let data = bytes::Bytes::from(data);
-    retry(|| client.push_blob(reference, data.clone(), &blob.digest))
-        .await
-        .map_err(failed)?;
+    let progress = progress.blob(&blob.digest, blob.size);
+    let size = uploader.upload(blob, &progress).await?;
     tracing::info!(digest = %blob.digest, size, "uploaded blob");
     Ok(Sent::Uploaded(size))
 }
