@@ -101,7 +101,8 @@ pub const REGISTRY_OPERATIONS: &[(&str, &str, RegistryScope, &[&str])] = &[
     ),
     (
         "push_blob",
-        "POST, PATCH, PUT /v2/<name>/blobs/uploads/",
+        // stages/image/upload.rs: a chunked session (GET asks where an upload stands).
+        "POST, PATCH, PUT, GET /v2/<name>/blobs/uploads/",
         RegistryScope::Target,
         &[
             "ecr:InitiateLayerUpload",
