@@ -15,24 +15,10 @@ use amagent::state::journal::{Journal, LocalJournal};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::envrepo::{self, edit, git};
+use support::envrepo::{self, edit, git, source_repo};
 use support::github::FakeGitHub;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// A source repository with `v1.4.0` and `v1.5.0` tagged; their commits.
-fn source_repo(dir: &std::path::Path) -> (String, String) {
-    git(dir, &["init", "-q", "-b", "main"]);
-    let mut commits = Vec::new();
-    for v in ["v1.4.0", "v1.5.0"] {
-        std::fs::write(dir.join("VERSION"), v).unwrap();
-        git(dir, &["add", "-A"]);
-        git(dir, &["commit", "-qm", v]);
-        git(dir, &["tag", v]);
-        commits.push(git(dir, &["rev-parse", "HEAD"]));
-    }
-    (commits[0].clone(), commits[1].clone())
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_merge_that_deploys_and_one_that_rolls_back_each_make_one_deployment() {

@@ -16,7 +16,7 @@ use sha2::Sha256;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use support::envrepo::{self, edit, git};
+use support::envrepo::{self, edit, source_repo};
 use support::receiver::{Receiver, SLACK_TS};
 
 const SLACK_SECRET: &str = "T0AMAGENT/B0AMAGENT/xq9Zslackhooksecret";
@@ -52,19 +52,6 @@ impl Write for Sink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn source_repo(dir: &std::path::Path) -> (String, String) {
-    git(dir, &["init", "-q", "-b", "main"]);
-    let mut commits = Vec::new();
-    for v in ["v1.4.0", "v1.5.0"] {
-        std::fs::write(dir.join("VERSION"), v).unwrap();
-        git(dir, &["add", "-A"]);
-        git(dir, &["commit", "-qm", v]);
-        git(dir, &["tag", v]);
-        commits.push(git(dir, &["rev-parse", "HEAD"]));
-    }
-    (commits[0].clone(), commits[1].clone())
 }
 
 fn notify_block(receiver: &str, down: &str) -> String {

@@ -14,7 +14,7 @@ use amagent::stages::deploy::{Outcome, Silent};
 use amagent::state::journal::pins::pins;
 use amagent::state::journal::{Journal, LocalJournal};
 use std::sync::Arc;
-use support::envrepo::{self, edit, git};
+use support::envrepo::{self, edit, git, source_repo};
 use support::github::FakeGitHub;
 
 /// The remote, bare as on a git server, that `repo` (the test's work tree) pushes its merges to.
@@ -216,20 +216,6 @@ async fn a_revert_pr_returns_git_to_what_runs_and_merging_it_deploys_nothing() {
     .await;
     assert!(again.is_err());
     assert_eq!(github.pulls().len(), 1);
-}
-
-/// A source repository with `api v1.4.0` and `api v1.5.0` tagged; returns their commits.
-fn source_repo(dir: &std::path::Path) -> (String, String) {
-    git(dir, &["init", "-q", "-b", "main"]);
-    let mut commits = Vec::new();
-    for v in ["v1.4.0", "v1.5.0"] {
-        std::fs::write(dir.join("VERSION"), v).unwrap();
-        git(dir, &["add", "-A"]);
-        git(dir, &["commit", "-qm", v]);
-        git(dir, &["tag", v]);
-        commits.push(git(dir, &["rev-parse", "HEAD"]));
-    }
-    (commits[0].clone(), commits[1].clone())
 }
 
 /// The agent's own rollbacks, opted in with `deploy.revertPr: true`: when the gate rolls a

@@ -71,3 +71,17 @@ pub fn sim_agent(
         Arc::new(amagent::metrics::Metrics::default()),
     )
 }
+
+/// A service source repository with `v1.4.0` and `v1.5.0` tagged; returns their commits.
+pub fn source_repo(dir: &Path) -> (String, String) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    let mut commits = Vec::new();
+    for v in ["v1.4.0", "v1.5.0"] {
+        std::fs::write(dir.join("VERSION"), v).unwrap();
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-qm", v]);
+        git(dir, &["tag", v]);
+        commits.push(git(dir, &["rev-parse", "HEAD"]));
+    }
+    (commits[0].clone(), commits[1].clone())
+}
