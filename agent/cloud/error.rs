@@ -80,6 +80,8 @@ pub enum ResourceKind {
     Secret,
     LogStream,
     Alarm,
+    BuildProject,
+    Build,
 }
 
 impl fmt::Display for ResourceKind {
@@ -100,6 +102,8 @@ impl fmt::Display for ResourceKind {
             ResourceKind::Secret => "Secrets Manager secret",
             ResourceKind::LogStream => "CloudWatch log stream",
             ResourceKind::Alarm => "CloudWatch alarm",
+            ResourceKind::BuildProject => "CodeBuild project",
+            ResourceKind::Build => "CodeBuild build",
         })
     }
 }

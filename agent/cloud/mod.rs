@@ -4,6 +4,7 @@
 //! Must not know: configuration files, plans, GitHub.
 
 pub mod aws;
+mod build_types;
 pub mod error;
 pub mod operations;
 pub mod pace;
@@ -28,4 +29,5 @@ pub struct Cloud {
     pub ssm: Arc<dyn Parameters>,
     pub logs: Arc<dyn Logs>,
     pub alarms: Arc<dyn Alarms>,
+    pub builds: Arc<dyn Builds>,
 }

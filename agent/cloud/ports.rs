@@ -167,3 +167,18 @@ pub trait Parameters: Send + Sync {
     /// secrets `notify:` names). Never logged; services' secrets are never read.
     async fn secure_value(&self, name: &str) -> CloudResult<crate::secret::Secret>;
 }
+
+/// AWS CodeBuild: image builds that run off the agent's host (the `codebuild` builder).
+#[async_trait]
+pub trait Builds: Send + Sync {
+    /// BatchGetProjects of one project; None when it does not exist.
+    async fn project(&self, name: &str) -> CloudResult<Option<BuildProject>>;
+    /// CreateProject.
+    async fn create_project(&self, project: &NewBuildProject) -> CloudResult<BuildProject>;
+    /// StartBuild with overrides; the build as first described (QUEUED).
+    async fn start_build(&self, request: &StartBuild) -> CloudResult<BuildRun>;
+    /// BatchGetBuilds; `ids.len()` ≤ [`BATCH_GET_BUILDS`]. Unknown ids are absent.
+    async fn batch_get_builds(&self, ids: &[String]) -> CloudResult<Vec<BuildRun>>;
+    /// StopBuild; the build as it is after the request (it stops shortly after).
+    async fn stop_build(&self, id: &str) -> CloudResult<BuildRun>;
+}

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use super::build_types::*;
+
 // ---------------------------------------------------------------- ECS: task definitions
 
 /// A registered task definition (DescribeTaskDefinition) or one to register (then `arn` and

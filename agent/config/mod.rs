@@ -1,6 +1,7 @@
 //! Environment and pipeline configuration: parse, validate, and the typed model.
 //! serde_yaml stays inside this module; everything else sees [`Model`] and [`Diagnostics`].
 
+pub mod codebuild;
 pub mod deserialize;
 pub mod desired_count;
 pub mod diagnostic;

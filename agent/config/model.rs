@@ -395,6 +395,11 @@ pub struct Build {
     pub args: BTreeMap<String, String>,
     /// `linux/amd64` or `linux/arm64` (Fargate's platforms).
     pub platform: String,
+    /// Where the image is built: `local` (default) or `codebuild`.
+    pub builder: super::codebuild::BuilderChoice,
+    /// The CodeBuild project and source bucket, for `builder: codebuild`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codebuild: Option<super::codebuild::CodeBuildSettings>,
 }
 
 impl Default for Build {
@@ -404,6 +409,8 @@ impl Default for Build {
             dockerfile: "Dockerfile".into(),
             args: BTreeMap::new(),
             platform: "linux/amd64".into(),
+            builder: Default::default(),
+            codebuild: None,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! Reads stay open: looking cannot hurt anyone.
 
 use crate::cloud::types::*;
-use crate::cloud::{Cloud, CloudError, CloudResult, Ecs, Rds, Registry};
+use crate::cloud::{Builds, Cloud, CloudError, CloudResult, Ecs, Rds, Registry};
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -103,6 +103,10 @@ pub fn fenced(cloud: Cloud, guard: Arc<LeaseGuard>) -> Cloud {
         }),
         ecr: Arc::new(Fenced {
             inner: cloud.ecr,
+            guard: guard.clone(),
+        }),
+        builds: Arc::new(Fenced {
+            inner: cloud.builds,
             guard,
         }),
         ..cloud
@@ -206,5 +210,28 @@ impl Registry for Fenced<dyn Registry> {
     }
     fn registry_host(&self) -> String {
         self.inner.registry_host()
+    }
+}
+
+/// Starting or stopping a build changes what lands in ECR: only the lease holder does.
+#[async_trait]
+impl Builds for Fenced<dyn Builds> {
+    async fn project(&self, name: &str) -> CloudResult<Option<BuildProject>> {
+        self.inner.project(name).await
+    }
+    async fn create_project(&self, project: &NewBuildProject) -> CloudResult<BuildProject> {
+        self.guard.check("CreateProject")?;
+        self.inner.create_project(project).await
+    }
+    async fn start_build(&self, request: &StartBuild) -> CloudResult<BuildRun> {
+        self.guard.check("StartBuild")?;
+        self.inner.start_build(request).await
+    }
+    async fn batch_get_builds(&self, ids: &[String]) -> CloudResult<Vec<BuildRun>> {
+        self.inner.batch_get_builds(ids).await
+    }
+    async fn stop_build(&self, id: &str) -> CloudResult<BuildRun> {
+        self.guard.check("StopBuild")?;
+        self.inner.stop_build(id).await
     }
 }

@@ -7,6 +7,7 @@
 //! engine's own backoff sits on top for longer storms.
 
 mod cloudwatch;
+mod codebuild;
 mod ecr;
 mod ecs;
 mod ecs_run;
@@ -139,6 +140,9 @@ impl Aws {
             }),
             alarms: Arc::new(cloudwatch::AwsAlarms {
                 client: aws_sdk_cloudwatch::Client::new(c),
+            }),
+            builds: Arc::new(codebuild::AwsBuilds {
+                client: aws_sdk_codebuild::Client::new(c),
             }),
         }
     }

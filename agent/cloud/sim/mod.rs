@@ -10,6 +10,7 @@
 //! auto-advance the clock, so a 15-minute rollout runs in milliseconds and the same script and
 //! calls always give the same world. Behaviour follows `shared/aws-behaviour.md`.
 
+mod codebuild;
 mod ecr;
 mod ecs;
 mod elb;
@@ -27,6 +28,7 @@ mod world;
 #[cfg(test)]
 mod tests;
 
+pub use codebuild::SimBuilds;
 pub use ecr::{REGISTRY_ENV, SimEcr, registry_auth};
 pub use ecs::SimEcs;
 pub use elb::SimElb;
@@ -114,6 +116,7 @@ impl Simulator {
             ssm: Arc::new(SimSsm(self.clone())),
             logs: Arc::new(SimLogs(self.clone())),
             alarms: Arc::new(SimAlarms(self.clone())),
+            builds: Arc::new(SimBuilds(self.clone())),
         }
     }
 

@@ -87,6 +87,7 @@ pub(super) fn check_pipeline(
             Some("write a path relative to the repository root, e.g. `context: .`".into()),
         ));
     }
+    check_builder(at, &p.build, out);
     if p.stages.is_empty() {
         out.push(at.at_value(
             &root().key("stages"),
@@ -107,5 +108,44 @@ pub(super) fn check_pipeline(
             ));
         }
         seen.push(*stage);
+    }
+}
+
+/// `builder: codebuild` needs `codebuild:` (and settings no build would read are a mistake).
+fn check_builder(at: &Located, build: &crate::config::model::Build, out: &mut Vec<Diagnostic>) {
+    use crate::config::codebuild::BuilderChoice;
+    match (build.builder, &build.codebuild) {
+        (BuilderChoice::Codebuild, None) => out.push(at.at_value(
+            &root().key("build").key("builder"),
+            "`builder: codebuild` needs `build.codebuild`".into(),
+            Some(
+                "add `codebuild:` with `project:` (the CodeBuild project) and `sourceBucket:` (an S3 bucket for source bundles)"
+                    .into(),
+            ),
+        )),
+        (BuilderChoice::Local, Some(_)) => out.push(at.at_value(
+            &root().key("build").key("codebuild"),
+            "`build.codebuild` is set but `builder` is `local`: it would be ignored".into(),
+            Some("write `builder: codebuild` to build there, or remove `codebuild:`".into()),
+        )),
+        (_, Some(cb)) => {
+            for (key, value) in [("project", &cb.project), ("sourceBucket", &cb.source_bucket)] {
+                if value.trim().is_empty() {
+                    out.push(at.at_value(
+                        &root().key("build").key("codebuild").key(key),
+                        format!("`build.codebuild.{key}` is empty"),
+                        Some(format!("write the {key} by name")),
+                    ));
+                }
+            }
+            if !(5..=2160).contains(&cb.timeout_minutes) {
+                out.push(at.at_value(
+                    &root().key("build").key("codebuild").key("timeoutMinutes"),
+                    format!("`timeoutMinutes: {}` is outside CodeBuild's 5 to 2160", cb.timeout_minutes),
+                    Some("write a number of minutes from 5 to 2160 (default 60)".into()),
+                ));
+            }
+        }
+        (BuilderChoice::Local, None) => {}
     }
 }
