@@ -262,6 +262,7 @@ impl Demo {
                 cache: work.join("cache"),
                 credentials: GitCredentials::default(),
                 builder: None,
+                parallel_builds: crate::daemon::PARALLEL_BUILDS,
             },
             sandbox.sim.cloud(),
             sandbox.clock.clone(),

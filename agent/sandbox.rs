@@ -10,7 +10,7 @@ use crate::cloud::types::{
     TaskDefinition,
 };
 use crate::config::secret_ref::{self, SecretSource};
-use crate::config::{Environment, Service};
+use crate::config::{Environment, Pipeline, Service};
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -106,6 +106,19 @@ impl Sandbox {
             sandbox.populate(env);
         }
         sandbox
+    }
+
+    /// What the pipelines' CodeBuild builders need in the account: the source buckets, and
+    /// the projects (unless the pipeline has the agent create its project).
+    pub fn add_build_projects<'a>(&self, pipelines: impl IntoIterator<Item = &'a Pipeline>) {
+        for p in pipelines {
+            if let Some(cb) = &p.build.codebuild {
+                self.sim.add_bucket(&cb.source_bucket);
+                if cb.create.is_none() {
+                    self.sim.add_build_project(&cb.project);
+                }
+            }
+        }
     }
 
     fn populate(&self, env: &Environment) {

@@ -324,6 +324,8 @@ async fn an_image_already_in_ecr_for_the_commit_is_not_rebuilt() {
         credentials: &amagent::repo::GitCredentials::default(),
         builder: None,
         now: chrono::Utc::now(),
+        ledger: &amagent::stages::image::codebuild::ledger::NoLedger,
+        clock: &amagent::clock::Clock::system(),
     };
     let first = build_and_push(&cloud, &request).await.unwrap();
     assert!(first.built);
@@ -433,6 +435,8 @@ async fn a_commit_built_under_its_sha_gets_its_version_tag_without_a_rebuild() {
         credentials: &credentials,
         builder: None,
         now: chrono::Utc::now(),
+        ledger: &amagent::stages::image::codebuild::ledger::NoLedger,
+        clock: &amagent::clock::Clock::system(),
     };
     let first = build_and_push(&cloud, &request(&by_sha)).await.unwrap();
     assert_eq!(first.tags, std::slice::from_ref(&f.commit));

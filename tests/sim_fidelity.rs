@@ -273,6 +273,8 @@ async fn a_real_build_beside_a_rollout_takes_its_real_time_in_virtual_time() {
         credentials: &credentials,
         builder: None,
         now: sandbox.clock.now(),
+        ledger: &amagent::stages::image::codebuild::ledger::NoLedger,
+        clock: &sandbox.clock,
     };
     let build = async {
         let (real, virtual_start) = (std::time::Instant::now(), sandbox.clock.elapsed());

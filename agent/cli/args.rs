@@ -359,6 +359,15 @@ pub struct Run {
     /// The image builder: buildah or podman (default: the first found).
     #[arg(long, env = "AMAGENT_BUILDER")]
     pub builder: Option<String>,
+    /// How many CodeBuild builds of one merge run at once (pipelines with `builder:
+    /// codebuild`); local builds run one at a time, as they share this host's CPU.
+    #[arg(
+        long,
+        env = "AMAGENT_PARALLEL_BUILDS",
+        default_value = "4",
+        value_name = "N"
+    )]
+    pub parallel_builds: usize,
     /// With an s3:// journal, seconds the active agent's lease lasts unless renewed (every
     /// third of it); a standby takes over once it lapses.
     #[arg(

@@ -41,6 +41,8 @@ pub async fn build_image(
             credentials: &GitCredentials::from_env(),
             builder: None,
             now: session.clock.now(),
+            ledger: &crate::stages::image::codebuild::ledger::NoLedger,
+            clock: &session.clock,
         },
     )
     .await?;

@@ -45,6 +45,8 @@ pub struct RunArgs {
     pub journal: String,
     pub region: Option<String>,
     pub builder: Option<String>,
+    /// CodeBuild builds of one apply at once.
+    pub parallel_builds: usize,
     /// `promote`: (tag, commit) to create and push before the one look.
     pub promote: Option<(String, Option<String>)>,
     pub allow_downgrade: bool,
@@ -117,6 +119,7 @@ fn run_agent(args: &mut RunArgs, output: OutputFormat) -> Result<Exit, Exit> {
             cache,
             credentials,
             builder: args.builder.clone(),
+            parallel_builds: args.parallel_builds.max(1),
         },
         metrics,
         board,
@@ -399,6 +402,7 @@ async fn simulated_session(
     };
     let running = running_environments(repo, model, &records);
     let sandbox = Sandbox::for_environments(&running, faults, chrono::Utc::now());
+    sandbox.add_build_projects(model.pipelines.values());
     Session {
         cloud: sandbox.sim.cloud(),
         clock: sandbox.clock.clone(),

@@ -50,7 +50,7 @@ impl Agent {
         self.comment(&pull_requests, env_name, &body).await;
         self.status(&status_commits, env_name, Status::Pending, doing)
             .await;
-        let (images, build_failures) = self.build(model, &env, &env_plan).await;
+        let (images, build_failures) = self.build(model, &env, &env_plan, &run).await;
         let mut exec_plan = env_plan.clone();
         exec_plan
             .services
@@ -205,81 +205,5 @@ impl Agent {
         };
         self.deployment_status(deployment, state, description).await;
         self.notify_finished(d, report, description).await;
-    }
-
-    /// Build the services the plan builds. Failures become failed deploy results (with the
-    /// build log's last lines), and those services are not deployed.
-    pub(super) async fn build(
-        &self,
-        model: &Model,
-        env: &crate::config::Environment,
-        plan: &EnvironmentPlan,
-    ) -> (BTreeMap<String, String>, Vec<DeployResult>) {
-        let mut images = BTreeMap::new();
-        let mut failures = Vec::new();
-        let cloud = self.cloud_for(env).await;
-        for s in plan
-            .services
-            .iter()
-            .filter(|s| s.stages.iter().any(|st| st.stage == StageKind::Build))
-        {
-            let Some(spec) = env.service(&s.name) else {
-                continue;
-            };
-            let Some(pipeline) = model.pipelines.get(&spec.pipeline) else {
-                continue;
-            };
-            self.progress.step(
-                &env.name,
-                &spec.name,
-                &format!("building {}", spec.source.reference),
-            );
-            let result = image::build_and_push(
-                &cloud,
-                &ImageRequest {
-                    service: spec,
-                    pipeline,
-                    cache: &self.settings.cache,
-                    credentials: &self.settings.credentials,
-                    builder: self.settings.builder.as_deref(),
-                    now: self.clock.now(),
-                },
-            )
-            .await;
-            match result {
-                Ok(built) => {
-                    if let Some(hook) = &self.on_pushed {
-                        hook(&spec.image.repository, &built.digest, &built.tags);
-                    }
-                    self.progress.step(
-                        &env.name,
-                        &spec.name,
-                        &format!(
-                            "pushed {}",
-                            crate::stages::deploy::rollout::short_image(&built.image)
-                        ),
-                    );
-                    images.insert(spec.name.clone(), built.image);
-                }
-                Err(e) => {
-                    let reference = &spec.source.reference;
-                    let reason = match &e {
-                        image::ImageError::Build(image::builder::BuildError::Failed {
-                            program,
-                            code,
-                            tail,
-                        }) => format!(
-                            "build of {reference} failed ({program} exit {}); last lines of the build log:\n\n```\n{tail}\n```",
-                            code.map(|c| c.to_string())
-                                .unwrap_or_else(|| "signal".into())
-                        ),
-                        e => format!("build of {reference} failed: {e}"),
-                    };
-                    self.progress.done(&env.name, &spec.name, false, &reason);
-                    failures.push(DeployResult::build_failed(&env.name, &spec.name, reason));
-                }
-            }
-        }
-        (images, failures)
     }
 }

@@ -13,6 +13,7 @@ pub mod applied;
 mod apply;
 pub mod approval;
 pub mod board;
+mod builds;
 mod deployments;
 mod drift_watch;
 mod event_loop;
@@ -82,7 +83,13 @@ pub struct Settings {
     pub credentials: GitCredentials,
     /// `buildah` or `podman`; None: the first found.
     pub builder: Option<String>,
+    /// How many CodeBuild builds of one apply run at once (local builds run one at a time:
+    /// they share the agent's CPU).
+    pub parallel_builds: usize,
 }
+
+/// Default for `--parallel-builds`.
+pub const PARALLEL_BUILDS: usize = 4;
 
 /// Called after an image lands in a repository — (repository, digest, tags) — by a build or a
 /// promotion's copy (the simulator records it in its ECR, as a push to ECR would).
@@ -90,6 +97,8 @@ pub type OnPushed = Box<dyn Fn(&str, &str, &[String]) + Send + Sync>;
 
 pub struct Agent {
     pub settings: Settings,
+    /// CodeBuild builds in flight, stopped if the agent is stopped mid-apply.
+    running_builds: builds::RunningBuilds,
     pub cloud: Cloud,
     pub clock: Clock,
     pub journal: Arc<dyn Journal>,
@@ -201,6 +210,7 @@ impl Agent {
             notifier: Default::default(),
             board: None,
             board_published: None,
+            running_builds: Default::default(),
         }
     }
 

@@ -93,6 +93,7 @@ impl Agent {
             return;
         };
         tracing::warn!(env = %f.env, commit = %f.commit, "stopped while applying; the next start resumes");
+        self.stop_running_builds().await;
         self.record(
             &f.env,
             &f.run,

@@ -62,6 +62,7 @@ pub fn sim_agent(
             cache: work.join("cache"),
             credentials: Default::default(),
             builder: None,
+            parallel_builds: amagent::daemon::PARALLEL_BUILDS,
         },
         sandbox.sim.cloud(),
         sandbox.clock.clone(),

@@ -129,12 +129,16 @@ fn check_builder(at: &Located, build: &crate::config::model::Build, out: &mut Ve
             Some("write `builder: codebuild` to build there, or remove `codebuild:`".into()),
         )),
         (_, Some(cb)) => {
-            for (key, value) in [("project", &cb.project), ("sourceBucket", &cb.source_bucket)] {
+            let named = [
+                ("project", &cb.project, "the CodeBuild project's name, e.g. `my-app-builds`"),
+                ("sourceBucket", &cb.source_bucket, "the S3 bucket's name, e.g. `my-app-build-sources`"),
+            ];
+            for (key, value, what) in named {
                 if value.trim().is_empty() {
                     out.push(at.at_value(
                         &root().key("build").key("codebuild").key(key),
                         format!("`build.codebuild.{key}` is empty"),
-                        Some(format!("write the {key} by name")),
+                        Some(format!("write {what}")),
                     ));
                 }
             }

@@ -3,6 +3,7 @@
 //! Returns the manifest digest; deploys pin `repository@sha256:…`.
 
 pub mod builder;
+pub mod codebuild;
 pub mod copy;
 mod copy_session;
 pub mod layout;
@@ -15,6 +16,7 @@ mod upload;
 use crate::clock::real_work;
 use crate::cloud::types::{ImageDetail, RegistryAuth};
 use crate::cloud::{Cloud, CloudError};
+use crate::config::codebuild::BuilderChoice;
 use crate::config::{Pipeline, Service};
 use crate::repo::{GitCredentials, RepoError};
 use serde::Serialize;
@@ -30,6 +32,11 @@ pub struct ImageRequest<'a> {
     /// `buildah` or `podman`; None: the first found.
     pub builder: Option<&'a str>,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// Where a CodeBuild build's id is remembered (re-attaching after a restart) and its
+    /// phases are told.
+    pub ledger: &'a dyn codebuild::ledger::BuildLedger,
+    /// Sleeps between looks at a CodeBuild build (virtual under the simulator).
+    pub clock: &'a crate::clock::Clock,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -61,6 +68,8 @@ pub enum ImageError {
     Push(#[from] push::PushError),
     #[error("{0}")]
     Cloud(#[from] CloudError),
+    #[error("{0}")]
+    CodeBuild(#[from] codebuild::CodeBuildError),
 }
 
 /// `https://host` or `http://127.0.0.1:5000` → (`host[:port]`, plain HTTP?).
@@ -104,6 +113,21 @@ pub async fn build_and_push(
         });
     }
 
+    if req.pipeline.build.builder == BuilderChoice::Codebuild {
+        let built = build_remotely(cloud, req, &checkout, &tags).await?;
+        return Ok(ImageResult {
+            image: pin(&built.digest),
+            digest: built.digest,
+            built: true,
+            commit: checkout.commit,
+            tags,
+            blobs_pushed: 0,
+            blobs_skipped: 0,
+            bytes_pushed: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            log_tail: Vec::new(),
+        });
+    }
     // The layout lives in `_out`: kept until the push has read it.
     let (_out, layout, log_tail) = build(req, &checkout).await?;
     let (destination, auth) = login(cloud, repository).await?;
@@ -127,6 +151,40 @@ pub async fn build_and_push(
         seconds: started.elapsed().as_secs_f64(),
         log_tail,
     })
+}
+
+/// Build and push on CodeBuild (`builder: codebuild`): CodeBuild pushes, the agent checks.
+async fn build_remotely(
+    cloud: &Cloud,
+    req: &ImageRequest<'_>,
+    checkout: &source::Checkout,
+    tags: &[String],
+) -> Result<codebuild::Built, ImageError> {
+    let build = &req.pipeline.build;
+    let settings = build.codebuild.as_ref().ok_or_else(|| {
+        ImageError::Cloud(CloudError::invalid(
+            "StartBuild",
+            "`builder: codebuild` without `build.codebuild` (the configuration check should have said so)",
+        ))
+    })?;
+    let registry = cloud.ecr.registry_host();
+    let built = codebuild::build(
+        cloud,
+        &codebuild::RemoteBuild {
+            settings,
+            build,
+            repository: &req.service.image.repository,
+            registry: &registry,
+            checkout,
+            labels: image_labels(req, checkout),
+            tags,
+            ledger: req.ledger,
+            clock: req.clock,
+        },
+    )
+    .await?;
+    tracing::info!(build = %built.build_id, uploaded = built.uploaded, digest = %built.digest, "built on CodeBuild");
+    Ok(built)
 }
 
 /// The service's source at the spec's ref (git is blocking: off the async workers).
