@@ -84,7 +84,7 @@ async fn tail(b: &Builds, run: &BuildRun, limit: u32) -> Vec<String> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_build_walks_every_phase_then_pushes_and_exports_its_digest() {
+async fn a_build_walks_codebuilds_phases_and_logs_them() {
     let b = builds(FaultScript::new()).await;
     let first = b
         .cloud
@@ -133,7 +133,17 @@ async fn a_build_walks_every_phase_then_pushes_and_exports_its_digest() {
         "{}",
         lines[0]
     );
+}
 
+#[tokio::test(start_paused = true)]
+async fn a_build_pushes_when_post_build_ends_and_exports_the_digest_when_done() {
+    let b = builds(FaultScript::new()).await;
+    let first = b
+        .cloud
+        .builds
+        .start_build(&request(REPO, "t1"))
+        .await
+        .unwrap();
     // POST_BUILD ends at 0+2+15+3+2+6+90+8 = 126 s: the image is in ECR from then.
     let digest = build_digest(&format!("{BUCKET}/{KEY}"), REPO);
     at(&b, 125, &first.id).await;
