@@ -10,6 +10,7 @@ use crate::cloud::{CloudError, ResourceKind};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 /// Environment variable pointing the simulator's registry login at a real (local) registry:
 /// `http://user:password@127.0.0.1:PORT`.
@@ -177,5 +178,38 @@ impl Registry for SimEcr {
     fn registry_host(&self) -> String {
         let w = self.0.lock();
         w.registry_host_of(self.account(&w))
+    }
+}
+
+impl World {
+    /// An image pushed to `repository` (created if missing). Tags move to it from other
+    /// images, as in ECR; pushing a known digest adds tags.
+    pub(super) fn put_image(
+        &mut self,
+        repository: &str,
+        digest: &str,
+        tags: &[&str],
+        pushed_at: DateTime<Utc>,
+    ) {
+        let repo = self.repositories.entry(repository.into()).or_default();
+        for image in &mut repo.images {
+            image.tags.retain(|t| !tags.contains(&t.as_str()));
+        }
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        match repo.images.iter_mut().find(|i| i.digest == digest) {
+            Some(image) => image.tags.extend(tags),
+            None => {
+                let hash = Sha256::digest(digest.as_bytes());
+                let size = 20_000_000
+                    + u64::from(u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]))
+                        % 50_000_000;
+                repo.images.push(ImageDetail {
+                    digest: digest.into(),
+                    tags,
+                    pushed_at,
+                    size_bytes: size,
+                });
+            }
+        }
     }
 }

@@ -54,6 +54,9 @@ pub struct FaultScript {
     /// CloudWatch alarms that fire after a service's first UpdateService.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<super::gates::AlarmRule>,
+    /// How CodeBuild builds behave, by repository URI; first match wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codebuild: Vec<super::codebuild::BuildRule>,
     /// The agent process dies (abort, as on SIGKILL) right after journalling the start of this
     /// step (`apply`, `run`, `snapshot`, `register`, `update-service`, `gate`, …): crash tests.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,6 +78,7 @@ impl Default for FaultScript {
             access_denied: Vec::new(),
             one_off_tasks: Vec::new(),
             alarms: Vec::new(),
+            codebuild: Vec::new(),
             kill_agent_at: None,
         }
     }
@@ -293,6 +297,10 @@ impl FaultScript {
         self.alarms.push(rule);
         self
     }
+    pub fn codebuild(mut self, rule: super::codebuild::BuildRule) -> Self {
+        self.codebuild.push(rule);
+        self
+    }
     pub fn deny(mut self, operation: &str) -> Self {
         self.access_denied.push(AccessDeniedRule {
             operation: operation.into(),
@@ -394,7 +402,7 @@ impl FaultScript {
         if self.images.iter().any(|r| r.pattern.is_empty()) {
             return Err("fault script: an image rule has an empty `match`".into());
         }
-        Ok(())
+        super::codebuild::validate_rules(&self.codebuild)
     }
 
     /// Whether the `n`th call (1-based) of `operation` is throttled.

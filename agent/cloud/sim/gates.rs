@@ -276,11 +276,13 @@ impl World {
     }
 
     fn log_tail(&self, group: &str, stream: &str, limit: u32) -> Option<Vec<String>> {
-        let task = self.gates.one_off.iter().find(|x| {
+        let Some(task) = self.gates.one_off.iter().find(|x| {
             x.log
                 .as_ref()
                 .is_some_and(|(g, s)| g == group && s == stream)
-        })?;
+        }) else {
+            return self.build_log_tail(group, stream, limit);
+        };
         // The stream exists once the container has started.
         task.running_at.filter(|r| *r <= self.t)?;
         let skip = task.log_lines.len().saturating_sub(limit as usize);

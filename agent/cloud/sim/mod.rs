@@ -11,6 +11,7 @@
 //! calls always give the same world. Behaviour follows `shared/aws-behaviour.md`.
 
 mod codebuild;
+mod codebuild_world;
 mod ecr;
 mod ecs;
 mod elb;
@@ -28,7 +29,7 @@ mod world;
 #[cfg(test)]
 mod tests;
 
-pub use codebuild::SimBuilds;
+pub use codebuild::{BuildRecord, BuildRule, SimBuilds, build_digest};
 pub use ecr::{REGISTRY_ENV, SimEcr, registry_auth};
 pub use ecs::SimEcs;
 pub use elb::SimElb;
@@ -43,7 +44,6 @@ use crate::cloud::Cloud;
 use crate::cloud::ports::CloudResult;
 use crate::cloud::types::*;
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use world::{Owned, Service, SimDeployment, SimTargetGroup, World};
@@ -309,27 +309,7 @@ impl Simulator {
         tags: &[&str],
         pushed_at: DateTime<Utc>,
     ) {
-        let mut w = self.world();
-        let repo = w.repositories.entry(repository.into()).or_default();
-        for image in &mut repo.images {
-            image.tags.retain(|t| !tags.contains(&t.as_str()));
-        }
-        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-        match repo.images.iter_mut().find(|i| i.digest == digest) {
-            Some(image) => image.tags.extend(tags),
-            None => {
-                let hash = Sha256::digest(digest.as_bytes());
-                let size = 20_000_000
-                    + u64::from(u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]))
-                        % 50_000_000;
-                repo.images.push(ImageDetail {
-                    digest: digest.into(),
-                    tags,
-                    pushed_at,
-                    size_bytes: size,
-                });
-            }
-        }
+        self.world().put_image(repository, digest, tags, pushed_at);
     }
 
     /// An SSM parameter name (values do not exist in the simulator).

@@ -70,6 +70,8 @@ pub(super) struct World {
     pub secrets: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     /// One-off tasks and CloudWatch alarms.
     pub gates: super::gates::GateWorld,
+    /// CodeBuild projects and builds.
+    pub codebuild: super::codebuild_world::BuildWorld,
 }
 
 /// The kinds of resource whose ARN carries an account: what the resources made from them
@@ -338,6 +340,7 @@ impl World {
             secure_values: BTreeMap::new(),
             secrets: BTreeMap::new(),
             gates: Default::default(),
+            codebuild: Default::default(),
         }
     }
 
@@ -422,7 +425,8 @@ impl World {
             .values()
             .filter(|s| s.snapshot.status == "creating")
             .map(|s| s.done_at);
-        tasks.chain(snapshots).min()
+        let builds = self.codebuild.next_due();
+        tasks.chain(snapshots).chain(builds).min()
     }
 
     /// One moment of the world at `self.t`: tasks and targets move, then ECS schedules the
@@ -437,6 +441,7 @@ impl World {
                 snap.snapshot.status = if snap.fails { "failed" } else { "available" }.into();
             }
         }
+        self.step_builds();
     }
 
     /// Count a call, then apply the fault script: throttling, then access denied.

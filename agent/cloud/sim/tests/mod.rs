@@ -1,6 +1,7 @@
 //! The simulator against `shared/aws-behaviour.md`, on paused tokio time: the shared world
 //! set-up and watchers here, one file of tests per area.
 
+mod codebuild;
 mod ecs_api;
 mod failures;
 mod faults;
