@@ -267,8 +267,3 @@ pub(super) fn validate_start(r: &StartBuild) -> CloudResult<()> {
         )),
     }
 }
-
-impl super::Simulator {
-    /// PLACEHOLDER until the simulator's CodeBuild lands.
-    pub fn add_build_project(&self, _name: &str) {}
-}
