@@ -34,6 +34,9 @@ pub fn checkout(
             message: e.to_string(),
         }
     })?;
+    // One checkout of a mirror at a time: two services built from one repository at once (or
+    // two agents sharing a cache) would otherwise both clone into the same directory.
+    let _lock = lock_mirror(&mirror)?;
     let repo = EnvRepo::open_or_clone(url, &mirror, creds)?;
     // A tag first (refs/tags/<ref>), then whatever git makes of it (a full SHA).
     let commit = repo
@@ -54,4 +57,42 @@ pub fn checkout(
         committed_at,
         dir,
     })
+}
+
+/// An exclusive lock on `<mirror>.lock` (flock: also between handles of one process), held
+/// until the returned file is dropped. Blocks: call off the async workers.
+fn lock_mirror(mirror: &Path) -> Result<std::fs::File, RepoError> {
+    let path = mirror.with_extension("lock");
+    let failed = |e: std::io::Error| RepoError::Read {
+        what: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    file.lock().map_err(failed)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mirror_is_locked_until_its_checkout_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = dir.path().join("sources/abc");
+        std::fs::create_dir_all(mirror.parent().unwrap()).unwrap();
+        let held = lock_mirror(&mirror).unwrap();
+        let other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(mirror.with_extension("lock"))
+            .unwrap();
+        assert!(other.try_lock().is_err(), "a second checkout waits");
+        drop(held);
+        assert!(other.try_lock().is_ok(), "and goes on once the first ends");
+    }
 }
