@@ -8,6 +8,7 @@
 mod support;
 
 use amagent::cloud::aws::Aws;
+use std::path::Path;
 use std::process::Command;
 
 const FIXTURE: &str = include_str!("fixtures/ecs-describe-task-definition-staging.json");
@@ -63,9 +64,13 @@ async fn seed(endpoint: &str) -> Aws {
 }
 
 fn doctor(endpoint: &str) -> (Option<i32>, serde_json::Value) {
+    doctor_in(endpoint, Path::new(env!("CARGO_MANIFEST_DIR")))
+}
+
+fn doctor_in(endpoint: &str, dir: &Path) -> (Option<i32>, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_amagent"))
         .args(["--output", "json", "doctor", "--env", "staging", "--dir"])
-        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg(dir)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -459,5 +464,123 @@ async fn a_service_outside_the_specs_target_group_is_named() {
         "attach aussie-markets-api-staging to the service (loadBalancers: containerName api, \
          containerPort 3000; UpdateService can), or correct environments/staging.yaml:44 \
          (services[0].loadBalancer.targetGroup)"
+    );
+}
+
+const BUCKET: &str = "aussie-markets-build-sources";
+const BUILD_ROLE: &str = "arn:aws:iam::123456789012:role/amagent-codebuild";
+
+/// The example's environments and pipelines, the api pipeline building on CodeBuild (with
+/// `create:` when `create`), and the text of its pipeline file.
+fn codebuild_repo(create: bool) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = format!(
+        "  builder: codebuild\n  codebuild:\n    project: amagent-builds\n    sourceBucket: {BUCKET}\n"
+    );
+    if create {
+        settings.push_str(&format!("    create:\n      serviceRole: {BUILD_ROLE}\n"));
+    }
+    support::envrepo::example(dir.path(), |t| match t.contains("kind: Pipeline") {
+        true => t.replacen("stages:", &format!("{settings}stages:"), 1),
+        false => t.to_string(),
+    });
+    let text = std::fs::read_to_string(dir.path().join("pipelines/api.yaml")).unwrap();
+    (dir, text)
+}
+
+async fn doctor_in_dir(endpoint: &str, dir: &Path) -> (Option<i32>, serde_json::Value) {
+    let (endpoint, dir) = (endpoint.to_string(), dir.to_path_buf());
+    tokio::task::spawn_blocking(move || doctor_in(&endpoint, &dir))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_codebuild_pipeline_s_project_and_source_bucket_are_checked() {
+    let (_moto, endpoint) = support::moto::fresh().await;
+    let aws = seed(&endpoint).await;
+    let (plain, text) = codebuild_repo(false);
+    let line = |key: &str| {
+        text.lines()
+            .position(|l| l.trim_start().starts_with(key))
+            .unwrap()
+            + 1
+    };
+
+    // Neither the project nor the bucket exists.
+    let (code, json) = doctor_in_dir(&endpoint, plain.path()).await;
+    assert_eq!(code, Some(1), "{json:#}");
+    let project = check(&json, "CodeBuild project", "amagent-builds");
+    assert_eq!(project["ok"], false, "{project}");
+    assert_eq!(
+        project["fix"],
+        format!(
+            "create a CodeBuild project named amagent-builds (any settings: each build overrides \
+             its source, buildspec and environment), or add `create: {{serviceRole: <role ARN>}}` \
+             under pipelines/api.yaml:{} (build.codebuild.project) so the agent creates it",
+            line("project:")
+        )
+    );
+    let bucket = check(&json, "CodeBuild source bucket", BUCKET);
+    assert_eq!(bucket["ok"], false, "{bucket}");
+    assert_eq!(
+        bucket["fix"],
+        format!(
+            "create the bucket in this environment's region, or correct the name at \
+             pipelines/api.yaml:{} (build.codebuild.sourceBucket)",
+            line("sourceBucket:")
+        )
+    );
+
+    // With `create:`, a missing project is what the first build makes: to verify, not failed.
+    support::create_bucket(&aws, BUCKET).await;
+    let (with_create, _) = codebuild_repo(true);
+    let (code, json) = doctor_in_dir(&endpoint, with_create.path()).await;
+    assert_eq!(code, Some(0), "{json:#}");
+    let project = check(&json, "CodeBuild project", "amagent-builds");
+    assert_eq!(
+        [&project["ok"], &project["warning"]],
+        [true, true],
+        "{project}"
+    );
+    let created_as = format!("not found: the first build creates it, running as {BUILD_ROLE}");
+    assert!(project["detail"].as_str().unwrap().starts_with(&created_as));
+    assert_eq!(
+        check(&json, "CodeBuild source bucket", BUCKET)["detail"],
+        "listed amagent/sources/: 0 source bundle(s)"
+    );
+
+    // The project made and one bundle uploaded: every check passes, none to verify.
+    let project = amagent::cloud::types::NewBuildProject {
+        name: "amagent-builds".into(),
+        service_role: BUILD_ROLE.into(),
+        environment_type: "LINUX_CONTAINER".into(),
+        compute_type: "BUILD_GENERAL1_SMALL".into(),
+        image: "aws/codebuild/amazonlinux-x86_64-standard:5.0".into(),
+        source_location: format!("{BUCKET}/amagent/sources/5f1c.zip"),
+        timeout_minutes: 60,
+        tags: vec![],
+    };
+    aws.cloud().builds.create_project(&project).await.unwrap();
+    let always = amagent::cloud::types::PutCondition::Always;
+    let key = "amagent/sources/5f1c.zip";
+    aws.cloud()
+        .s3
+        .put(BUCKET, key, b"PK", always)
+        .await
+        .unwrap();
+    let (code, json) = doctor_in_dir(&endpoint, plain.path()).await;
+    assert_eq!(code, Some(0), "{json:#}");
+    for c in json["checks"].as_array().unwrap() {
+        assert_eq!(c["ok"], true, "{c}");
+        assert!(c.get("warning").is_none(), "{c}");
+    }
+    assert_eq!(
+        check(&json, "CodeBuild project", "amagent-builds")["detail"],
+        format!("found, runs as {BUILD_ROLE} (LINUX_CONTAINER)")
+    );
+    assert_eq!(
+        check(&json, "CodeBuild source bucket", BUCKET)["detail"],
+        "listed amagent/sources/: 1 source bundle(s)"
     );
 }

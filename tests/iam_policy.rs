@@ -3,7 +3,7 @@
 //! production, an extra one would break least privilege.
 
 use amagent::cloud::aws::iam::{
-    OPERATIONS, PASS_ROLE, REGISTRY_OPERATIONS, all_iam_actions, registry_iam_actions,
+    OPERATIONS, PASS_ROLE, PASS_ROLE_TO, REGISTRY_OPERATIONS, all_iam_actions, registry_iam_actions,
 };
 use amagent::doctor::grants::{registry_grants, source_read_actions};
 use std::collections::{BTreeMap, BTreeSet};
@@ -153,6 +153,7 @@ fn the_list_matches_the_adapter_code() {
         include_str!("../agent/cloud/aws/ecr.rs"),
         include_str!("../agent/cloud/aws/s3.rs"),
         include_str!("../agent/cloud/aws/ssm.rs"),
+        include_str!("../agent/cloud/aws/codebuild.rs"),
         include_str!("../agent/cloud/aws/mod.rs"),
     ]
     .join("\n");
@@ -177,6 +178,54 @@ fn the_list_matches_the_adapter_code() {
             "{op} is listed but no adapter calls it"
         );
     }
+}
+
+/// iam:PassRole is granted only towards the services the agent hands roles to (ECS for task
+/// roles, CodeBuild for a created project's service role), never unconditionally.
+#[test]
+fn pass_role_goes_only_to_the_services_the_agent_hands_roles_to() {
+    let mut to = BTreeSet::new();
+    for statement in policy()["Statement"].as_array().unwrap() {
+        if !strings(&statement["Action"]).contains(&PASS_ROLE.to_string()) {
+            continue;
+        }
+        assert_eq!(
+            strings(&statement["Action"]),
+            [PASS_ROLE],
+            "statement {} grants iam:PassRole alone",
+            statement["Sid"]
+        );
+        let service = &statement["Condition"]["StringEquals"]["iam:PassedToService"];
+        to.extend(strings(service));
+    }
+    let wanted: BTreeSet<String> = PASS_ROLE_TO.iter().map(|s| s.to_string()).collect();
+    assert_eq!(to, wanted);
+}
+
+/// CodeBuild actions are granted on projects only (each one's resource type is `project`).
+#[test]
+fn codebuild_actions_are_scoped_to_projects() {
+    let mut seen = BTreeSet::new();
+    for statement in policy()["Statement"].as_array().unwrap() {
+        let actions = strings(&statement["Action"]);
+        if !actions.iter().any(|a| a.starts_with("codebuild:")) {
+            continue;
+        }
+        assert_eq!(
+            strings(&statement["Resource"]),
+            ["arn:aws:codebuild:*:*:project/*"],
+            "statement {}",
+            statement["Sid"]
+        );
+        seen.extend(actions);
+    }
+    let used: BTreeSet<String> = OPERATIONS
+        .iter()
+        .filter(|(_, a)| a.starts_with("codebuild:"))
+        .map(|(_, a)| a.to_string())
+        .collect();
+    assert_eq!(used.len(), 5, "{used:?}");
+    assert_eq!(seen, used);
 }
 
 fn example_with(edit: impl Fn(&str) -> String) -> amagent::config::Model {

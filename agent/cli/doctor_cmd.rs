@@ -6,7 +6,8 @@ use super::sim_cmd::{Session, load_environment, runtime, scenario};
 use super::{Exit, OutputFormat, print_json};
 use crate::cloud::aws::Aws;
 use crate::cloud::sim::FaultScript;
-use crate::config::Environment;
+use crate::config::{Environment, Model};
+use crate::doctor::codebuild::PipelineSpecs;
 use crate::doctor::{self, Check, SpecLocator};
 use std::path::Path;
 
@@ -29,7 +30,9 @@ pub fn run(
         Err(code) => return code,
     };
     let source = doctor::promotion_source::source_in_another_registry(&env, &model);
-    let checks = runtime(faults.is_some()).block_on(examine(&env, &spec, faults, region, source));
+    let specs = pipeline_specs(dir, &model);
+    let checks = runtime(faults.is_some())
+        .block_on(examine(&env, &spec, faults, region, source, &model, &specs));
     let all_ok = checks.iter().all(|c| c.ok);
     match output {
         OutputFormat::Json => {
@@ -40,6 +43,21 @@ pub fn run(
     if all_ok { Exit::Ok } else { Exit::Failed }
 }
 
+/// Where each pipeline's fields are written (`pipelines/<name>.yaml`), for fixes.
+fn pipeline_specs(dir: &Path, model: &Model) -> PipelineSpecs {
+    let mut specs = PipelineSpecs::new();
+    for name in model.pipelines.keys() {
+        for ext in ["yaml", "yml"] {
+            let file = format!("pipelines/{name}.{ext}");
+            if let Ok(text) = std::fs::read_to_string(dir.join(&file)) {
+                specs.insert(name.clone(), SpecLocator::new(&file, &text));
+                break;
+            }
+        }
+    }
+    specs
+}
+
 /// The checks, on the simulated account (with `faults`) or on AWS (identity first).
 async fn examine(
     env: &Environment,
@@ -47,10 +65,14 @@ async fn examine(
     faults: Option<FaultScript>,
     region: Option<&str>,
     promotion_source: Option<&Environment>,
+    model: &Model,
+    pipelines: &PipelineSpecs,
 ) -> Vec<Check> {
     if faults.is_some() {
         let session = Session::open(env, faults, region).await;
-        return doctor::examine(&session.cloud, env, spec).await;
+        let mut checks = doctor::examine(&session.cloud, env, spec).await;
+        checks.extend(doctor::codebuild::checks(&session.cloud, env, model, pipelines).await);
+        return checks;
     }
     let aws = Aws::connect_with(
         crate::daemon::accounts::target_of(env, region),
@@ -65,7 +87,9 @@ async fn examine(
         spec,
         aws.caller_identity().await,
     )];
-    checks.extend(doctor::examine(&aws.cloud(), env, spec).await);
+    let cloud = aws.cloud();
+    checks.extend(doctor::examine(&cloud, env, spec).await);
+    checks.extend(doctor::codebuild::checks(&cloud, env, model, pipelines).await);
     if let Some(source) = promotion_source {
         // The copy reads the source with the source environment's own access: check that.
         let theirs = Aws::connect_with(

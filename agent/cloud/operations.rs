@@ -53,6 +53,13 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("GetParameter", "ssm:GetParameter"),
     ("DescribeSecret", "secretsmanager:DescribeSecret"),
     ("GetCallerIdentity", "sts:GetCallerIdentity"),
+    // The `codebuild` builder: its project (created when `create:` is given: that passes the
+    // service role, so iam:PassRole to codebuild.amazonaws.com too), and the builds in it.
+    ("BatchGetProjects", "codebuild:BatchGetProjects"),
+    ("CreateProject", "codebuild:CreateProject"),
+    ("StartBuild", "codebuild:StartBuild"),
+    ("BatchGetBuilds", "codebuild:BatchGetBuilds"),
+    ("StopBuild", "codebuild:StopBuild"),
 ];
 
 /// The IAM action for an operation (`<unknown>` for one not in the list: a bug the policy test

@@ -3,6 +3,7 @@
 //! deploy (`live`); each check says ✓, ✗ with what to do and where it is configured, or ! for
 //! what the agent cannot verify itself.
 
+pub mod codebuild;
 mod gates;
 pub mod grants;
 mod live;

@@ -8,6 +8,7 @@
 
 mod cloudwatch;
 mod codebuild;
+mod codebuild_shapes;
 mod ecr;
 mod ecs;
 mod ecs_run;
