@@ -200,6 +200,9 @@ impl BuildLedger for TrackedLedger<'_> {
     fn phase(&self, text: &str) {
         self.inner.phase(text);
     }
+    fn forget(&self, build_id: &str) {
+        self.running.lock().retain(|b| b.id != build_id);
+    }
     fn following(&self, build_id: &str) {
         let mut running = self.running.lock();
         if !running.iter().any(|b| b.id == build_id) {
@@ -221,7 +224,10 @@ impl Agent {
         for b in running {
             tracing::warn!(build = %b.id, service = %b.service, "stopping the CodeBuild build: the agent is stopping");
             if let Err(e) = b.builds.stop_build(&b.id).await {
-                tracing::warn!(error = %e, build = %b.id, "StopBuild failed");
+                // Left unfinished in the journal: the next start looks at the build again
+                // (follows it, or records how it ended and builds again).
+                tracing::warn!(error = %e, build = %b.id, "StopBuild failed; the next start looks at the build again");
+                continue;
             }
             let record = Record {
                 at: self.clock.now(),

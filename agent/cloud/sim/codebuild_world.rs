@@ -175,9 +175,47 @@ impl SimBuild {
         }]
     }
 
+    /// What the build pushes: the buildspec's `--tag "$AMAGENT_REPOSITORY_URI":<tag>` words when
+    /// its commands name any (what docker would push), else `AMAGENT_IMAGE_TAGS`.
     fn tags(&self) -> Vec<String> {
+        let spec = &self.request.buildspec;
+        let words: Vec<String> = ["pre_build", "build", "post_build"]
+            .iter()
+            .flat_map(|phase| buildspec_commands(spec, phase))
+            .flat_map(|c| shlex::split(&c).unwrap_or_default())
+            .collect();
+        let from_spec: Vec<String> = words
+            .windows(2)
+            .filter(|w| w[0] == "--tag" || w[0] == "-t")
+            .filter_map(|w| {
+                w[1].strip_prefix("$AMAGENT_REPOSITORY_URI:")
+                    .map(String::from)
+            })
+            .collect();
+        if !from_spec.is_empty() || words.iter().any(|w| w == "buildx") {
+            return from_spec;
+        }
         let tags = self.env("AMAGENT_IMAGE_TAGS").unwrap_or("");
         tags.split_whitespace().map(String::from).collect()
+    }
+
+    /// Whether the build exports `name`: declared in `env.exported-variables` and assigned by
+    /// a command. A buildspec that does not parse (the simulator's own tests) exports it.
+    pub(super) fn exports(&self, name: &str) -> bool {
+        let spec = &self.request.buildspec;
+        let Ok(parsed) = serde_yaml::from_str::<serde_yaml::Value>(spec) else {
+            return true;
+        };
+        let declared = parsed
+            .get("env")
+            .and_then(|e| e.get("exported-variables"))
+            .and_then(|v| v.as_sequence())
+            .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(name)));
+        let assigned = PHASES
+            .iter()
+            .flat_map(|phase| buildspec_commands(spec, phase))
+            .any(|c| c.contains(&format!("{name}=")));
+        declared && assigned
     }
 }
 
@@ -366,7 +404,14 @@ impl World {
 
     /// What happens at the end of `phase`: Err(context message) if it fails.
     fn phase_work(&mut self, b: &mut SimBuild, phase: usize, at: u64) -> Result<(), String> {
-        let command = b.commands(phase).pop().unwrap_or_default();
+        // The command that fails is the phase's real work: its first that is not a `set`.
+        let commands = b.commands(phase);
+        let command = commands
+            .iter()
+            .find(|c| !c.starts_with("set "))
+            .or(commands.last())
+            .cloned()
+            .unwrap_or_default();
         let now = self.time(at);
         let command_failed = |b: &mut SimBuild| {
             let text = format!("Command did not exit successfully {command} exit status 1");
@@ -505,7 +550,7 @@ impl World {
             duration_seconds: p.end.map(|e| (e - p.start) as i64),
         });
         let exported = match (&b.digest, b.status) {
-            (Some(d), BuildStatus::Succeeded) => {
+            (Some(d), BuildStatus::Succeeded) if b.exports("IMAGE_DIGEST") => {
                 BTreeMap::from([("IMAGE_DIGEST".into(), d.clone())])
             }
             _ => BTreeMap::new(),

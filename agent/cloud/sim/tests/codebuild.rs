@@ -7,8 +7,12 @@ const PROJECT: &str = "amagent-image-builds";
 const BUCKET: &str = "amagent-build-sources";
 const KEY: &str = "sources/aussie-markets-api/3f2a9c1.zip";
 const HOST: &str = "123456789012.dkr.ecr.ap-southeast-2.amazonaws.com";
-const BUILDSPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - docker buildx \
-                         build --push -t $AMAGENT_REPOSITORY_URI:$AMAGENT_COMMIT .\n";
+/// What the build pushes and exports comes from here (its `--tag` words, its
+/// `exported-variables` and the command assigning them), as in CodeBuild.
+const BUILDSPEC: &str = "version: 0.2\nenv:\n  exported-variables: [IMAGE_DIGEST]\nphases:\n  build:\n    \
+                         commands:\n      - docker buildx build --push -t \"$AMAGENT_REPOSITORY_URI\":3f2a9c1 \
+                         --tag \"$AMAGENT_REPOSITORY_URI\":main-3f2a9c1 .\n      - export IMAGE_DIGEST=$(jq -er \
+                         .digest /tmp/meta.json)\n";
 
 struct Builds {
     sim: Simulator,

@@ -127,7 +127,10 @@ fn build(input: &BuildSpecInput<'_>) -> Vec<String> {
     vec![
         "set -euo pipefail".into(),
         words.join(" "),
-        format!("{DIGEST_VARIABLE}=$(jq -r '.\"containerimage.digest\"' /tmp/amagent-build.json)"),
+        // -e: a metadata file without the digest fails the build here, not as "null" later.
+        format!(
+            "export {DIGEST_VARIABLE}=$(jq -er '.\"containerimage.digest\"' /tmp/amagent-build.json)"
+        ),
         format!("echo \"pushed ${REPOSITORY_VARIABLE}@${DIGEST_VARIABLE}\""),
     ]
 }
@@ -212,7 +215,11 @@ mod tests {
             ]
         );
         assert_eq!(w.last().map(String::as_str), Some("."));
-        assert!(build[2].starts_with("IMAGE_DIGEST=$(jq"), "{}", build[2]);
+        assert!(
+            build[2].starts_with("export IMAGE_DIGEST=$(jq -er"),
+            "{}",
+            build[2]
+        );
         assert!(commands(&yaml, "pre_build")[1].contains("docker login --username AWS"));
     }
 

@@ -185,6 +185,35 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_bundle_the_bucket_has_is_not_uploaded_again() {
+        let clock = crate::clock::Clock::starting_at(crate::sandbox::epoch());
+        let sim = crate::cloud::sim::Simulator::new(clock, crate::cloud::sim::FaultScript::new());
+        sim.add_bucket("sources");
+        let cloud = sim.cloud();
+        let dir = tempfile::tempdir().unwrap();
+        tree(dir.path());
+        let bundle = pack(dir.path(), 1_764_662_400).unwrap();
+        assert!(
+            upload(&*cloud.s3, "sources", &bundle).await.unwrap(),
+            "uploaded"
+        );
+        assert!(
+            !upload(&*cloud.s3, "sources", &bundle).await.unwrap(),
+            "then found"
+        );
+        assert_eq!(sim.calls().get("PutObject"), Some(&1));
+        let missing = upload(&*cloud.s3, "no-such-bucket", &bundle)
+            .await
+            .unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("s3://no-such-bucket/amagent/sources/"),
+            "{missing}"
+        );
+    }
+
     #[test]
     fn the_zip_holds_the_tree_with_modes_and_links() {
         let dir = tempfile::tempdir().unwrap();

@@ -68,7 +68,8 @@ pub enum FollowError {
     Gone { id: String },
 }
 
-/// Look at `id` until it ends; stop it if it outlives `timeout` (plus slack).
+/// Look at `id` until it ends; stop it if it runs longer than `timeout` (plus slack) once out
+/// of the queue (CodeBuild's own timeout, too, counts from there).
 pub async fn follow(
     builds: &dyn Builds,
     id: &str,
@@ -76,7 +77,7 @@ pub async fn follow(
     ledger: &dyn BuildLedger,
     clock: &crate::clock::Clock,
 ) -> Result<BuildRun, FollowError> {
-    let started = clock.elapsed();
+    let mut running_since = None;
     let mut last: Option<BuildRun> = None;
     let mut failures = 0;
     let mut stop_sent = false;
@@ -94,6 +95,9 @@ pub async fn follow(
                 if run.status.is_done() {
                     return Ok(run);
                 }
+                if !matches!(run.current_phase.as_str(), "SUBMITTED" | "QUEUED") {
+                    running_since.get_or_insert(clock.elapsed());
+                }
                 last = Some(run);
             }
             Err(e) if e.is_retryable() && failures < FAILED_LOOKS => {
@@ -107,7 +111,8 @@ pub async fn follow(
                 });
             }
         }
-        if !stop_sent && clock.elapsed() - started > timeout + TIMEOUT_SLACK {
+        let overdue = running_since.is_some_and(|s| clock.elapsed() - s > timeout + TIMEOUT_SLACK);
+        if !stop_sent && overdue {
             tracing::warn!(build = id, "the build outlived its timeout: stopping it");
             stop_sent = true;
             if let Err(e) = builds.stop_build(id).await {

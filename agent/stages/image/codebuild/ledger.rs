@@ -27,17 +27,31 @@ impl BuildKey {
             && field("repository") == Some(&self.repository)
             && field("commit") == Some(&self.commit)
     }
+}
 
-    /// StartBuild's idempotency token for the `attempt`-th build of this key: a StartBuild
-    /// retried (or re-sent by an agent that died before journalling the id) within CodeBuild's
-    /// 5 minutes gets the same build; a new attempt after a failure gets a new one.
-    pub fn token(&self, attempt: usize) -> String {
-        let text = format!(
-            "{}\n{}\n{}\n{}\n{attempt}",
-            self.project, self.repository, self.commit, self.source_key
-        );
-        hex::encode(&Sha256::digest(text.as_bytes())[..16])
+/// StartBuild's idempotency token: the whole request (project, source, buildspec, environment,
+/// variables) and the attempt. A StartBuild retried, or re-sent by an agent that died before
+/// journalling the id, within CodeBuild's 5 minutes gets the same build; another request
+/// (other tags, another environment's settings) or a new attempt after a failure gets its own.
+pub fn token(request: &crate::cloud::types::StartBuild, attempt: usize) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        &request.project,
+        &request.source_location,
+        &request.buildspec,
+        &request.environment_type,
+        &request.image,
+        &request.compute_type,
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
     }
+    for (k, v) in &request.environment {
+        hash.update(format!("{k}={v}").as_bytes());
+        hash.update([0]);
+    }
+    hash.update(format!("{}:{attempt}", request.timeout_minutes).as_bytes());
+    hex::encode(&hash.finalize()[..16])
 }
 
 /// The build of `key` started and never recorded finished, newest first.
@@ -75,8 +89,10 @@ pub trait BuildLedger: Send + Sync {
     async fn finished(&self, build_id: &str, outcome: &str);
     /// A phase began or the build ended: a line for people watching.
     fn phase(&self, text: &str);
-    /// `build_id`, started by an earlier agent, is followed from now on.
+    /// `build_id` is followed from now on (started here, or by an earlier agent).
     fn following(&self, _build_id: &str) {}
+    /// `build_id` is no longer followed, ended or not (its journal record stays as it is).
+    fn forget(&self, _build_id: &str) {}
 }
 
 /// A ledger in the journal, for one service of one run.
@@ -212,9 +228,24 @@ mod tests {
     }
 
     #[test]
-    fn a_new_attempt_gets_a_new_token_and_a_retry_the_same() {
-        assert_eq!(key().token(0), key().token(0));
-        assert_ne!(key().token(0), key().token(1));
-        assert_eq!(key().token(0).len(), 32);
+    fn a_new_attempt_or_another_request_gets_a_new_token_and_a_retry_the_same() {
+        let request = crate::cloud::types::StartBuild {
+            project: "builds".into(),
+            source_location: "b/amagent/sources/ab.zip".into(),
+            buildspec: "version: 0.2".into(),
+            environment_type: "LINUX_CONTAINER".into(),
+            image: "img".into(),
+            compute_type: "BUILD_GENERAL1_SMALL".into(),
+            privileged: true,
+            environment: vec![("AMAGENT_IMAGE_TAGS".into(), "c0ffee v1.4.0".into())],
+            timeout_minutes: 60,
+            idempotency_token: String::new(),
+        };
+        assert_eq!(token(&request, 0), token(&request.clone(), 0));
+        assert_ne!(token(&request, 0), token(&request, 1));
+        let mut other_tags = request.clone();
+        other_tags.environment[0].1 = "c0ffee main".into();
+        assert_ne!(token(&request, 0), token(&other_tags, 0));
+        assert_eq!(token(&request, 0).len(), 32);
     }
 }

@@ -57,10 +57,11 @@ pub enum CodeBuildError {
     #[error("CodeBuild: {0}")]
     Cloud(#[from] CloudError),
     #[error(
-        "CodeBuild build {id} started, but the journal would not record it, so it was stopped: {source}"
+        "CodeBuild build {id} started, but the journal would not record it, {stopped}: {source}"
     )]
     Journal {
         id: String,
+        stopped: String,
         #[source]
         source: crate::state::journal::JournalError,
     },
@@ -111,7 +112,14 @@ pub async fn build(cloud: &Cloud, r: &RemoteBuild<'_>) -> Result<Built, CodeBuil
         }
     };
     let timeout = Duration::from_secs(u64::from(r.settings.timeout_minutes) * 60);
-    let ended = follow::follow(&*cloud.builds, &run.id, timeout, r.ledger, r.clock).await?;
+    let ended = match follow::follow(&*cloud.builds, &run.id, timeout, r.ledger, r.clock).await {
+        Ok(ended) => ended,
+        Err(e) => {
+            // Unfinished in the journal: the next start looks at it again.
+            r.ledger.forget(&run.id);
+            return Err(e.into());
+        }
+    };
     let outcome = ended.status.as_str().to_lowercase();
     r.ledger.finished(&ended.id, &outcome).await;
     if ended.status != BuildStatus::Succeeded {
@@ -173,23 +181,32 @@ async fn start(
     attempt: usize,
 ) -> Result<BuildRun, CodeBuildError> {
     ensure_project(cloud, r, &key.source_key).await?;
-    let request = start_request(r, key, attempt);
+    let mut request = start_request(r, key);
+    request.idempotency_token = ledger::token(&request, attempt);
     let run = RetryPolicy::default()
         .run("StartBuild", || cloud.builds.start_build(&request))
         .await?;
     r.ledger
         .phase(&format!("codebuild: started build {}", run.id));
+    // Followed (and stopped with the agent) from now, even while the journal write is pending.
+    r.ledger.following(&run.id);
     if let Err(source) = r.ledger.started(key, &run.id).await {
-        if let Err(e) = cloud.builds.stop_build(&run.id).await {
-            tracing::warn!(error = %e, build = %run.id, "cannot stop an unrecorded build");
-        }
-        return Err(CodeBuildError::Journal { id: run.id, source });
+        let stopped = match cloud.builds.stop_build(&run.id).await {
+            Ok(_) => "so it was stopped".to_string(),
+            Err(e) => format!("and stopping it failed too ({e}): stop it in the CodeBuild console"),
+        };
+        r.ledger.forget(&run.id);
+        return Err(CodeBuildError::Journal {
+            id: run.id,
+            stopped,
+            source,
+        });
     }
     Ok(run)
 }
 
 /// StartBuild for `key`: the agent's bundle, buildspec and environment override the project's.
-pub fn start_request(r: &RemoteBuild<'_>, key: &BuildKey, attempt: usize) -> StartBuild {
+pub fn start_request(r: &RemoteBuild<'_>, key: &BuildKey) -> StartBuild {
     let platform = &r.build.platform;
     StartBuild {
         project: r.settings.project.clone(),
@@ -216,7 +233,8 @@ pub fn start_request(r: &RemoteBuild<'_>, key: &BuildKey, attempt: usize) -> Sta
             (buildspec::COMMIT_VARIABLE.into(), key.commit.clone()),
         ],
         timeout_minutes: r.settings.timeout_minutes,
-        idempotency_token: key.token(attempt),
+        // Set by the caller: [`ledger::token`] of the rest of the request.
+        idempotency_token: String::new(),
     }
 }
 
@@ -253,7 +271,9 @@ async fn ensure_project(
     match cloud.builds.create_project(&project).await {
         Ok(_) => Ok(()),
         // Another agent (or a concurrent build of this merge) created it meanwhile.
-        Err(CloudError::InvalidRequest { message, .. }) if message.contains("already exists") => {
+        Err(CloudError::InvalidRequest { message, .. })
+            if message.contains("AlreadyExists") || message.contains("already exists") =>
+        {
             Ok(())
         }
         Err(e) => Err(e.into()),
