@@ -6,6 +6,7 @@
 //! phase at once.
 
 use super::codebuild::{BuildRule, build_digest, uuid_from, validate_start};
+use super::codebuild_spec as spec;
 use super::world::{Owned, World};
 use crate::cloud::ports::CloudResult;
 use crate::cloud::types::*;
@@ -154,7 +155,7 @@ impl SimBuild {
 
     /// The commands the buildspec runs in `phase` (a usual one when it names none).
     fn commands(&self, phase: usize) -> Vec<String> {
-        let listed = buildspec_commands(&self.request.buildspec, PHASES[phase]);
+        let listed = spec::commands(&self.request.buildspec, PHASES[phase]);
         if !listed.is_empty() {
             return listed;
         }
@@ -175,62 +176,17 @@ impl SimBuild {
         }]
     }
 
-    /// What the build pushes: the buildspec's `--tag "$AMAGENT_REPOSITORY_URI":<tag>` words when
-    /// its commands name any (what docker would push), else `AMAGENT_IMAGE_TAGS`.
+    /// What the build pushes: the buildspec's `--tag` words, else `AMAGENT_IMAGE_TAGS`.
     fn tags(&self) -> Vec<String> {
-        let spec = &self.request.buildspec;
-        let words: Vec<String> = ["pre_build", "build", "post_build"]
-            .iter()
-            .flat_map(|phase| buildspec_commands(spec, phase))
-            .flat_map(|c| shlex::split(&c).unwrap_or_default())
-            .collect();
-        let from_spec: Vec<String> = words
-            .windows(2)
-            .filter(|w| w[0] == "--tag" || w[0] == "-t")
-            .filter_map(|w| {
-                w[1].strip_prefix("$AMAGENT_REPOSITORY_URI:")
-                    .map(String::from)
-            })
-            .collect();
-        if !from_spec.is_empty() || words.iter().any(|w| w == "buildx") {
-            return from_spec;
-        }
-        let tags = self.env("AMAGENT_IMAGE_TAGS").unwrap_or("");
-        tags.split_whitespace().map(String::from).collect()
+        spec::tags(&self.request.buildspec).unwrap_or_else(|| {
+            let tags = self.env("AMAGENT_IMAGE_TAGS").unwrap_or("");
+            tags.split_whitespace().map(String::from).collect()
+        })
     }
 
-    /// Whether the build exports `name`: declared in `env.exported-variables` and assigned by
-    /// a command. A buildspec that does not parse (the simulator's own tests) exports it.
     pub(super) fn exports(&self, name: &str) -> bool {
-        let spec = &self.request.buildspec;
-        let Ok(parsed) = serde_yaml::from_str::<serde_yaml::Value>(spec) else {
-            return true;
-        };
-        let declared = parsed
-            .get("env")
-            .and_then(|e| e.get("exported-variables"))
-            .and_then(|v| v.as_sequence())
-            .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(name)));
-        let assigned = PHASES
-            .iter()
-            .flat_map(|phase| buildspec_commands(spec, phase))
-            .any(|c| c.contains(&format!("{name}=")));
-        declared && assigned
+        spec::exports(&self.request.buildspec, name)
     }
-}
-
-/// The commands of one phase of a buildspec (`phases.<phase>.commands`), if it parses.
-fn buildspec_commands(buildspec: &str, phase: &str) -> Vec<String> {
-    let Ok(spec) = serde_yaml::from_str::<serde_yaml::Value>(buildspec) else {
-        return Vec::new();
-    };
-    let commands = spec
-        .get("phases")
-        .and_then(|p| p.get(phase.to_lowercase()))
-        .and_then(|p| p.get("commands"))
-        .and_then(|c| c.as_sequence());
-    let strings = commands.into_iter().flatten().filter_map(|c| c.as_str());
-    strings.map(String::from).collect()
 }
 
 impl World {

@@ -11,6 +11,7 @@
 //! calls always give the same world. Behaviour follows `shared/aws-behaviour.md`.
 
 mod codebuild;
+mod codebuild_spec;
 mod codebuild_world;
 mod ecr;
 mod ecs;
