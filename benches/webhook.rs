@@ -210,6 +210,7 @@ async fn iteration(n: usize, marks: &Marks, client: &reqwest::Client) -> Sample 
             cache: repo.tmp.path().join("cache"),
             credentials: GitCredentials::default(),
             builder: None,
+            parallel_builds: amagent::daemon::PARALLEL_BUILDS,
         },
         sandbox.sim.cloud(),
         sandbox.clock.clone(),

@@ -12,14 +12,12 @@ use amagent::report::github::GitHub;
 use amagent::sandbox::Sandbox;
 use amagent::secret::Secret;
 use amagent::stages::deploy::Outcome;
-use amagent::state::journal::{Journal, JournalError, LocalJournal, Phase, Record};
-use async_trait::async_trait;
+use amagent::state::journal::{Journal, LocalJournal, Phase, Record};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use support::dying::DiesAt;
 use support::envrepo::{self, edit, git, source_repo};
 use support::github::FakeGitHub;
-use tokio::sync::Notify;
 
 const PROJECT: &str = "aussie-markets-builds";
 const BUCKET: &str = "aussie-markets-build-sources";
@@ -239,8 +237,7 @@ async fn a_failing_build_puts_its_log_tail_in_the_pr_comment_and_the_other_servi
     let comment = github
         .comments()
         .into_iter()
-        .filter(|c| c.pr == 21)
-        .next_back()
+        .rfind(|c| c.pr == 21)
         .expect("a comment on #21");
     let body = comment.versions.last().cloned().unwrap_or(comment.body);
     assert!(
@@ -251,41 +248,12 @@ async fn a_failing_build_puts_its_log_tail_in_the_pr_comment_and_the_other_servi
     assert!(body.contains("phase BUILD"), "{body}");
 }
 
-/// Journals, and once armed, never returns from the start of a `build`: the agent is "dead".
-struct DiesAtBuild {
-    inner: Arc<dyn Journal>,
-    died: Arc<Notify>,
-    armed: AtomicBool,
-}
-
-#[async_trait]
-impl Journal for DiesAtBuild {
-    async fn append(&self, record: &Record) -> Result<(), JournalError> {
-        self.inner.append(record).await?;
-        if self.armed.load(Ordering::SeqCst)
-            && record.step == "build"
-            && record.phase == Phase::Started
-        {
-            self.died.notify_one();
-            std::future::pending::<()>().await;
-        }
-        Ok(())
-    }
-    async fn read(&self, env: Option<&str>) -> Result<Vec<Record>, JournalError> {
-        self.inner.read(env).await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_agent_that_dies_mid_build_follows_the_same_build_when_it_starts_again() {
     let w = world(FaultScript::new(), true, false);
     let journal = journal(&w);
-    let died = Arc::new(Notify::new());
-    let dying = Arc::new(DiesAtBuild {
-        inner: journal.clone(),
-        died: died.clone(),
-        armed: AtomicBool::new(false),
-    });
+    let dying = DiesAt::new(journal.clone(), "build");
+    let died = dying.died.clone();
     let mut a = agent(&w, dying.clone());
     a.tick().await.unwrap();
     edit(
@@ -295,7 +263,7 @@ async fn an_agent_that_dies_mid_build_follows_the_same_build_when_it_starts_agai
         "ref: v1.4.0",
         "Merge pull request #23",
     );
-    dying.armed.store(true, Ordering::SeqCst);
+    dying.arm();
     tokio::select! {
         r = a.tick() => panic!("agent A should have died at its build: {r:?}"),
         _ = died.notified() => {}

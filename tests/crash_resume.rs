@@ -14,36 +14,8 @@ use amagent::state::journal::{Journal, JournalError, LocalJournal, Phase, Record
 use async_trait::async_trait;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use support::dying::DiesAt;
 use support::envrepo;
-use tokio::sync::Notify;
-
-/// Journals, and once armed, never returns from the start of `step`: the agent is "dead".
-struct DiesAt {
-    inner: Arc<dyn Journal>,
-    step: &'static str,
-    died: Arc<Notify>,
-    armed: AtomicBool,
-}
-
-#[async_trait]
-impl Journal for DiesAt {
-    async fn append(&self, record: &Record) -> Result<(), JournalError> {
-        self.inner.append(record).await?;
-        if self.armed.load(Ordering::SeqCst)
-            && record.step == self.step
-            && record.phase == Phase::Started
-        {
-            self.died.notify_one();
-            std::future::pending::<()>().await;
-        }
-        Ok(())
-    }
-
-    async fn read(&self, env: Option<&str>) -> Result<Vec<Record>, JournalError> {
-        self.inner.read(env).await
-    }
-}
 
 /// The bundled example with staging snapshotting before every deploy.
 fn example(dir: &Path) {
@@ -69,19 +41,14 @@ async fn crash_then_resume(step: &'static str) {
     let envs: Vec<_> = model.environments.values().cloned().collect();
     let sandbox = Sandbox::for_environments(&envs, FaultScript::new(), amagent::sandbox::epoch());
     let journal: Arc<dyn Journal> = Arc::new(LocalJournal::new(tmp.path().join("journal")));
-    let died = Arc::new(Notify::new());
-    let dying = Arc::new(DiesAt {
-        inner: journal.clone(),
-        step,
-        died: died.clone(),
-        armed: AtomicBool::new(false),
-    });
+    let dying = DiesAt::new(journal.clone(), step);
+    let died = dying.died.clone();
     let agent =
         |journal: Arc<dyn Journal>| envrepo::sim_agent(&repo, tmp.path(), &sandbox, journal);
     let mut a = agent(dying.clone());
     a.tick().await.unwrap(); // adopts the first commit
     change_staging(&repo);
-    dying.armed.store(true, Ordering::SeqCst);
+    dying.arm();
     tokio::select! {
         r = a.tick() => panic!("agent A should have died at `{step}`: {r:?}"),
         _ = died.notified() => {}

@@ -428,6 +428,7 @@ async fn a_commit_built_under_its_sha_gets_its_version_tag_without_a_rebuild() {
     let mut by_sha = env.services[0].clone();
     by_sha.source.reference = f.commit.clone();
     let credentials = amagent::repo::GitCredentials::default();
+    let clock = amagent::clock::Clock::system();
     let request = |spec| ImageRequest {
         service: spec,
         pipeline: &model.pipelines["api"],
@@ -436,7 +437,7 @@ async fn a_commit_built_under_its_sha_gets_its_version_tag_without_a_rebuild() {
         builder: None,
         now: chrono::Utc::now(),
         ledger: &amagent::stages::image::codebuild::ledger::NoLedger,
-        clock: &amagent::clock::Clock::system(),
+        clock: &clock,
     };
     let first = build_and_push(&cloud, &request(&by_sha)).await.unwrap();
     assert_eq!(first.tags, std::slice::from_ref(&f.commit));

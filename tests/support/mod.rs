@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests that talk to moto.
 #![allow(dead_code)]
 
+pub mod dying;
 pub mod envrepo;
 pub mod github;
 pub mod gitserver;

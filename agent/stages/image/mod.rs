@@ -56,6 +56,30 @@ pub struct ImageResult {
     pub log_tail: Vec<String>,
 }
 
+impl ImageResult {
+    /// An image the agent pushed no bytes of: found in the registry (or pushed by CodeBuild).
+    fn found(
+        image: String,
+        digest: String,
+        commit: String,
+        tags: Vec<String>,
+        started: std::time::Instant,
+    ) -> ImageResult {
+        ImageResult {
+            image,
+            digest,
+            built: false,
+            commit,
+            tags,
+            blobs_pushed: 0,
+            blobs_skipped: 0,
+            bytes_pushed: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            log_tail: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("source: {0}")]
@@ -99,33 +123,26 @@ pub async fn build_and_push(
     if let Some(found) = existing.iter().find(|i| i.tags.contains(&checkout.commit)) {
         tracing::info!(repository, commit = %checkout.commit, "image already in the registry; not building");
         add_missing_tags(cloud, repository, found, &tags).await?;
-        return Ok(ImageResult {
-            image: pin(&found.digest),
-            digest: found.digest.clone(),
-            built: false,
-            commit: checkout.commit,
+        return Ok(ImageResult::found(
+            pin(&found.digest),
+            found.digest.clone(),
+            checkout.commit,
             tags,
-            blobs_pushed: 0,
-            blobs_skipped: 0,
-            bytes_pushed: 0,
-            seconds: started.elapsed().as_secs_f64(),
-            log_tail: Vec::new(),
-        });
+            started,
+        ));
     }
 
     if req.pipeline.build.builder == BuilderChoice::Codebuild {
         let built = build_remotely(cloud, req, &checkout, &tags).await?;
         return Ok(ImageResult {
-            image: pin(&built.digest),
-            digest: built.digest,
             built: true,
-            commit: checkout.commit,
-            tags,
-            blobs_pushed: 0,
-            blobs_skipped: 0,
-            bytes_pushed: 0,
-            seconds: started.elapsed().as_secs_f64(),
-            log_tail: Vec::new(),
+            ..ImageResult::found(
+                pin(&built.digest),
+                built.digest,
+                checkout.commit,
+                tags,
+                started,
+            )
         });
     }
     // The layout lives in `_out`: kept until the push has read it.

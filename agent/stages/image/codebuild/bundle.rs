@@ -123,7 +123,7 @@ pub async fn upload(
         source,
     };
     let present = store.list(bucket, &bundle.key).await.map_err(failed)?;
-    if present.iter().any(|k| *k == bundle.key) {
+    if present.contains(&bundle.key) {
         return Ok(false);
     }
     // Same key, same bytes: a concurrent upload of the same bundle changes nothing.
