@@ -48,7 +48,8 @@ RUN --mount=type=cache,id=amagent-cargo-registry,target=/usr/local/cargo/registr
 
 FROM deps AS build
 # Only this stage reruns after a source change: it compiles amagent and links it (LTO) against
-# the dependencies compiled above.
+# the dependencies compiled above. (An ARG does not carry over into the next stage.)
+ARG CARGO_PROFILE=dist
 COPY agent agent
 RUN --mount=type=cache,id=amagent-cargo-registry,target=/usr/local/cargo/registry \
     cargo build --profile "$CARGO_PROFILE" --locked --bin amagent \
