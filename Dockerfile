@@ -50,6 +50,9 @@ FROM deps AS build
 # Only this stage reruns after a source change: it compiles amagent and links it (LTO) against
 # the dependencies compiled above. (An ARG does not carry over into the next stage.)
 ARG CARGO_PROFILE=dist
+# The example configuration is compiled in (include_str!: `amagent demo`, `doctor`, config tests).
+COPY environments environments
+COPY pipelines pipelines
 COPY agent agent
 RUN --mount=type=cache,id=amagent-cargo-registry,target=/usr/local/cargo/registry \
     cargo build --profile "$CARGO_PROFILE" --locked --bin amagent \
