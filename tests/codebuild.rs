@@ -119,6 +119,18 @@ fn merge_both(repo: &Path) {
     );
 }
 
+/// Staging's api to v1.4.0, merged as pull request `pr`.
+fn merge_api(repo: &Path, pr: u32) {
+    let message = format!("Merge pull request #{pr}");
+    edit(
+        repo,
+        "environments/staging.yaml",
+        "ref: v1.3.0",
+        "ref: v1.4.0",
+        &message,
+    );
+}
+
 fn n(w: &World, op: &str) -> u64 {
     w.sandbox.sim.calls().get(op).copied().unwrap_or(0)
 }
@@ -256,13 +268,7 @@ async fn an_agent_that_dies_mid_build_follows_the_same_build_when_it_starts_agai
     let died = dying.died.clone();
     let mut a = agent(&w, dying.clone());
     a.tick().await.unwrap();
-    edit(
-        &w.repo,
-        "environments/staging.yaml",
-        "ref: v1.3.0",
-        "ref: v1.4.0",
-        "Merge pull request #23",
-    );
+    merge_api(&w.repo, 23);
     dying.arm();
     tokio::select! {
         r = a.tick() => panic!("agent A should have died at its build: {r:?}"),
@@ -303,13 +309,7 @@ async fn an_agent_stopped_mid_build_stops_its_build() {
     let journal = journal(&w);
     let mut a = agent(&w, journal.clone());
     a.tick().await.unwrap();
-    edit(
-        &w.repo,
-        "environments/staging.yaml",
-        "ref: v1.3.0",
-        "ref: v1.4.0",
-        "Merge pull request #24",
-    );
+    merge_api(&w.repo, 24);
     tokio::select! {
         r = a.tick() => panic!("the build takes 10 minutes: {r:?}"),
         _ = tokio::time::sleep(std::time::Duration::from_secs(120)) => {}
@@ -333,13 +333,7 @@ async fn a_missing_project_is_created_when_the_pipeline_says_how_and_named_when_
     let w = world(FaultScript::new(), false, false);
     let mut a = agent(&w, journal(&w));
     a.tick().await.unwrap();
-    edit(
-        &w.repo,
-        "environments/staging.yaml",
-        "ref: v1.3.0",
-        "ref: v1.4.0",
-        "Merge pull request #25",
-    );
+    merge_api(&w.repo, 25);
     let tick = a.tick().await.unwrap();
     let reason = tick.applied[0].deploys[0]
         .reason
@@ -358,13 +352,7 @@ async fn a_missing_project_is_created_when_the_pipeline_says_how_and_named_when_
     let w = world(FaultScript::new(), false, true);
     let mut a = agent(&w, journal(&w));
     a.tick().await.unwrap();
-    edit(
-        &w.repo,
-        "environments/staging.yaml",
-        "ref: v1.3.0",
-        "ref: v1.4.0",
-        "Merge pull request #26",
-    );
+    merge_api(&w.repo, 26);
     let tick = a.tick().await.unwrap();
     assert_eq!(tick.applied[0].outcome, Outcome::Succeeded, "{tick:?}");
     assert_eq!(n(&w, "CreateProject"), 1);
